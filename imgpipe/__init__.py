@@ -1,0 +1,1 @@
+"""imgpipe: what the API, the relay and the workers share."""

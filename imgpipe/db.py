@@ -1,0 +1,142 @@
+"""The uploads table: one row per upload, whose status only ever moves forward.
+
+Every state change is a single conditional UPDATE, so two workers, a duplicated event or a
+re-driven job can race without moving a row backwards or overwriting a final state.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import sqlite_utils
+
+PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
+STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+COLUMNS = {
+    "id": str,
+    "filename": str,
+    "content_type": str,
+    "key": str,
+    "status": str,
+    "error_code": str,
+    "error_message": str,
+    "declared_size": int,
+    "bytes": int,
+    "width": int,
+    "height": int,
+    "format": str,
+    "attempts": int,
+    "callback_url": str,
+    "created_at": str,
+    "updated_at": str,
+    "upload_expires_at": str,
+    "processing_started_at": str,
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z: sortable as text, which the sweeper's queries rely on."""
+    return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def connect(path: str) -> sqlite_utils.Database:
+    """Open the database shared by the API and the workers (WAL lets them read while one writes)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    db = sqlite_utils.Database(conn)
+    if db.journal_mode != "wal":
+        db.enable_wal()
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    table = db["uploads"]
+    if not table.exists():
+        table.create(COLUMNS, pk="id", defaults={"attempts": 0}, not_null={"status", "key"})
+        table.create_index(["status", "updated_at"])
+
+
+def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
+                  upload_expires_at: datetime) -> dict:
+    now = timestamp(utcnow())
+    row = {
+        "id": upload_id,
+        "filename": filename,
+        "content_type": content_type,
+        "key": key,
+        "status": PENDING,
+        "declared_size": declared_size,
+        "callback_url": callback_url,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "upload_expires_at": timestamp(upload_expires_at),
+    }
+    db["uploads"].insert(row)
+    return {**{name: None for name in COLUMNS}, **row}
+
+
+def get_upload(db, upload_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM uploads WHERE id = ?", [upload_id]))
+    return rows[0] if rows else None
+
+
+def claim_for_processing(db, upload_id: str) -> dict | None:
+    """Move a row to processing and count the attempt; None when it is already final."""
+    now = timestamp(utcnow())
+    cursor = db.execute(
+        "UPDATE uploads SET status = ?, attempts = attempts + 1, updated_at = ?,"
+        " processing_started_at = ? WHERE id = ? AND status IN (?, ?)",
+        [PROCESSING, now, now, upload_id, PENDING, PROCESSING],
+    )
+    return get_upload(db, upload_id) if cursor.rowcount else None
+
+
+def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str) -> bool:
+    cursor = db.execute(
+        "UPDATE uploads SET status = ?, bytes = ?, width = ?, height = ?, format = ?,"
+        " error_code = NULL, error_message = NULL, updated_at = ? WHERE id = ? AND status = ?",
+        [COMPLETED, size, width, height, image_format, timestamp(utcnow()), upload_id, PROCESSING],
+    )
+    return cursor.rowcount == 1
+
+
+def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None = None) -> bool:
+    """Fail a row that is not final yet: from processing (a job) or pending (the sweeper)."""
+    cursor = db.execute(
+        "UPDATE uploads SET status = ?, error_code = ?, error_message = ?,"
+        " bytes = COALESCE(?, bytes), updated_at = ? WHERE id = ? AND status IN (?, ?)",
+        [FAILED, code, message, size, timestamp(utcnow()), upload_id, PENDING, PROCESSING],
+    )
+    return cursor.rowcount == 1
+
+
+def pending_older_than(db, age: timedelta, limit: int = 500) -> list[dict]:
+    cutoff = timestamp(utcnow() - age)
+    return list(db.query(
+        "SELECT * FROM uploads WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
+        [PENDING, cutoff, limit],
+    ))
+
+
+def processing_older_than(db, age: timedelta, limit: int = 500) -> list[dict]:
+    cutoff = timestamp(utcnow() - age)
+    return list(db.query(
+        "SELECT * FROM uploads WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
+        [PROCESSING, cutoff, limit],
+    ))

@@ -1,0 +1,88 @@
+"""Configuration from the environment.
+
+Every process (API, relay, worker, CLI) reads the same variables, with the same names as
+the service imgpipe replaces, and every one has a default that works on a laptop, so
+`make up` needs none of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Settings:
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_access_key: str = "minioadmin"
+    s3_secret_key: str = "minioadmin"
+    s3_bucket_name: str = "uploads"
+    s3_base_url: str = ""
+    s3_region: str = "us-east-1"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_path: str = "var/imgpipe.db"
+    events_key: str = "imgpipe:minio-events"
+    queue_name: str = "images"
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 100_000_000
+    upload_url_ttl: int = 900
+    result_url_ttl: int = 3600
+    upload_grace: int = 300
+    sweep_interval: float = 5.0
+    sweep_min_age: float = 10.0
+    processing_deadline: int = 300
+    max_attempts: int = 3
+    api_token: str = ""
+
+    @property
+    def public_s3_url(self) -> str:
+        """The S3 host that clients reach: presigned URLs are signed for it."""
+        return self.s3_base_url or self.s3_endpoint_url
+
+    @property
+    def redis_address(self) -> str:
+        """host:port of REDIS_URL, the form MinIO's Redis notification target wants."""
+        parts = urlsplit(self.redis_url)
+        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(_env_name(field.name))
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(field.type, field.name, raw)
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that make another process see these same settings."""
+        return {_env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+_PREFIXED = {
+    "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
+    "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
+    "processing_deadline", "max_attempts", "api_token",
+}
+
+
+def _env_name(field_name: str) -> str:
+    """S3_*, REDIS_URL and DATABASE_PATH keep the old service's names; the rest are IMGPIPE_*."""
+    name = field_name.upper()
+    return f"IMGPIPE_{name}" if field_name in _PREFIXED else name
+
+
+def _parse(type_name: str, field_name: str, raw: str):
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{_env_name(field_name)} must be a number, got {raw!r}") from None
+    return raw

@@ -1,0 +1,1 @@
+"""Makes tests/ importable, so test modules share helpers such as the image corpus."""

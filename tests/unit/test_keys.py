@@ -1,0 +1,30 @@
+from imgpipe.keys import derivative_key, is_upload_id, new_upload_id, original_key, upload_id_from_key
+
+
+def test_keys_are_made_from_the_id_only():
+    upload_id = new_upload_id()
+    assert is_upload_id(upload_id)
+    assert original_key(upload_id, "png") == f"originals/{upload_id}.png"
+    assert derivative_key("resized", upload_id) == f"resized/{upload_id}.jpg"
+    assert derivative_key("compressed", upload_id) == f"compressed/{upload_id}.jpg"
+    assert derivative_key("thumbnail", upload_id) == f"thumbnails/{upload_id}.jpg"
+
+
+def test_ids_are_unique_and_unguessable():
+    ids = {new_upload_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) == 32 for i in ids)
+
+
+def test_upload_id_from_key_accepts_only_keys_imgpipe_made():
+    upload_id = new_upload_id()
+    assert upload_id_from_key(original_key(upload_id, "jpg")) == upload_id
+    for foreign in ["originals/holiday.jpg", f"resized/{upload_id}.jpg", f"originals/{upload_id}",
+                    f"originals/../{upload_id}.jpg", f"originals/{upload_id}.jpg/x", "", "originals/"]:
+        assert upload_id_from_key(foreign) is None, foreign
+
+
+def test_is_upload_id_rejects_paths_and_other_shapes():
+    assert not is_upload_id("../etc/passwd")
+    assert not is_upload_id("0" * 31)
+    assert not is_upload_id("G" * 32)

@@ -1,0 +1,30 @@
+import pytest
+
+from imgpipe.settings import Settings
+
+
+def test_defaults_work_without_any_variable():
+    settings = Settings.from_env({})
+    assert settings.s3_bucket_name == "uploads"
+    assert settings.public_s3_url == "http://127.0.0.1:9000"
+    assert settings.redis_address == "127.0.0.1:6379"
+
+
+def test_the_old_service_names_are_read():
+    settings = Settings.from_env({"S3_ENDPOINT_URL": "http://minio:9000", "S3_BASE_URL": "https://files.example.com",
+                                  "REDIS_URL": "redis://cache:6380/2", "DATABASE_PATH": "/data/db",
+                                  "IMGPIPE_MAX_PIXELS": "5000"})
+    assert settings.public_s3_url == "https://files.example.com"
+    assert settings.redis_address == "cache:6380"
+    assert settings.database_path == "/data/db"
+    assert settings.max_pixels == 5000
+
+
+def test_round_trip_through_the_environment():
+    settings = Settings(s3_endpoint_url="http://127.0.0.1:1234", max_upload_bytes=77, sweep_interval=0.5)
+    assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_a_bad_number_names_the_variable():
+    with pytest.raises(ValueError, match="IMGPIPE_MAX_PIXELS"):
+        Settings.from_env({"IMGPIPE_MAX_PIXELS": "lots"})
