@@ -1,0 +1,46 @@
+"""What the bucket's notification must be: every object created under originals/ goes to the
+Redis target. Plain data, so it can be compared with what the server already has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgpipe.keys import ORIGINALS_PREFIX
+
+TARGET_ID = "PRIMARY"
+EVENTS = ("s3:ObjectCreated:*",)
+CONFIG_ID = "imgpipe-originals"
+
+
+@dataclass(frozen=True)
+class QueueRule:
+    arn: str
+    events: tuple[str, ...]
+    prefix: str
+
+
+def redis_target_arn(target_id: str = TARGET_ID) -> str:
+    """MinIO names a Redis target this way when no region is configured."""
+    return f"arn:minio:sqs::{target_id}:redis"
+
+
+def desired_rule() -> QueueRule:
+    return QueueRule(arn=redis_target_arn(), events=EVENTS, prefix=ORIGINALS_PREFIX)
+
+
+def minio_server_env(redis_address: str, events_key: str, redis_password: str = "") -> dict[str, str]:
+    """Environment for the MinIO server that defines the Redis target the rule points at.
+
+    No queue_dir: with one, MinIO parks every event on disk and replays it up to 3 s later even
+    when Redis is up. The relay's sweeper already finds uploads whose event never arrived, so the
+    fast path stays fast and nothing is lost.
+    """
+    env = {
+        f"MINIO_NOTIFY_REDIS_ENABLE_{TARGET_ID}": "on",
+        f"MINIO_NOTIFY_REDIS_ADDRESS_{TARGET_ID}": redis_address,
+        f"MINIO_NOTIFY_REDIS_KEY_{TARGET_ID}": events_key,
+        f"MINIO_NOTIFY_REDIS_FORMAT_{TARGET_ID}": "access",
+    }
+    if redis_password:
+        env[f"MINIO_NOTIFY_REDIS_PASSWORD_{TARGET_ID}"] = redis_password
+    return env
