@@ -1,0 +1,49 @@
+"""Every error the API answers is JSON: {"error": {"code", "message"}}, turned so in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from api.validation import RequestRejected
+from imgpipe.storage import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(status: int, code: str, message: str):
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(RequestRejected)
+    def rejected(error: RequestRejected):
+        return error_response(error.status, error.code, error.message)
+
+    @app.errorhandler(StorageUnavailable)
+    def storage_down(error: StorageUnavailable):
+        log.warning("storage unavailable: %s", error)
+        return error_response(503, "storage_unavailable", "object storage is unavailable; try again shortly")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        return error_response(status, _HTTP_CODES.get(status, "http_error"), error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal", "an unexpected error occurred")

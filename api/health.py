@@ -1,0 +1,26 @@
+"""GET /healthz: 200 when the database, Redis and MinIO all answer, 503 naming what is down."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz", strict_slashes=False)
+def healthz():
+    svc = current_app.extensions["imgpipe"]
+    checks = {"database": lambda: svc.db.execute("SELECT 1").fetchone(),
+              "redis": svc.redis.ping,
+              "storage": svc.storage.check}
+    down = {}
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception as error:  # any failure means "down"; the message says which
+            down[name] = str(error) or type(error).__name__
+    if down:
+        message = "; ".join(f"{name}: {reason}" for name, reason in down.items())
+        return {"status": "unavailable", "down": sorted(down),
+                "error": {"code": "unavailable", "message": message}}, 503
+    return {"status": "ok", "checks": {name: "ok" for name in checks}}, 200
