@@ -1,0 +1,56 @@
+"""Putting uploads on the RQ queue: one job per upload at a time, however often asked.
+
+The relay, its sweeper and the reaper may all ask for the same upload (duplicate events, a
+re-driven in-flight event, a row that looked stuck). The job id is derived from the upload id
+and enqueued as unique, so a job already waiting or running absorbs the repeat; a job that
+has ended is replaced, and the row's own state decides whether the new one does any work.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from imgpipe.settings import Settings
+
+JOB_TIMEOUT = 120
+RETRY_INTERVALS = [1, 5, 15]
+_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
+
+
+def job_id_for(upload_id: str) -> str:
+    return f"process-{upload_id}"
+
+
+def make_queue(connection: Redis, settings: Settings) -> Queue:
+    return Queue(settings.queue_name, connection=connection)
+
+
+def enqueue_processing(queue: Queue, upload_id: str, *, max_attempts: int) -> bool:
+    """Make sure a job will process this upload; False when one was already on its way."""
+    job_id = job_id_for(upload_id)
+    for _ in range(3):
+        try:
+            queue.enqueue_call(
+                "processor.tasks.process_upload",
+                args=(upload_id,),
+                job_id=job_id,
+                unique=True,
+                timeout=JOB_TIMEOUT,
+                result_ttl=60,
+                failure_ttl=24 * 3600,
+                retry=Retry(max=max(max_attempts - 1, 0), interval=RETRY_INTERVALS) if max_attempts > 1 else None,
+                description=f"process upload {upload_id}",
+            )
+            return True
+        except DuplicateJobError:
+            try:
+                job = Job.fetch(job_id, connection=queue.connection)
+            except NoSuchJobError:
+                continue
+            if job.get_status(refresh=False) in _LIVE:
+                return False
+            job.delete()
+    return False
