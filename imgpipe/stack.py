@@ -1,0 +1,249 @@
+"""Starting and stopping the local stack: Redis, MinIO, the API, the relay and the workers.
+
+`imgpipe up` and the test suite use the same code, so what the tests run is what a developer
+runs. Each process writes its log to <var>/log/<name>.log and its pid to <var>/run/<name>.pid,
+which is how `imgpipe down` finds a stack left in the background.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis
+
+from imgpipe.settings import Settings
+from notify_config.definition import minio_server_env
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+START_ORDER = ("redis", "minio", "api", "relay", "worker")
+
+
+class StackError(RuntimeError):
+    """Something the stack needs is missing or would not start; the message says what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_of(url: str, default: int) -> int:
+    return urlsplit(url).port or default
+
+
+def find_minio() -> str:
+    candidates = [os.environ.get("MINIO_BIN"), str(PROJECT_ROOT / ".tools" / "bin" / "minio"), shutil.which("minio")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise StackError("no MinIO server found: run `make install` (it builds one with Go) or set MINIO_BIN")
+
+
+def find_redis() -> str:
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
+    if not found:
+        raise StackError("no redis-server found: run `make install` or `apt-get install redis-server`")
+    return found
+
+
+def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{what} exited with status {process.returncode}{_log_tail(log)}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise StackError(f"{what} did not become ready within {timeout:.0f} s{_log_tail(log)}")
+
+
+def _log_tail(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return ""
+    lines = log.read_text(errors="replace").splitlines()[-15:]
+    return f"; last lines of {log}:\n" + "\n".join(lines)
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=1) as response:
+        return response.status == 200
+
+
+@dataclass
+class Stack:
+    """One local stack. Ports come from the settings' URLs; api_port is where gunicorn listens."""
+
+    settings: Settings
+    var_dir: Path
+    api_port: int = 8000
+    api_workers: int = 2
+    workers: int = 1
+    minio_console_port: int | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.var_dir = Path(self.var_dir).resolve()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+
+    def path(self, *parts: str) -> Path:
+        target = self.var_dir.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def directory(self, *parts: str) -> Path:
+        target = self.var_dir.joinpath(*parts)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = self.path("log", f"{name}.log")
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env or self.env(), cwd=PROJECT_ROOT, start_new_session=True)
+        self.processes[name] = process
+        self.path("run", f"{name}.pid").write_text(str(process.pid))
+        return process
+
+    def start_redis(self) -> None:
+        port = port_of(self.settings.redis_url, 6379)
+        process = self.spawn("redis", [
+            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(self.directory("redis")), "--daemonize", "no", "--protected-mode", "yes"])
+        client = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=1)
+        wait_until(client.ping, 20, "redis-server", process, self.path("log", "redis.log"))
+
+    def start_minio(self) -> None:
+        port = port_of(self.settings.s3_endpoint_url, 9000)
+        env = {
+            **self.env(),
+            "MINIO_ROOT_USER": self.settings.s3_access_key,
+            "MINIO_ROOT_PASSWORD": self.settings.s3_secret_key,
+            "MINIO_UPDATE": "off",
+            "MINIO_BROWSER": "on" if self.minio_console_port else "off",
+            **minio_server_env(self.settings.redis_address, self.settings.events_key),
+        }
+        argv = [find_minio(), "server", str(self.directory("minio", "data")), "--address", f"127.0.0.1:{port}", "--quiet"]
+        if self.minio_console_port:
+            argv += ["--console-address", f"127.0.0.1:{self.minio_console_port}"]
+        process = self.spawn("minio", argv, env)
+        ready = f"http://127.0.0.1:{port}/minio/health/ready"
+        wait_until(lambda: _http_ok(ready), 60, "MinIO", process, self.path("log", "minio.log"))
+
+    def apply_config(self) -> list[str]:
+        from notify_config.apply import apply
+        from imgpipe.storage import Storage
+        return apply(Storage(self.settings).client, self.settings.s3_bucket_name)
+
+    def start_api(self) -> None:
+        process = self.spawn("api", [
+            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.api_port}",
+            "--workers", str(self.api_workers), "--graceful-timeout", "5", "api.wsgi:app"])
+        wait_until(lambda: _http_ok(f"{self.api_url}/healthz"), 30, "the API", process, self.path("log", "api.log"))
+
+    def start_relay(self) -> None:
+        self.spawn("relay", [sys.executable, "-m", "imgpipe.cli", "relay"])
+
+    def start_worker(self, index: int = 0) -> None:
+        self.spawn(f"worker-{index}" if index else "worker", [sys.executable, "-m", "imgpipe.cli", "worker"])
+
+    def start(self) -> None:
+        """Start everything in order; on any failure stop what did start and raise."""
+        try:
+            self.start_redis()
+            self.start_minio()
+            self.apply_config()
+            self.start_api()
+            self.start_relay()
+            for index in range(self.workers):
+                self.start_worker(index)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop_process(self, name: str, timeout: float = 10.0) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            terminate(process.pid, timeout, process)
+        self.path("run", f"{name}.pid").unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        """Stop in the reverse of start order: consumers before the services they use."""
+        for name in sorted(self.processes, key=_stop_rank):
+            self.stop_process(name)
+
+
+def _stop_rank(name: str) -> int:
+    base = name.split("-")[0]
+    return -START_ORDER.index(base) if base in START_ORDER else -len(START_ORDER)
+
+
+def terminate(pid: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """SIGTERM the process's group, then SIGKILL it if it has not gone within timeout."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None:
+            if process.poll() is not None:
+                return
+        elif not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if process is not None:
+        process.wait(5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_recorded(var_dir: Path) -> list[str]:
+    """Stop a stack from its pid files (one started in the background or by another shell)."""
+    run = Path(var_dir) / "run"
+    stopped = []
+    pidfiles = {path.stem: path for path in run.glob("*.pid")} if run.exists() else {}
+    for name in sorted(pidfiles, key=_stop_rank):
+        try:
+            pid = int(pidfiles[name].read_text().strip())
+        except ValueError:
+            pid = None
+        if pid and _alive(pid):
+            terminate(pid, 10.0)
+            stopped.append(name)
+        pidfiles[name].unlink(missing_ok=True)
+    return stopped
