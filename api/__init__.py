@@ -14,7 +14,7 @@ from redis import Redis
 
 from api.errors import register_error_handlers
 from api.validation import RequestRejected, accepted_content_types
-from imgpipe import db as uploads
+from imgpipe.db import connect, ensure_schema
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
 
@@ -30,12 +30,12 @@ class Services:
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.accepted_types = accepted_content_types(_readable_extensions())
         self._local = threading.local()
-        uploads.ensure_schema(self.db)
+        ensure_schema(self.db)
 
     @property
     def db(self):
         if getattr(self._local, "db", None) is None:
-            self._local.db = uploads.connect(self.settings.database_path)
+            self._local.db = connect(self.settings.database_path)
         return self._local.db
 
 
@@ -46,8 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import health, uploads as upload_routes
-    app.register_blueprint(upload_routes.bp)
+    from api import health, uploads
+    app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     register_error_handlers(app)
 
