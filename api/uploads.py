@@ -28,8 +28,10 @@ def create_upload():
     upload_id = new_upload_id()
     key = original_key(upload_id, new.extension)
     ttl = svc.settings.upload_url_ttl
-    url = svc.storage.presign_put(key, ttl)
-    expires_at = uploads.utcnow() + timedelta(seconds=ttl)
+    now = uploads.utcnow()
+    headers = {"Content-Type": new.content_type, "If-None-Match": "*"}
+    url = svc.storage.presign_put(key, headers, ttl, now)
+    expires_at = now + timedelta(seconds=ttl)
     row = uploads.insert_upload(
         svc.db, upload_id=upload_id, filename=new.filename, content_type=new.content_type, key=key,
         declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at)
@@ -41,7 +43,7 @@ def create_upload():
         "upload": {
             "method": "PUT",
             "url": url,
-            "headers": {"Content-Type": new.content_type},
+            "headers": headers,
             "expires_at": row["upload_expires_at"],
         },
     }, 201
@@ -96,10 +98,11 @@ def results_body(row: dict) -> dict:
     if row["status"] == uploads.COMPLETED:
         svc = services()
         ttl = svc.settings.result_url_ttl
-        body["original"] = svc.storage.presign_get(row["key"], ttl)
+        now = uploads.utcnow()
+        body["original"] = svc.storage.presign_get(row["key"], ttl, now)
         for kind in DERIVATIVES:
-            body[kind] = svc.storage.presign_get(derivative_key(kind, row["id"]), ttl)
-        body["expires_at"] = uploads.timestamp(uploads.utcnow() + timedelta(seconds=ttl))
+            body[kind] = svc.storage.presign_get(derivative_key(kind, row["id"]), ttl, now)
+        body["expires_at"] = uploads.timestamp(now + timedelta(seconds=ttl))
     return body
 
 

@@ -1,20 +1,21 @@
-"""The bucket, through minio-py.
+"""The bucket: object I/O through minio-py, presigned URLs for the host clients reach.
 
-Two clients: one for the endpoint this process talks to, and one whose endpoint is the
-host clients reach (S3_BASE_URL), because a presigned URL's signature covers the host.
-Both are given the region so presigning is pure computation, never a network call.
+The minio-py client talks to S3_ENDPOINT_URL and is given the region, so it never asks the
+server where the bucket lives. URLs handed to clients are signed for S3_BASE_URL (a
+signature covers the host) by `imgpipe.presign`, which is pure computation.
 """
 
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from imgpipe.presign import Credentials, presign
 from imgpipe.settings import Settings
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
@@ -47,17 +48,17 @@ class Storage:
     def __init__(self, settings: Settings, *, timeout: float = 10.0, retries: int = 1):
         self.bucket = settings.s3_bucket_name
         self.client = make_client(settings.s3_endpoint_url, settings, timeout=timeout, retries=retries)
-        self.presigner = (
-            make_client(settings.public_s3_url, settings)
-            if settings.public_s3_url != settings.s3_endpoint_url
-            else self.client
-        )
+        self.public_url = settings.public_s3_url
+        self.credentials = Credentials(settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
 
-    def presign_put(self, key: str, ttl: int) -> str:
-        return self.presigner.presigned_put_object(self.bucket, key, expires=timedelta(seconds=ttl))
+    def presign_put(self, key: str, headers: dict[str, str], ttl: int, now: datetime) -> str:
+        """An upload URL that only accepts a PUT carrying exactly these headers."""
+        return presign("PUT", self.public_url, self.bucket, key, credentials=self.credentials, now=now,
+                       expires=ttl, headers=headers)
 
-    def presign_get(self, key: str, ttl: int) -> str:
-        return self.presigner.presigned_get_object(self.bucket, key, expires=timedelta(seconds=ttl))
+    def presign_get(self, key: str, ttl: int, now: datetime) -> str:
+        return presign("GET", self.public_url, self.bucket, key, credentials=self.credentials, now=now,
+                       expires=ttl)
 
     def size_of(self, key: str) -> int | None:
         """The object's size in bytes, or None when it does not exist."""

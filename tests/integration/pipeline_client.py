@@ -36,9 +36,15 @@ class Api:
         raise AssertionError(f"upload {upload_id} still {status['status']} after {timeout} s")
 
 
-def curl_put(url: str, path, content_type: str) -> None:
-    """PUT a file to a presigned URL with curl -T, as the README tells users to."""
-    result = subprocess.run(
-        ["curl", "-sS", "--fail-with-body", "-T", str(path), "-H", f"Content-Type: {content_type}", url],
+def curl_put(upload: dict, path) -> subprocess.CompletedProcess:
+    """PUT a file to a presigned URL with curl -T and the headers the API said to send,
+    as the README tells users to. Returns curl's result, with the HTTP status as stdout."""
+    headers = [arg for name, value in upload["headers"].items() for arg in ("-H", f"{name}: {value}")]
+    return subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(path), *headers, upload["url"]],
         capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, f"curl failed ({result.returncode}): {result.stdout} {result.stderr}"
+
+
+def put_file(upload: dict, path) -> None:
+    result = curl_put(upload, path)
+    assert (result.returncode, result.stdout) == (0, "200"), f"PUT failed: {result.stdout} {result.stderr}"

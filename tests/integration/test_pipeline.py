@@ -8,7 +8,7 @@ import pytest
 import requests
 from PIL import Image
 
-from pipeline_client import curl_put
+from pipeline_client import curl_put, put_file
 
 
 def write_jpeg(path, size=(1600, 1200)):
@@ -18,7 +18,7 @@ def write_jpeg(path, size=(1600, 1200)):
 
 def upload(api, path, content_type="image/jpeg", filename=None) -> dict:
     created = api.create(filename or path.name, content_type)
-    curl_put(created["upload"]["url"], path, created["upload"]["headers"]["Content-Type"])
+    put_file(created["upload"], path)
     return created
 
 
@@ -137,3 +137,33 @@ def test_healthz_reports_every_dependency(api):
     response = api.get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
+
+
+def test_the_upload_url_signs_the_declared_content_type(api, tmp_path):
+    source = write_jpeg(tmp_path / "a.jpg", (50, 50))
+    created = api.create("a.jpg", "image/jpeg")
+    wrong = dict(created["upload"], headers={**created["upload"]["headers"], "Content-Type": "text/html"})
+    assert curl_put(wrong, source).stdout == "403"
+    missing = dict(created["upload"], headers={"Content-Type": "image/jpeg"})
+    assert curl_put(missing, source).stdout in ("400", "403")
+    assert curl_put(created["upload"], source).stdout == "200"
+
+
+def test_an_original_is_written_once(api, tmp_path):
+    first = write_jpeg(tmp_path / "first.jpg", (640, 480))
+    second = write_jpeg(tmp_path / "second.jpg", (64, 48))
+    created = upload(api, first)
+    assert curl_put(created["upload"], second).stdout == "412"
+    assert api.wait_final(created["id"])["status"] == "completed"
+    record = api.get(f"/uploads/{created['id']}").json()
+    assert (record["image"]["width"], record["image"]["height"]) == (640, 480)
+    assert requests.get(record["results"]["original"], timeout=10).content == first.read_bytes()
+
+
+def test_the_bucket_is_private(api, stack, tmp_path):
+    created = upload(api, write_jpeg(tmp_path / "a.jpg", (50, 50)))
+    api.wait_final(created["id"])
+    bucket = f"{stack.settings.s3_endpoint_url}/{stack.settings.s3_bucket_name}"
+    for path in (created["key"], f"thumbnails/{created['id']}.jpg", ""):
+        response = requests.get(f"{bucket}/{path}", timeout=10)
+        assert response.status_code == 403, path
