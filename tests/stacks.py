@@ -1,0 +1,43 @@
+"""Real stacks for tests: Redis, MinIO, gunicorn, the relay and workers, started by the
+project's own code (imgpipe.stack) on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+from imgpipe.settings import Settings
+from imgpipe.stack import PROJECT_ROOT, Stack, StackError, find_minio, find_redis, free_port
+
+
+def ensure_servers() -> None:
+    """Install Redis and build MinIO when they are missing, exactly as `make install` does."""
+    for finder, script in ((find_redis, "install_redis.sh"), (find_minio, "build_minio.sh")):
+        try:
+            finder()
+        except StackError:
+            subprocess.run([str(PROJECT_ROOT / "scripts" / script)], check=True)
+
+
+def stack_settings(var_dir: Path, **overrides) -> Settings:
+    values = dict(
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        database_path=str(var_dir / "imgpipe.db"),
+        sweep_interval=0.5,
+        sweep_min_age=2.0,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.contextmanager
+def running_stack(var_dir: Path, *, workers: int = 1, **overrides):
+    ensure_servers()
+    stack = Stack(stack_settings(var_dir, **overrides), var_dir, api_port=free_port(), workers=workers)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
