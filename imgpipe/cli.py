@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -149,6 +151,145 @@ def worker(burst: bool):
     connection = redis.Redis.from_url(settings.redis_url)
     worker = Worker([make_queue(connection, settings)], connection=connection, maintenance_interval=30)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+def api_option(command):
+    """--api / IMGPIPE_API, shared by the commands that talk to a running API."""
+    return click.option("--api", "api_url", envvar="IMGPIPE_API", default="http://127.0.0.1:8000",
+                        show_default=True, metavar="URL",
+                        help="The imgpipe API (or set IMGPIPE_API). IMGPIPE_API_TOKEN, when set, is sent as a Bearer token.")(command)
+
+
+def json_option(command):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")(command)
+
+
+def make_api(api_url: str):
+    from imgpipe.client import Api
+    return Api(api_url, token=os.environ.get("IMGPIPE_API_TOKEN", ""))
+
+
+def print_json(document) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+def outcome_line(outcome) -> str:
+    from imgpipe.client import VERSIONS
+
+    name = Path(outcome.file).name
+    parts = [name, outcome.id or "-", outcome.status]
+    if outcome.error:
+        parts.append(f"{outcome.error['code']}: {outcome.error['message']}")
+    elif outcome.results:
+        parts.append(" ".join(f"{version}={outcome.results[version]}" for version in VERSIONS))
+    if outcome.downloaded:
+        parts.append(f"saved in {Path(outcome.downloaded['original']).parent}")
+    return "  ".join(parts)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@api_option
+@json_option
+@click.option("--no-wait", is_flag=True, help="Return once the files are uploaded, without waiting for processing.")
+@click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Save the original and the three versions as DIR/<id>/<version>.jpg.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 32),
+              help="How many files to upload at the same time.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each file's processing.")
+def upload(files: tuple[Path, ...], api_url: str, as_json: bool, no_wait: bool, download_dir: Path | None,
+           jobs: int, timeout: float):
+    """Upload images straight to object storage, wait for their versions and print their URLs.
+
+    Each file gets an upload URL from the API and is PUT there with a progress bar; then its
+    status is polled until it is completed or failed. One line per file: name, id, status, and
+    the four URLs or the error code and message. Exits 0 only when every file completed (with
+    --no-wait: was uploaded). A file the API refuses before any upload shows status "rejected".
+
+    Example: imgpipe upload --jobs 4 --download out/ photos/*.jpg
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imgpipe.client import succeeded, upload_file
+    from imgpipe.progress import ProgressBoard
+
+    api = make_api(api_url)
+    progress = ProgressBoard()
+
+    def one(path: Path):
+        return upload_file(api, path, progress=progress, wait=not no_wait, timeout=timeout, download_dir=download_dir)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(one, files))
+    if as_json:
+        print_json({"uploads": [outcome.to_json() for outcome in outcomes]})
+    else:
+        for outcome in outcomes:
+            click.echo(outcome_line(outcome))
+    sys.exit(0 if all(succeeded(outcome, waited=not no_wait) for outcome in outcomes) else 1)
+
+
+@cli.command()
+@click.argument("upload_id", metavar="ID")
+@api_option
+@json_option
+@click.option("--wait", is_flag=True, help="Wait until the upload is completed or failed; exit 1 unless completed.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait with --wait.")
+def status(upload_id: str, api_url: str, as_json: bool, wait: bool, timeout: float):
+    """Show an upload's status (pending, processing, completed or failed, with its error).
+
+    Exits 0 when the upload exists (with --wait: when it completed).
+
+    Example: imgpipe status 3f2c9e0a4b1d4c6e8f7a9b0c1d2e3f40 --wait
+    """
+    from imgpipe.client import ClientError
+
+    api = make_api(api_url)
+    try:
+        body = api.wait(upload_id, timeout) if wait else api.status(upload_id)
+    except ClientError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    if as_json:
+        print_json(body)
+    else:
+        error = body["error"]
+        click.echo(f"{body['id']}  {body['status']}" + (f"  {error['code']}: {error['message']}" if error else ""))
+    sys.exit(1 if wait and body["status"] != "completed" else 0)
+
+
+@cli.command()
+@click.argument("upload_id", metavar="ID")
+@api_option
+@json_option
+@click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Save the original and the three versions as DIR/<id>/<version>.jpg.")
+def results(upload_id: str, api_url: str, as_json: bool, download_dir: Path | None):
+    """Print the URLs of an upload's original, resized, compressed and thumbnail versions.
+
+    The URLs are presigned and expire (see expires_at). Exits 1 while the upload is not completed.
+
+    Example: imgpipe results 3f2c9e0a4b1d4c6e8f7a9b0c1d2e3f40 --download out/
+    """
+    from imgpipe.client import VERSIONS, ClientError, download_results
+
+    api = make_api(api_url)
+    try:
+        body = api.results(upload_id)
+        if body["status"] == "completed" and download_dir is not None:
+            body["downloaded"] = download_results(body, download_dir)
+    except ClientError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    if as_json:
+        print_json(body)
+    elif body["status"] != "completed":
+        click.echo(f"{body['id']}  {body['status']}: no results yet")
+    else:
+        for version in VERSIONS:
+            click.echo(f"{version:<11} {body[version]}")
+        click.echo(f"{'expires_at':<11} {body['expires_at']}")
+        if download_dir is not None:
+            click.echo(f"saved in {Path(body['downloaded']['original']).parent}")
+    sys.exit(0 if body["status"] == "completed" else 1)
 
 
 def main():

@@ -1,0 +1,201 @@
+"""A client for a running imgpipe API, doing what the README's curl walk-through does.
+
+Ask for an upload URL, PUT the file straight to object storage (streamed, reporting progress),
+poll the status, fetch the results. The `imgpipe upload`, `status` and `results` commands use it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from imgpipe.filetypes import guess_content_type
+
+VERSIONS = ("original", "resized", "compressed", "thumbnail")
+FINAL = ("completed", "failed")
+CHUNK = 256 * 1024
+
+
+class ClientError(Exception):
+    """Something went wrong on the way; code and message are what the user is shown."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Api:
+    def __init__(self, base_url: str, token: str = "", timeout: float = 30.0):
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        try:
+            response = self.http.request(method, self.base + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as error:
+            raise ClientError("api_unreachable", f"cannot reach the API at {self.base}: {error}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            error = body.get("error") if isinstance(body, dict) else None
+            if isinstance(error, dict) and "code" in error:
+                raise ClientError(error["code"], error.get("message", ""))
+            raise ClientError("http_error", f"{method} {path} answered {response.status_code}")
+        if not isinstance(body, dict):
+            raise ClientError("http_error", f"{method} {path} did not answer JSON: is {self.base} an imgpipe API?")
+        return body
+
+    def create(self, filename: str, content_type: str, size: int) -> dict:
+        return self.call("POST", "/uploads", json={"filename": filename, "content_type": content_type, "size": size})
+
+    def status(self, upload_id: str) -> dict:
+        return self.call("GET", f"/uploads/{upload_id}/status")
+
+    def results(self, upload_id: str) -> dict:
+        return self.call("GET", f"/uploads/{upload_id}/results")
+
+    def wait(self, upload_id: str, timeout: float) -> dict:
+        """Poll until the upload is completed or failed (quickly at first, then every second)."""
+        deadline = time.monotonic() + timeout
+        pause = 0.1
+        while True:
+            status = self.status(upload_id)
+            if status["status"] in FINAL or time.monotonic() >= deadline:
+                return status
+            time.sleep(pause)
+            pause = min(pause * 1.5, 1.0)
+
+
+class _ProgressReader:
+    """A file whose reads report their size, so requests streams it with a Content-Length."""
+
+    def __init__(self, path: Path, on_progress: Callable[[int], None]):
+        self.file = open(path, "rb")
+        self.size = path.stat().st_size
+        self.on_progress = on_progress
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(CHUNK if size is None or size < 0 else size)
+        if chunk:
+            self.on_progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def put_file(upload: dict, path: Path, on_progress: Callable[[int], None]) -> None:
+    """PUT the bytes to the presigned URL: no API token goes there, the URL itself is the permission."""
+    reader = _ProgressReader(path, on_progress)
+    try:
+        response = requests.request(upload["method"], upload["url"], data=reader,
+                                    headers=upload["headers"], timeout=(10, 300))
+    except requests.RequestException as error:
+        raise ClientError("upload_failed", f"could not PUT to object storage: {error}") from None
+    finally:
+        reader.close()
+    if response.status_code >= 300:
+        code = re.search(r"<Code>([^<]+)</Code>", response.text)
+        reason = code.group(1) if code else f"HTTP {response.status_code}"
+        raise ClientError("upload_failed", f"object storage refused the upload: {reason}")
+
+
+def download(url: str, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with requests.get(url, stream=True, timeout=(10, 300)) as response:
+            response.raise_for_status()
+            with open(target, "wb") as out:
+                for chunk in response.iter_content(CHUNK):
+                    out.write(chunk)
+    except requests.RequestException as error:
+        raise ClientError("download_failed", f"could not fetch {target.name}: {error}") from None
+    return target
+
+
+def download_results(results: dict, directory: Path) -> dict[str, str]:
+    """Save the four objects as <directory>/<id>/<version>.<ext>; returns version -> path."""
+    saved = {}
+    for version in VERSIONS:
+        extension = Path(urlsplit(results[version]).path).suffix or ".jpg"
+        saved[version] = str(download(results[version], directory / results["id"] / f"{version}{extension}"))
+    return saved
+
+
+@dataclass
+class Outcome:
+    """What became of one file: what `imgpipe upload` prints and --json reports."""
+
+    file: str
+    id: str | None = None
+    status: str = "rejected"
+    error: dict | None = None
+    results: dict | None = None
+    downloaded: dict | None = None
+    uploaded: bool = False
+    content_type: str | None = None
+    bytes: int | None = None
+
+    def fail(self, error: ClientError) -> "Outcome":
+        self.error = {"code": error.code, "message": error.message}
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def upload_file(api: Api, path: Path, *, progress, wait: bool, timeout: float,
+                download_dir: Path | None) -> Outcome:
+    """One file from start to finish; every failure ends up in the Outcome, never raised."""
+    outcome = Outcome(file=str(path))
+    try:
+        size = path.stat().st_size
+        outcome.content_type, outcome.bytes = guess_content_type(path), size
+        created = api.create(path.name, outcome.content_type, size)
+        outcome.id, outcome.status = created["id"], created["status"]
+        row = progress.add(path.name, size)
+        try:
+            put_file(created["upload"], path, lambda sent: progress.advance(row, sent))
+        except ClientError as error:
+            progress.finish(row, "upload failed")
+            raise
+        progress.finish(row, "uploaded")
+        outcome.uploaded = True
+        if not wait:
+            return outcome
+        status = api.wait(outcome.id, timeout)
+        outcome.status, outcome.error = status["status"], status["error"]
+        if outcome.status not in FINAL:
+            return outcome.fail(ClientError("timeout", f"still {outcome.status} after {timeout:g} s"))
+        if outcome.status == "completed":
+            results = api.results(outcome.id)
+            outcome.results = {version: results[version] for version in VERSIONS}
+            outcome.results["expires_at"] = results["expires_at"]
+            if download_dir is not None:
+                outcome.downloaded = download_results(results, download_dir)
+    except ClientError as error:
+        outcome.fail(error)
+    except OSError as error:
+        outcome.fail(ClientError("unreadable_file", f"{path}: {error.strerror or error}"))
+    return outcome
+
+
+def succeeded(outcome: Outcome, waited: bool) -> bool:
+    if outcome.error is not None:
+        return False
+    return outcome.status == "completed" if waited else outcome.uploaded

@@ -1,0 +1,76 @@
+"""Upload progress for several files at once: one bar per file on stderr.
+
+Uploads run in threads, so bars cannot each own the cursor the way click.progressbar does.
+On a terminal all bars are redrawn together in place; anywhere else (a pipe, a log file)
+only one line per file is written, when its upload ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TextIO
+
+import click
+
+WIDTH = 30
+LABEL = 28
+REDRAW_EVERY = 0.1
+
+
+def human_bytes(count: float) -> str:
+    if count < 1024:
+        return f"{count:.0f} B"
+    for unit in ("KB", "MB"):
+        count /= 1024
+        if count < 1024:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1024:.1f} GB"
+
+
+class ProgressBoard:
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or click.get_text_stream("stderr")
+        self.live = self.stream.isatty()
+        self.lock = threading.Lock()
+        self.rows: list[dict] = []
+        self.lines_on_screen = 0
+        self.last_draw = 0.0
+
+    def add(self, label: str, total: int) -> int:
+        with self.lock:
+            self.rows.append({"label": label, "sent": 0, "total": total, "note": ""})
+            self._draw(force=True)
+            return len(self.rows) - 1
+
+    def advance(self, row: int, sent: int) -> None:
+        with self.lock:
+            self.rows[row]["sent"] += sent
+            self._draw()
+
+    def finish(self, row: int, note: str) -> None:
+        with self.lock:
+            self.rows[row]["note"] = note
+            if self.live:
+                self._draw(force=True)
+            else:
+                self.stream.write(self._line(self.rows[row]) + "\n")
+                self.stream.flush()
+
+    def _line(self, row: dict) -> str:
+        label = row["label"] if len(row["label"]) <= LABEL else row["label"][:LABEL - 1] + "…"
+        fraction = row["sent"] / row["total"] if row["total"] else 1.0
+        filled = int(WIDTH * min(fraction, 1.0))
+        bar = "#" * filled + "-" * (WIDTH - filled)
+        sizes = f"{human_bytes(row['sent'])}/{human_bytes(row['total'])}"
+        return f"{label:<{LABEL}} [{bar}] {fraction:4.0%} {sizes}  {row['note']}".rstrip()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.live or (not force and now - self.last_draw < REDRAW_EVERY):
+            return
+        self.last_draw = now
+        up = f"\x1b[{self.lines_on_screen}F" if self.lines_on_screen else ""
+        self.stream.write(up + "".join(f"\x1b[2K{self._line(row)}\n" for row in self.rows))
+        self.stream.flush()
+        self.lines_on_screen = len(self.rows)
