@@ -7,11 +7,10 @@ only one line per file is written, when its upload ends.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import TextIO
-
-import click
 
 WIDTH = 30
 LABEL = 28
@@ -30,7 +29,7 @@ def human_bytes(count: float) -> str:
 
 class ProgressBoard:
     def __init__(self, stream: TextIO | None = None):
-        self.stream = stream or click.get_text_stream("stderr")
+        self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
         self.lock = threading.Lock()
         self.rows: list[dict] = []

@@ -1,0 +1,109 @@
+"""The imgpipe CLI against the real stack: upload, status and results, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from imgpipe.cli import cli
+
+
+@pytest.fixture
+def run(stack):
+    def invoke(*args: str, **env: str):
+        result = CliRunner().invoke(cli, list(args), env={"IMGPIPE_API": stack.api_url, **env})
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+    return invoke
+
+
+def gradient(path, size, image_format):
+    Image.radial_gradient("L").resize(size).convert("RGB").save(path, image_format)
+    return path
+
+
+def test_two_files_upload_concurrently_and_download_all_versions(run, tmp_path):
+    landscape = gradient(tmp_path / "landscape.jpg", (1600, 1200), "JPEG")
+    portrait = gradient(tmp_path / "portrait.png", (600, 1200), "PNG")
+    out = tmp_path / "out"
+
+    result = run("upload", "--jobs", "2", "--json", "--download", str(out), str(landscape), str(portrait))
+
+    assert result.exit_code == 0, result.output
+    uploads = json.loads(result.stdout)["uploads"]
+    assert [entry["file"] for entry in uploads] == [str(landscape), str(portrait)]
+    assert [entry["content_type"] for entry in uploads] == ["image/jpeg", "image/png"]
+    expected_sizes = {
+        str(landscape): {"resized": (1024, 768), "compressed": (1600, 1200), "thumbnail": (300, 225)},
+        str(portrait): {"resized": (512, 1024), "compressed": (600, 1200), "thumbnail": (150, 300)},
+    }
+    for entry in uploads:
+        assert (entry["status"], entry["error"], entry["uploaded"]) == ("completed", None, True)
+        assert len(entry["id"]) == 32
+        assert set(entry["results"]) == {"original", "resized", "compressed", "thumbnail", "expires_at"}
+        saved = entry["downloaded"]
+        assert saved["original"].startswith(str(out / entry["id"]))
+        with open(saved["original"], "rb") as original, open(entry["file"], "rb") as source:
+            assert original.read() == source.read()
+        for version, size in expected_sizes[entry["file"]].items():
+            with Image.open(saved[version]) as image:
+                assert (image.format, image.size) == ("JPEG", size), version
+    assert result.stderr.count("uploaded") == 2
+
+
+def test_a_file_that_is_no_image_fails_with_its_code(run, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n")
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("not a picture at all\n" * 10)
+
+    result = run("upload", str(notes), str(fake))
+
+    assert result.exit_code == 1
+    refused, failed = result.stdout.splitlines()
+    assert refused.startswith("notes.txt  -  rejected  unsupported_media_type: 'text/plain' is not an accepted")
+    name, upload_id, status, reason = failed.split("  ", 3)
+    assert (name, len(upload_id), status) == ("holiday.jpg", 32, "failed")
+    assert reason.startswith("not_an_image: ")
+
+
+def test_no_wait_then_status_and_results(run, tmp_path):
+    photo = gradient(tmp_path / "photo.jpg", (800, 600), "JPEG")
+
+    uploaded = run("upload", "--no-wait", "--json", str(photo))
+    assert uploaded.exit_code == 0, uploaded.output
+    upload_id = json.loads(uploaded.stdout)["uploads"][0]["id"]
+
+    waited = run("status", upload_id, "--wait")
+    assert waited.exit_code == 0, waited.output
+    assert waited.stdout.strip() == f"{upload_id}  completed"
+
+    status = run("status", upload_id, "--json")
+    assert json.loads(status.stdout)["status"] == "completed"
+
+    results = run("results", upload_id, "--download", str(tmp_path / "out"))
+    assert results.exit_code == 0, results.output
+    lines = dict(line.split(None, 1) for line in results.stdout.splitlines() if not line.startswith("saved"))
+    assert set(lines) == {"original", "resized", "compressed", "thumbnail", "expires_at"}
+    with Image.open(tmp_path / "out" / upload_id / "thumbnail.jpg") as thumbnail:
+        assert thumbnail.size == (300, 225)
+
+    as_json = json.loads(run("results", upload_id, "--json").stdout)
+    assert as_json["thumbnail"].startswith("http")
+
+
+def test_an_unknown_id_is_an_error(run):
+    result = run("status", "0" * 32)
+    assert result.exit_code == 1
+    assert "not_found" in result.stderr
+
+
+def test_an_unreachable_api_says_so(run, tmp_path):
+    photo = gradient(tmp_path / "photo.jpg", (64, 64), "JPEG")
+    result = run("upload", "--api", "http://127.0.0.1:9", str(photo))
+    assert result.exit_code == 1
+    assert "api_unreachable: cannot reach the API at http://127.0.0.1:9" in result.stdout
