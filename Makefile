@@ -8,6 +8,7 @@ install:
 	@scripts/install_python.sh
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
+	@scripts/install_chromium.sh
 
 up: install
 	$(BIN)/imgpipe up

@@ -46,9 +46,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import health, uploads
+    from api import health, page, uploads
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(page.bp)
     register_error_handlers(app)
 
     if settings.api_token:

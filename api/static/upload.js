@@ -1,0 +1,196 @@
+// The upload page: each chosen file is presigned by the API, PUT straight to object storage
+// (its own progress bar), then its status is polled until its versions are ready.
+"use strict";
+
+const VERSIONS = ["original", "resized", "compressed", "thumbnail"];
+
+const STATUS_WORDS = {
+  uploading: "Uploading…",
+  pending: "Uploaded, waiting for a worker…",
+  processing: "Making the versions…",
+  completed: "Done",
+};
+
+const ERROR_WORDS = {
+  unsupported_media_type: "This type of file is not accepted: choose a JPEG, PNG, GIF, WebP, TIFF, BMP, HEIC or AVIF image.",
+  too_large: "The file is too large.",
+  invalid_request: "The request was not understood.",
+  unauthorized: "This server needs its API token.",
+  storage_unavailable: "Storage is unavailable right now; try again shortly.",
+  empty_file: "The file is empty.",
+  not_an_image: "This file is not an image.",
+  corrupt_image: "The image is damaged or incomplete.",
+  too_many_pixels: "The image has too many pixels.",
+  unsupported_format: "This image format is not supported.",
+  missing_original: "The upload disappeared before it could be processed.",
+  upload_expired: "Nothing arrived before the upload link expired.",
+  internal: "Processing failed on the server.",
+  upload_failed: "The upload to storage failed.",
+  network_error: "The server could not be reached.",
+};
+
+// Browsers leave file.type empty for some image types; the API needs one to sign the upload.
+const TYPES_BY_EXTENSION = {
+  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", gif: "image/gif", webp: "image/webp",
+  tif: "image/tiff", tiff: "image/tiff", bmp: "image/bmp", heic: "image/heic", heif: "image/heif",
+  avif: "image/avif",
+};
+
+class UploadError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function callApi(method, path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (error) {
+    throw new UploadError("network_error", String(error));
+  }
+  const document = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = document && document.error;
+    throw new UploadError(error ? error.code : "http_error", error ? error.message : `HTTP ${response.status}`);
+  }
+  return document;
+}
+
+function contentTypeOf(file) {
+  if (file.type) return file.type;
+  const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
+  return TYPES_BY_EXTENSION[extension] || "application/octet-stream";
+}
+
+function putToStorage(upload, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(upload.method, upload.url);
+    for (const [name, value] of Object.entries(upload.headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status < 300) return resolve();
+      const code = /<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "");
+      reject(new UploadError("upload_failed", `storage answered ${code ? code[1] : "HTTP " + xhr.status}`));
+    });
+    xhr.addEventListener("error", () => reject(new UploadError("upload_failed", "the connection to storage failed")));
+    xhr.send(file);
+  });
+}
+
+async function waitUntilFinal(id, onStatus) {
+  let pause = 250;
+  for (;;) {
+    const status = await callApi("GET", `/uploads/${id}/status`);
+    if (status.status === "completed" || status.status === "failed") return status;
+    onStatus(status.status);
+    await sleep(pause);
+    pause = Math.min(pause * 1.5, 2000);
+  }
+}
+
+class Card {
+  constructor(file, list) {
+    this.node = document.getElementById("upload-card").content.firstElementChild.cloneNode(true);
+    this.find(".name").textContent = file.name;
+    this.bar = this.find("progress");
+    this.show("uploading");
+    list.append(this.node);
+  }
+
+  find(selector) {
+    return this.node.querySelector(selector);
+  }
+
+  show(status, detail = "") {
+    this.node.dataset.status = status;
+    this.find(".state").textContent = STATUS_WORDS[status] + detail;
+  }
+
+  progress(fraction) {
+    this.bar.value = Math.round(fraction * 100);
+    this.show("uploading", ` ${this.bar.value}%`);
+  }
+
+  fail(code, message) {
+    this.node.dataset.status = "failed";
+    this.node.dataset.errorCode = code;
+    this.bar.hidden = true;
+    this.find(".state").textContent = ERROR_WORDS[code] || "Something went wrong.";
+    const detail = this.find(".error-code");
+    detail.textContent = `${code}: ${message}`;
+    detail.hidden = false;
+  }
+
+  complete(results) {
+    this.bar.hidden = true;
+    this.show("completed");
+    const image = this.find("img");
+    image.src = results.thumbnail;
+    image.alt = `Thumbnail of ${this.find(".name").textContent}`;
+    image.hidden = false;
+    const links = this.find(".links");
+    for (const version of VERSIONS) {
+      const link = document.createElement("a");
+      link.href = results[version];
+      link.textContent = version;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.dataset.version = version;
+      links.append(link);
+    }
+    links.hidden = false;
+  }
+}
+
+async function uploadOne(file, list) {
+  const card = new Card(file, list);
+  try {
+    const created = await callApi("POST", "/uploads", {
+      filename: file.name, content_type: contentTypeOf(file), size: file.size,
+    });
+    card.node.dataset.uploadId = created.id;
+    await putToStorage(created.upload, file, (fraction) => card.progress(fraction));
+    card.bar.value = 100;
+    const final = await waitUntilFinal(created.id, (status) => card.show(status));
+    if (final.status === "failed") return card.fail(final.error.code, final.error.message);
+    card.complete(await callApi("GET", `/uploads/${created.id}/results`));
+  } catch (error) {
+    card.fail(error.code || "network_error", error.message);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const input = document.getElementById("files");
+  const drop = document.getElementById("drop");
+  const list = document.getElementById("uploads");
+  const start = (files) => Array.from(files).forEach((file) => uploadOne(file, list));
+
+  input.addEventListener("change", () => {
+    start(input.files);
+    input.value = "";
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (event) => {
+      event.preventDefault();
+      drop.classList.add("dragging");
+    });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    drop.addEventListener(name, () => drop.classList.remove("dragging"));
+  }
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    start(event.dataTransfer.files);
+  });
+});

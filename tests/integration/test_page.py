@@ -1,0 +1,111 @@
+"""The upload page in headless Chromium against the real stack: choose files, watch them finish.
+
+Set IMGPIPE_PAGE_SCREENSHOT=docs/upload-page.png to save what the finished page looks like.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+
+import pytest
+import requests
+from PIL import Image, ImageDraw
+from playwright.sync_api import sync_playwright
+
+from imgpipe.stack import PROJECT_ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        subprocess.run([str(PROJECT_ROOT / "scripts" / "install_chromium.sh")], check=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(viewport={"width": 900, "height": 760})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(stack.api_url + "/")
+    yield page
+    context.close()
+
+
+def picture(path, size, colours):
+    """A small picture with something to see in a thumbnail: a gradient sky and a sun."""
+    width, height = size
+    sky = Image.linear_gradient("L").resize(size)
+    image = Image.merge("RGB", [sky.point(lambda v, c=c: int(c * (0.35 + v / 400))) for c in colours])
+    ImageDraw.Draw(image).ellipse([width * 0.6, height * 0.15, width * 0.8, height * 0.15 + width * 0.2],
+                                  fill=(255, 214, 90))
+    image.save(path)
+    return path
+
+
+def cards_with_status(page, status: str, count: int):
+    page.wait_for_function(
+        "([status, count]) => document.querySelectorAll(`.upload[data-status='${status}']`).length === count",
+        arg=[status, count])
+    return page.locator(f".upload[data-status='{status}']")
+
+
+def test_two_images_show_their_thumbnails_and_working_links(page, tmp_path):
+    files = [picture(tmp_path / "harbour.jpg", (1600, 1000), (60, 140, 230)),
+             picture(tmp_path / "desert.png", (900, 1200), (230, 150, 80))]
+
+    page.set_input_files("#files", [str(path) for path in files])
+    done = cards_with_status(page, "completed", 2)
+
+    assert sorted(done.locator(".name").all_inner_texts()) == ["desert.png", "harbour.jpg"]
+    for index in range(2):
+        card = done.nth(index)
+        assert card.locator("progress").evaluate("bar => bar.value") == 100
+        assert card.locator(".state").inner_text() == "Done"
+        thumbnail = card.locator("img")
+        thumbnail.wait_for(state="visible")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+        links = {link.get_attribute("data-version"): link.get_attribute("href")
+                 for link in card.locator(".links a").all()}
+        assert list(links) == ["original", "resized", "compressed", "thumbnail"]
+        assert thumbnail.get_attribute("src") == links["thumbnail"]
+        for version, url in links.items():
+            response = requests.get(url, timeout=10)
+            assert response.status_code == 200, (version, response.text)
+            image = Image.open(io.BytesIO(response.content))
+            if version == "thumbnail":
+                assert max(image.size) == 300
+
+    bad = tmp_path / "scan.jpg"
+    bad.write_text("this was meant to be a scan\n" * 20)
+    page.set_input_files("#files", [str(bad)])
+    failed = cards_with_status(page, "failed", 1)
+    assert failed.locator(".state").inner_text() == "This file is not an image."
+    assert failed.locator(".error-code").inner_text().startswith("not_an_image: ")
+    assert page.locator(".upload").count() == 3
+
+    screenshot = os.environ.get("IMGPIPE_PAGE_SCREENSHOT")
+    if screenshot:
+        page.screenshot(path=screenshot, full_page=True)
+
+
+def test_a_file_the_api_refuses_shows_why_in_words(page, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image\n")
+
+    page.set_input_files("#files", [str(notes)])
+    failed = cards_with_status(page, "failed", 1)
+
+    assert failed.locator(".state").inner_text().startswith("This type of file is not accepted")
+    assert failed.locator(".error-code").inner_text().startswith("unsupported_media_type: 'text/plain'")
+    assert failed.get_attribute("data-upload-id") is None
