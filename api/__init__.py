@@ -12,8 +12,8 @@ from flask import Flask, request
 from PIL import Image
 from redis import Redis
 
-from api.errors import register_error_handlers
-from api.validation import RequestRejected, accepted_content_types
+from api.errors import error_response, register_error_handlers
+from api.validation import accepted_content_types
 from imgpipe.db import connect, ensure_schema
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
@@ -46,23 +46,39 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import health, page, uploads
+    from api import dashboard, health, metrics, openapi, page, uploads
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(page.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(openapi.bp)
+    dashboard.mount(app, settings)
     register_error_handlers(app)
 
     if settings.api_token:
         @app.before_request
         def require_token():
+            """Guards every path but /healthz: the API calls, the page, /rq and all static files."""
             if request.path in OPEN_PATHS:
                 return None
-            supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(supplied.encode(), settings.api_token.encode()):
-                raise RequestRejected(401, "unauthorized", "a valid API token is required")
+            if not hmac.compare_digest(supplied_token().encode(), settings.api_token.encode()):
+                response = error_response(401, "unauthorized", "a valid API token is required")
+                response.headers["WWW-Authenticate"] = 'Basic realm="imgpipe"'
+                return response
             return None
 
     return app
+
+
+def supplied_token() -> str:
+    """The token from `Authorization: Bearer <token>`, or the password of Basic authentication,
+    which is how a browser sends it for the page and the dashboard after asking once."""
+    authorization = request.authorization
+    if authorization is None:
+        return ""
+    if authorization.type == "basic":
+        return authorization.password or ""
+    return (authorization.token or "").strip() if authorization.type == "bearer" else ""
 
 
 def _readable_extensions() -> set[str]:

@@ -1,0 +1,73 @@
+"""GET /metrics: the pipeline's state in Prometheus' text format, read fresh at every scrape.
+
+Everything comes from the shared stores (the uploads table, the RQ queue, Redis counters),
+not from per-process counters, so every gunicorn worker answers the same numbers.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from imgpipe import db as uploads
+from processor.jobs import make_queue
+
+bp = Blueprint("metrics", __name__)
+
+# Seconds from claim to completion: most images take well under a second; the job times out at 120 s.
+PROCESSING_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+EVENTS_RELAYED_KEY = "imgpipe:stats:events-relayed"
+# The classic text format, which every Prometheus version reads; our names need none of 1.0.0's escaping.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class PipelineCollector:
+    def __init__(self, services):
+        self.services = services
+
+    def collect(self):
+        yield self.uploads_by_status()
+        yield self.processing_seconds()
+        yield from self.redis_metrics()
+
+    def uploads_by_status(self) -> GaugeMetricFamily:
+        counts = dict.fromkeys(uploads.STATUSES, 0)
+        counts.update(self.services.db.execute("SELECT status, count(*) FROM uploads GROUP BY status").fetchall())
+        family = GaugeMetricFamily("imgpipe_uploads", "Uploads by status.", labels=["status"])
+        for status, count in counts.items():
+            family.add_metric([status], count)
+        return family
+
+    def processing_seconds(self) -> HistogramMetricFamily:
+        """Completed uploads' time from being claimed by a worker to being marked completed."""
+        seconds = "(julianday(updated_at) - julianday(processing_started_at)) * 86400.0"
+        le_columns = ", ".join(f"sum({seconds} <= {bound})" for bound in PROCESSING_BUCKETS)
+        row = self.services.db.execute(
+            f"SELECT count(*), coalesce(sum({seconds}), 0), {le_columns} FROM uploads"
+            " WHERE status = ? AND processing_started_at IS NOT NULL", [uploads.COMPLETED]).fetchone()
+        total, seconds_sum, *cumulative = row
+        buckets = [(str(bound), count or 0) for bound, count in zip(PROCESSING_BUCKETS, cumulative)]
+        buckets.append(("+Inf", total))
+        return HistogramMetricFamily("imgpipe_processing_seconds",
+                                     "Seconds from a worker claiming an upload to its completion.",
+                                     buckets=buckets, sum_value=seconds_sum)
+
+    def redis_metrics(self):
+        svc = self.services
+        depth = GaugeMetricFamily("imgpipe_queue_depth", "Jobs waiting in the RQ queue.", labels=["queue"])
+        depth.add_metric([svc.settings.queue_name], make_queue(svc.redis, svc.settings).count)
+        yield depth
+        waiting = GaugeMetricFamily("imgpipe_events_waiting", "MinIO events not yet taken by the relay.")
+        waiting.add_metric([], svc.redis.llen(svc.settings.events_key))
+        yield waiting
+        relayed = CounterMetricFamily("imgpipe_events_relayed", "MinIO events the relay turned into jobs.")
+        relayed.add_metric([], int(svc.redis.get(EVENTS_RELAYED_KEY) or 0))
+        yield relayed
+
+
+@bp.get("/metrics", strict_slashes=False)
+def metrics():
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PipelineCollector(current_app.extensions["imgpipe"]))
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE)

@@ -1,0 +1,222 @@
+"""GET /openapi.json: the HTTP contract as an OpenAPI 3.1 document.
+
+Kept as data next to the routes it describes; tests/integration/test_openapi.py validates real
+answers from a running stack against it, and fails when a route exists that it does not describe.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from imgpipe.db import STATUSES
+
+bp = Blueprint("openapi", __name__)
+
+ID_PATTERN = "^[0-9a-f]{32}$"
+NULLABLE_URL = {"type": ["string", "null"], "format": "uri"}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return _json(_ref("Error"), description)
+
+
+def _closed(properties: dict, required: list[str] | None = None) -> dict:
+    """An object with exactly these properties: an answer that grows a field must update the spec."""
+    return {"type": "object", "properties": properties, "required": required or list(properties),
+            "additionalProperties": False}
+
+
+SCHEMAS = {
+    "Error": _closed({"error": _closed({"code": {"type": "string"}, "message": {"type": "string"}})}),
+    "Status": {"type": "string", "enum": list(STATUSES)},
+    "UploadError": {
+        "oneOf": [{"type": "null"}, _closed({"code": {"type": "string"}, "message": {"type": "string"}})],
+        "description": "null unless the upload failed; then a stable code (not_an_image, corrupt_image, …) and a message.",
+    },
+    "NewUpload": {
+        "type": "object",
+        "properties": {
+            "filename": {"type": "string", "minLength": 1, "description": "Kept as a label only; keys never use it."},
+            "content_type": {"type": "string", "examples": ["image/jpeg"],
+                             "description": "image/jpeg, image/png, image/gif, image/webp, image/tiff, image/bmp, "
+                                            "and image/heic, image/heif, image/avif where the server reads them."},
+            "size": {"type": "integer", "minimum": 0, "description": "Bytes; over the limit is answered 413."},
+            "callback_url": {"type": "string", "format": "uri"},
+        },
+        "required": ["filename", "content_type"],
+        "additionalProperties": False,
+    },
+    "UploadCreated": _closed({
+        "id": {"type": "string", "pattern": ID_PATTERN},
+        "status": {"const": "pending"},
+        "key": {"type": "string", "pattern": "^originals/[0-9a-f]{32}\\.[a-z0-9]+$"},
+        "upload": _closed({
+            "method": {"const": "PUT"},
+            "url": {"type": "string", "format": "uri"},
+            "headers": {**_closed({"Content-Type": {"type": "string"}, "If-None-Match": {"const": "*"}}),
+                        "description": "Send every one of these headers with the PUT: the URL's signature covers them."},
+            "expires_at": TIMESTAMP,
+        }),
+    }),
+    "UploadStatus": _closed({
+        "id": {"type": "string", "pattern": ID_PATTERN},
+        "status": _ref("Status"),
+        "error": _ref("UploadError"),
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    }),
+    "UploadResults": _closed({
+        "id": {"type": "string", "pattern": ID_PATTERN},
+        "status": _ref("Status"),
+        "original": NULLABLE_URL,
+        "resized": NULLABLE_URL,
+        "compressed": NULLABLE_URL,
+        "thumbnail": NULLABLE_URL,
+        "expires_at": {"type": ["string", "null"], "format": "date-time"},
+    }),
+    "UploadRecord": _closed({
+        "id": {"type": "string", "pattern": ID_PATTERN},
+        "status": _ref("Status"),
+        "error": _ref("UploadError"),
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        "filename": {"type": "string"},
+        "content_type": {"type": "string"},
+        "key": {"type": "string"},
+        "results": _ref("UploadResults"),
+        "image": _closed({
+            "width": {"type": ["integer", "null"]},
+            "height": {"type": ["integer", "null"]},
+            "format": {"type": ["string", "null"]},
+            "bytes": {"type": ["integer", "null"]},
+        }),
+    }),
+    "Healthy": _closed({
+        "status": {"const": "ok"},
+        "checks": _closed({name: {"const": "ok"} for name in ("database", "redis", "storage")}),
+    }),
+    "Unhealthy": _closed({
+        "status": {"const": "unavailable"},
+        "down": {"type": "array", "items": {"enum": ["database", "redis", "storage"]}},
+        "error": _closed({"code": {"const": "unavailable"}, "message": {"type": "string"}}),
+    }),
+}
+
+UPLOAD_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The id POST /uploads answered (32 hex digits); anything else is answered 404."}
+UNAUTHORIZED = _error("IMGPIPE_API_TOKEN is set and the request did not send it.")
+NOT_FOUND = _error("No upload with this id.")
+
+
+def _create(deprecated: bool = False) -> dict:
+    return {
+        "summary": "Ask for an upload URL" + (" (older path)" if deprecated else ""),
+        "description": "Records a pending upload and answers a presigned PUT URL. Send the bytes there with "
+                       "the Content-Type header given; processing starts when the object lands.",
+        "operationId": "createUploadLegacy" if deprecated else "createUpload",
+        "deprecated": deprecated,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUpload")}}},
+        "responses": {
+            "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
+            "400": _error("The body is not the JSON object this call expects."),
+            "401": UNAUTHORIZED,
+            "413": _error("The declared size is over the limit, or the request body is over 64 KiB."),
+            "415": _error("The content type is not an accepted image type."),
+            "503": _error("Object storage is unavailable."),
+        },
+    }
+
+
+def _status(deprecated: bool = False) -> dict:
+    return {
+        "summary": "An upload's status" + (" (older path)" if deprecated else ""),
+        "operationId": "getStatusLegacy" if deprecated else "getStatus",
+        "deprecated": deprecated,
+        "parameters": [UPLOAD_ID],
+        "responses": {"200": _json(_ref("UploadStatus"), "pending → processing → completed | failed."),
+                      "401": UNAUTHORIZED, "404": NOT_FOUND},
+    }
+
+
+def _results(deprecated: bool = False) -> dict:
+    return {
+        "summary": "Presigned GET URLs of the original and its versions" + (" (older path)" if deprecated else ""),
+        "operationId": "getResultsLegacy" if deprecated else "getResults",
+        "deprecated": deprecated,
+        "parameters": [UPLOAD_ID],
+        "responses": {"200": _json(_ref("UploadResults"), "URLs once completed, null before."),
+                      "401": UNAUTHORIZED, "404": NOT_FOUND, "503": _error("Object storage is unavailable.")},
+    }
+
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "imgpipe",
+        "version": "1",
+        "description": "Presigned uploads straight to object storage; a resized, a compressed and a thumbnail "
+                       "version made in the background. Paths also answer with a trailing slash.",
+    },
+    "security": [{}, {"apiToken": []}],
+    "paths": {
+        "/uploads": {"post": _create()},
+        "/uploads/{id}": {"get": {
+            "summary": "The whole record: status, error, results and image facts",
+            "operationId": "getUpload",
+            "parameters": [UPLOAD_ID],
+            "responses": {"200": _json(_ref("UploadRecord"), "The upload."), "401": UNAUTHORIZED, "404": NOT_FOUND},
+        }},
+        "/uploads/{id}/status": {"get": _status()},
+        "/uploads/{id}/results": {"get": _results()},
+        "/upload": {"post": _create(deprecated=True)},
+        "/upload/{id}/status": {"get": _status(deprecated=True)},
+        "/upload/{id}/result": {"get": _results(deprecated=True)},
+        "/healthz": {"get": {
+            "summary": "Whether the database, Redis and object storage answer",
+            "operationId": "getHealth",
+            "security": [],
+            "responses": {"200": _json(_ref("Healthy"), "Everything answers."),
+                          "503": _json(_ref("Unhealthy"), "Something is down; the message says what.")},
+        }},
+        "/metrics": {"get": {
+            "summary": "Uploads by status, processing time, queue depth and relayed events (Prometheus text format)",
+            "operationId": "getMetrics",
+            "responses": {"200": {"description": "Prometheus exposition format 0.0.4.",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          "401": UNAUTHORIZED},
+        }},
+        "/openapi.json": {"get": {
+            "summary": "This document",
+            "operationId": "getOpenApi",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1."), "401": UNAUTHORIZED},
+        }},
+        "/": {"get": {
+            "summary": "The upload page",
+            "operationId": "getUploadPage",
+            "responses": {"200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                          "401": UNAUTHORIZED},
+        }},
+    },
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"apiToken": {
+            "type": "http", "scheme": "bearer",
+            "description": "Only when the server sets IMGPIPE_API_TOKEN: every call but /healthz then needs it. "
+                           "Browsers may send it as the password of HTTP Basic authentication instead.",
+        }},
+    },
+}
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return DOCUMENT

@@ -1,0 +1,113 @@
+"""GET /openapi.json stays true: real answers from the running stack are validated against it,
+and every route the app serves is described (and nothing it does not serve)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_openapi
+from PIL import Image
+
+from api import create_app
+from api.dashboard import URL_PREFIX as DASHBOARD_PREFIX
+from pipeline_client import put_file
+
+
+@pytest.fixture(scope="module")
+def spec(stack):
+    document = requests.get(stack.api_url + "/openapi.json", timeout=10).json()
+    validate_openapi(document)
+    return document
+
+
+@pytest.fixture
+def check(spec, stack):
+    """Call the live API and validate the answer's body against the documented schema."""
+    def call(method: str, path: str, template: str, status: int, **kwargs) -> requests.Response:
+        response = requests.request(method, stack.api_url + path, timeout=10, **kwargs)
+        assert response.status_code == status, response.text
+        documented = spec["paths"][template][method.lower()]["responses"][str(status)]
+        media_type = response.headers["Content-Type"].split(";")[0]
+        schema = documented["content"][media_type]["schema"]
+        if media_type == "application/json":
+            validator = Draft202012Validator({**schema, "components": spec["components"]})
+            errors = [f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(response.json())]
+            assert not errors, f"{method} {path} {status} does not match the spec: {errors}"
+        return response
+    return call
+
+
+def jpeg(path, size=(640, 480)):
+    Image.linear_gradient("L").resize(size).convert("RGB").save(path, "JPEG")
+    return path
+
+
+def test_creating_uploads_and_its_refusals_match(check):
+    check("POST", "/uploads", "/uploads", 201, json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10})
+    check("POST", "/upload/", "/upload", 201, json={"filename": "a.png", "content_type": "image/png"})
+    check("POST", "/uploads", "/uploads", 400, data="not json", headers={"Content-Type": "application/json"})
+    check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg"})
+    check("POST", "/uploads", "/uploads", 415, json={"filename": "a.txt", "content_type": "text/plain"})
+    check("POST", "/uploads", "/uploads", 413, json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10**12})
+
+
+def test_unknown_ids_match(check):
+    for path, template in (("/uploads/{}", "/uploads/{id}"), ("/uploads/{}/status", "/uploads/{id}/status"),
+                           ("/uploads/{}/results", "/uploads/{id}/results"), ("/upload/{}/status", "/upload/{id}/status"),
+                           ("/upload/{}/result", "/upload/{id}/result")):
+        check("GET", path.format("0" * 32), template, 404)
+    check("GET", "/uploads/not-an-id/status", "/uploads/{id}/status", 404)
+
+
+def test_a_pending_then_completed_upload_matches_at_every_step(check, api, tmp_path):
+    created = check("POST", "/uploads", "/uploads", 201,
+                    json={"filename": "photo.jpg", "content_type": "image/jpeg"}).json()
+    upload_id = created["id"]
+    pending = check("GET", f"/uploads/{upload_id}/results", "/uploads/{id}/results", 200).json()
+    assert pending["thumbnail"] is None
+    check("GET", f"/uploads/{upload_id}", "/uploads/{id}", 200)
+
+    put_file(created["upload"], jpeg(tmp_path / "photo.jpg"))
+    assert api.wait_final(upload_id)["status"] == "completed"
+
+    check("GET", f"/uploads/{upload_id}/status", "/uploads/{id}/status", 200)
+    check("GET", f"/upload/{upload_id}/status/", "/upload/{id}/status", 200)
+    results = check("GET", f"/uploads/{upload_id}/results", "/uploads/{id}/results", 200).json()
+    assert results["thumbnail"].startswith("http")
+    check("GET", f"/upload/{upload_id}/result/", "/upload/{id}/result", 200)
+    record = check("GET", f"/uploads/{upload_id}/", "/uploads/{id}", 200).json()
+    assert record["image"]["width"] == 640
+
+
+def test_a_failed_upload_matches(check, api, tmp_path):
+    created = api.create("notes.jpg", "image/jpeg")
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("plain text\n" * 10)
+    put_file(created["upload"], fake)
+    assert api.wait_final(created["id"])["status"] == "failed"
+    record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
+    assert record["error"]["code"] == "not_an_image"
+    check("GET", f"/uploads/{created['id']}/status", "/uploads/{id}/status", 200)
+
+
+def test_service_endpoints_match(check):
+    check("GET", "/healthz", "/healthz", 200)
+    check("GET", "/metrics", "/metrics", 200)
+    check("GET", "/openapi.json", "/openapi.json", 200)
+    check("GET", "/", "/", 200)
+
+
+def test_every_route_is_described_and_nothing_else(spec, stack):
+    app = create_app(stack.settings)
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.rule.startswith(DASHBOARD_PREFIX):
+            continue
+        path = re.sub(r"<(?:\w+:)?\w+>", "{id}", rule.rule).rstrip("/") or "/"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            served.add((path, method.lower()))
+    documented = {(path, method) for path, operations in spec["paths"].items() for method in operations}
+    assert served == documented
