@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 
 import sqlite_utils
@@ -59,16 +60,30 @@ def connect(path: str) -> sqlite_utils.Database:
     conn.execute("PRAGMA busy_timeout = 30000")
     db = sqlite_utils.Database(conn)
     if db.journal_mode != "wal":
-        db.enable_wal()
+        _retry_while_locked(db.enable_wal)
     conn.execute("PRAGMA synchronous = NORMAL")
     return db
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    table = db["uploads"]
-    if not table.exists():
-        table.create(COLUMNS, pk="id", defaults={"attempts": 0}, not_null={"status", "key"})
-        table.create_index(["status", "updated_at"])
+    def create():
+        table = db["uploads"]
+        table.create(COLUMNS, pk="id", defaults={"attempts": 0}, not_null={"status", "key"}, if_not_exists=True)
+        table.create_index(["status", "updated_at"], if_not_exists=True)
+    _retry_while_locked(create)
+
+
+def _retry_while_locked(action, seconds: float = 10.0):
+    """Run a schema step that SQLite refuses outright (no busy wait) while another process
+    does the same, as gunicorn workers starting together do."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
@@ -105,6 +120,12 @@ def claim_for_processing(db, upload_id: str) -> dict | None:
         [PROCESSING, now, now, upload_id, PENDING, PROCESSING],
     )
     return get_upload(db, upload_id) if cursor.rowcount else None
+
+
+def release_attempt(db, upload_id: str) -> None:
+    """Un-count an attempt that could not reach storage: an outage is not the image's fault."""
+    db.execute("UPDATE uploads SET attempts = attempts - 1 WHERE id = ? AND status = ? AND attempts > 0",
+               [upload_id, PROCESSING])
 
 
 def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str) -> bool:
