@@ -140,17 +140,11 @@ def worker(burst: bool):
 
     Example: imgpipe worker
     """
-    import redis
-    from rq import Worker
-
     import processor.tasks  # noqa: F401  imported once here, inherited by every job process
-    from processor.jobs import make_queue
+    from processor.worker import run_worker
 
     configure_logging()
-    settings = load_settings()
-    connection = redis.Redis.from_url(settings.redis_url)
-    worker = Worker([make_queue(connection, settings)], connection=connection, maintenance_interval=30)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    run_worker(load_settings(), burst=burst)
 
 
 def api_option(command):
@@ -193,7 +187,7 @@ def outcome_line(outcome) -> str:
 @json_option
 @click.option("--no-wait", is_flag=True, help="Return once the files are uploaded, without waiting for processing.")
 @click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Save the original and the three versions as DIR/<id>/<version>.jpg.")
+              help="Save the original and the three versions in DIR/<id>/ (original.<ext>, resized.jpg, …).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 32),
               help="How many files to upload at the same time.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each file's processing.")
@@ -262,7 +256,7 @@ def status(upload_id: str, api_url: str, as_json: bool, wait: bool, timeout: flo
 @api_option
 @json_option
 @click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Save the original and the three versions as DIR/<id>/<version>.jpg.")
+              help="Save the original and the three versions in DIR/<id>/ (original.<ext>, resized.jpg, …).")
 def results(upload_id: str, api_url: str, as_json: bool, download_dir: Path | None):
     """Print the URLs of an upload's original, resized, compressed and thumbnail versions.
 
