@@ -16,7 +16,9 @@ from rq.job import Job, JobStatus
 from imgpipe.settings import Settings
 
 JOB_TIMEOUT = 120
-RETRY_INTERVALS = [1, 5, 15]
+# RQ re-runs a job that raised or whose process died. The row's attempt count, not RQ, decides
+# when to give up on an image; these retries mostly carry jobs through a storage outage.
+RETRY_INTERVALS = [1, 5, 15, 30, 60, 120]
 _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
 
 
@@ -28,8 +30,12 @@ def make_queue(connection: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=connection)
 
 
-def enqueue_processing(queue: Queue, upload_id: str, *, max_attempts: int) -> bool:
-    """Make sure a job will process this upload; False when one was already on its way."""
+def enqueue_processing(queue: Queue, upload_id: str, *, replace_started: bool = False) -> bool:
+    """Make sure a job will process this upload; False when one was already on its way.
+
+    replace_started is for a row stuck in processing past its deadline: a job still marked
+    started then belongs to a worker that died, and waiting for it would wait forever.
+    """
     job_id = job_id_for(upload_id)
     for _ in range(3):
         try:
@@ -41,7 +47,7 @@ def enqueue_processing(queue: Queue, upload_id: str, *, max_attempts: int) -> bo
                 timeout=JOB_TIMEOUT,
                 result_ttl=60,
                 failure_ttl=24 * 3600,
-                retry=Retry(max=max(max_attempts - 1, 0), interval=RETRY_INTERVALS) if max_attempts > 1 else None,
+                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                 description=f"process upload {upload_id}",
             )
             return True
@@ -50,7 +56,8 @@ def enqueue_processing(queue: Queue, upload_id: str, *, max_attempts: int) -> bo
                 job = Job.fetch(job_id, connection=queue.connection)
             except NoSuchJobError:
                 continue
-            if job.get_status(refresh=False) in _LIVE:
+            status = job.get_status(refresh=False)
+            if status in _LIVE and not (replace_started and status == JobStatus.STARTED):
                 return False
             job.delete()
     return False

@@ -34,6 +34,11 @@ def rejected_key(settings: Settings) -> str:
     return f"{settings.events_key}:rejected"
 
 
+def relayed_count_key(settings: Settings) -> str:
+    """A counter of events taken off MinIO's list, for /metrics."""
+    return f"{settings.events_key}:relayed"
+
+
 class Relay:
     def __init__(self, settings: Settings, connection: redis.Redis, db: sqlite_utils.Database, storage: Storage):
         self.settings = settings
@@ -58,7 +63,10 @@ class Relay:
         if raw is None:
             return False
         self.handle_event(raw)
-        self.redis.lrem(inflight_key(self.settings), 1, raw)
+        pipe = self.redis.pipeline()
+        pipe.lrem(inflight_key(self.settings), 1, raw)
+        pipe.incr(relayed_count_key(self.settings))
+        pipe.execute()
         return True
 
     def handle_event(self, raw: bytes) -> None:
@@ -75,7 +83,7 @@ class Relay:
                 continue
             self.drive(upload_id, reason="event")
 
-    def drive(self, upload_id: str, *, reason: str) -> None:
+    def drive(self, upload_id: str, *, reason: str, replace_started: bool = False) -> None:
         row = uploads.get_upload(self.db, upload_id)
         if row is None:
             log.info("ignored %s for unknown upload %s", reason, upload_id)
@@ -83,7 +91,7 @@ class Relay:
         if row["status"] not in (uploads.PENDING, uploads.PROCESSING):
             log.info("ignored %s for upload %s: already %s", reason, upload_id, row["status"])
             return
-        if enqueue_processing(self.queue, upload_id, max_attempts=self.settings.max_attempts):
+        if enqueue_processing(self.queue, upload_id, replace_started=replace_started):
             log.info("upload %s: enqueued (%s)", upload_id, reason)
 
     def sweep(self) -> None:
@@ -98,7 +106,7 @@ class Relay:
                                        "no file was uploaded before the upload URL expired"):
                     log.info("upload %s: failed upload_expired", row["id"])
         for row in uploads.processing_older_than(self.db, timedelta(seconds=self.settings.processing_deadline)):
-            self.drive(row["id"], reason="stuck in processing")
+            self.drive(row["id"], reason="stuck in processing", replace_started=True)
 
     def run_forever(self) -> None:
         log.info("relay: %s -> queue %s", self.settings.events_key, self.settings.queue_name)

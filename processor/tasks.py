@@ -18,7 +18,7 @@ import sqlite_utils
 from imgpipe import db as uploads
 from imgpipe.keys import DERIVATIVES, derivative_key
 from imgpipe.settings import Settings
-from imgpipe.storage import Storage
+from imgpipe.storage import Storage, StorageUnavailable
 from processor.imaging import ImageRejected, make_derivatives
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ def process_upload(upload_id: str) -> str:
         return _derive(res, row)
     except ImageRejected as rejected:
         return _fail(res, upload_id, rejected.code, rejected.message)
+    except StorageUnavailable as error:
+        uploads.release_attempt(res.db, upload_id)
+        log.warning("upload %s: storage unavailable (%s), will retry", upload_id, error)
+        raise
     except Exception as error:
         if row["attempts"] >= res.settings.max_attempts:
             log.exception("upload %s: attempt %s failed, no attempts left", upload_id, row["attempts"])
