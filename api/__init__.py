@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+import time
 
 from flask import Flask, request
 from PIL import Image
@@ -16,9 +17,10 @@ from api.errors import error_response, register_error_handlers
 from api.validation import accepted_content_types
 from imgpipe.db import connect, ensure_schema
 from imgpipe.settings import Settings
-from imgpipe.storage import Storage
+from imgpipe.storage import Storage, StorageUnavailable
 
 OPEN_PATHS = ("/healthz",)
+STORAGE_CHECK_INTERVAL = 1.0
 
 
 class Services:
@@ -26,11 +28,30 @@ class Services:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.storage = Storage(settings, timeout=3.0, retries=0)
+        self.storage = Storage(settings, timeout=1.0, retries=0)
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.accepted_types = accepted_content_types(_readable_extensions())
         self._local = threading.local()
+        self._storage_checked_at = -STORAGE_CHECK_INTERVAL
+        self._storage_error: StorageUnavailable | None = None
         ensure_schema(self.db)
+
+    def require_storage(self) -> None:
+        """Refuse new uploads while MinIO is down, rather than hand out URLs that cannot work.
+
+        Presigning needs no network, so the answer is remembered for a second: one HEAD a
+        second per process, not one per request.
+        """
+        now = time.monotonic()
+        if now - self._storage_checked_at >= STORAGE_CHECK_INTERVAL:
+            try:
+                self.storage.check()
+                self._storage_error = None
+            except StorageUnavailable as error:
+                self._storage_error = error
+            self._storage_checked_at = now
+        if self._storage_error is not None:
+            raise self._storage_error
 
     @property
     def db(self):

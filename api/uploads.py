@@ -25,6 +25,7 @@ def create_upload():
         raise RequestRejected(400, "invalid_request", "the body must be JSON with filename and content_type")
     svc = services()
     new = parse_new_upload(body, accepted=svc.accepted_types, max_bytes=svc.settings.max_upload_bytes)
+    svc.require_storage()
     upload_id = new_upload_id()
     key = original_key(upload_id, new.extension)
     ttl = svc.settings.upload_url_ttl

@@ -83,7 +83,11 @@ class Storage:
 
     def check(self) -> None:
         """Raise StorageUnavailable unless the bucket answers."""
-        if not self._call(self.client.bucket_exists, self.bucket):
+        try:
+            exists = self._call(self.client.bucket_exists, self.bucket)
+        except S3Error as error:
+            raise StorageUnavailable(f"MinIO answered {error.code}") from error
+        if not exists:
             raise StorageUnavailable(f"bucket {self.bucket!r} does not exist")
 
     @staticmethod
