@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
+from PIL import Image
 
 
 class Api:
@@ -48,3 +51,29 @@ def curl_put(upload: dict, path) -> subprocess.CompletedProcess:
 def put_file(upload: dict, path) -> None:
     result = curl_put(upload, path)
     assert (result.returncode, result.stdout) == (0, "200"), f"PUT failed: {result.stdout} {result.stderr}"
+
+
+
+def upload_all(api: Api, paths, *, threads: int = 8) -> list[dict]:
+    """Create and PUT every file, several at a time; returns the created uploads in order."""
+    def one(path):
+        client = Api(api.base)
+        created = client.create(path.name, "image/jpeg")
+        put_file(created["upload"], path)
+        return created
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, paths))
+
+
+def make_jpegs(directory: Path, count: int, size=(320, 240)) -> list[Path]:
+    """Distinct small JPEGs (each a differently tinted gradient), cheap to make and to process."""
+    directory.mkdir(parents=True, exist_ok=True)
+    base = Image.linear_gradient("L").resize(size)
+    paths = []
+    for index in range(count):
+        path = directory / f"image-{index:03d}.jpg"
+        tint = Image.new("L", size, (index * 37) % 256)
+        Image.merge("RGB", (base, tint, base.rotate(90 * (index % 4)))).save(path, "JPEG", quality=85)
+        paths.append(path)
+    return paths

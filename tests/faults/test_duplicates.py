@@ -1,0 +1,66 @@
+"""Duplicate events and duplicate PUTs: one set of derivatives, a consistent row, no step back."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+import requests
+
+from imgpipe import db as uploads
+from pipeline_client import Api, curl_put, make_jpegs, upload_all
+
+
+def wait_for_events(connection, key: str, count: int) -> list[bytes]:
+    deadline = time.monotonic() + 10
+    while connection.llen(key) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return connection.lrange(key, 0, -1)
+
+
+def test_the_same_event_twice_processes_once(stack_with, tmp_path):
+    stack = stack_with(sweep_min_age=3600.0)
+    stack.stop_process("relay")
+    api = Api(stack.api_url)
+    [created] = upload_all(api, make_jpegs(tmp_path / "in", 1))
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    [event] = wait_for_events(connection, stack.settings.events_key, 1)
+    connection.rpush(stack.settings.events_key, event, event)
+
+    stack.start_relay()
+    assert api.wait_final(created["id"])["status"] == "completed"
+    database = uploads.connect(stack.settings.database_path)
+    settled = uploads.get_upload(database, created["id"])
+    assert settled["attempts"] == 1
+
+    connection.rpush(stack.settings.events_key, event)
+    deadline = time.monotonic() + 10
+    while connection.llen(stack.settings.events_key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert uploads.get_upload(database, created["id"]) == settled
+
+
+def test_two_racing_puts_to_one_url_store_one_original(stack_with, tmp_path):
+    stack = stack_with()
+    api = Api(stack.api_url)
+    first, second = make_jpegs(tmp_path / "in", 2, size=(800, 600))
+    created = api.create("race.jpg", "image/jpeg")
+    start = threading.Barrier(2)
+
+    def put(path):
+        start.wait()
+        return curl_put(created["upload"], path).stdout
+
+    with ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(put, (first, second)))
+
+    assert sorted(codes) == ["200", "412"]
+    winner = (first, second)[codes.index("200")]
+    assert api.wait_final(created["id"])["status"] == "completed"
+    record = api.get(f"/uploads/{created['id']}").json()
+    assert requests.get(record["results"]["original"], timeout=10).content == winner.read_bytes()
+    assert record["image"]["bytes"] == winner.stat().st_size

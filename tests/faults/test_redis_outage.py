@@ -1,0 +1,25 @@
+"""Redis stopped and started again in the middle of a burst: every upload still completes.
+
+The local Redis keeps nothing on disk, so the restart also loses every queued job and every
+event MinIO tried to send while it was down: the sweeper has to find those uploads itself.
+"""
+
+from pipeline_client import Api, make_jpegs, upload_all
+
+
+def test_a_burst_of_uploads_survives_a_redis_restart(stack_with, tmp_path):
+    stack = stack_with()
+    api = Api(stack.api_url)
+    files = make_jpegs(tmp_path / "in", 120)
+
+    before = upload_all(api, files[:40])
+    stack.stop_process("redis")
+    during = upload_all(api, files[40:80])
+    health = api.get("/healthz")
+    assert health.status_code == 503 and health.json()["down"] == ["redis"]
+    stack.start_redis()
+    after = upload_all(api, files[80:])
+
+    finals = [api.wait_final(upload["id"], timeout=90) for upload in before + during + after]
+    assert [final["status"] for final in finals] == ["completed"] * 120
+    assert {name: process.poll() for name, process in stack.processes.items()} == dict.fromkeys(stack.processes)

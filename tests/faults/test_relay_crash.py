@@ -1,0 +1,68 @@
+"""The relay killed between taking events and enqueueing them: nothing is lost.
+
+The sweeper is kept out of these tests (its minimum age is an hour), so every upload that
+completes got there through its own event.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import redis
+
+from pipeline_client import Api, make_jpegs, upload_all
+from processor.relay import inflight_key
+
+NO_SWEEP = 3600.0
+
+
+def test_events_left_in_flight_by_a_dead_relay_are_redriven(stack_with, tmp_path):
+    stack = stack_with(sweep_min_age=NO_SWEEP)
+    stack.stop_process("relay")
+    api = Api(stack.api_url)
+    created = upload_all(api, make_jpegs(tmp_path / "in", 5))
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    deadline = time.monotonic() + 10
+    while connection.llen(stack.settings.events_key) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(3):  # what a relay that died right after BLMOVE leaves behind
+        connection.lmove(stack.settings.events_key, inflight_key(stack.settings), "LEFT", "RIGHT")
+    assert connection.llen(inflight_key(stack.settings)) == 3
+
+    stack.start_relay()
+    finals = [api.wait_final(upload["id"]) for upload in created]
+
+    assert [final["status"] for final in finals] == ["completed"] * 5
+    assert connection.llen(inflight_key(stack.settings)) == 0
+    assert connection.llen(stack.settings.events_key) == 0
+
+
+def test_a_relay_killed_again_and_again_during_a_burst_loses_nothing(stack_with, tmp_path):
+    stack = stack_with(sweep_min_age=NO_SWEEP)
+    api = Api(stack.api_url)
+    files = make_jpegs(tmp_path / "in", 60)
+    kills = 0
+    stop = threading.Event()
+
+    def keep_killing_the_relay():
+        nonlocal kills
+        while not stop.wait(0.15):
+            os.killpg(stack.processes["relay"].pid, signal.SIGKILL)
+            stack.processes["relay"].wait()
+            kills += 1
+            stack.start_relay()
+
+    killer = threading.Thread(target=keep_killing_the_relay)
+    killer.start()
+    try:
+        created = upload_all(api, files, threads=4)
+    finally:
+        stop.set()
+        killer.join()
+    finals = [api.wait_final(upload["id"], timeout=60) for upload in created]
+
+    assert kills >= 5
+    assert [final["status"] for final in finals] == ["completed"] * 60

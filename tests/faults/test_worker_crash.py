@@ -1,0 +1,111 @@
+"""Job processes SIGKILLed mid-job: retried a bounded number of times, none left in processing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import redis
+from rq import Worker
+
+from imgpipe import db as uploads
+from pipeline_client import Api, make_jpegs, upload_all
+
+
+def work_horse(worker_pid: int) -> int | None:
+    """The worker's forked job process: the child that leads its own process group."""
+    for task in Path(f"/proc/{worker_pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            try:
+                if os.getpgid(int(child)) == int(child):
+                    return int(child)
+            except ProcessLookupError:
+                continue
+    return None
+
+
+def current_job_id(connection) -> str | None:
+    workers = Worker.all(connection=connection)
+    return workers[0].get_current_job_id() if workers else None
+
+
+def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str, int]:
+    """Until done(), SIGKILL the job process whenever its job has claimed its row and
+    should_kill(upload_id, kills_so_far) says so; returns the kills per upload."""
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    database = uploads.connect(stack.settings.database_path)
+    worker_pid = stack.processes["worker"].pid
+    kills: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    while not done(kills) and time.monotonic() < deadline:
+        job_id, horse = current_job_id(connection), work_horse(worker_pid)
+        if job_id and horse:
+            upload_id = job_id.removeprefix("process-")
+            row = uploads.get_upload(database, upload_id)
+            killed = kills.get(upload_id, 0)
+            if row and row["status"] == "processing" and row["attempts"] > killed and should_kill(upload_id, killed):
+                os.kill(horse, signal.SIGKILL)
+                kills[upload_id] = killed + 1
+                continue
+        time.sleep(0.002)
+    return kills
+
+
+def test_jobs_killed_once_each_are_retried_and_complete(stack_with, tmp_path):
+    stack = stack_with()
+    api = Api(stack.api_url)
+    created = upload_all(api, make_jpegs(tmp_path / "in", 12, size=(2400, 1800)), threads=4)
+    targets = {upload["id"] for upload in created[:6]}
+
+    database = uploads.connect(stack.settings.database_path)
+
+    def all_final(_kills):
+        return all(uploads.get_upload(database, u["id"])["status"] in ("completed", "failed") for u in created)
+
+    kills = kill_claimed_jobs(stack, lambda upload_id, killed: upload_id in targets and killed == 0, all_final)
+    finals = {upload["id"]: api.wait_final(upload["id"], timeout=60) for upload in created}
+
+    assert len(kills) >= 3, f"too few jobs were caught mid-job to prove anything: {kills}"
+    assert {final["status"] for final in finals.values()} == {"completed"}
+    for upload_id in kills:
+        assert uploads.get_upload(database, upload_id)["attempts"] == 2
+    assert stack.processes["worker"].poll() is None
+
+
+def test_a_job_killed_every_time_ends_failed_internal(stack_with, tmp_path):
+    stack = stack_with(max_attempts=2)
+    api = Api(stack.api_url)
+    [created] = upload_all(api, make_jpegs(tmp_path / "in", 1, size=(3000, 2000)))
+
+    kills = kill_claimed_jobs(stack, lambda upload_id, killed: killed < 2, lambda kills: sum(kills.values()) == 2)
+    final = api.wait_final(created["id"], timeout=30)
+
+    assert kills == {created["id"]: 2}
+    assert final["status"] == "failed"
+    assert final["error"]["code"] == "internal"
+    assert "attempts" in final["error"]["message"]
+
+
+def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_path):
+    """The whole worker (OOM-killer style) dies mid-job: its job stays marked started in RQ,
+    so the reaper re-drives the row once it is past the processing deadline."""
+    stack = stack_with(processing_deadline=3)
+    api = Api(stack.api_url)
+    database = uploads.connect(stack.settings.database_path)
+    created = upload_all(api, make_jpegs(tmp_path / "in", 6, size=(2400, 1800)))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(uploads.get_upload(database, u["id"])["status"] == "processing" for u in created):
+            break
+        time.sleep(0.002)
+    os.killpg(stack.processes["worker"].pid, signal.SIGKILL)
+    stack.processes["worker"].wait()
+    caught = [u["id"] for u in created if uploads.get_upload(database, u["id"])["status"] == "processing"]
+
+    stack.start_worker()
+    finals = [api.wait_final(upload["id"], timeout=60) for upload in created]
+
+    assert caught, "the worker was not caught mid-job"
+    assert [final["status"] for final in finals] == ["completed"] * 6
