@@ -1,0 +1,96 @@
+"""docker-compose.yml is what `docker compose` reads, and runs the pipeline the way the code expects.
+
+Checked with `docker compose config`, which needs the docker client and its compose plugin but
+no engine. scripts/install_compose.sh builds the plugin when a machine has only the client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from imgpipe.settings import Settings
+from imgpipe.stack import PROJECT_ROOT
+from notify_config.definition import minio_server_env
+
+MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN")
+
+
+def compose_config(**env: str) -> dict:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("the docker client is not installed, so `docker compose config` cannot check docker-compose.yml")
+    if subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("the docker client has no compose plugin: scripts/install_compose.sh builds one")
+    clean = {name: value for name, value in os.environ.items() if name not in INTERPOLATED}
+    result = subprocess.run(
+        [docker, "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, env={**clean, **env})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return compose_config()["services"]
+
+
+def test_every_process_is_a_service(services):
+    assert set(services) == {"redis", "minio", "setup", "api", "relay", "worker"}
+    assert services["setup"]["command"] == ["imgpipe", "setup"]
+    assert services["relay"]["command"] == ["imgpipe", "relay"]
+    assert services["worker"]["command"] == ["imgpipe", "worker"]
+    assert services["api"]["command"][0] == "gunicorn" and services["api"]["command"][-1] == "api.wsgi:app"
+
+
+def test_minio_notifies_redis_exactly_as_the_definition_says(services):
+    settings = Settings.from_env(services["api"]["environment"])
+    expected = minio_server_env(settings.redis_address, settings.events_key)
+    environment = services["minio"]["environment"]
+    assert {name: environment.get(name) for name in expected} == expected
+
+
+def test_the_python_services_share_settings_and_the_database(services):
+    python = ["setup", "api", "relay", "worker"]
+    environments = [services[name]["environment"] for name in python]
+    assert all(environment == environments[0] for environment in environments)
+    settings = Settings.from_env(environments[0])
+    assert settings.s3_endpoint_url == "http://minio:9000"
+    assert settings.public_s3_url == "http://localhost:9000"
+    assert settings.redis_url == "redis://redis:6379/0"
+    for name in python:
+        mounts = {volume["target"]: volume["source"] for volume in services[name]["volumes"]}
+        assert mounts["/data"] == "database"
+        assert settings.database_path.startswith("/data/")
+
+
+def test_start_order_and_health(services):
+    for name in ("api", "relay", "worker"):
+        assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert services["setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert services["minio"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["setup"]["restart"] == "no"
+    for name in ("redis", "minio", "api"):
+        assert services[name]["healthcheck"]["test"][0] == "CMD"
+    for name in ("redis", "minio"):
+        assert [volume["target"] for volume in services[name]["volumes"]] == ["/data"]
+
+
+def test_minio_is_built_from_the_pinned_source(services):
+    build = services["minio"]["build"]
+    dockerfile = (PROJECT_ROOT / build["dockerfile"]).read_text()
+    assert "FROM golang:1.24 AS build" in dockerfile
+    assert f"go install {MINIO_PIN}" in dockerfile
+    assert f"go install {MINIO_PIN}".split("@")[1] in (PROJECT_ROOT / "scripts" / "build_minio.sh").read_text()
+
+
+def test_s3_base_url_and_the_token_come_from_the_environment():
+    services = compose_config(S3_BASE_URL="https://files.example.com", IMGPIPE_API_TOKEN="t0ken")["services"]
+    settings = Settings.from_env(services["api"]["environment"])
+    assert settings.public_s3_url == "https://files.example.com"
+    assert settings.api_token == "t0ken"
