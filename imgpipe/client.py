@@ -7,6 +7,7 @@ poll the status, fetch the results. The `imgpipe upload`, `status` and `results`
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,9 +36,16 @@ class Api:
     def __init__(self, base_url: str, token: str = "", timeout: float = 30.0):
         self.base = base_url.rstrip("/")
         self.timeout = timeout
-        self.http = requests.Session()
-        if token:
-            self.http.headers["Authorization"] = f"Bearer {token}"
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._local = threading.local()
+
+    @property
+    def http(self) -> requests.Session:
+        """One session per thread: `upload --jobs N` calls the API from N threads."""
+        if getattr(self._local, "session", None) is None:
+            self._local.session = requests.Session()
+            self._local.session.headers.update(self.headers)
+        return self._local.session
 
     def call(self, method: str, path: str, **kwargs) -> dict:
         try:
