@@ -12,12 +12,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from imgpipe import db as uploads
 from processor.jobs import make_queue
+from processor.relay import relayed_count_key
 
 bp = Blueprint("metrics", __name__)
 
 # Seconds from claim to completion: most images take well under a second; the job times out at 120 s.
 PROCESSING_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-EVENTS_RELAYED_KEY = "imgpipe:stats:events-relayed"
 # The classic text format, which every Prometheus version reads; our names need none of 1.0.0's escaping.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -61,8 +61,8 @@ class PipelineCollector:
         waiting = GaugeMetricFamily("imgpipe_events_waiting", "MinIO events not yet taken by the relay.")
         waiting.add_metric([], svc.redis.llen(svc.settings.events_key))
         yield waiting
-        relayed = CounterMetricFamily("imgpipe_events_relayed", "MinIO events the relay turned into jobs.")
-        relayed.add_metric([], int(svc.redis.get(EVENTS_RELAYED_KEY) or 0))
+        relayed = CounterMetricFamily("imgpipe_events_relayed", "MinIO events the relay took off their list and handled.")
+        relayed.add_metric([], int(svc.redis.get(relayed_count_key(svc.settings)) or 0))
         yield relayed
 
 

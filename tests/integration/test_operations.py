@@ -21,10 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.serving import make_server
 
 from api import create_app
-from api.metrics import EVENTS_RELAYED_KEY, PROCESSING_BUCKETS
+from api.metrics import PROCESSING_BUCKETS
 from imgpipe.cli import cli
 from imgpipe.stack import PROJECT_ROOT, free_port
 from pipeline_client import put_file
+from processor.relay import relayed_count_key
 
 TOKEN = "s3cret-token"
 
@@ -59,7 +60,8 @@ def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_
     assert samples[("imgpipe_processing_seconds_bucket", (("le", "+Inf"),))] == completed
     assert 0 < samples[("imgpipe_processing_seconds_sum", ())] < 120 * completed
     assert samples[("imgpipe_queue_depth", (("queue", "images"),))] >= 0
-    relayed = int(redis.Redis.from_url(stack.settings.redis_url).get(EVENTS_RELAYED_KEY) or 0)
+    relayed = int(redis.Redis.from_url(stack.settings.redis_url).get(relayed_count_key(stack.settings)) or 0)
+    assert relayed >= 1
     assert samples[("imgpipe_events_relayed_total", ())] == relayed
 
 
