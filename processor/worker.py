@@ -33,12 +33,13 @@ class ImagesWorker(Worker):
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
     while True:
-        worker = ImagesWorker([make_queue(connection, settings)], connection=connection, maintenance_interval=30)
+        worker = None
         try:
+            worker = ImagesWorker([make_queue(connection, settings)], connection=connection, maintenance_interval=30)
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         except (redis.ConnectionError, redis.TimeoutError) as error:
             log.warning("worker lost Redis: %s", error)
-        if burst or worker.stop_was_requested:
+        if burst or (worker is not None and worker.stop_was_requested):
             return
         log.warning("worker stopped without being asked to; starting a new one in %.0f s", RESTART_DELAY)
         time.sleep(RESTART_DELAY)
