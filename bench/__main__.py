@@ -1,0 +1,194 @@
+"""`python -m bench [--quick]`: run every measurement in one go on this machine and write
+bench/results.json and the generated table in BENCHMARKS.md.
+
+The order matters on a two-core machine: processing and memory are measured before any
+server starts, the pipeline with the whole stack up, the API with the relay and workers
+stopped (wrk's POSTs leave rows with no upload, which the relay's sweeper would otherwise
+chase while wrk is running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import PIL
+
+from bench import api_load, memory, pipeline, processing, report
+from bench.alternatives import prepare_vips
+from bench.inputs import SIZES, benchmark_inputs, photo_like_jpeg
+from bench.stacks import PROJECT_ROOT, remove_stack, start_api_variant, start_stack, use_worker_variant
+
+WORKERS = 2
+BURST_DISTINCT_IMAGES = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: dict[str, int]
+    e2e_uploads: int
+    burst_uploads: int
+    worker_variants: dict[str, tuple[str, int]]
+    api_seconds: int
+    api_rounds: int
+    gunicorn_variants: dict[str, list[str]]
+
+
+SHIPPED_WORKERS = "forking Worker × 2 (as shipped)"
+# name: (kind in bench.worker_variants, how many)
+WORKER_VARIANTS = {
+    "forking Worker, warmed parent × 2": ("warm-fork", 2),
+    "SimpleWorker × 2": ("simple", 2),
+    "SimpleWorker × 3": ("simple", 3),
+}
+
+
+SHIPPED_API = "sync, 2 workers (as shipped)"
+GUNICORN_VARIANTS = {
+    "sync, 3 workers": ["--workers", "3"],
+    "gthread, 2 workers × 4 threads": ["--workers", "2", "--worker-class", "gthread", "--threads", "4"],
+}
+FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
+            worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=2, gunicorn_variants=GUNICORN_VARIANTS)
+QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
+             worker_variants={"SimpleWorker × 2": ("simple", 2)}, api_seconds=3, api_rounds=1,
+             gunicorn_variants={})
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def measure_processing(plan: Plan, inputs: dict[str, bytes]) -> dict:
+    say(f"processing: ours, naive, vips, floor round-robin, rounds {plan.rounds}")
+    summary = processing.summarize(processing.time_round_robin(inputs, plan.rounds))
+    for size, row in summary.items():
+        width, height = SIZES[size]
+        row.update(width=width, height=height, jpeg_mb=round(len(inputs[size]) / 1e6, 2))
+        say(f"  {size}: ours {row['ours_ms']} ms, naive {row['naive_ms']}, vips {row['vips_ms']},"
+            f" floor {row['floor_ms']}")
+    return summary
+
+
+def measure_memory(data: bytes) -> dict:
+    say("memory: one 12 MP derivation per implementation, each in a fresh process")
+    work_dir = PROJECT_ROOT / "bench" / "tmp"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    width, height = SIZES["12mp"]
+    return memory.peak_rss(data, width, height, work_dir)
+
+
+def burst_images(count: int) -> list[bytes]:
+    width, height = SIZES["1mp"]
+    distinct = [photo_like_jpeg(width, height, seed=seed) for seed in range(2, 2 + BURST_DISTINCT_IMAGES)]
+    return [distinct[index % len(distinct)] for index in range(count)]
+
+
+def measure_pipeline(stack, plan: Plan, single: bytes, images: list[bytes]) -> dict:
+    """The shipped forking workers first, then each worker variant on the same stack.
+
+    Each burst is paired with a pure-processing run of the same images just before it, so
+    the overhead compares two measurements taken under the same background load."""
+    variants = {}
+    for name, (kind, count) in {SHIPPED_WORKERS: (None, WORKERS), **plan.worker_variants}.items():
+        if kind is not None:
+            use_worker_variant(stack, kind, count)
+        pipeline.wait_for_workers(stack, count)
+        pipeline.burst(stack, images[:2 * count])
+        say(f"pipeline, {name}: {plan.e2e_uploads} single uploads on the idle stack")
+        idle = pipeline.idle_latency(stack, single, plan.e2e_uploads)
+        say(f"  p50 {idle['p50_ms']} ms, p95 {idle['p95_ms']} ms, stages {idle['stage_medians_ms']}")
+        pure_rate = processing.pure_throughput(images, WORKERS)
+        say(f"pipeline, {name}: pure processing {pure_rate:.1f} images/s, then a burst of {len(images)}")
+        burst = pipeline.burst(stack, images)
+        overhead = round(1 - burst["images_per_s"] / pure_rate, 3)
+        say(f"  {burst['images_per_s']} images/s, overhead {overhead}, CPU ms per image {burst['cpu_ms_per_image']}")
+        variants[name] = {"idle": idle, "burst": burst, "pure_images_per_s": round(pure_rate, 2),
+                          "pipeline_overhead": overhead}
+    return variants
+
+
+def measure_api(stack, plan: Plan) -> dict:
+    """The shipped gunicorn and each variant, round-robin when there are several rounds;
+    the run with the median requests/s is kept for each."""
+    for name in [name for name in stack.processes if name.startswith(("worker", "relay"))]:
+        stack.stop_process(name)
+    urls = {SHIPPED_API: stack.api_url}
+    for index, (name, args) in enumerate(plan.gunicorn_variants.items()):
+        urls[name] = start_api_variant(stack, f"api-variant-{index}", args)
+    runs: dict[str, list[dict]] = {name: [] for name in urls}
+    for round_index in range(plan.api_rounds):
+        for name, url in urls.items():
+            say(f"api: {name}, {plan.api_seconds} s (round {round_index + 1}/{plan.api_rounds})")
+            run = api_load.run_wrk(url, plan.api_seconds)
+            say(f"  {run['rps']} req/s, p99 {run['p99_ms']} ms, {run['failures']} failed")
+            runs[name].append(run)
+    return {name: sorted(results, key=lambda run: run["rps"])[(len(results) - 1) // 2]
+            for name, results in runs.items()}
+
+
+def run(plan: Plan, mode: str) -> dict:
+    began = time.monotonic()
+    background_before = report.cpu_busy_fraction(1.0)
+    versions = {"pillow": PIL.__version__, "vips": prepare_vips()}
+    say("making the inputs")
+    inputs = benchmark_inputs()
+    processing_summary = measure_processing(plan, inputs)
+    memory_12mp = measure_memory(inputs["12mp"])
+    images = burst_images(plan.burst_uploads)
+    say("starting a stack on free ports")
+    stack = start_stack(WORKERS)
+    try:
+        variants = measure_pipeline(stack, plan, inputs["1mp"], images)
+        api_variants = measure_api(stack, plan)
+    finally:
+        remove_stack(stack)
+    background_after = report.cpu_busy_fraction(1.0)
+    shipped = variants[SHIPPED_WORKERS]
+    return {
+        "ratio_vs_naive_12mp": processing_summary["12mp"]["ratio_vs_naive"],
+        "ratio_vs_vips_12mp": processing_summary["12mp"]["ratio_vs_vips"],
+        "e2e_p50_ms": shipped["idle"]["p50_ms"],
+        "e2e_p95_ms": shipped["idle"]["p95_ms"],
+        "burst_images_per_s": shipped["burst"]["images_per_s"],
+        "pipeline_overhead": shipped["pipeline_overhead"],
+        "api_rps": api_variants[SHIPPED_API]["rps"],
+        "api_p99_ms": api_variants[SHIPPED_API]["p99_ms"],
+        "worker_peak_rss_mb_12mp": memory_12mp["ours"]["peak_delta_mb"],
+        "processing": processing_summary,
+        "pure_images_per_s": shipped["pure_images_per_s"],
+        "pipeline_variants": variants,
+        "api_variants": api_variants,
+        "memory_12mp": memory_12mp,
+        "e2e_uploads": plan.e2e_uploads,
+        "burst_uploads": plan.burst_uploads,
+        "api_seconds": plan.api_seconds,
+        "mode": mode,
+        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": round(time.monotonic() - began),
+        "machine": report.machine(),
+        "background_cpu_busy": {"before": background_before, "after": background_after},
+        "versions": versions,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller version of the same run, under a minute")
+    parser.add_argument("--results", type=Path, default=PROJECT_ROOT / "bench" / "results.json")
+    parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    mode = "quick" if args.quick else "full"
+    results = run(QUICK if args.quick else FULL, mode)
+    report.write_results(results, args.results)
+    report.write_markdown(results, args.markdown)
+    say(f"wrote {args.results} and {args.markdown}")
+    for key in report.TARGETS:
+        say(f"  {key} = {results[key]} {report.verdict(key, results)}")
+
+
+if __name__ == "__main__":
+    main()

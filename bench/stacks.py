@@ -1,0 +1,61 @@
+"""A real stack for the benchmark, started by imgpipe's own code on free loopback ports in a
+temporary directory, exactly as the integration tests start theirs, plus the variants the
+benchmark compares against what ships (warm workers, other gunicorn settings)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from imgpipe.settings import Settings
+from imgpipe.stack import PROJECT_ROOT, Stack, free_port, wait_until
+
+__all__ = ["PROJECT_ROOT", "start_stack", "use_worker_variant", "start_api_variant",
+           "remove_stack"]
+
+
+def start_stack(workers: int = 2) -> Stack:
+    var_dir = Path(tempfile.mkdtemp(prefix="imgpipe-bench-"))
+    settings = Settings(
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        database_path=str(var_dir / "imgpipe.db"),
+    )
+    stack = Stack(settings, var_dir, api_port=free_port(), workers=workers)
+    stack.start()
+    return stack
+
+
+def remove_stack(stack: Stack) -> None:
+    stack.stop()
+    shutil.rmtree(stack.var_dir, ignore_errors=True)
+
+
+def worker_names(stack: Stack) -> list[str]:
+    return [name for name in stack.processes if name.startswith("worker")]
+
+
+def use_worker_variant(stack: Stack, kind: str, count: int) -> None:
+    """Replace the stack's workers by `count` of a kind from bench.worker_variants."""
+    for name in worker_names(stack):
+        stack.stop_process(name)
+    for index in range(count):
+        stack.spawn(f"worker-{kind}-{index}", [sys.executable, "-m", "bench.worker_variants", kind])
+
+
+def start_api_variant(stack: Stack, name: str, gunicorn_args: list[str]) -> str:
+    """Another gunicorn serving the same app and settings on its own port; returns its URL."""
+    port = free_port()
+    process = stack.spawn(name, [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                                 "--graceful-timeout", "5", *gunicorn_args, "api.wsgi:app"])
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+            return response.status == 200
+
+    wait_until(healthy, 30, f"gunicorn {name}", process, stack.path("log", f"{name}.log"))
+    return url
