@@ -312,6 +312,15 @@ def test_srgb_profile_costs_no_conversion():
     assert imaging.to_srgb_rgb(loaded) is loaded
 
 
+def test_rgb_profile_is_converted_in_place():
+    """A 12 MP phone photo in Display P3 must not need a second full-size buffer."""
+    image = Image.new("RGB", (8, 8), BLUE)
+    image.info["icc_profile"] = SWAPPED
+    assert imaging.to_srgb_rgb(image) is image
+    assert_colour(image.getpixel((4, 4)), RED, tolerance=3)
+    assert "icc_profile" not in image.info
+
+
 @pytest.mark.parametrize("icc", [b"not a profile at all", SWAPPED[:200]])
 def test_unreadable_profile_is_ignored_not_fatal(icc):
     data = encode(Image.new("RGB", (32, 32), RED), "PNG", icc_profile=icc)
