@@ -41,7 +41,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
-        return error_response(status, _HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        response = error_response(status, _HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value  # e.g. Allow on a 405
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
