@@ -6,13 +6,17 @@ answers from a running stack against it, and fails when a route exists that it d
 
 from __future__ import annotations
 
-from flask import Blueprint
+import copy
 
+from flask import Blueprint, current_app
+
+from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import STATUSES
 
 bp = Blueprint("openapi", __name__)
 
 ID_PATTERN = "^[0-9a-f]{32}$"
+ALL_CONTENT_TYPES = sorted([*BASE_CONTENT_TYPES, *OPTIONAL_CONTENT_TYPES])
 NULLABLE_URL = {"type": ["string", "null"], "format": "uri"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 
@@ -45,12 +49,15 @@ SCHEMAS = {
     "NewUpload": {
         "type": "object",
         "properties": {
-            "filename": {"type": "string", "minLength": 1, "description": "Kept as a label only; keys never use it."},
-            "content_type": {"type": "string", "examples": ["image/jpeg"],
-                             "description": "image/jpeg, image/png, image/gif, image/webp, image/tiff, image/bmp, "
-                                            "and image/heic, image/heif, image/avif where the server reads them."},
-            "size": {"type": "integer", "minimum": 0, "description": "Bytes; over the limit is answered 413."},
-            "callback_url": {"type": "string", "format": "uri"},
+            "filename": {"type": "string",
+                         "description": "Kept as a label only (without any path); keys never use it. "
+                                        "A name with nothing usable left is labelled \"upload\"."},
+            "content_type": {"type": "string", "enum": ALL_CONTENT_TYPES,
+                             "description": "The image type; heic, heif and avif only where the server reads them. "
+                                            "Any other type is answered 415."},
+            "size": {"type": ["integer", "null"], "minimum": 0,
+                     "description": "Bytes; over the limit is answered 400 too_large. null is the same as leaving it out."},
+            "callback_url": {"type": ["string", "null"], "format": "uri"},
         },
         "required": ["filename", "content_type"],
         "additionalProperties": False,
@@ -129,7 +136,7 @@ def _create(deprecated: bool = False) -> dict:
             "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
             "400": _error("The body is not the JSON object this call expects."),
             "401": UNAUTHORIZED,
-            "413": _error("The declared size is over the limit, or the request body is over 64 KiB."),
+            "413": _error("The request body is over 64 KiB."),
             "415": _error("The content type is not an accepted image type."),
             "503": _error("Object storage is unavailable."),
         },
@@ -217,6 +224,13 @@ DOCUMENT = {
 }
 
 
+def document_for(settings) -> dict:
+    """The document with this deployment's limits filled in, so clients (and fuzzers) know them."""
+    document = copy.deepcopy(DOCUMENT)
+    document["components"]["schemas"]["NewUpload"]["properties"]["size"]["maximum"] = settings.max_upload_bytes
+    return document
+
+
 @bp.get("/openapi.json")
 def openapi_document():
-    return DOCUMENT
+    return document_for(current_app.extensions["imgpipe"].settings)

@@ -22,6 +22,7 @@ BASE_CONTENT_TYPES = {
 OPTIONAL_CONTENT_TYPES = {"image/heic": ("heic", "heif"), "image/heif": ("heif", "heif"), "image/avif": ("avif", "avif")}
 MAX_FILENAME_LENGTH = 255
 MAX_URL_LENGTH = 2048
+FALLBACK_FILENAME = "upload"
 
 
 class RequestRejected(Exception):
@@ -63,28 +64,29 @@ def parse_new_upload(body, *, accepted: dict[str, str], max_bytes: int) -> NewUp
             415, "unsupported_media_type",
             f"{content_type!r} is not an accepted image type; use one of {', '.join(sorted(accepted))}")
     size = body.get("size")
+    if isinstance(size, float) and size.is_integer():
+        size = int(size)  # JSON has one number type: 1024.0 is a whole number of bytes
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise RequestRejected(400, "invalid_request", "size must be a non-negative integer (bytes)")
         if size > max_bytes:
-            raise RequestRejected(413, "too_large", f"size {size} is over the limit of {max_bytes} bytes")
+            raise RequestRejected(400, "too_large", f"size {size} is over the limit of {max_bytes} bytes")
     return NewUpload(filename, content_type, accepted[content_type], size, _callback_url(body.get("callback_url")))
 
 
 def clean_filename(name: str) -> str:
-    """The client's filename, kept only as a label: no path, no control characters, bounded."""
+    """The client's filename, kept only as a label: no path, no control characters, bounded.
+    A name with nothing left is labelled "upload" (it never becomes a key anyway)."""
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
     name = re.sub(r"\s+", " ", name)[:MAX_FILENAME_LENGTH]
-    if name in ("", ".", ".."):
-        raise RequestRejected(400, "invalid_request", "filename must name a file")
-    return name
+    return FALLBACK_FILENAME if name in ("", ".", "..") else name
 
 
 def _required_string(body: dict, field: str) -> str:
     value = body.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise RequestRejected(400, "invalid_request", f"{field} is required and must be a non-empty string")
+    if not isinstance(value, str):
+        raise RequestRejected(400, "invalid_request", f"{field} is required and must be a string")
     return value
 
 

@@ -51,7 +51,8 @@ def test_creating_uploads_and_its_refusals_match(check):
     check("POST", "/uploads", "/uploads", 400, data="not json", headers={"Content-Type": "application/json"})
     check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg"})
     check("POST", "/uploads", "/uploads", 415, json={"filename": "a.txt", "content_type": "text/plain"})
-    check("POST", "/uploads", "/uploads", 413, json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10**12})
+    check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10**12})
+    check("POST", "/uploads", "/uploads", 413, data="x" * 200_000, headers={"Content-Type": "application/json"})
 
 
 def test_unknown_ids_match(check):

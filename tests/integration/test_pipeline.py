@@ -113,7 +113,7 @@ def test_malformed_requests_get_4xx_json(api):
         (dict(json={"filename": "a.jpg"}), 400),
         (dict(json=["a.jpg"]), 400),
         (dict(json={"filename": "a.txt", "content_type": "text/plain"}), 415),
-        (dict(json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10**12}), 413),
+        (dict(json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10**12}), 400),
         (dict(data="x" * 200_000, headers={"Content-Type": "application/json"}), 413),
     ]
     for kwargs, expected in cases:
