@@ -68,6 +68,9 @@ def up(var_dir: Path, port: int, workers: int, detach: bool):
         return
     click.echo("Press Ctrl-C to stop.")
     _exit_on_sigterm()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell started it ignoring SIGINT
+    supervisor_pidfile = stack.path("run", "up.pid")
+    supervisor_pidfile.write_text(str(os.getpid()))  # `imgpipe down` asks this process to stop it all
     try:
         while all(process.poll() is None for process in stack.processes.values()):
             time.sleep(0.5)
@@ -77,6 +80,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool):
         click.echo("\nStopping…")
     finally:
         stack.stop()
+        supervisor_pidfile.unlink(missing_ok=True)
         click.echo("Stopped.")
 
 

@@ -199,9 +199,11 @@ def _stop_rank(name: str) -> int:
 
 
 def terminate(pid: int, timeout: float, process: subprocess.Popen | None = None) -> None:
-    """SIGTERM the process's group, then SIGKILL it if it has not gone within timeout."""
+    """SIGTERM the process (its whole group when it leads one, as the stack's processes do),
+    then SIGKILL it if it has not gone within timeout."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        kill = os.killpg if os.getpgid(pid) == pid else os.kill
+        kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
@@ -213,7 +215,7 @@ def terminate(pid: int, timeout: float, process: subprocess.Popen | None = None)
             return
         time.sleep(0.05)
     try:
-        os.killpg(pid, signal.SIGKILL)
+        kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
     if process is not None:
@@ -240,7 +242,7 @@ def stop_recorded(var_dir: Path) -> list[str]:
     for name in sorted(pidfiles, key=_stop_rank):
         try:
             pid = int(pidfiles[name].read_text().strip())
-        except ValueError:
+        except (ValueError, FileNotFoundError):  # unreadable, or removed by `imgpipe up` stopping its stack
             pid = None
         if pid and _alive(pid):
             terminate(pid, 10.0)
