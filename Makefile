@@ -8,7 +8,6 @@ install:
 	@scripts/install_python.sh
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
-	@scripts/install_chromium.sh
 
 up: install
 	$(BIN)/imgpipe up
@@ -16,7 +15,9 @@ up: install
 down:
 	@if [ -x $(BIN)/imgpipe ]; then $(BIN)/imgpipe down; else echo "Nothing was running."; fi
 
+# The browser test of the upload page needs Chromium; nothing else does.
 test: install
+	@scripts/install_chromium.sh
 	$(BIN)/python -m pytest
 
 unit: install
