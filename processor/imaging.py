@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import os
 import sys
 import threading
@@ -65,6 +66,15 @@ REPORTED_AS = {"MPO": "JPEG"}
 # way to within ~50 dB PSNR on photos, at under half the time.
 RESIZE_FILTER = Image.Resampling.LANCZOS
 RESIZE_REDUCING_GAP = 1.5
+
+# Pictures at least this big are resized in RESIZE_BANDS horizontal bands at once, one per
+# thread (Pillow lets go of the GIL while it resamples). A band resized with Pillow's `box`
+# reads the same source rows, filter support included, as the whole resize would; only the
+# band's edges, which Pillow keeps as 32-bit floats, round differently, by a level or two at
+# most and with no seam. Below this size the threads cost more than they save.
+PARALLEL_RESIZE_MIN_PIXELS = 2_000_000
+RESIZE_BANDS = 2
+RESIZE_FILTER_SUPPORT = 3.0  # Lanczos reaches 3 source pixels (times the scale) each way
 
 EXIF_ORIENTATION_TAG = 0x0112
 # EXIF orientation -> the transpose that shows the stored pixels upright.
@@ -524,7 +534,59 @@ def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """
     if image.size == size:
         return image.copy()
-    return image.resize(size, RESIZE_FILTER, reducing_gap=RESIZE_REDUCING_GAP)
+    if image.width * image.height < PARALLEL_RESIZE_MIN_PIXELS:
+        return image.resize(size, RESIZE_FILTER, reducing_gap=RESIZE_REDUCING_GAP)
+    return resize_in_bands(image, size)
+
+
+def resize_in_bands(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """What `image.resize(size, RESIZE_FILTER, reducing_gap=RESIZE_REDUCING_GAP)` returns
+    (to within rounding), with the work split into horizontal bands on separate threads.
+
+    Each band first box-reduces only the source rows its Lanczos step reads (its own rows
+    plus the filter's reach), so the threads share nothing and wait for nothing.
+    """
+    factor_x = int(image.width / size[0] / RESIZE_REDUCING_GAP) or 1
+    factor_y = int(image.height / size[1] / RESIZE_REDUCING_GAP) or 1
+    reduced_height = image.height / factor_y
+    scale = reduced_height / size[1]
+    reach = math.ceil(RESIZE_FILTER_SUPPORT * max(scale, 1.0)) + 1
+    edges = _band_edges(size[1], RESIZE_BANDS)
+
+    def band(top: int, bottom: int) -> Image.Image:
+        if factor_x == 1 and factor_y == 1:
+            return image.resize((size[0], bottom - top), RESIZE_FILTER,
+                                box=(0.0, top * scale, float(image.width), bottom * scale))
+        first = max(0, math.floor(top * scale) - reach)
+        last = min(math.ceil(reduced_height), math.ceil(bottom * scale) + reach)
+        rows = (0, first * factor_y, image.width, min(image.height, last * factor_y))
+        source = image.reduce((factor_x, factor_y), box=rows)
+        box = (0.0, top * scale - first, image.width / factor_x, bottom * scale - first)
+        return source.resize((size[0], bottom - top), RESIZE_FILTER, box=box)
+
+    return _join_bands(image.mode, size, edges, _run_bands(band, edges))
+
+
+def _band_edges(length: int, bands: int) -> list[int]:
+    """Cut points splitting 0..length into `bands` nearly equal parts (fewer when short)."""
+    return sorted({length * index // bands for index in range(bands + 1)})
+
+
+def _run_bands(make_band, edges: list[int]) -> list[Image.Image]:
+    """make_band(top, bottom) for every band: all but the last on the pool, the last here."""
+    spans = list(zip(edges, edges[1:]))
+    pending = [_encoder_pool().submit(make_band, top, bottom) for top, bottom in spans[:-1]]
+    last = make_band(*spans[-1])
+    return [future.result() for future in pending] + [last]
+
+
+def _join_bands(mode: str, size: tuple[int, int], edges: list[int], bands: list[Image.Image]) -> Image.Image:
+    if len(bands) == 1:
+        return bands[0]
+    joined = Image.new(mode, size)
+    for top, band in zip(edges, bands):
+        joined.paste(band, (0, top))
+    return joined
 
 
 # --- encode --------------------------------------------------------------------
@@ -542,7 +604,8 @@ _pool_lock = threading.Lock()
 
 
 def _encoder_pool() -> ThreadPoolExecutor:
-    """One small pool per process for the full-size encode.
+    """One small pool per process: the full-size encode on one thread, resize bands
+    (all but the one the caller resizes itself) on the others.
 
     Forgotten in a forked child (RQ forks a work horse per job): the parent's
     threads don't exist there, and a pool that believes they do never runs
@@ -551,7 +614,7 @@ def _encoder_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imgpipe-encode")
+            _pool = ThreadPoolExecutor(max_workers=RESIZE_BANDS, thread_name_prefix="imgpipe-encode")
         return _pool
 
 
