@@ -41,7 +41,9 @@ def cli():
 @click.option("--port", default=8000, show_default=True, help="Port of the API.")
 @click.option("--workers", default=1, show_default=True, help="How many RQ workers to start.")
 @click.option("--detach", is_flag=True, help="Start in the background and return; stop with `imgpipe down`.")
-def up(var_dir: Path, port: int, workers: int, detach: bool):
+@click.option("--minio-queue-dir", is_flag=True,
+              help="Let MinIO keep events on disk while Redis is down (each event then waits up to 3 s).")
+def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bool):
     """Start Redis, MinIO (with the bucket and its notification), the API, the relay and workers.
 
     Example: imgpipe up --workers 2   (Ctrl-C stops everything)
@@ -51,7 +53,8 @@ def up(var_dir: Path, port: int, workers: int, detach: bool):
     configure_logging()
     settings = load_settings()
     settings = dataclasses.replace(settings, database_path=str(Path(settings.database_path).resolve()))
-    stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=9001)
+    stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=9001,
+                  minio_queue_dir=minio_queue_dir)
     try:
         stack.start()
     except StackError as error:

@@ -36,6 +36,14 @@ class Settings:
     processing_deadline: int = 300
     max_attempts: int = 3
     api_token: str = ""
+    max_batch: int = 50
+    webhook_secret: str = ""
+    webhook_allow_hosts: str = ""
+    webhook_retry_intervals: str = "10,30,60,120,300"
+
+    def __post_init__(self):
+        """A malformed retry list is refused when the settings are read, not at a webhook's first retry."""
+        self.webhook_intervals
 
     @property
     def public_s3_url(self) -> str:
@@ -43,10 +51,31 @@ class Settings:
         return self.s3_base_url or self.s3_endpoint_url
 
     @property
+    def webhook_intervals(self) -> tuple[int, ...]:
+        """Seconds before each retry of a webhook delivery: one more try than there are intervals."""
+        try:
+            intervals = tuple(int(part) for part in self.webhook_retry_intervals.split(","))
+        except ValueError:
+            intervals = ()
+        if not intervals or min(intervals) < 1:
+            raise ValueError("IMGPIPE_WEBHOOK_RETRY_INTERVALS must be whole seconds (at least 1) separated by commas,"
+                             f" got {self.webhook_retry_intervals!r}")
+        return intervals
+
+    @property
+    def webhook_allowed_hosts(self) -> frozenset[str]:
+        """Callback hosts exempt from the private-address refusal, as URLs spell them (lower case)."""
+        return frozenset(host.strip().lower().strip("[]") for host in self.webhook_allow_hosts.split(",") if host.strip())
+
+    @property
     def redis_address(self) -> str:
         """host:port of REDIS_URL, the form MinIO's Redis notification target wants."""
         parts = urlsplit(self.redis_url)
         return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+
+    @property
+    def redis_password(self) -> str:
+        return urlsplit(self.redis_url).password or ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -67,7 +96,8 @@ class Settings:
 _PREFIXED = {
     "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
-    "processing_deadline", "max_attempts", "api_token",
+    "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
+    "webhook_allow_hosts", "webhook_retry_intervals",
 }
 
 

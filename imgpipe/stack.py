@@ -93,6 +93,7 @@ class Stack:
     api_workers: int = 2
     workers: int = 1
     minio_console_port: int | None = None
+    minio_queue_dir: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -141,7 +142,9 @@ class Stack:
             "MINIO_ROOT_PASSWORD": self.settings.s3_secret_key,
             "MINIO_UPDATE": "off",
             "MINIO_BROWSER": "on" if self.minio_console_port else "off",
-            **minio_server_env(self.settings.redis_address, self.settings.events_key),
+            **minio_server_env(
+                self.settings.redis_address, self.settings.events_key, self.settings.redis_password,
+                queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else ""),
         }
         argv = [find_minio(), "server", str(self.directory("minio", "data")), "--address", f"127.0.0.1:{port}", "--quiet"]
         if self.minio_console_port:

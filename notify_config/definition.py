@@ -28,12 +28,14 @@ def desired_rule() -> QueueRule:
     return QueueRule(arn=redis_target_arn(), events=EVENTS, prefix=ORIGINALS_PREFIX)
 
 
-def minio_server_env(redis_address: str, events_key: str, redis_password: str = "") -> dict[str, str]:
+def minio_server_env(redis_address: str, events_key: str, redis_password: str = "",
+                     queue_dir: str = "") -> dict[str, str]:
     """Environment for the MinIO server that defines the Redis target the rule points at.
 
-    No queue_dir: with one, MinIO parks every event on disk and replays it up to 3 s later even
-    when Redis is up. The relay's sweeper already finds uploads whose event never arrived, so the
-    fast path stays fast and nothing is lost.
+    No queue_dir by default: with one, MinIO parks every event on disk and replays it up to 3 s
+    later even when Redis is up. The relay's sweeper already finds uploads whose event never
+    arrived, so the fast path stays fast and nothing is lost. A queue_dir (an absolute path)
+    is the optional second net: events raised while Redis is down arrive once it is back.
     """
     env = {
         f"MINIO_NOTIFY_REDIS_ENABLE_{TARGET_ID}": "on",
@@ -43,4 +45,6 @@ def minio_server_env(redis_address: str, events_key: str, redis_password: str = 
     }
     if redis_password:
         env[f"MINIO_NOTIFY_REDIS_PASSWORD_{TARGET_ID}"] = redis_password
+    if queue_dir:
+        env[f"MINIO_NOTIFY_REDIS_QUEUE_DIR_{TARGET_ID}"] = queue_dir
     return env

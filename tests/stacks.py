@@ -33,9 +33,10 @@ def stack_settings(var_dir: Path, **overrides) -> Settings:
 
 
 @contextlib.contextmanager
-def running_stack(var_dir: Path, *, workers: int = 1, **overrides):
+def running_stack(var_dir: Path, *, workers: int = 1, minio_queue_dir: bool = False, **overrides):
     ensure_servers()
-    stack = Stack(stack_settings(var_dir, **overrides), var_dir, api_port=free_port(), workers=workers)
+    stack = Stack(stack_settings(var_dir, **overrides), var_dir, api_port=free_port(), workers=workers,
+                  minio_queue_dir=minio_queue_dir)
     stack.start()
     try:
         yield stack

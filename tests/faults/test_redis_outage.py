@@ -23,3 +23,20 @@ def test_a_burst_of_uploads_survives_a_redis_restart(stack_with, tmp_path):
     finals = [api.wait_final(upload["id"], timeout=90) for upload in before + during + after]
     assert [final["status"] for final in finals] == ["completed"] * 120
     assert {name: process.poll() for name, process in stack.processes.items()} == dict.fromkeys(stack.processes)
+
+
+def test_with_a_minio_queue_dir_events_raised_during_the_outage_arrive_later(stack_with, tmp_path):
+    """The optional second net: the sweeper is kept out (an hour's minimum age), so these
+    uploads complete only because MinIO kept their events on disk and replayed them."""
+    stack = stack_with(minio_queue_dir=True, sweep_min_age=3600.0)
+    api = Api(stack.api_url)
+    files = make_jpegs(tmp_path / "in", 20)
+    warm = upload_all(api, files[:5])
+    assert [api.wait_final(u["id"])["status"] for u in warm] == ["completed"] * 5
+
+    stack.stop_process("redis")
+    during = upload_all(api, files[5:])
+    stack.start_redis()
+
+    finals = [api.wait_final(upload["id"], timeout=60) for upload in during]
+    assert [final["status"] for final in finals] == ["completed"] * 15
