@@ -33,7 +33,7 @@ import os
 import sys
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
@@ -77,6 +77,8 @@ RESIZE_BANDS = 2
 RESIZE_FILTER_SUPPORT = 3.0  # Lanczos reaches 3 source pixels (times the scale) each way
 
 EXIF_ORIENTATION_TAG = 0x0112
+# Orientations whose upright picture has the stored width and height swapped.
+TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
 # EXIF orientation -> the transpose that shows the stored pixels upright.
 ORIENTATION_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -115,32 +117,80 @@ class Derivatives:
 
 
 def make_derivatives(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Derivatives:
-    """Decode `data` once and make resized, compressed and thumbnail from it.
+    """Decode `data` and make resized, compressed and thumbnail from it.
 
-    The full-size encode (the slowest step after decoding) runs on a worker
-    thread while this thread resizes and encodes the two small ones; Pillow
-    lets go of the GIL while it resizes, so on two cores the two overlap.
+    A JPEG at least twice the resized box in each direction is also decoded a second time,
+    on a worker thread and at once, with libjpeg's DCT scaling (1/2, 1/4 or 1/8 of the
+    size, whichever still covers the box): the two small derivatives come from that, while
+    this thread decodes the full picture and encodes the compressed one. The scaled decode
+    costs less than box-reducing and resampling the full picture would, so the two run side
+    by side for no extra CPU. Any other picture is decoded once; its full-size encode runs
+    on a worker thread while this thread resizes (Pillow lets go of the GIL while it resizes
+    and encodes, so on two cores the two overlap).
     """
-    image, fmt = load(data, max_pixels=max_pixels)
-    image = orient(image)
-    image = to_srgb_rgb(image)
+    opened, fmt = open_checked(data, max_pixels=max_pixels)
+    small = _start_small_derivatives_from_scaled_jpeg(data, opened)
+    decode(opened)
+    image = to_srgb_rgb(orient(opened))
     strip_metadata(image)
     width, height = image.size
-
-    compressed = _encoder_pool().submit(encode_jpeg, image, COMPRESSED_QUALITY)
-    try:
-        resized_image = resize_to(image, fit_size(image.size, RESIZED_BOX))
-        # From the resized picture (a small fraction of the pixels), but sized from
-        # the original so both derivatives keep exactly the original's aspect.
-        thumbnail_image = resize_to(resized_image, fit_size(image.size, THUMBNAIL_BOX))
-        resized = encode_jpeg(resized_image, RESIZED_QUALITY)
-        thumbnail = encode_jpeg(thumbnail_image, THUMBNAIL_QUALITY)
-    finally:
-        compressed_bytes = compressed.result()
+    if small is not None:
+        compressed = encode_jpeg(image, COMPRESSED_QUALITY)
+        resized, thumbnail = _result_or_none(small) or small_derivatives(image, image.size)
+    else:
+        pending = _encoder_pool().submit(encode_jpeg, image, COMPRESSED_QUALITY)
+        try:
+            resized, thumbnail = small_derivatives(image, image.size)
+        finally:
+            compressed = pending.result()
     return Derivatives(
-        resized=resized, compressed=compressed_bytes, thumbnail=thumbnail,
+        resized=resized, compressed=compressed, thumbnail=thumbnail,
         width=width, height=height, format=fmt,
     )
+
+
+def small_derivatives(image: Image.Image, upright_size: tuple[int, int], *, parallel: bool = True) -> tuple[bytes, bytes]:
+    """The resized and thumbnail JPEGs from `image`, upright and sRGB, which may be a scaled-down
+    decode of the original: both are sized from the original's upright size, so they keep
+    exactly its aspect. The thumbnail comes from the resized picture (a small fraction of
+    the pixels)."""
+    resized_image = resize_to(image, fit_size(upright_size, RESIZED_BOX), parallel=parallel)
+    thumbnail_image = resize_to(resized_image, fit_size(upright_size, THUMBNAIL_BOX), parallel=parallel)
+    return encode_jpeg(resized_image, RESIZED_QUALITY), encode_jpeg(thumbnail_image, THUMBNAIL_QUALITY)
+
+
+def _start_small_derivatives_from_scaled_jpeg(data: bytes, opened: Image.Image) -> Future | None:
+    """Start making the small derivatives from a DCT-scaled decode, when `opened` is a JPEG
+    big enough for one; None otherwise (they are then made from the full picture)."""
+    if opened.format not in ("JPEG", "MPO"):
+        return None
+    orientation = exif_orientation(opened)
+    upright = opened.size[::-1] if orientation in TRANSPOSED_ORIENTATIONS else opened.size
+    target = fit_size(upright, RESIZED_BOX)
+    stored_target = target[::-1] if orientation in TRANSPOSED_ORIENTATIONS else target
+    if min(opened.size[0] // stored_target[0], opened.size[1] // stored_target[1]) < 2:
+        return None
+    return _encoder_pool().submit(_small_derivatives_from_scaled_jpeg, data, upright, stored_target)
+
+
+def _small_derivatives_from_scaled_jpeg(data: bytes, upright: tuple[int, int],
+                                        stored_target: tuple[int, int]) -> tuple[bytes, bytes]:
+    scaled = open_accepted(data)
+    scaled.draft(None, stored_target)
+    decode(scaled)
+    image = to_srgb_rgb(orient(scaled))
+    strip_metadata(image)
+    return small_derivatives(image, upright, parallel=False)
+
+
+def _result_or_none(future: Future):
+    """The future's result, or None if it failed: the caller then does the work another way.
+    Whatever makes the scaled decode fail also shows in the full decode, which has already
+    succeeded here, so this is a safety net rather than a path."""
+    try:
+        return future.result()
+    except Exception:
+        return None
 
 
 # --- load ----------------------------------------------------------------------
@@ -154,12 +204,18 @@ def load(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Im
     first frame (animations, multi-page TIFF, HEIF's primary image), which is
     the one decoded.
     """
+    image, fmt = open_checked(data, max_pixels=max_pixels)
+    decode(image)
+    return image, fmt
+
+
+def open_checked(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[ImageFile.ImageFile, str]:
+    """`load` without the decode: the opened image (header read) and its reported format."""
     if not data:
         raise ImageRejected("empty_file", "The file is empty.")
     image = open_accepted(data)
     fmt = REPORTED_AS.get(image.format, image.format)
     check_pixel_limit(image.size, max_pixels)
-    decode(image)
     return image, fmt
 
 
@@ -526,15 +582,17 @@ def _round_div(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def resize_to(image: Image.Image, size: tuple[int, int], *, parallel: bool = True) -> Image.Image:
     """`image` resampled to `size`; a copy when the size is already right.
 
     Always a new image, so the three encodes never share one Image object
     (saving stores its options on the image, which threads would trample).
+    `parallel=False` keeps the work on this thread (a task already running on the
+    pool must not wait for the pool).
     """
     if image.size == size:
         return image.copy()
-    if image.width * image.height < PARALLEL_RESIZE_MIN_PIXELS:
+    if not parallel or image.width * image.height < PARALLEL_RESIZE_MIN_PIXELS:
         return image.resize(size, RESIZE_FILTER, reducing_gap=RESIZE_REDUCING_GAP)
     return resize_in_bands(image, size)
 
@@ -604,8 +662,9 @@ _pool_lock = threading.Lock()
 
 
 def _encoder_pool() -> ThreadPoolExecutor:
-    """One small pool per process: the full-size encode on one thread, resize bands
-    (all but the one the caller resizes itself) on the others.
+    """One small pool per process for the work that runs beside the caller's own: the
+    scaled decode and small derivatives of a big JPEG, or the full-size encode, and resize
+    bands (all but the one the caller resizes itself).
 
     Forgotten in a forked child (RQ forks a work horse per job): the parent's
     threads don't exist there, and a pool that believes they do never runs

@@ -1,0 +1,79 @@
+"""The faster ways to the same derivatives: resizing in bands on threads, and the small
+derivatives of a big JPEG from a second, DCT-scaled decode. Each must give the picture the
+plain way gives, to within rounding."""
+
+import io
+import math
+
+import pytest
+from PIL import Image, ImageChops
+
+import imagegen
+from processor import imaging
+from processor.imaging import make_derivatives
+
+
+def mean_and_max_difference(a: Image.Image, b: Image.Image) -> tuple[float, int]:
+    difference = ImageChops.difference(a.convert("RGB"), b.convert("RGB")).tobytes()
+    return sum(difference) / len(difference), max(difference)
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    difference = ImageChops.difference(a.convert("RGB"), b.convert("RGB")).tobytes()
+    mse = sum(value * value for value in difference) / len(difference)
+    return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+
+
+@pytest.mark.parametrize("size", [(2400, 1800), (1801, 2999), (3000, 700), (1100, 1100), (5000, 9)])
+@pytest.mark.parametrize("box", [imaging.RESIZED_BOX, imaging.THUMBNAIL_BOX])
+def test_bands_match_one_resize(size, box):
+    picture = imagegen.photo_like(*size, seed=11)
+    target = imaging.fit_size(size, box)
+    whole = picture.resize(target, imaging.RESIZE_FILTER, reducing_gap=imaging.RESIZE_REDUCING_GAP)
+    banded = imaging.resize_in_bands(picture, target)
+    assert banded.size == whole.size and banded.mode == whole.mode
+    mean, largest = mean_and_max_difference(banded, whole)
+    assert largest <= 3 and mean < 0.5
+
+
+def test_grey_pictures_stay_grey_in_bands():
+    picture = imagegen.photo_like(2200, 1400, seed=2).convert("L")
+    assert imaging.resize_in_bands(picture, (1024, 652)).mode == "L"
+
+
+def test_small_derivatives_of_a_big_jpeg_match_those_from_the_full_decode():
+    data = imagegen.photo_like_jpeg(4200, 2800, seed=3)
+    made = make_derivatives(data)
+    full, _ = imaging.load(data)
+    resized, thumbnail = imaging.small_derivatives(full, full.size)
+    for name, ours, plain, size in (("resized", made.resized, resized, (1024, 683)),
+                                    ("thumbnail", made.thumbnail, thumbnail, (300, 200))):
+        ours_image, plain_image = Image.open(io.BytesIO(ours)), Image.open(io.BytesIO(plain))
+        assert ours_image.size == plain_image.size == size, name
+        assert psnr(ours_image, plain_image) > 38, name
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_scaled_decode_shows_every_orientation_upright(orientation):
+    upright = imagegen.quadrant_marker(2400, 1800)
+    exif = Image.Exif()
+    exif[imagegen.EXIF_ORIENTATION] = orientation
+    stored = imagegen.stored_for_orientation(upright, orientation)
+    made = make_derivatives(imagegen.encode(stored, "JPEG", quality=90, exif=exif.tobytes()))
+    assert (made.width, made.height) == (2400, 1800)
+    for name, blob, size in (("resized", made.resized, (1024, 768)), ("thumbnail", made.thumbnail, (300, 225))):
+        image = Image.open(io.BytesIO(blob))
+        assert image.size == size, name
+        width, height = size
+        for quadrant, (x, y) in {"top_left": (width // 4, height // 4), "top_right": (3 * width // 4, height // 4),
+                                 "bottom_left": (width // 4, 3 * height // 4),
+                                 "bottom_right": (3 * width // 4, 3 * height // 4)}.items():
+            expected = imagegen.QUADRANTS[quadrant]
+            assert all(abs(a - b) <= 40 for a, b in zip(image.getpixel((x, y)), expected)), (name, quadrant)
+
+
+def test_corrupt_big_jpeg_is_still_rejected_as_corrupt():
+    data = imagegen.truncated(imagegen.photo_like_jpeg(3000, 2000, seed=4), keep=0.5)
+    with pytest.raises(imaging.ImageRejected) as caught:
+        make_derivatives(data)
+    assert caught.value.code == "corrupt_image"
