@@ -23,5 +23,12 @@ fi
 
 echo "Building MinIO $MINIO_VERSION with $(go version | cut -d' ' -f3) (the first build takes a few minutes)..."
 mkdir -p "$TOOLS_BIN"
-GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/minio/minio@$MINIO_VERSION"
-echo "MinIO installed at $TOOLS_BIN/minio"
+GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/minio/minio@$MINIO_VERSION" &
+build=$!
+started=$SECONDS
+while kill -0 "$build" 2>/dev/null; do
+  sleep 15
+  kill -0 "$build" 2>/dev/null && echo "  still building MinIO ($((SECONDS - started)) s)..."
+done
+wait "$build" || { echo "Building MinIO failed (see go's messages above)." >&2; exit 1; }
+echo "MinIO installed at $TOOLS_BIN/minio after $((SECONDS - started)) s"
