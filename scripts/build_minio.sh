@@ -27,8 +27,10 @@ GOBIN="$TOOLS_BIN" CGO_ENABLED=0 go install "github.com/minio/minio@$MINIO_VERSI
 build=$!
 started=$SECONDS
 while kill -0 "$build" 2>/dev/null; do
-  sleep 15
-  kill -0 "$build" 2>/dev/null && echo "  still building MinIO ($((SECONDS - started)) s)..."
+  sleep 1
+  if (( (SECONDS - started) % 15 == 0 )) && kill -0 "$build" 2>/dev/null; then
+    echo "  still building MinIO ($((SECONDS - started)) s)..."
+  fi
 done
 wait "$build" || { echo "Building MinIO failed (see go's messages above)." >&2; exit 1; }
 echo "MinIO installed at $TOOLS_BIN/minio after $((SECONDS - started)) s"
