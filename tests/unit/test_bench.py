@@ -1,0 +1,62 @@
+"""The benchmark's pure parts do what its figures claim (no timing here: `make bench` measures)."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from bench import alternatives, inputs
+from bench.pipeline import percentile
+from bench.processing import IMPLEMENTATIONS, check_outputs
+
+
+def sizes(outputs):
+    return [Image.open(io.BytesIO(blob)).size if blob else None for blob in outputs]
+
+
+def test_inputs_are_deterministic_photo_like_jpegs():
+    first = inputs.photo_like_jpeg(600, 400, seed=3)
+    assert first == inputs.photo_like_jpeg(600, 400, seed=3)
+    assert first != inputs.photo_like_jpeg(600, 400, seed=4)
+    image = Image.open(io.BytesIO(first))
+    assert (image.format, image.size, image.mode) == ("JPEG", (600, 400), "RGB")
+    assert len(first) > 600 * 400 * 0.15  # grain keeps it from compressing like a flat test card
+
+
+def test_naive_makes_the_three_derivatives_at_the_right_sizes():
+    data = inputs.photo_like_jpeg(2400, 1600, seed=1)
+    assert sizes(alternatives.naive_derivatives(data)) == [(1024, 683), (2400, 1600), (300, 200)]
+
+
+def test_naive_never_upscales():
+    data = inputs.photo_like_jpeg(200, 100, seed=1)
+    assert sizes(alternatives.naive_derivatives(data)) == [(200, 100), (200, 100), (200, 100)]
+
+
+def test_vips_makes_the_same_sizes():
+    try:
+        alternatives.prepare_vips()
+    except Exception:  # pyvips missing, or present without libvips: the bench extra is not installed
+        pytest.skip("pyvips with libvips is not installed (scripts/install_bench_deps.sh)")
+    data = inputs.photo_like_jpeg(2400, 1600, seed=1)
+    assert sizes(alternatives.vips_derivatives(data)) == [(1024, 683), (2400, 1600), (300, 200)]
+
+
+def test_every_implementation_passes_the_size_check():
+    data = inputs.photo_like_jpeg(1500, 1000, seed=2)
+    for name in ("ours", "naive", "floor"):
+        check_outputs(name, data, IMPLEMENTATIONS[name](data))
+
+
+def test_size_check_refuses_wrong_sizes():
+    data = inputs.photo_like_jpeg(1500, 1000, seed=2)
+    wrong = alternatives.jpeg_bytes(Image.new("RGB", (500, 500)), 80)
+    with pytest.raises(RuntimeError):
+        check_outputs("broken", data, (wrong, data, wrong))
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 21))
+    assert percentile(values, 0.50) == 10
+    assert percentile(values, 0.95) == 19
+    assert percentile([7.0], 0.95) == 7.0
