@@ -760,3 +760,8 @@ def _forget_pool_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+# Load Pillow's format plugins now, in whatever process imports this module. An RQ worker
+# imports it before it forks a process per job, so every job inherits them; loaded lazily,
+# each job process would import them all again on its first open (about 35 ms a job here).
+_readable_accepted_formats()
