@@ -5,6 +5,7 @@ It never touches image bytes: clients PUT straight to object storage.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import threading
 import time
@@ -14,8 +15,10 @@ from PIL import Image
 from redis import Redis
 
 from api.errors import error_response, register_error_handlers
-from api.validation import accepted_content_types
+from api.validation import UploadRules, accepted_content_types
+from imgpipe.callback_addresses import check_new_callback, resolve_host
 from imgpipe.db import connect, ensure_schema
+from imgpipe.formats import writable_formats
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
 
@@ -30,7 +33,13 @@ class Services:
         self.settings = settings
         self.storage = Storage(settings, timeout=1.0, retries=0)
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self.accepted_types = accepted_content_types(_readable_extensions())
+        self.rules = UploadRules(
+            accepted=accepted_content_types(_readable_extensions()),
+            max_bytes=settings.max_upload_bytes,
+            writable_formats=writable_formats(),
+            check_callback=functools.partial(
+                check_new_callback, allowed_hosts=settings.webhook_allowed_hosts, resolve=resolve_host),
+        )
         self._local = threading.local()
         self._storage_checked_at = -STORAGE_CHECK_INTERVAL
         self._storage_error: StorageUnavailable | None = None
@@ -68,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["imgpipe"] = Services(settings)
 
     from api import dashboard, health, metrics, openapi, page, uploads
+    app.url_map.converters["upload_id"] = uploads.UploadIdConverter
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(page.bp)

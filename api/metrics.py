@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from imgpipe import db as uploads
-from processor.jobs import make_queue
+from processor.jobs import make_queue, make_webhook_queue
 from processor.relay import relayed_count_key
 
 bp = Blueprint("metrics", __name__)
@@ -56,7 +56,8 @@ class PipelineCollector:
     def redis_metrics(self):
         svc = self.services
         depth = GaugeMetricFamily("imgpipe_queue_depth", "Jobs waiting in the RQ queue.", labels=["queue"])
-        depth.add_metric([svc.settings.queue_name], make_queue(svc.redis, svc.settings).count)
+        for queue in (make_queue(svc.redis, svc.settings), make_webhook_queue(svc.redis, svc.settings)):
+            depth.add_metric([queue.name], queue.count)
         yield depth
         waiting = GaugeMetricFamily("imgpipe_events_waiting", "MinIO events not yet taken by the relay.")
         waiting.add_metric([], svc.redis.llen(svc.settings.events_key))

@@ -10,8 +10,10 @@ import copy
 
 from flask import Blueprint, current_app
 
-from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
-from imgpipe.db import STATUSES
+from api.validation import BASE_CONTENT_TYPES, MAX_URL_LENGTH, OPTIONAL_CONTENT_TYPES
+from imgpipe.db import CALLBACK_STATES, STATUSES
+from imgpipe.formats import OUTPUT_FORMATS, writable_formats
+from imgpipe.keys import DERIVATIVES
 
 bp = Blueprint("openapi", __name__)
 
@@ -57,11 +59,33 @@ SCHEMAS = {
                                             "Any other type is answered 415."},
             "size": {"type": ["integer", "null"], "minimum": 0,
                      "description": "Bytes; over the limit is answered 400 too_large. null is the same as leaving it out."},
-            "callback_url": {"type": ["string", "null"], "format": "uri"},
+            "callback_url": {"type": ["string", "null"], "format": "uri", "maxLength": MAX_URL_LENGTH,
+                             "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+                             "description": "Where to POST the whole record (signed) once the upload is completed or "
+                                            "failed. A host that is, or resolves to, a loopback, private, link-local, "
+                                            "multicast, reserved or cloud-metadata address is answered 400 "
+                                            "callback_not_allowed unless the server allows it by name."},
+            "formats": {"type": ["array", "null"], "items": {"enum": list(OUTPUT_FORMATS)}, "minItems": 1,
+                        "description": "The formats to make every derivative in (each once; repeats are ignored). "
+                                       "null or left out: jpeg. Only the formats this server can write are listed."},
         },
         "required": ["filename", "content_type"],
         "additionalProperties": False,
     },
+    "NewUploadBatch": _closed({
+        "files": {"type": "array", "minItems": 1,
+                  "items": {"type": "object",
+                            "description": "A body as POST /uploads takes it; one that is refused gets its error "
+                                           "in its place in the answer, without failing the others."}},
+    }),
+    "UploadBatchCreated": _closed({
+        "uploads": {"type": "array", "description": "One entry per file, in order.",
+                    "items": {"oneOf": [_ref("UploadCreated"), _ref("BatchEntryRefused")]}},
+    }),
+    "BatchEntryRefused": _closed({
+        "error": _closed({"code": {"type": "string"}, "message": {"type": "string"}}),
+        "status": {"enum": [400, 415], "description": "What POST /uploads would have answered for this entry."},
+    }),
     "UploadCreated": _closed({
         "id": {"type": "string", "pattern": ID_PATTERN},
         "status": {"const": "pending"},
@@ -88,6 +112,11 @@ SCHEMAS = {
         "resized": NULLABLE_URL,
         "compressed": NULLABLE_URL,
         "thumbnail": NULLABLE_URL,
+        "formats": {"type": "object", "propertyNames": {"enum": list(OUTPUT_FORMATS)},
+                    "additionalProperties": _closed({kind: NULLABLE_URL for kind in DERIVATIVES}),
+                    "description": "The three versions in every format the upload asked for (jpeg included). "
+                                   "The top-level resized, compressed and thumbnail are the JPEG ones, "
+                                   "null when jpeg was not asked for."},
         "expires_at": {"type": ["string", "null"], "format": "date-time"},
     }),
     "UploadRecord": _closed({
@@ -106,7 +135,22 @@ SCHEMAS = {
             "format": {"type": ["string", "null"]},
             "bytes": {"type": ["integer", "null"]},
         }),
+        "callback": _ref("Callback"),
     }),
+    "Callback": {
+        "oneOf": [{"type": "null"}, _closed({
+            "url": {"type": "string", "format": "uri"},
+            "state": {"enum": [*CALLBACK_STATES, None],
+                      "description": "pending until a try is answered 2xx (delivered) or the last try fails (failed); "
+                                     "null for uploads made before this server sent webhooks."},
+            "attempts": {"type": "array", "items": _closed({
+                "at": TIMESTAMP,
+                "http_status": {"type": ["integer", "null"], "description": "null when no HTTP answer came."},
+                "error": {"type": ["string", "null"], "description": "Why the try failed; null when it was delivered."},
+            })},
+        })],
+        "description": "null without a callback_url; otherwise where the webhook goes and every try so far.",
+    },
     "Healthy": _closed({
         "status": {"const": "ok"},
         "checks": _closed({name: {"const": "ok"} for name in ("database", "redis", "storage")}),
@@ -134,13 +178,32 @@ def _create(deprecated: bool = False) -> dict:
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUpload")}}},
         "responses": {
             "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
-            "400": _error("The body is not the JSON object this call expects."),
+            "400": _error("The body is not the JSON object this call expects (invalid_request), the size is over "
+                          "the limit (too_large), a format cannot be written (unsupported_output_format), or the "
+                          "callback URL leads to a forbidden address (callback_not_allowed)."),
             "401": UNAUTHORIZED,
             "413": _error("The request body is over 64 KiB."),
             "415": _error("The content type is not an accepted image type."),
             "503": _error("Object storage is unavailable."),
         },
     }
+
+
+CREATE_BATCH = {
+    "summary": "Ask for several upload URLs at once",
+    "description": "Each entry is handled as POST /uploads handles its body; the answer has one entry per file, "
+                   "in order: what POST /uploads would answer, or the refusal in that entry's place.",
+    "operationId": "createUploadBatch",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUploadBatch")}}},
+    "responses": {
+        "201": _json(_ref("UploadBatchCreated"), "One entry per file."),
+        "400": _error("The body is not a JSON object with a non-empty files list of objects (invalid_request), "
+                      "or has more files than the limit (too_many_files)."),
+        "401": UNAUTHORIZED,
+        "413": _error("The request body is over 64 KiB."),
+        "503": _error("Object storage is unavailable."),
+    },
+}
 
 
 def _status(deprecated: bool = False) -> dict:
@@ -176,6 +239,7 @@ DOCUMENT = {
     "security": [{}, {"apiToken": []}],
     "paths": {
         "/uploads": {"post": _create()},
+        "/uploads/batch": {"post": CREATE_BATCH},
         "/uploads/{id}": {"get": {
             "summary": "The whole record: status, error, results and image facts",
             "operationId": "getUpload",
@@ -225,9 +289,12 @@ DOCUMENT = {
 
 
 def document_for(settings) -> dict:
-    """The document with this deployment's limits filled in, so clients (and fuzzers) know them."""
+    """The document with this deployment's limits and formats filled in, so clients (and fuzzers) know them."""
     document = copy.deepcopy(DOCUMENT)
-    document["components"]["schemas"]["NewUpload"]["properties"]["size"]["maximum"] = settings.max_upload_bytes
+    schemas = document["components"]["schemas"]
+    schemas["NewUpload"]["properties"]["size"]["maximum"] = settings.max_upload_bytes
+    schemas["NewUpload"]["properties"]["formats"]["items"]["enum"] = list(writable_formats())
+    schemas["NewUploadBatch"]["properties"]["files"]["maxItems"] = settings.max_batch
     return document
 
 

@@ -1,16 +1,24 @@
-"""Upload routes: create (presign), whole record, status, results, and the older singular paths."""
+"""Upload routes: create (presign) one or a batch, whole record, status, results, and the older singular paths."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from flask import Blueprint, current_app, request
+from werkzeug.routing import BaseConverter
 
-from api.validation import RequestRejected, parse_new_upload
+from api.validation import NewUpload, RequestRejected, parse_batch, parse_new_upload
 from imgpipe import db as uploads
-from imgpipe.keys import DERIVATIVES, derivative_key, is_upload_id, new_upload_id, original_key
+from imgpipe.keys import UPLOAD_ID_REGEX, new_upload_id, original_key
+from imgpipe.records import record_body, results_body, status_body
 
 bp = Blueprint("uploads", __name__)
+
+
+class UploadIdConverter(BaseConverter):
+    """Only an upload id matches <upload_id:...>, so /uploads/batch is never read as one."""
+
+    regex = UPLOAD_ID_REGEX
 
 
 def services():
@@ -20,12 +28,30 @@ def services():
 @bp.post("/uploads", strict_slashes=False)
 @bp.post("/upload", strict_slashes=False)
 def create_upload():
-    body = request.get_json(silent=True)
-    if body is None:
-        raise RequestRejected(400, "invalid_request", "the body must be JSON with filename and content_type")
     svc = services()
-    new = parse_new_upload(body, accepted=svc.accepted_types, max_bytes=svc.settings.max_upload_bytes)
+    new = parse_new_upload(_json_body("the body must be JSON with filename and content_type"), svc.rules)
     svc.require_storage()
+    return create(svc, new), 201
+
+
+@bp.post("/uploads/batch", strict_slashes=False)
+def create_batch():
+    """Several uploads at once: each entry answered as POST /uploads would, a refused one in place."""
+    svc = services()
+    entries = parse_batch(_json_body("the body must be JSON with a files list"), svc.settings.max_batch)
+    svc.require_storage()
+    return {"uploads": [_create_entry(svc, entry) for entry in entries]}, 201
+
+
+def _create_entry(svc, entry: dict) -> dict:
+    try:
+        return create(svc, parse_new_upload(entry, svc.rules))
+    except RequestRejected as rejected:
+        return {"error": {"code": rejected.code, "message": rejected.message}, "status": rejected.status}
+
+
+def create(svc, new: NewUpload) -> dict:
+    """Record a pending upload and presign the PUT of its original: the body of POST /uploads' 201."""
     upload_id = new_upload_id()
     key = original_key(upload_id, new.extension)
     ttl = svc.settings.upload_url_ttl
@@ -35,7 +61,7 @@ def create_upload():
     expires_at = now + timedelta(seconds=ttl)
     row = uploads.insert_upload(
         svc.db, upload_id=upload_id, filename=new.filename, content_type=new.content_type, key=key,
-        declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at)
+        declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at, formats=new.formats)
     current_app.logger.info("upload %s: pending (%s, %s)", upload_id, new.content_type, new.filename)
     return {
         "id": upload_id,
@@ -47,68 +73,39 @@ def create_upload():
             "headers": headers,
             "expires_at": row["upload_expires_at"],
         },
-    }, 201
-
-
-@bp.get("/uploads/<upload_id>", strict_slashes=False)
-def get_record(upload_id):
-    row = _find(upload_id)
-    return {
-        **status_body(row),
-        "filename": row["filename"],
-        "content_type": row["content_type"],
-        "key": row["key"],
-        "results": results_body(row),
-        "image": {
-            "width": row["width"],
-            "height": row["height"],
-            "format": row["format"],
-            "bytes": row["bytes"],
-        },
     }
 
 
-@bp.get("/uploads/<upload_id>/status", strict_slashes=False)
-@bp.get("/upload/<upload_id>/status", strict_slashes=False)
+@bp.get("/uploads/<upload_id:upload_id>", strict_slashes=False)
+def get_record(upload_id):
+    row = _find(upload_id)
+    svc = services()
+    deliveries = uploads.delivery_attempts(svc.db, row["id"])
+    return record_body(row, svc.storage, svc.settings.result_url_ttl, uploads.utcnow(), deliveries)
+
+
+@bp.get("/uploads/<upload_id:upload_id>/status", strict_slashes=False)
+@bp.get("/upload/<upload_id:upload_id>/status", strict_slashes=False)
 def get_status(upload_id):
     return status_body(_find(upload_id))
 
 
-@bp.get("/uploads/<upload_id>/results", strict_slashes=False)
-@bp.get("/upload/<upload_id>/result", strict_slashes=False)
+@bp.get("/uploads/<upload_id:upload_id>/results", strict_slashes=False)
+@bp.get("/upload/<upload_id:upload_id>/result", strict_slashes=False)
 def get_results(upload_id):
-    return results_body(_find(upload_id))
+    svc = services()
+    return results_body(_find(upload_id), svc.storage, svc.settings.result_url_ttl, uploads.utcnow())
 
 
-def status_body(row: dict) -> dict:
-    error = {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None
-    return {
-        "id": row["id"],
-        "status": row["status"],
-        "error": error,
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
-
-
-def results_body(row: dict) -> dict:
-    """Presigned GET URLs of the original and the derivatives once completed, null before."""
-    body = {"id": row["id"], "status": row["status"], "original": None}
-    body.update({kind: None for kind in DERIVATIVES})
-    body["expires_at"] = None
-    if row["status"] == uploads.COMPLETED:
-        svc = services()
-        ttl = svc.settings.result_url_ttl
-        now = uploads.utcnow()
-        body["original"] = svc.storage.presign_get(row["key"], ttl, now)
-        for kind in DERIVATIVES:
-            body[kind] = svc.storage.presign_get(derivative_key(kind, row["id"]), ttl, now)
-        body["expires_at"] = uploads.timestamp(now + timedelta(seconds=ttl))
+def _json_body(refusal: str):
+    body = request.get_json(silent=True)
+    if body is None:
+        raise RequestRejected(400, "invalid_request", refusal)
     return body
 
 
 def _find(upload_id: str) -> dict:
-    row = uploads.get_upload(services().db, upload_id) if is_upload_id(upload_id) else None
+    row = uploads.get_upload(services().db, upload_id)
     if row is None:
         raise RequestRejected(404, "not_found", f"no upload with id {upload_id!r}")
     return row

@@ -9,7 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import urlsplit
+
+from imgpipe.callback_addresses import CallbackRefused
+from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
 
 BASE_CONTENT_TYPES = {
     "image/jpeg": "jpg",
@@ -23,6 +27,15 @@ OPTIONAL_CONTENT_TYPES = {"image/heic": ("heic", "heif"), "image/heif": ("heif",
 MAX_FILENAME_LENGTH = 255
 MAX_URL_LENGTH = 2048
 FALLBACK_FILENAME = "upload"
+NEW_UPLOAD_FIELDS = {"filename", "content_type", "size", "callback_url", "formats"}
+
+# An http(s) URI in RFC 3986's syntax, spelled out: ASCII only, percent-escapes well formed,
+# brackets only around an IP literal host, one "#" at most.
+_CHAR = r"[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2}"
+_PCHAR = rf"{_CHAR}|[:@]"
+HTTP_URI = re.compile(
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_CHAR}|:)*@)?(?:\[[0-9A-Fa-f:.]+\]|(?:{_CHAR})+)(?::[0-9]*)?"
+    rf"(?:/(?:{_PCHAR})*)*(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?\Z")
 
 
 class RequestRejected(Exception):
@@ -40,6 +53,17 @@ class NewUpload:
     extension: str
     size: int | None
     callback_url: str | None
+    formats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UploadRules:
+    """What this server accepts, fixed for the life of a process."""
+
+    accepted: dict[str, str]  # content type -> key extension
+    max_bytes: int
+    writable_formats: tuple[str, ...]  # output formats this Pillow can encode
+    check_callback: Callable[[str], None]  # raises CallbackRefused for a URL webhooks must not go to
 
 
 def accepted_content_types(readable_formats: set[str]) -> dict[str, str]:
@@ -51,14 +75,15 @@ def accepted_content_types(readable_formats: set[str]) -> dict[str, str]:
     return types
 
 
-def parse_new_upload(body, *, accepted: dict[str, str], max_bytes: int) -> NewUpload:
+def parse_new_upload(body, rules: UploadRules) -> NewUpload:
     if not isinstance(body, dict):
         raise RequestRejected(400, "invalid_request", "the body must be a JSON object")
-    unknown = set(body) - {"filename", "content_type", "size", "callback_url"}
+    unknown = set(body) - NEW_UPLOAD_FIELDS
     if unknown:
         raise RequestRejected(400, "invalid_request", f"unknown field(s): {', '.join(sorted(unknown))}")
     filename = clean_filename(_required_string(body, "filename"))
     content_type = _required_string(body, "content_type").split(";")[0].strip().lower()
+    accepted = rules.accepted
     if content_type not in accepted:
         raise RequestRejected(
             415, "unsupported_media_type",
@@ -69,9 +94,23 @@ def parse_new_upload(body, *, accepted: dict[str, str], max_bytes: int) -> NewUp
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise RequestRejected(400, "invalid_request", "size must be a non-negative integer (bytes)")
-        if size > max_bytes:
-            raise RequestRejected(400, "too_large", f"size {size} is over the limit of {max_bytes} bytes")
-    return NewUpload(filename, content_type, accepted[content_type], size, _callback_url(body.get("callback_url")))
+        if size > rules.max_bytes:
+            raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
+    formats = _formats(body.get("formats"), rules.writable_formats)
+    callback_url = _callback_url(body.get("callback_url"), rules.check_callback)
+    return NewUpload(filename, content_type, accepted[content_type], size, callback_url, formats)
+
+
+def parse_batch(body, max_files: int) -> list[dict]:
+    """The entries of a batch, each still to be parsed on its own: one bad entry fails only itself."""
+    if not isinstance(body, dict) or set(body) != {"files"}:
+        raise RequestRejected(400, "invalid_request", "the body must be a JSON object with only a files list")
+    files = body["files"]
+    if not isinstance(files, list) or not files or not all(isinstance(entry, dict) for entry in files):
+        raise RequestRejected(400, "invalid_request", "files must be a non-empty list of objects")
+    if len(files) > max_files:
+        raise RequestRejected(400, "too_many_files", f"{len(files)} files is over the limit of {max_files} per request")
+    return files
 
 
 def clean_filename(name: str) -> str:
@@ -90,12 +129,36 @@ def _required_string(body: dict, field: str) -> str:
     return value
 
 
-def _callback_url(value) -> str | None:
+def _formats(value, writable: tuple[str, ...]) -> tuple[str, ...]:
+    """The output formats asked for, each once, in OUTPUT_FORMATS order; JPEG when not given."""
+    if value is None:
+        return DEFAULT_FORMATS
+    if not isinstance(value, list) or not value or not all(isinstance(name, str) for name in value):
+        raise RequestRejected(400, "invalid_request", "formats must be a non-empty list of format names")
+    refused = sorted(set(value) - set(writable))
+    if refused:
+        raise RequestRejected(400, "unsupported_output_format",
+                              f"cannot write {', '.join(refused)}; formats are {', '.join(writable)}")
+    return tuple(name for name in OUTPUT_FORMATS if name in value)
+
+
+def _callback_url(value, check_callback: Callable[[str], None]) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not _is_http_url(value):
         raise RequestRejected(400, "invalid_request", "callback_url must be an http(s) URL")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RequestRejected(400, "invalid_request", "callback_url must be an http(s) URL")
+    try:
+        check_callback(value)
+    except CallbackRefused as refused:
+        raise RequestRejected(400, "callback_not_allowed", str(refused)) from None
     return value
+
+
+def _is_http_url(value: str) -> bool:
+    if not HTTP_URI.match(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        return bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a malformed IPv6 literal, or a port out of range
+        return False

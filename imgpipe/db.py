@@ -15,6 +15,9 @@ import sqlite_utils
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
 STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
+# A callback's state: pending until a try is answered 2xx (delivered) or the last try fails.
+DELIVERED = "delivered"
+CALLBACK_STATES = (PENDING, DELIVERED, FAILED)
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 COLUMNS = {
@@ -32,10 +35,20 @@ COLUMNS = {
     "format": str,
     "attempts": int,
     "callback_url": str,
+    "callback_state": str,
+    "formats": str,
     "created_at": str,
     "updated_at": str,
     "upload_expires_at": str,
     "processing_started_at": str,
+}
+# One row per try at delivering an upload's callback.
+DELIVERY_COLUMNS = {
+    "id": int,
+    "upload_id": str,
+    "attempted_at": str,
+    "http_status": int,
+    "error": str,
 }
 
 
@@ -69,8 +82,24 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     def create():
         table = db["uploads"]
         table.create(COLUMNS, pk="id", defaults={"attempts": 0}, not_null={"status", "key"}, if_not_exists=True)
+        _add_missing_columns(table)
         table.create_index(["status", "updated_at"], if_not_exists=True)
+        deliveries = db["webhook_deliveries"]
+        deliveries.create(DELIVERY_COLUMNS, pk="id", not_null={"upload_id", "attempted_at"}, if_not_exists=True)
+        deliveries.create_index(["upload_id"], if_not_exists=True)
     _retry_while_locked(create)
+
+
+def _add_missing_columns(table) -> None:
+    """Columns added since a database was made; another process adding one first is fine."""
+    for name, kind in COLUMNS.items():
+        if name in table.columns_dict:
+            continue
+        try:
+            table.add_column(name, kind)
+        except sqlite3.OperationalError as error:
+            if "duplicate column" not in str(error):
+                raise
 
 
 def _retry_while_locked(action, seconds: float = 10.0):
@@ -87,7 +116,7 @@ def _retry_while_locked(action, seconds: float = 10.0):
 
 
 def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
-                  upload_expires_at: datetime) -> dict:
+                  upload_expires_at: datetime, formats: tuple[str, ...] = ("jpeg",)) -> dict:
     now = timestamp(utcnow())
     row = {
         "id": upload_id,
@@ -97,6 +126,8 @@ def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, 
         "status": PENDING,
         "declared_size": declared_size,
         "callback_url": callback_url,
+        "callback_state": PENDING if callback_url else None,
+        "formats": ",".join(formats),
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
@@ -109,6 +140,31 @@ def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, 
 def get_upload(db, upload_id: str) -> dict | None:
     rows = list(db.query("SELECT * FROM uploads WHERE id = ?", [upload_id]))
     return rows[0] if rows else None
+
+
+def output_formats(row: dict) -> tuple[str, ...]:
+    """The formats the derivatives are made in; rows from before formats existed are JPEG only."""
+    return tuple((row["formats"] or "jpeg").split(","))
+
+
+def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None) -> int:
+    """Note one try at delivering the callback; returns how many tries there have been."""
+    db["webhook_deliveries"].insert(
+        {"upload_id": upload_id, "attempted_at": timestamp(utcnow()), "http_status": http_status, "error": error})
+    return db.execute("SELECT count(*) FROM webhook_deliveries WHERE upload_id = ?", [upload_id]).fetchone()[0]
+
+
+def delivery_attempts(db, upload_id: str) -> list[dict]:
+    return list(db.query(
+        "SELECT attempted_at, http_status, error FROM webhook_deliveries WHERE upload_id = ? ORDER BY id",
+        [upload_id]))
+
+
+def finish_callback(db, upload_id: str, state: str) -> bool:
+    """Move a pending callback to delivered or failed; a final one never changes again."""
+    cursor = db.execute("UPDATE uploads SET callback_state = ? WHERE id = ? AND callback_state = ?",
+                        [state, upload_id, PENDING])
+    return cursor.rowcount == 1
 
 
 def claim_for_processing(db, upload_id: str) -> dict | None:

@@ -12,8 +12,10 @@ import secrets
 DERIVATIVES = ("resized", "compressed", "thumbnail")
 
 _PREFIX = {"resized": "resized", "compressed": "compressed", "thumbnail": "thumbnails"}
+_EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 ORIGINALS_PREFIX = "originals/"
-_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_ID_REGEX = "[0-9a-f]{32}"
+_ID_PATTERN = re.compile(rf"^{UPLOAD_ID_REGEX}$")
 _ORIGINAL_KEY = re.compile(r"^originals/([0-9a-f]{32})\.[a-z0-9]{1,5}$")
 
 
@@ -29,8 +31,9 @@ def original_key(upload_id: str, extension: str) -> str:
     return f"{ORIGINALS_PREFIX}{upload_id}.{extension}"
 
 
-def derivative_key(kind: str, upload_id: str) -> str:
-    return f"{_PREFIX[kind]}/{upload_id}.jpg"
+def derivative_key(kind: str, upload_id: str, output_format: str = "jpeg") -> str:
+    """resized/<id>.jpg for the JPEG derivatives; the other output formats differ only in extension."""
+    return f"{_PREFIX[kind]}/{upload_id}.{_EXTENSION[output_format]}"
 
 
 def upload_id_from_key(key: str) -> str | None:

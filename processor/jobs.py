@@ -30,25 +30,38 @@ def make_queue(connection: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=connection)
 
 
+def make_webhook_queue(connection: Redis, settings: Settings) -> Queue:
+    """Webhook deliveries wait in their own queue, which workers take only when no image waits."""
+    return Queue(f"{settings.queue_name}-webhooks", connection=connection)
+
+
 def enqueue_processing(queue: Queue, upload_id: str, *, replace_started: bool = False) -> bool:
     """Make sure a job will process this upload; False when one was already on its way.
 
     replace_started is for a row stuck in processing past its deadline: a job still marked
     started then belongs to a worker that died, and waiting for it would wait forever.
     """
-    job_id = job_id_for(upload_id)
+    return enqueue_once(queue, "processor.tasks.process_upload", upload_id, job_id=job_id_for(upload_id),
+                        timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                        description=f"process upload {upload_id}", replace_started=replace_started)
+
+
+def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, timeout: int, retry: Retry,
+                 description: str, replace_started: bool = False) -> bool:
+    """Enqueue function(upload_id) as job `job_id` unless a live job of that id exists (False then);
+    an ended one is replaced."""
     for _ in range(3):
         try:
             queue.enqueue_call(
-                "processor.tasks.process_upload",
+                function,
                 args=(upload_id,),
                 job_id=job_id,
                 unique=True,
-                timeout=JOB_TIMEOUT,
+                timeout=timeout,
                 result_ttl=60,
                 failure_ttl=24 * 3600,
-                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                description=f"process upload {upload_id}",
+                retry=retry,
+                description=description,
             )
             return True
         except DuplicateJobError:

@@ -21,7 +21,8 @@ from imgpipe.keys import upload_id_from_key
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
 from processor.events import MalformedEvent, parse_event
-from processor.jobs import enqueue_processing, make_queue
+from processor.jobs import enqueue_processing, make_queue, make_webhook_queue
+from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Relay:
         self.db = db
         self.storage = storage
         self.queue = make_queue(connection, settings)
+        self.webhooks = make_webhook_queue(connection, settings)
         self.next_sweep = 0.0
 
     def restore_inflight(self) -> int:
@@ -105,6 +107,8 @@ class Relay:
                 if uploads.mark_failed(self.db, row["id"], "upload_expired",
                                        "no file was uploaded before the upload URL expired"):
                     log.info("upload %s: failed upload_expired", row["id"])
+                    if row["callback_url"]:
+                        enqueue_delivery(self.webhooks, self.settings, row["id"])
         for row in uploads.processing_older_than(self.db, timedelta(seconds=self.settings.processing_deadline)):
             self.drive(row["id"], reason="stuck in processing", replace_started=True)
 

@@ -14,7 +14,7 @@ import redis
 from rq import Worker
 
 from imgpipe.settings import Settings
-from processor.jobs import make_queue
+from processor.jobs import make_queue, make_webhook_queue
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
@@ -35,7 +35,8 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     while True:
         worker = None
         try:
-            worker = ImagesWorker([make_queue(connection, settings)], connection=connection, maintenance_interval=30)
+            queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
+            worker = ImagesWorker(queues, connection=connection, maintenance_interval=30)
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         except (redis.ConnectionError, redis.TimeoutError) as error:
             log.warning("worker lost Redis: %s", error)

@@ -14,6 +14,7 @@ from PIL import Image
 from api import create_app
 from api.dashboard import URL_PREFIX as DASHBOARD_PREFIX
 from pipeline_client import put_file
+from webhook_receiver import webhook_receiver
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,28 @@ def test_a_failed_upload_matches(check, api, tmp_path):
     record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
     assert record["error"]["code"] == "not_an_image"
     check("GET", f"/uploads/{created['id']}/status", "/uploads/{id}/status", 200)
+
+
+def test_batches_formats_and_callbacks_match(check, api, tmp_path):
+    check("POST", "/uploads/batch", "/uploads/batch", 201, json={"files": [
+        {"filename": "a.jpg", "content_type": "image/jpeg"}, {"filename": "a.txt", "content_type": "text/plain"}]})
+    check("POST", "/uploads/batch/", "/uploads/batch", 400, json={"files": []})
+    check("POST", "/uploads", "/uploads", 400,
+          json={"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://10.0.0.1/hook"})
+    check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg", "content_type": "image/jpeg", "formats": ["gif"]})
+    with webhook_receiver(answers=[500]) as hook:
+        created = check("POST", "/uploads", "/uploads", 201, json={
+            "filename": "photo.jpg", "content_type": "image/jpeg", "formats": ["png", "webp"],
+            "callback_url": hook.url}).json()
+        pending = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
+        assert pending["callback"]["state"] == "pending"
+        put_file(created["upload"], jpeg(tmp_path / "photo.jpg"))
+        assert api.wait_final(created["id"])["status"] == "completed"
+        hook.wait_for(2)
+    record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
+    assert [attempt["http_status"] for attempt in record["callback"]["attempts"]][:1] == [500]
+    results = check("GET", f"/uploads/{created['id']}/results", "/uploads/{id}/results", 200).json()
+    assert results["resized"] is None and results["formats"]["webp"]["resized"].startswith("http")
 
 
 def test_service_endpoints_match(check):

@@ -18,7 +18,7 @@ from imgpipe.stack import PROJECT_ROOT
 from notify_config.definition import minio_server_env
 
 MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
-INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN")
+INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN", "IMGPIPE_WEBHOOK_SECRET")
 
 
 def compose_config(**env: str) -> dict:
@@ -89,8 +89,10 @@ def test_minio_is_built_from_the_pinned_source(services):
     assert f"go install {MINIO_PIN}".split("@")[1] in (PROJECT_ROOT / "scripts" / "build_minio.sh").read_text()
 
 
-def test_s3_base_url_and_the_token_come_from_the_environment():
-    services = compose_config(S3_BASE_URL="https://files.example.com", IMGPIPE_API_TOKEN="t0ken")["services"]
+def test_s3_base_url_the_token_and_the_webhook_secret_come_from_the_environment():
+    services = compose_config(S3_BASE_URL="https://files.example.com", IMGPIPE_API_TOKEN="t0ken",
+                              IMGPIPE_WEBHOOK_SECRET="hmac-key")["services"]
     settings = Settings.from_env(services["api"]["environment"])
     assert settings.public_s3_url == "https://files.example.com"
     assert settings.api_token == "t0ken"
+    assert settings.webhook_secret == "hmac-key"

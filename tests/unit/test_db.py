@@ -61,3 +61,40 @@ def test_age_queries_find_old_rows_only(database):
 def test_timestamps_round_trip():
     moment = uploads.utcnow()
     assert uploads.parse_timestamp(uploads.timestamp(moment)) == moment
+
+
+def test_formats_are_stored_and_default_to_jpeg(database):
+    assert uploads.output_formats(new_row(database)) == ("jpeg",)
+    row = uploads.insert_upload(database, upload_id="b" * 32, filename="a.png", content_type="image/png",
+                                key=f"originals/{'b' * 32}.png", declared_size=None, callback_url=None,
+                                upload_expires_at=uploads.utcnow(), formats=("png", "webp"))
+    assert uploads.output_formats(uploads.get_upload(database, row["id"])) == ("png", "webp")
+
+
+def test_a_callback_is_pending_until_it_is_delivered_or_failed_and_then_stays(database):
+    assert new_row(database)["callback_state"] is None
+    row = uploads.insert_upload(database, upload_id="c" * 32, filename="a.jpg", content_type="image/jpeg",
+                                key=f"originals/{'c' * 32}.jpg", declared_size=None,
+                                callback_url="https://hooks.example.com/in", upload_expires_at=uploads.utcnow())
+    assert uploads.get_upload(database, row["id"])["callback_state"] == "pending"
+    assert uploads.record_delivery_attempt(database, row["id"], http_status=500, error="answered HTTP 500") == 1
+    assert uploads.record_delivery_attempt(database, row["id"], http_status=204, error=None) == 2
+    assert uploads.finish_callback(database, row["id"], uploads.DELIVERED)
+    assert not uploads.finish_callback(database, row["id"], uploads.FAILED)
+    assert uploads.get_upload(database, row["id"])["callback_state"] == "delivered"
+    attempts = uploads.delivery_attempts(database, row["id"])
+    assert [(a["http_status"], a["error"]) for a in attempts] == [(500, "answered HTTP 500"), (204, None)]
+    assert attempts[0]["attempted_at"] <= attempts[1]["attempted_at"]
+
+
+def test_a_database_from_before_webhooks_and_formats_gains_their_columns(tmp_path):
+    path = str(tmp_path / "old.db")
+    old = uploads.connect(path)
+    old["uploads"].create({name: kind for name, kind in uploads.COLUMNS.items()
+                           if name not in ("formats", "callback_state")}, pk="id")
+    old["uploads"].insert({"id": "d" * 32, "key": "originals/x.jpg", "status": "pending", "callback_url": None})
+    uploads.ensure_schema(old)
+    uploads.ensure_schema(old)
+    row = uploads.get_upload(old, "d" * 32)
+    assert (row["formats"], uploads.output_formats(row)) == (None, ("jpeg",))
+    assert uploads.record_delivery_attempt(old, "d" * 32, http_status=None, error="refused") == 1

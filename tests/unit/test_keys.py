@@ -8,6 +8,10 @@ def test_keys_are_made_from_the_id_only():
     assert derivative_key("resized", upload_id) == f"resized/{upload_id}.jpg"
     assert derivative_key("compressed", upload_id) == f"compressed/{upload_id}.jpg"
     assert derivative_key("thumbnail", upload_id) == f"thumbnails/{upload_id}.jpg"
+    assert derivative_key("thumbnail", upload_id, "jpeg") == f"thumbnails/{upload_id}.jpg"
+    assert derivative_key("resized", upload_id, "webp") == f"resized/{upload_id}.webp"
+    assert derivative_key("compressed", upload_id, "avif") == f"compressed/{upload_id}.avif"
+    assert derivative_key("thumbnail", upload_id, "png") == f"thumbnails/{upload_id}.png"
 
 
 def test_ids_are_unique_and_unguessable():

@@ -28,3 +28,15 @@ def test_round_trip_through_the_environment():
 def test_a_bad_number_names_the_variable():
     with pytest.raises(ValueError, match="IMGPIPE_MAX_PIXELS"):
         Settings.from_env({"IMGPIPE_MAX_PIXELS": "lots"})
+
+
+def test_webhook_settings_are_read_and_checked():
+    settings = Settings.from_env({"IMGPIPE_WEBHOOK_RETRY_INTERVALS": "1, 5,30", "IMGPIPE_MAX_BATCH": "10",
+                                  "IMGPIPE_WEBHOOK_ALLOW_HOSTS": "127.0.0.1, Hooks.Internal ,[::1],"})
+    assert settings.webhook_intervals == (1, 5, 30)
+    assert settings.max_batch == 10
+    assert settings.webhook_allowed_hosts == {"127.0.0.1", "hooks.internal", "::1"}
+    assert Settings().webhook_intervals == (10, 30, 60, 120, 300)
+    for bad in ("", "soon", "5,0", "-1"):
+        with pytest.raises(ValueError, match="IMGPIPE_WEBHOOK_RETRY_INTERVALS"):
+            Settings(webhook_retry_intervals=bad)

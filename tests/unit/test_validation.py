@@ -1,18 +1,28 @@
 import pytest
 
-from api.validation import (BASE_CONTENT_TYPES, RequestRejected, accepted_content_types, clean_filename,
-                            parse_new_upload)
+from api.validation import (BASE_CONTENT_TYPES, RequestRejected, UploadRules, accepted_content_types,
+                            clean_filename, parse_batch, parse_new_upload)
+from imgpipe.callback_addresses import CallbackRefused
 
 ACCEPTED = accepted_content_types({"heif", "avif"})
 
 
-def parse(body, max_bytes=1000):
-    return parse_new_upload(body, accepted=ACCEPTED, max_bytes=max_bytes)
+def refuse_internal_hosts(url: str) -> None:
+    if "internal" in url:
+        raise CallbackRefused("callback host internal.example is a private address")
 
 
-def rejected(body, max_bytes=1000) -> RequestRejected:
+RULES = UploadRules(accepted=ACCEPTED, max_bytes=1000, writable_formats=("jpeg", "png", "webp"),
+                    check_callback=refuse_internal_hosts)
+
+
+def parse(body):
+    return parse_new_upload(body, RULES)
+
+
+def rejected(body) -> RequestRejected:
     with pytest.raises(RequestRejected) as info:
-        parse(body, max_bytes)
+        parse(body)
     return info.value
 
 
@@ -46,6 +56,12 @@ def test_non_images_are_415(content_type):
     {"filename": "a.jpg", "content_type": "image/jpeg", "extra": 1},
     {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "ftp://x/y"},
     {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": 5},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://[::1/hook"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://example.com:99999/hook"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "https:///hook"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "formats": []},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "formats": "webp"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "formats": [1]},
 ])
 def test_malformed_bodies_are_400(body):
     error = rejected(body)
@@ -76,3 +92,35 @@ def test_an_empty_content_type_is_415():
 def test_callback_url_is_kept():
     new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "https://example.com/hook"})
     assert new.callback_url == "https://example.com/hook"
+
+
+def test_a_callback_the_address_check_refuses_is_400_callback_not_allowed():
+    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://internal.example/"})
+    assert (error.status, error.code) == (400, "callback_not_allowed")
+    assert "private address" in error.message
+
+
+def test_formats_default_to_jpeg_and_are_kept_once_each_in_a_fixed_order():
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg"}).formats == ("jpeg",)
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "formats": None}).formats == ("jpeg",)
+    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "formats": ["webp", "jpeg", "webp"]})
+    assert new.formats == ("jpeg", "webp")
+
+
+@pytest.mark.parametrize("formats", [["gif"], ["avif"], ["jpeg", "WEBP"]])
+def test_formats_this_server_cannot_write_are_400(formats):
+    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "formats": formats})
+    assert (error.status, error.code) == (400, "unsupported_output_format")
+    assert "jpeg, png, webp" in error.message
+
+
+def test_a_batch_is_a_non_empty_bounded_list_of_objects():
+    files = [{"filename": "a.jpg"}, {}]
+    assert parse_batch({"files": files}, max_files=2) is files
+    for body in (None, [], {"files": []}, {"files": {}}, {"files": [1]}, {"files": [{}], "extra": 1}):
+        with pytest.raises(RequestRejected) as info:
+            parse_batch(body, max_files=2)
+        assert (info.value.status, info.value.code) == (400, "invalid_request"), body
+    with pytest.raises(RequestRejected) as info:
+        parse_batch({"files": [{}, {}, {}]}, max_files=2)
+    assert (info.value.status, info.value.code) == (400, "too_many_files")

@@ -1,0 +1,80 @@
+"""Webhooks: POSTing an upload's record to its callback URL once it is completed or failed.
+
+Delivery is a job of its own, on a queue of its own that workers take only when no image is
+waiting, enqueued after the row is final: a slow or dead receiver never holds up or fails
+processing. Every try is recorded. A try not answered 2xx raises, and RQ runs the job again
+after the next of IMGPIPE_WEBHOOK_RETRY_INTERVALS; the last try marks the callback failed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+
+from rq import Queue, Retry
+
+from imgpipe import db as uploads
+from imgpipe.callback_addresses import CallbackRefused
+from imgpipe.records import record_body
+from imgpipe.settings import Settings
+from imgpipe.webhook_signature import signed_headers
+from processor.jobs import enqueue_once
+from processor.resources import resources
+from processor.webhook_http import post_webhook
+
+log = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 60
+REQUEST_TIMEOUT = 10.0
+
+
+class DeliveryFailed(Exception):
+    """A try that was not answered 2xx: raising makes RQ retry the job after the next interval."""
+
+
+def delivery_job_id(upload_id: str) -> str:
+    return f"deliver-{upload_id}"
+
+
+def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str) -> bool:
+    intervals = list(settings.webhook_intervals)
+    return enqueue_once(queue, "processor.webhooks.deliver_callback", upload_id, job_id=delivery_job_id(upload_id),
+                        timeout=JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
+                        description=f"deliver the webhook of upload {upload_id}")
+
+
+def deliver_callback(upload_id: str) -> str:
+    """One try at delivering the webhook: 'delivered', 'failed' after the last try, 'skipped'
+    when there is nothing (left) to deliver; raises DeliveryFailed when another try follows."""
+    res = resources()
+    settings = res.settings
+    row = uploads.get_upload(res.db, upload_id)
+    if row is None or row["callback_state"] != uploads.PENDING:
+        return "skipped"
+    now = uploads.utcnow()
+    record = record_body(row, res.storage, settings.result_url_ttl, now, uploads.delivery_attempts(res.db, upload_id))
+    body = json.dumps(record).encode()
+    headers = signed_headers(settings.webhook_secret, int(time.time()), body)
+    http_status, error = None, None
+    try:
+        http_status = post_webhook(row["callback_url"], body, headers, allowed_hosts=settings.webhook_allowed_hosts,
+                                   timeout=REQUEST_TIMEOUT)
+        if not 200 <= http_status < 300:
+            error = f"answered HTTP {http_status}"
+    except CallbackRefused as refused:
+        error = str(refused)
+    except (OSError, http.client.HTTPException) as failure:
+        error = f"{type(failure).__name__}: {failure}"
+    tries = uploads.record_delivery_attempt(res.db, upload_id, http_status=http_status, error=error)
+    if error is None:
+        uploads.finish_callback(res.db, upload_id, uploads.DELIVERED)
+        log.info("upload %s: webhook delivered (try %s, HTTP %s)", upload_id, tries, http_status)
+        return uploads.DELIVERED
+    if tries > len(settings.webhook_intervals):
+        uploads.finish_callback(res.db, upload_id, uploads.FAILED)
+        log.warning("upload %s: webhook failed after %s tries: %s", upload_id, tries, error)
+        return uploads.FAILED
+    log.info("upload %s: webhook try %s failed (%s), will retry", upload_id, tries, error)
+    raise DeliveryFailed(error)

@@ -1,0 +1,94 @@
+"""Output formats through the real stack: every format's derivatives open at the right size,
+PNG keeps transparency, and an upload that asks for nothing but JPEG is what it always was."""
+
+from __future__ import annotations
+
+import io
+
+import requests
+from PIL import Image
+
+from imgpipe.formats import writable_formats
+from imgpipe.keys import derivative_key
+from imgpipe.storage import Storage
+from pipeline_client import put_file
+
+SIZES = {"resized": (1024, 768), "compressed": (1600, 1200), "thumbnail": (300, 225)}
+FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
+
+
+def fetch(url: str) -> Image.Image:
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    image = Image.open(io.BytesIO(response.content))
+    image.load()
+    return image
+
+
+def transparent_corner_png(path):
+    image = Image.new("RGBA", (1600, 1200), (30, 120, 200, 255))
+    image.paste((0, 0, 0, 0), (0, 0, 400, 300))
+    image.save(path)
+    return path
+
+
+def test_every_format_asked_for_is_made_and_png_keeps_the_transparent_corner(api, tmp_path):
+    formats = list(writable_formats())
+    created = api.create("logo.png", "image/png", formats=list(reversed(formats)))
+    put_file(created["upload"], transparent_corner_png(tmp_path / "logo.png"))
+    assert api.wait_final(created["id"], timeout=60)["status"] == "completed"
+
+    results = api.get(f"/uploads/{created['id']}/results").json()
+    assert list(results["formats"]) == formats
+    assert {kind: results[kind] for kind in SIZES} == results["formats"]["jpeg"]
+    for name, urls in results["formats"].items():
+        for kind, size in SIZES.items():
+            image = fetch(urls[kind])
+            assert (image.format, image.size) == (FORMAT_NAMES[name], size), (name, kind)
+            corner, middle = (size[0] // 10, size[1] // 10), (size[0] // 2, size[1] // 2)
+            if name == "jpeg":
+                assert image.getpixel(corner) == (255, 255, 255), "JPEG flattens on white"
+            else:
+                assert image.mode == "RGBA", (name, kind)
+                assert image.getpixel(corner)[3] == 0, (name, kind)
+                assert image.getpixel(middle)[3] == 255, (name, kind)
+            if name == "png":
+                assert image.getpixel(middle) == (30, 120, 200, 255), "PNG is lossless"
+
+
+def test_without_jpeg_the_jpeg_urls_are_null_and_no_jpeg_is_written(api, stack, tmp_path):
+    created = api.create("photo.jpg", "image/jpeg", formats=["webp"])
+    Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(tmp_path / "photo.jpg")
+    put_file(created["upload"], tmp_path / "photo.jpg")
+    assert api.wait_final(created["id"])["status"] == "completed"
+
+    results = api.get(f"/uploads/{created['id']}/results").json()
+    assert (results["resized"], results["compressed"], results["thumbnail"]) == (None, None, None)
+    assert fetch(results["formats"]["webp"]["thumbnail"]).size == (300, 225)
+    storage = Storage(stack.settings)
+    assert storage.size_of(derivative_key("thumbnail", created["id"], "jpeg")) is None
+    assert storage.size_of(derivative_key("thumbnail", created["id"], "webp")) > 0
+
+
+def test_a_jpeg_only_upload_is_unchanged(api, stack, tmp_path):
+    created = api.create("photo.jpg", "image/jpeg")
+    Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(tmp_path / "photo.jpg")
+    put_file(created["upload"], tmp_path / "photo.jpg")
+    assert api.wait_final(created["id"])["status"] == "completed"
+
+    results = api.get(f"/uploads/{created['id']}/results").json()
+    assert list(results) == ["id", "status", "original", "resized", "compressed", "thumbnail", "formats", "expires_at"]
+    assert results["formats"] == {"jpeg": {kind: results[kind] for kind in SIZES}}
+    assert results["thumbnail"].split("?")[0].endswith(f"/thumbnails/{created['id']}.jpg")
+    assert fetch(results["compressed"]).format == "JPEG"
+    storage = Storage(stack.settings)
+    for name in ("png", "webp", "avif"):
+        assert storage.size_of(derivative_key("resized", created["id"], name)) is None
+
+
+def test_formats_the_server_cannot_write_are_refused(api):
+    for formats in (["gif"], ["jpeg", "heic"], ["WEBP"]):
+        response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "formats": formats})
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "unsupported_output_format")
+    response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "formats": []})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_request")

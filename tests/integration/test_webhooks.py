@@ -1,0 +1,103 @@
+"""Webhooks from the real stack to receivers on loopback: signed, retried until 2xx, recorded,
+and never sent to an address inside the network unless the host is allowed by name."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+import requests
+from PIL import Image
+
+from imgpipe.webhook_signature import verify
+from pipeline_client import put_file
+from webhook_receiver import webhook_receiver
+
+
+def photo(path, size=(640, 480)):
+    Image.linear_gradient("L").resize(size).convert("RGB").save(path, "JPEG")
+    return path
+
+
+def callback_when(api, upload_id: str, state: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        callback = api.get(f"/uploads/{upload_id}").json()["callback"]
+        if callback["state"] == state:
+            return callback
+        time.sleep(0.1)
+    raise AssertionError(f"callback of {upload_id} is {callback} after {timeout} s, not {state}")
+
+
+def test_a_completed_upload_posts_its_signed_record_to_the_callback(api, stack, tmp_path):
+    with webhook_receiver() as hook:
+        created = api.create("photo.jpg", "image/jpeg", callback_url=f"{hook.url}/done?ref=42")
+        put_file(created["upload"], photo(tmp_path / "photo.jpg"))
+        assert api.wait_final(created["id"])["status"] == "completed"
+        [request] = hook.wait_for(1)
+
+    assert request.path == "/done?ref=42"
+    assert request.headers["Content-Type"] == "application/json"
+    assert verify(stack.settings.webhook_secret, request.headers, request.body, now=time.time())
+    assert not verify("another secret", request.headers, request.body, now=time.time())
+    sent = json.loads(request.body)
+    record = api.get(f"/uploads/{created['id']}").json()
+    assert set(sent) == set(record)
+    assert (sent["id"], sent["status"], sent["error"], sent["image"]) == (created["id"], "completed", None, record["image"])
+    assert sent["callback"] == {"url": f"{hook.url}/done?ref=42", "state": "pending", "attempts": []}
+    thumbnail = requests.get(sent["results"]["thumbnail"], timeout=10)
+    assert Image.open(io.BytesIO(thumbnail.content)).size == (300, 225)
+
+    callback = callback_when(api, created["id"], "delivered")
+    assert [(attempt["http_status"], attempt["error"]) for attempt in callback["attempts"]] == [(204, None)]
+
+
+def test_a_failed_upload_is_announced_too_and_retried_until_a_2xx(api, stack, tmp_path):
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("plain text\n" * 10)
+    with webhook_receiver(answers=[500, 503], default=200) as hook:
+        created = api.create("notes.jpg", "image/jpeg", callback_url=f"{hook.url}/hook")
+        put_file(created["upload"], fake)
+        assert api.wait_final(created["id"])["status"] == "failed"
+        requests_seen = hook.wait_for(3)
+
+    for request in requests_seen:
+        assert verify(stack.settings.webhook_secret, request.headers, request.body, now=time.time())
+        assert json.loads(request.body)["error"]["code"] == "not_an_image"
+    assert all(later.at - earlier.at >= 0.9 for earlier, later in zip(requests_seen, requests_seen[1:])), "backoff"
+    assert [len(json.loads(request.body)["callback"]["attempts"]) for request in requests_seen] == [0, 1, 2]
+    callback = callback_when(api, created["id"], "delivered")
+    assert [(attempt["http_status"], attempt["error"]) for attempt in callback["attempts"]] == [
+        (500, "answered HTTP 500"), (503, "answered HTTP 503"), (200, None)]
+
+
+def test_a_callback_never_answered_2xx_fails_after_its_tries_and_redirects_are_not_followed(api, tmp_path):
+    with webhook_receiver() as elsewhere, webhook_receiver(default=(302, {"Location": f"{elsewhere.url}/"})) as hook:
+        created = api.create("photo.jpg", "image/jpeg", callback_url=f"{hook.url}/hook")
+        put_file(created["upload"], photo(tmp_path / "photo.jpg"))
+        callback = callback_when(api, created["id"], "failed")
+        time.sleep(2.5)
+        assert len(hook.received) == 3, "one try and the two retries the stack's intervals allow, then no more"
+        assert elsewhere.received == []
+    assert [(attempt["http_status"], attempt["error"]) for attempt in callback["attempts"]] == [
+        (302, "answered HTTP 302")] * 3
+
+
+@pytest.mark.parametrize("callback_url", [
+    "http://10.0.0.1/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/",
+    "https://192.168.1.20:8443/hook",
+    "http://[::1]:9/hook",
+    "http://localhost:9/hook",
+    "http://0x7f.1/hook",
+])
+def test_callbacks_to_addresses_inside_the_network_are_refused_when_asked_for(api, callback_url):
+    response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg",
+                                          "callback_url": callback_url})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "callback_not_allowed"
+    assert " is a" in error["message"] and "address" in error["message"]

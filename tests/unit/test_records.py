@@ -1,0 +1,55 @@
+"""The documents describing an upload, built from a row: the same for the API and the webhook."""
+
+from datetime import datetime, timezone
+
+from imgpipe import db as uploads
+from imgpipe.records import record_body, results_body
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+UPLOAD_ID = "e" * 32
+
+
+class KeyPresigner:
+    """Presigns by naming the key: enough to see which objects a document points at."""
+
+    def presign_get(self, key, ttl, now):
+        return f"https://files.example.com/{key}?ttl={ttl}"
+
+
+def row(**changes):
+    base = {name: None for name in uploads.COLUMNS}
+    base.update(id=UPLOAD_ID, key=f"originals/{UPLOAD_ID}.png", status="completed", filename="a.png",
+                content_type="image/png", created_at="2026-01-02T03:00:00.000000Z",
+                updated_at="2026-01-02T03:00:01.000000Z", formats="jpeg")
+    base.update(changes)
+    return base
+
+
+def test_jpeg_results_are_the_top_level_urls_as_before():
+    body = results_body(row(), KeyPresigner(), 60, NOW)
+    assert body["thumbnail"] == f"https://files.example.com/thumbnails/{UPLOAD_ID}.jpg?ttl=60"
+    assert body["original"] == f"https://files.example.com/originals/{UPLOAD_ID}.png?ttl=60"
+    assert body["formats"] == {"jpeg": {kind: body[kind] for kind in ("resized", "compressed", "thumbnail")}}
+    assert body["expires_at"] == "2026-01-02T03:05:05.000000Z"
+
+
+def test_other_formats_are_listed_per_format_and_jpeg_urls_are_null_without_jpeg():
+    body = results_body(row(formats="png,webp"), KeyPresigner(), 60, NOW)
+    assert (body["resized"], body["compressed"], body["thumbnail"]) == (None, None, None)
+    assert list(body["formats"]) == ["png", "webp"]
+    assert body["formats"]["webp"]["compressed"] == f"https://files.example.com/compressed/{UPLOAD_ID}.webp?ttl=60"
+
+
+def test_nothing_is_presigned_before_completion():
+    body = results_body(row(status="processing", formats="jpeg,avif"), KeyPresigner(), 60, NOW)
+    assert body["original"] is None and body["expires_at"] is None
+    assert body["formats"] == {name: dict.fromkeys(("resized", "compressed", "thumbnail")) for name in ("jpeg", "avif")}
+
+
+def test_the_record_shows_the_callback_and_every_try():
+    deliveries = [{"attempted_at": "2026-01-02T03:04:00.000000Z", "http_status": 503, "error": "answered HTTP 503"}]
+    body = record_body(row(callback_url="https://hooks.example.com/in", callback_state="pending"),
+                       KeyPresigner(), 60, NOW, deliveries)
+    assert body["callback"] == {"url": "https://hooks.example.com/in", "state": "pending", "attempts": [
+        {"at": "2026-01-02T03:04:00.000000Z", "http_status": 503, "error": "answered HTTP 503"}]}
+    assert record_body(row(), KeyPresigner(), 60, NOW, [])["callback"] is None
