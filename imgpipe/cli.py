@@ -202,26 +202,19 @@ def upload(files: tuple[Path, ...], api_url: str, as_json: bool, no_wait: bool, 
            jobs: int, timeout: float):
     """Upload images straight to object storage, wait for their versions and print their URLs.
 
-    Each file gets an upload URL from the API and is PUT there with a progress bar; then its
-    status is polled until it is completed or failed. One line per file: name, id, status, and
+    The API is asked for every file's upload URL at once (one batch request for several
+    files); each file is PUT to its URL with a progress bar, then its status is polled until
+    it is completed or failed. One line per file: name, id, status, and
     the four URLs or the error code and message. Exits 0 only when every file completed (with
     --no-wait: was uploaded). A file the API refuses before any upload shows status "rejected".
 
     Example: imgpipe upload --jobs 4 --download out/ photos/*.jpg
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from imgpipe.client import succeeded, upload_file
+    from imgpipe.client import succeeded, upload_files
     from imgpipe.progress import ProgressBoard
 
-    api = make_api(api_url)
-    progress = ProgressBoard()
-
-    def one(path: Path):
-        return upload_file(api, path, progress=progress, wait=not no_wait, timeout=timeout, download_dir=download_dir)
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        outcomes = list(pool.map(one, files))
+    outcomes = upload_files(make_api(api_url), list(files), progress=ProgressBoard(), wait=not no_wait,
+                            timeout=timeout, download_dir=download_dir, jobs=jobs)
     if as_json:
         print_json({"uploads": [outcome.to_json() for outcome in outcomes]})
     else:

@@ -1,7 +1,8 @@
 """A client for a running imgpipe API, doing what the README's curl walk-through does.
 
-Ask for an upload URL, PUT the file straight to object storage (streamed, reporting progress),
-poll the status, fetch the results. The `imgpipe upload`, `status` and `results` commands use it.
+Ask for upload URLs (several files in one batch request), PUT each file straight to object
+storage (streamed, reporting progress), poll the status, fetch the results. The `imgpipe
+upload`, `status` and `results` commands use it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +23,7 @@ from imgpipe.filetypes import guess_content_type
 VERSIONS = ("original", "resized", "compressed", "thumbnail")
 FINAL = ("completed", "failed")
 CHUNK = 256 * 1024
+BATCH_SIZE = 50  # the server's default IMGPIPE_MAX_BATCH; a lower limit makes batches split in two
 
 
 class ClientError(Exception):
@@ -65,8 +68,27 @@ class Api:
             raise ClientError("http_error", f"{method} {path} did not answer JSON: is {self.base} an imgpipe API?")
         return body
 
-    def create(self, filename: str, content_type: str, size: int) -> dict:
-        return self.call("POST", "/uploads", json={"filename": filename, "content_type": content_type, "size": size})
+    def create_many(self, bodies: list[dict]) -> list[dict | ClientError]:
+        """An upload for each body (as POST /uploads takes it), or why it was refused, in order:
+        one POST /uploads for a single file, batches of several otherwise."""
+        if len(bodies) == 1:
+            try:
+                return [self.call("POST", "/uploads", json=bodies[0])]
+            except ClientError as error:
+                return [error]
+        return [created for start in range(0, len(bodies), BATCH_SIZE)
+                for created in self._create_batch(bodies[start:start + BATCH_SIZE])]
+
+    def _create_batch(self, bodies: list[dict]) -> list[dict | ClientError]:
+        try:
+            entries = self.call("POST", "/uploads/batch", json={"files": bodies})["uploads"]
+        except ClientError as error:
+            if error.code == "too_many_files" and len(bodies) > 1:
+                half = len(bodies) // 2
+                return self._create_batch(bodies[:half]) + self._create_batch(bodies[half:])
+            return [error] * len(bodies)
+        return [ClientError(entry["error"]["code"], entry["error"]["message"]) if "error" in entry else entry
+                for entry in entries]
 
     def status(self, upload_id: str) -> dict:
         return self.call("GET", f"/uploads/{upload_id}/status")
@@ -167,16 +189,48 @@ class Outcome:
         return asdict(self)
 
 
-def upload_file(api: Api, path: Path, *, progress, wait: bool, timeout: float,
-                download_dir: Path | None) -> Outcome:
-    """One file from start to finish; every failure ends up in the Outcome, never raised."""
-    outcome = Outcome(file=str(path))
+def upload_files(api: Api, paths: list[Path], *, progress, wait: bool, timeout: float,
+                 download_dir: Path | None, jobs: int) -> list[Outcome]:
+    """Every file from start to finish, in order; every failure ends up in its Outcome, never raised.
+
+    The upload URLs are asked for together, then `jobs` files at a time are PUT and waited for.
+    """
+    outcomes = [Outcome(file=str(path)) for path in paths]
+    readable = [(outcome, path) for outcome, path in zip(outcomes, paths) if _describe(outcome, path)]
+    bodies = [{"filename": path.name, "content_type": outcome.content_type, "size": outcome.bytes}
+              for outcome, path in readable]
+    created = api.create_many(bodies) if bodies else []
+
+    def finish(index: int) -> None:
+        (outcome, path), answer = readable[index], created[index]
+        if isinstance(answer, ClientError):
+            outcome.fail(answer)
+        else:
+            _transfer(api, path, outcome, answer, progress=progress, wait=wait, timeout=timeout,
+                      download_dir=download_dir)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(finish, range(len(readable))))
+    return outcomes
+
+
+def _describe(outcome: Outcome, path: Path) -> bool:
+    """Fill in the file's size and content type; False (the outcome failed) when it cannot be read."""
     try:
-        size = path.stat().st_size
-        outcome.content_type, outcome.bytes = guess_content_type(path), size
-        created = api.create(path.name, outcome.content_type, size)
+        outcome.bytes = path.stat().st_size
+        outcome.content_type = guess_content_type(path)
+        return True
+    except OSError as error:
+        outcome.fail(ClientError("unreadable_file", f"{path}: {error.strerror or error}"))
+        return False
+
+
+def _transfer(api: Api, path: Path, outcome: Outcome, created: dict, *, progress, wait: bool, timeout: float,
+              download_dir: Path | None) -> None:
+    """PUT one file to its upload URL, then wait for it and fetch its results."""
+    try:
         outcome.id, outcome.status = created["id"], created["status"]
-        row = progress.add(path.name, size)
+        row = progress.add(path.name, outcome.bytes)
         try:
             put_file(created["upload"], path, lambda sent: progress.advance(row, sent))
         except ClientError as error:
@@ -185,11 +239,12 @@ def upload_file(api: Api, path: Path, *, progress, wait: bool, timeout: float,
         progress.finish(row, "uploaded")
         outcome.uploaded = True
         if not wait:
-            return outcome
+            return
         status = api.wait(outcome.id, timeout)
         outcome.status, outcome.error = status["status"], status["error"]
         if outcome.status not in FINAL:
-            return outcome.fail(ClientError("timeout", f"still {outcome.status} after {timeout:g} s"))
+            outcome.fail(ClientError("timeout", f"still {outcome.status} after {timeout:g} s"))
+            return
         if outcome.status == "completed":
             results = api.results(outcome.id)
             outcome.results = {version: results[version] for version in VERSIONS}
@@ -200,7 +255,6 @@ def upload_file(api: Api, path: Path, *, progress, wait: bool, timeout: float,
         outcome.fail(error)
     except OSError as error:
         outcome.fail(ClientError("unreadable_file", f"{path}: {error.strerror or error}"))
-    return outcome
 
 
 def succeeded(outcome: Outcome, waited: bool) -> bool:

@@ -1,8 +1,11 @@
-// The upload page: each chosen file is presigned by the API, PUT straight to object storage
-// (its own progress bar), then its status is polled until its versions are ready.
+// The upload page: the chosen files are presigned by the API (several in one batch request),
+// each is PUT straight to object storage (its own progress bar), then its status is polled
+// until its versions are ready.
 "use strict";
 
 const VERSIONS = ["original", "resized", "compressed", "thumbnail"];
+// The server's default IMGPIPE_MAX_BATCH; a server with a lower limit makes batches split in two.
+const BATCH_SIZE = 50;
 
 const STATUS_WORDS = {
   uploading: "Uploading…",
@@ -17,6 +20,7 @@ const ERROR_WORDS = {
   invalid_request: "The request was not understood.",
   unauthorized: "This server needs its API token.",
   storage_unavailable: "Storage is unavailable right now; try again shortly.",
+  too_many_files: "Too many files at once.",
   empty_file: "The file is empty.",
   not_an_image: "This file is not an image.",
   corrupt_image: "The image is damaged or incomplete.",
@@ -153,12 +157,43 @@ class Card {
   }
 }
 
-async function uploadOne(file, list) {
-  const card = new Card(file, list);
+// An upload (or the UploadError refusing it) for each body, in order: POST /uploads for one
+// file, /uploads/batch for several.
+async function createUploads(bodies) {
+  if (bodies.length === 1) {
+    return [await callApi("POST", "/uploads", bodies[0]).catch((error) => error)];
+  }
+  const answers = [];
+  for (let start = 0; start < bodies.length; start += BATCH_SIZE) {
+    answers.push(...(await createBatch(bodies.slice(start, start + BATCH_SIZE))));
+  }
+  return answers;
+}
+
+async function createBatch(bodies) {
   try {
-    const created = await callApi("POST", "/uploads", {
-      filename: file.name, content_type: contentTypeOf(file), size: file.size,
-    });
+    const created = await callApi("POST", "/uploads/batch", { files: bodies });
+    return created.uploads.map((entry) => (entry.error ? new UploadError(entry.error.code, entry.error.message) : entry));
+  } catch (error) {
+    if (error.code === "too_many_files" && bodies.length > 1) {
+      const half = Math.floor(bodies.length / 2);
+      return [...(await createBatch(bodies.slice(0, half))), ...(await createBatch(bodies.slice(half)))];
+    }
+    return bodies.map(() => error);
+  }
+}
+
+async function uploadAll(files, list) {
+  const cards = files.map((file) => new Card(file, list));
+  const answers = await createUploads(files.map((file) => ({
+    filename: file.name, content_type: contentTypeOf(file), size: file.size,
+  })));
+  files.forEach((file, index) => uploadOne(file, cards[index], answers[index]));
+}
+
+async function uploadOne(file, card, created) {
+  try {
+    if (created instanceof Error) throw created;
     card.node.dataset.uploadId = created.id;
     await putToStorage(created.upload, file, (fraction) => card.progress(fraction));
     card.bar.value = 100;
@@ -174,7 +209,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const input = document.getElementById("files");
   const drop = document.getElementById("drop");
   const list = document.getElementById("uploads");
-  const start = (files) => Array.from(files).forEach((file) => uploadOne(file, list));
+  const start = (files) => {
+    if (files.length) uploadAll(Array.from(files), list);
+  };
 
   input.addEventListener("change", () => {
     start(input.files);

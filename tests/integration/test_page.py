@@ -109,3 +109,20 @@ def test_a_file_the_api_refuses_shows_why_in_words(page, tmp_path):
     assert failed.locator(".state").inner_text().startswith("This type of file is not accepted")
     assert failed.locator(".error-code").inner_text().startswith("unsupported_media_type: 'text/plain'")
     assert failed.get_attribute("data-upload-id") is None
+
+
+def test_several_files_are_asked_for_in_one_batch_request(page, tmp_path):
+    files = [picture(tmp_path / f"view-{index}.jpg", (400, 300), (40 * index, 120, 200)) for index in range(3)]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image\n")
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+
+    page.set_input_files("#files", [str(path) for path in files] + [str(notes)])
+    done = cards_with_status(page, "completed", 3)
+    refused = cards_with_status(page, "failed", 1)
+
+    assert [url.removeprefix(page.url.rstrip("/")) for url in posts] == ["/uploads/batch"]
+    assert sorted(done.locator(".name").all_inner_texts()) == ["view-0.jpg", "view-1.jpg", "view-2.jpg"]
+    assert refused.locator(".name").inner_text() == "notes.txt"
+    assert refused.locator(".error-code").inner_text().startswith("unsupported_media_type: 'text/plain'")
