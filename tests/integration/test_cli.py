@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from imgpipe import client
 from imgpipe.cli import cli
 
 
@@ -107,3 +108,17 @@ def test_an_unreachable_api_says_so(run, tmp_path):
     result = run("upload", "--api", "http://127.0.0.1:9", str(photo))
     assert result.exit_code == 1
     assert "api_unreachable: cannot reach the API at http://127.0.0.1:9" in result.stdout
+
+
+def test_a_batch_bigger_than_the_server_takes_is_split_until_it_fits(stack, monkeypatch):
+    count = stack.settings.max_batch + 10
+    monkeypatch.setattr(client, "BATCH_SIZE", count)
+    bodies = [{"filename": f"{index}.jpg", "content_type": "image/jpeg"} for index in range(count)]
+    bodies[3]["content_type"] = "text/plain"
+
+    created = client.Api(stack.api_url).create_many(bodies)
+
+    assert len(created) == count
+    assert isinstance(created[3], client.ClientError) and created[3].code == "unsupported_media_type"
+    ids = {entry["id"] for index, entry in enumerate(created) if index != 3}
+    assert len(ids) == count - 1
