@@ -34,28 +34,31 @@ class Plan:
     worker_variants: dict[str, tuple[str, int]]
     api_seconds: int
     api_rounds: int
-    gunicorn_variants: dict[str, list[str]]
+    gunicorn_variants: dict[str, tuple[list[str], str]]
 
 
 SHIPPED_WORKERS = "forking Worker × 2 (as shipped)"
 # name: (kind in bench.worker_variants, how many)
 WORKER_VARIANTS = {
-    "forking Worker, warmed parent × 2": ("warm-fork", 2),
     "SimpleWorker × 2": ("simple", 2),
     "SimpleWorker × 3": ("simple", 3),
 }
 
 
 SHIPPED_API = "sync, 2 workers (as shipped)"
+MINIMAL_API = "minimal Flask app, sync, 2 workers (floor)"
+# name: (gunicorn arguments, WSGI app)
 GUNICORN_VARIANTS = {
-    "sync, 3 workers": ["--workers", "3"],
-    "gthread, 2 workers × 4 threads": ["--workers", "2", "--worker-class", "gthread", "--threads", "4"],
+    "sync, 3 workers": (["--workers", "3"], "api.wsgi:app"),
+    "gthread, 2 workers × 4 threads": (["--workers", "2", "--worker-class", "gthread", "--threads", "4"],
+                                       "api.wsgi:app"),
+    MINIMAL_API: (["--workers", "2"], "bench.minimal_api:app"),
 }
 FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
-            worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=2, gunicorn_variants=GUNICORN_VARIANTS)
+            worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS)
 QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
              worker_variants={"SimpleWorker × 2": ("simple", 2)}, api_seconds=3, api_rounds=1,
-             gunicorn_variants={})
+             gunicorn_variants={MINIMAL_API: GUNICORN_VARIANTS[MINIMAL_API]})
 
 
 def say(message: str) -> None:
@@ -101,13 +104,13 @@ def measure_pipeline(stack, plan: Plan, single: bytes, images: list[bytes]) -> d
         say(f"pipeline, {name}: {plan.e2e_uploads} single uploads on the idle stack")
         idle = pipeline.idle_latency(stack, single, plan.e2e_uploads)
         say(f"  p50 {idle['p50_ms']} ms, p95 {idle['p95_ms']} ms, stages {idle['stage_medians_ms']}")
-        pure_rate = processing.pure_throughput(images, WORKERS)
+        pure_rate, pure_cpu_ms = processing.pure_throughput(images, WORKERS)
         say(f"pipeline, {name}: pure processing {pure_rate:.1f} images/s, then a burst of {len(images)}")
         burst = pipeline.burst(stack, images)
         overhead = round(1 - burst["images_per_s"] / pure_rate, 3)
         say(f"  {burst['images_per_s']} images/s, overhead {overhead}, CPU ms per image {burst['cpu_ms_per_image']}")
         variants[name] = {"idle": idle, "burst": burst, "pure_images_per_s": round(pure_rate, 2),
-                          "pipeline_overhead": overhead}
+                          "pure_cpu_ms_per_image": round(pure_cpu_ms, 1), "pipeline_overhead": overhead}
     return variants
 
 
@@ -117,8 +120,8 @@ def measure_api(stack, plan: Plan) -> dict:
     for name in [name for name in stack.processes if name.startswith(("worker", "relay"))]:
         stack.stop_process(name)
     urls = {SHIPPED_API: stack.api_url}
-    for index, (name, args) in enumerate(plan.gunicorn_variants.items()):
-        urls[name] = start_api_variant(stack, f"api-variant-{index}", args)
+    for index, (name, (args, app)) in enumerate(plan.gunicorn_variants.items()):
+        urls[name] = start_api_variant(stack, f"api-variant-{index}", args, app=app)
     runs: dict[str, list[dict]] = {name: [] for name in urls}
     for round_index in range(plan.api_rounds):
         for name, url in urls.items():
@@ -126,7 +129,8 @@ def measure_api(stack, plan: Plan) -> dict:
             run = api_load.run_wrk(url, plan.api_seconds)
             say(f"  {run['rps']} req/s, p99 {run['p99_ms']} ms, {run['failures']} failed")
             runs[name].append(run)
-    return {name: sorted(results, key=lambda run: run["rps"])[(len(results) - 1) // 2]
+    return {name: {**sorted(results, key=lambda run: run["rps"])[(len(results) - 1) // 2],
+                   "rps_of_rounds": [run["rps"] for run in results]}
             for name, results in runs.items()}
 
 
@@ -158,6 +162,7 @@ def run(plan: Plan, mode: str) -> dict:
         "api_rps": api_variants[SHIPPED_API]["rps"],
         "api_p99_ms": api_variants[SHIPPED_API]["p99_ms"],
         "worker_peak_rss_mb_12mp": memory_12mp["ours"]["peak_delta_mb"],
+        "api_rps_of_minimal_flask": api_variants[MINIMAL_API]["rps"],
         "processing": processing_summary,
         "pure_images_per_s": shipped["pure_images_per_s"],
         "pipeline_variants": variants,
