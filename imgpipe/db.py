@@ -84,6 +84,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         table.create(COLUMNS, pk="id", defaults={"attempts": 0}, not_null={"status", "key"}, if_not_exists=True)
         _add_missing_columns(table)
         table.create_index(["status", "updated_at"], if_not_exists=True)
+        db.execute("CREATE INDEX IF NOT EXISTS uploads_callback_pending ON uploads (updated_at)"
+                   " WHERE callback_state = 'pending'")
         deliveries = db["webhook_deliveries"]
         deliveries.create(DELIVERY_COLUMNS, pk="id", not_null={"upload_id", "attempted_at"}, if_not_exists=True)
         deliveries.create_index(["upload_id"], if_not_exists=True)
@@ -203,17 +205,21 @@ def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None
     return cursor.rowcount == 1
 
 
-def pending_older_than(db, age: timedelta, limit: int = 500) -> list[dict]:
+def in_status_older_than(db, status: str, age: timedelta, limit: int = 500) -> list[dict]:
+    """Rows that have been in `status` for longer than `age`, oldest first."""
     cutoff = timestamp(utcnow() - age)
     return list(db.query(
         "SELECT * FROM uploads WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
-        [PENDING, cutoff, limit],
+        [status, cutoff, limit],
     ))
 
 
-def processing_older_than(db, age: timedelta, limit: int = 500) -> list[dict]:
+def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500) -> list[dict]:
+    """Final rows whose webhook is still pending after `age`: its delivery job may have been
+    lost (Redis down when the row became final), so the sweeper asks for it again."""
     cutoff = timestamp(utcnow() - age)
     return list(db.query(
-        "SELECT * FROM uploads WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
-        [PROCESSING, cutoff, limit],
+        "SELECT * FROM uploads WHERE callback_state = 'pending' AND status IN (?, ?) AND updated_at < ?"
+        " ORDER BY updated_at LIMIT ?",
+        [COMPLETED, FAILED, cutoff, limit],
     ))

@@ -97,9 +97,11 @@ class Relay:
             log.info("upload %s: enqueued (%s)", upload_id, reason)
 
     def sweep(self) -> None:
-        """Drive uploads whose event was missed, fail unused ones, and re-drive stuck ones."""
+        """Drive uploads whose event was missed, fail unused ones, re-drive stuck ones, and ask
+        again for webhooks whose delivery job never came."""
         now = uploads.utcnow()
-        for row in uploads.pending_older_than(self.db, timedelta(seconds=self.settings.sweep_min_age)):
+        min_age = timedelta(seconds=self.settings.sweep_min_age)
+        for row in uploads.in_status_older_than(self.db, uploads.PENDING, min_age):
             if self.storage.size_of(row["key"]) is not None:
                 self.drive(row["id"], reason="sweep")
             elif row["upload_expires_at"] and now > uploads.parse_timestamp(row["upload_expires_at"]) + timedelta(
@@ -109,8 +111,12 @@ class Relay:
                     log.info("upload %s: failed upload_expired", row["id"])
                     if row["callback_url"]:
                         enqueue_delivery(self.webhooks, self.settings, row["id"])
-        for row in uploads.processing_older_than(self.db, timedelta(seconds=self.settings.processing_deadline)):
+        deadline = timedelta(seconds=self.settings.processing_deadline)
+        for row in uploads.in_status_older_than(self.db, uploads.PROCESSING, deadline):
             self.drive(row["id"], reason="stuck in processing", replace_started=True)
+        for row in uploads.callbacks_waiting_older_than(self.db, min_age):
+            if enqueue_delivery(self.webhooks, self.settings, row["id"]):
+                log.info("upload %s: webhook enqueued (sweep)", row["id"])
 
     def run_forever(self) -> None:
         log.info("relay: %s -> queue %s", self.settings.events_key, self.settings.queue_name)

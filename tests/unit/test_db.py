@@ -52,10 +52,10 @@ def test_a_failed_row_keeps_its_code(database):
 
 def test_age_queries_find_old_rows_only(database):
     new_row(database, "a" * 32)
-    assert uploads.pending_older_than(database, timedelta(seconds=60)) == []
-    assert [r["id"] for r in uploads.pending_older_than(database, timedelta(seconds=-1))] == ["a" * 32]
+    assert uploads.in_status_older_than(database, "pending", timedelta(seconds=60)) == []
+    assert [r["id"] for r in uploads.in_status_older_than(database, "pending", timedelta(seconds=-1))] == ["a" * 32]
     uploads.claim_for_processing(database, "a" * 32)
-    assert [r["id"] for r in uploads.processing_older_than(database, timedelta(seconds=-1))] == ["a" * 32]
+    assert [r["id"] for r in uploads.in_status_older_than(database, "processing", timedelta(seconds=-1))] == ["a" * 32]
 
 
 def test_timestamps_round_trip():
@@ -98,3 +98,20 @@ def test_a_database_from_before_webhooks_and_formats_gains_their_columns(tmp_pat
     row = uploads.get_upload(old, "d" * 32)
     assert (row["formats"], uploads.output_formats(row)) == (None, ("jpeg",))
     assert uploads.record_delivery_attempt(old, "d" * 32, http_status=None, error="refused") == 1
+
+
+def test_final_rows_with_a_pending_callback_are_found_until_it_is_settled(database):
+    hooked = uploads.insert_upload(database, upload_id="b" * 32, filename="b.jpg", content_type="image/jpeg",
+                                   key=f"originals/{'b' * 32}.jpg", declared_size=None,
+                                   callback_url="https://example.com/hook",
+                                   upload_expires_at=uploads.utcnow() + timedelta(minutes=15))
+    new_row(database)
+    waiting = timedelta(seconds=-1)
+    assert uploads.callbacks_waiting_older_than(database, waiting) == []
+    for row in (hooked, {"id": "a" * 32}):
+        uploads.claim_for_processing(database, row["id"])
+        uploads.mark_completed(database, row["id"], size=1, width=1, height=1, image_format="PNG")
+    assert [r["id"] for r in uploads.callbacks_waiting_older_than(database, waiting)] == ["b" * 32]
+    assert uploads.callbacks_waiting_older_than(database, timedelta(seconds=60)) == []
+    assert uploads.finish_callback(database, "b" * 32, uploads.DELIVERED)
+    assert uploads.callbacks_waiting_older_than(database, waiting) == []

@@ -1,0 +1,38 @@
+"""Redis down at the moment an upload becomes final: its webhook cannot be enqueued then, and
+the relay's sweep asks for it again once Redis is back, so the receiver still hears of it."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline_client import Api, make_jpegs, put_file
+from webhook_receiver import webhook_receiver
+
+
+def test_a_webhook_whose_job_was_lost_is_still_delivered(stack_with, tmp_path, monkeypatch):
+    stack = stack_with(webhook_allow_hosts="127.0.0.1")
+    api = Api(stack.api_url)
+    [photo] = make_jpegs(tmp_path / "in", 1)
+    with webhook_receiver() as receiver:
+        stack.stop_process("worker")
+        stack.stop_process("relay")
+        created = api.create(photo.name, "image/jpeg", callback_url=f"{receiver.url}/hook")
+        put_file(created["upload"], photo)
+        stack.stop_process("redis")
+
+        # The job's own code, run here while Redis is down: the row becomes final, the
+        # webhook's enqueue fails and is only logged.
+        for name, value in stack.settings.to_env().items():
+            monkeypatch.setenv(name, value)
+        from processor.tasks import process_upload
+        assert process_upload(created["id"]) == "completed"
+        assert api.get(f"/uploads/{created['id']}").json()["callback"]["state"] == "pending"
+
+        stack.start_redis()
+        stack.start_relay()
+        stack.start_worker()
+        [received] = receiver.wait_for(1, timeout=30)
+
+    assert json.loads(received.body)["id"] == created["id"]
+    assert json.loads(received.body)["status"] == "completed"
+    assert api.get(f"/uploads/{created['id']}").json()["callback"]["state"] == "delivered"
