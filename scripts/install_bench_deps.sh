@@ -14,18 +14,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "The benchmark needs ${missing[*]} and there is no apt-get here: install libvips 8.x (libvips.so.42) and wrk with your package manager, then run make bench again." >&2
-    exit 1
-  fi
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "Installing ${missing[*]} needs root: run 'apt-get install ${missing[*]}' as root." >&2; exit 1; }
-    SUDO="sudo"
-  fi
-  echo "Installing ${missing[*]} from Debian's packages..."
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  scripts/apt_install.sh "make bench" "${missing[@]}"
 fi
 
 if ! .venv/bin/python -c 'import pyvips, requests, pyinstrument' >/dev/null 2>&1; then
