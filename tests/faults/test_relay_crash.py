@@ -7,6 +7,7 @@ completes got there through its own event.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import threading
 import time
@@ -41,15 +42,18 @@ def test_events_left_in_flight_by_a_dead_relay_are_redriven(stack_with, tmp_path
 
 
 def test_a_relay_killed_again_and_again_during_a_burst_loses_nothing(stack_with, tmp_path):
+    """Uploads go in six waves and each wave waits for one more kill, so the kills land
+    among the events however fast this machine uploads."""
     stack = stack_with(sweep_min_age=NO_SWEEP)
     api = Api(stack.api_url)
     files = make_jpegs(tmp_path / "in", 60)
     kills = 0
     stop = threading.Event()
+    pace = random.Random(5)
 
     def keep_killing_the_relay():
         nonlocal kills
-        while not stop.wait(0.15):
+        while not stop.wait(pace.uniform(0.05, 0.4)):
             os.killpg(stack.processes["relay"].pid, signal.SIGKILL)
             stack.processes["relay"].wait()
             kills += 1
@@ -57,12 +61,17 @@ def test_a_relay_killed_again_and_again_during_a_burst_loses_nothing(stack_with,
 
     killer = threading.Thread(target=keep_killing_the_relay)
     killer.start()
+    created = []
     try:
-        created = upload_all(api, files, threads=4)
+        for wave in range(6):
+            kills_before = kills
+            created += upload_all(api, files[wave * 10:(wave + 1) * 10], threads=4)
+            while kills == kills_before and killer.is_alive():
+                time.sleep(0.02)
     finally:
         stop.set()
         killer.join()
     finals = [api.wait_final(upload["id"], timeout=60) for upload in created]
 
-    assert kills >= 5
+    assert kills >= 6
     assert [final["status"] for final in finals] == ["completed"] * 60
