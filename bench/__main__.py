@@ -19,7 +19,7 @@ import PIL
 
 from bench import api_load, memory, pipeline, processing, report
 from bench.alternatives import prepare_vips
-from bench.inputs import SIZES, benchmark_inputs, photo_like_jpeg
+from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
 from bench.stacks import PROJECT_ROOT, remove_stack, start_api_variant, start_stack, use_worker_variant
 
 WORKERS = 2
@@ -76,12 +76,18 @@ def measure_processing(plan: Plan, inputs: dict[str, bytes]) -> dict:
     return summary
 
 
-def measure_memory(data: bytes) -> dict:
+def measure_memory(data: bytes) -> tuple[dict, dict]:
+    """The 12 MP input through every implementation, then the largest picture a worker
+    accepts through ours alone (naive Pillow would need about a gigabyte for it)."""
     say("memory: one 12 MP derivation per implementation, each in a fresh process")
     work_dir = PROJECT_ROOT / "bench" / "tmp"
     work_dir.mkdir(parents=True, exist_ok=True)
     width, height = SIZES["12mp"]
-    return memory.peak_rss(data, width, height, work_dir)
+    memory_12mp = memory.peak_rss(data, width, height, work_dir)
+    width, height = LARGEST
+    say(f"memory: ours on a {width}×{height} JPEG ({width * height / 1e6:.0f} MP)")
+    largest = memory.peak_rss(photo_like_jpeg(width, height, seed=1), width, height, work_dir, ("ours",))
+    return memory_12mp, {"width": width, "height": height, **largest["ours"]}
 
 
 def burst_images(count: int) -> list[bytes]:
@@ -152,7 +158,7 @@ def run(plan: Plan, mode: str) -> dict:
     say("making the inputs")
     inputs = benchmark_inputs()
     processing_summary = measure_processing(plan, inputs)
-    memory_12mp = measure_memory(inputs["12mp"])
+    memory_12mp, memory_100mp = measure_memory(inputs["12mp"])
     images = burst_images(plan.burst_uploads)
     say("starting a stack on free ports")
     stack = start_stack(WORKERS)
@@ -174,12 +180,14 @@ def run(plan: Plan, mode: str) -> dict:
         "api_rps": api_variants[SHIPPED_API]["rps"],
         "api_p99_ms": api_variants[SHIPPED_API]["p99_ms"],
         "worker_peak_rss_mb_12mp": memory_12mp["ours"]["peak_delta_mb"],
+        "worker_peak_rss_mb_100mp": memory_100mp["peak_delta_mb"],
         "api_rps_of_minimal_flask": api_variants[MINIMAL_API]["rps"],
         "processing": processing_summary,
         "pure_images_per_s": shipped["pure_images_per_s"],
         "pipeline_variants": variants,
         "api_variants": api_variants,
         "memory_12mp": memory_12mp,
+        "memory_100mp": memory_100mp,
         "e2e_uploads": plan.e2e_uploads,
         "burst_uploads": plan.burst_uploads,
         "api_seconds": plan.api_seconds,

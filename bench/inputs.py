@@ -17,6 +17,8 @@ SIZES = {
     "12mp": (4240, 2832),
     "24mp": (6000, 4000),
 }
+# Just under the default IMGPIPE_MAX_PIXELS (100 MP): the largest picture a worker accepts.
+LARGEST = (12240, 8160)
 GRAIN_DIVISOR = 10
 
 

@@ -22,9 +22,10 @@ Choices the derivatives contract leaves open:
   on white there). WebP and AVIF qualities match the JPEG ones in PSNR on
   photographs, in fewer bytes (see OTHER_FORMATS); PNG is lossless, so its
   compressed is the full-size picture, losslessly.
-* JPEG DCT scaling (Image.draft) is not used: compressed needs every pixel
-  anyway, and one full decode plus a fast reduce is cheaper than a full
-  decode and a second, scaled one.
+* A large JPEG is decoded twice at once: in full for compressed, and with
+  DCT scaling (Image.draft) on a second thread for resized and thumbnail
+  (see make_derivatives). The two decodes cost about what one full decode and
+  a resize of it would, in less wall time.
 """
 
 from __future__ import annotations
