@@ -37,11 +37,11 @@ class Plan:
     gunicorn_variants: dict[str, tuple[list[str], str]]
 
 
-SHIPPED_WORKERS = "forking Worker × 2 (as shipped)"
-# name: (kind in bench.worker_variants, how many)
+SHIPPED_WORKERS = "imgpipe worker × 2 (as shipped)"
+# name: (kind in bench.worker_variants, or "shipped" for `imgpipe worker`; how many)
 WORKER_VARIANTS = {
-    "SimpleWorker × 2": ("simple", 2),
-    "SimpleWorker × 3": ("simple", 3),
+    "imgpipe worker × 3": ("shipped", 3),
+    "RQ's forking Worker × 2": ("forking", 2),
 }
 
 
@@ -57,7 +57,7 @@ GUNICORN_VARIANTS = {
 FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
             worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS)
 QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
-             worker_variants={"SimpleWorker × 2": ("simple", 2)}, api_seconds=3, api_rounds=1,
+             worker_variants={"RQ's forking Worker × 2": ("forking", 2)}, api_seconds=3, api_rounds=1,
              gunicorn_variants={MINIMAL_API: GUNICORN_VARIANTS[MINIMAL_API]})
 
 
@@ -97,7 +97,7 @@ def burst_images(count: int) -> list[bytes]:
 
 
 def measure_pipeline(stack, plan: Plan, single: bytes, images: list[bytes]) -> dict:
-    """The shipped forking workers first, then each worker variant on the same stack.
+    """The shipped workers first, then each worker variant on the same stack.
 
     Each burst is bracketed by pure-processing runs of the same images, one just before and
     one just after, so the overhead compares measurements taken under the same background

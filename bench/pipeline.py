@@ -9,7 +9,7 @@ POLL_SECONDS) and reports when it saw the change, as a client would.
 
 Each upload is also split into stages from timestamps the stack already keeps: the RQ job's
 enqueued_at (MinIO's event reached the relay, which enqueued it) and started_at (a worker
-took it: dequeue and, with the forking worker, the fork), and the row's processing_started_at
+took it: dequeue and, with a forking worker, the fork), and the row's processing_started_at
 (the job claimed the row).
 """
 
@@ -94,9 +94,10 @@ def stages_ms(put_end: float, job: Job | None, row: dict) -> dict[str, float]:
     return {name: value * 1000 for name, value in stages.items()}
 
 
-def process_group_cpu_seconds(leader_pid: int) -> float:
-    """CPU time (user + system) of every live process in a process group, with the children
-    each has reaped (an RQ worker reaps its forked job processes)."""
+def session_cpu_seconds(leader_pid: int) -> float:
+    """CPU time (user + system) of every live process in the session the stack started the
+    process in, with the children each has reaped (a forking RQ worker reaps its job
+    processes; `imgpipe worker` runs its worker in a process group of its own)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in os.listdir("/proc"):
@@ -107,7 +108,7 @@ def process_group_cpu_seconds(leader_pid: int) -> float:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == leader_pid:
+        if int(fields[3]) == leader_pid:
             total += sum(int(value) for value in fields[11:15])
     return total / ticks
 
@@ -118,7 +119,7 @@ def stack_cpu_seconds(stack: Stack) -> dict[str, float]:
     usage: dict[str, float] = {}
     for name, process in stack.processes.items():
         kind = name.split("-")[0]
-        usage[kind] = usage.get(kind, 0.0) + process_group_cpu_seconds(process.pid)
+        usage[kind] = usage.get(kind, 0.0) + session_cpu_seconds(process.pid)
     own = resource.getrusage(resource.RUSAGE_SELF)
     usage["client"] = own.ru_utime + own.ru_stime
     return usage

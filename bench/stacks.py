@@ -1,6 +1,6 @@
 """A real stack for the benchmark, started by imgpipe's own code on free loopback ports in a
 temporary directory, exactly as the integration tests start theirs, plus the variants the
-benchmark compares against what ships (warm workers, other gunicorn settings)."""
+benchmark compares against what ships (forking workers, other gunicorn settings)."""
 
 from __future__ import annotations
 
@@ -39,11 +39,15 @@ def worker_names(stack: Stack) -> list[str]:
 
 
 def use_worker_variant(stack: Stack, kind: str, count: int) -> None:
-    """Replace the stack's workers by `count` of a kind from bench.worker_variants."""
+    """Replace the stack's workers by `count` of a kind from bench.worker_variants, or of
+    `imgpipe worker` itself when kind is "shipped"."""
     for name in worker_names(stack):
         stack.stop_process(name)
     for index in range(count):
-        stack.spawn(f"worker-{kind}-{index}", [sys.executable, "-m", "bench.worker_variants", kind])
+        if kind == "shipped":
+            stack.start_worker(index)
+        else:
+            stack.spawn(f"worker-{kind}-{index}", [sys.executable, "-m", "bench.worker_variants", kind])
 
 
 def start_api_variant(stack: Stack, name: str, gunicorn_args: list[str], app: str = "api.wsgi:app") -> str:

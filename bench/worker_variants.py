@@ -1,9 +1,9 @@
 """An RQ worker the benchmark runs in place of the one `imgpipe worker` starts, to price what
-the forking worker costs per job: RQ's SimpleWorker runs each job in the worker process
-itself, so there is no fork, and the clients and connections made by the first job are
-reused by the next.
+a fork per job would cost: RQ's default Worker forks a work horse for each job, which makes its
+clients and connections afresh and touches fresh memory, where imgpipe's worker runs every job
+in one warm process.
 
-Run as `python -m bench.worker_variants simple`.
+Run as `python -m bench.worker_variants forking`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import sys
 
 import redis
-from rq import SimpleWorker
+from rq import Worker
 
-import processor.tasks  # noqa: F401  loaded once, as in `imgpipe worker`
+import processor.tasks  # noqa: F401  loaded once before any fork, as in `imgpipe worker`
 from imgpipe.logs import configure_logging
 from imgpipe.settings import Settings
 from processor.jobs import make_queue
 
-KINDS = {"simple": SimpleWorker}
+KINDS = {"forking": Worker}
 
 
 def main(kind: str) -> None:

@@ -52,7 +52,8 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
 
     configure_logging()
     settings = load_settings()
-    settings = dataclasses.replace(settings, database_path=str(Path(settings.database_path).resolve()))
+    database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
+    settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
     stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=9001,
                   minio_queue_dir=minio_queue_dir)
     try:
@@ -143,15 +144,15 @@ def relay():
 @cli.command()
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
 def worker(burst: bool):
-    """Run an RQ worker that makes the derivatives.
+    """Run an RQ worker that makes the derivatives, started again at once if it dies.
 
     Example: imgpipe worker
     """
-    import processor.tasks  # noqa: F401  imported once here, inherited by every job process
-    from processor.worker import run_worker
+    import processor.tasks  # noqa: F401  imported once here, inherited by every worker process
+    from processor.worker import supervise
 
     configure_logging()
-    run_worker(load_settings(), burst=burst)
+    supervise(load_settings(), burst=burst)
 
 
 def api_option(command):

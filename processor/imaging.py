@@ -741,9 +741,9 @@ def _encoder_pool() -> ThreadPoolExecutor:
     scaled decode and small derivatives of a big JPEG, or the full-size encode, and resize
     bands (all but the one the caller resizes itself).
 
-    Forgotten in a forked child (RQ forks a work horse per job): the parent's
-    threads don't exist there, and a pool that believes they do never runs
-    anything.
+    Forgotten in a forked child (`imgpipe worker` forks its worker process): the
+    parent's threads don't exist there, and a pool that believes they do never
+    runs anything.
     """
     global _pool
     with _pool_lock:
@@ -762,7 +762,7 @@ def _forget_pool_after_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
-# Load Pillow's format plugins now, in whatever process imports this module. An RQ worker
-# imports it before it forks a process per job, so every job inherits them; loaded lazily,
-# each job process would import them all again on its first open (about 35 ms a job here).
+# Load Pillow's format plugins now, in whatever process imports this module: `imgpipe worker`
+# imports it before it forks its worker process, so a replacement worker starts with them
+# loaded rather than importing them all on its first open (about 35 ms here).
 _readable_accepted_formats()

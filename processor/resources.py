@@ -1,7 +1,6 @@
-"""What jobs use in a worker process: made once, and made again in a forked child.
+"""What jobs use in a worker process: made by its first job and reused by the next ones.
 
-RQ forks a work horse per job; a child cannot share its parent's database connection or
-threads, so each process builds its own on first use.
+Made again in a forked child, which cannot share its parent's database connection or threads.
 """
 
 from __future__ import annotations

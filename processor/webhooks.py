@@ -38,11 +38,11 @@ def delivery_job_id(upload_id: str) -> str:
     return f"deliver-{upload_id}"
 
 
-def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str) -> bool:
+def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *, replace_started: bool = False) -> bool:
     intervals = list(settings.webhook_intervals)
     return enqueue_once(queue, "processor.webhooks.deliver_callback", upload_id, job_id=delivery_job_id(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
-                        description=f"deliver the webhook of upload {upload_id}")
+                        description=f"deliver the webhook of upload {upload_id}", replace_started=replace_started)
 
 
 def deliver_callback(upload_id: str) -> str:

@@ -1,27 +1,46 @@
-"""Running RQ workers that outlive Redis outages.
+"""Running RQ workers: jobs in a warm process, and a supervisor that replaces it when it dies.
 
-RQ's worker quits when Redis drops mid-job (it cannot record the job's end). A worker that is
-not told to stop is therefore started again, so a Redis restart never leaves the queue without
-a consumer; the rows themselves are made whole by the relay's sweeper.
+Jobs run in the worker process itself (RQ's SimpleWorker): its imports, database connection,
+storage client and threads are made once, not once per job in a fresh fork, which is about
+half of a 1 MP picture's cost (BENCHMARKS.md). What a fork per job gave, a disposable process
+for each job, the supervisor gives back: `imgpipe worker` runs the worker in a child process,
+and when that child dies without being asked to (SIGKILL, the OOM killer, a crash in a
+decoder) it re-drives the job the child held at once and starts a new child. The attempt count
+on the row bounds how often one upload can take a worker down.
+
+RQ's worker also quits when Redis drops mid-job (it cannot record the job's end); inside the
+child such a worker is started again, so a Redis restart never leaves the queue without a
+consumer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import itertools
 import logging
+import multiprocessing
+import os
+import signal
+import socket
 import time
 
 import redis
-from rq import Worker
+from rq import SimpleWorker, Worker
+from rq.exceptions import NoSuchJobError
 
 from imgpipe.settings import Settings
-from processor.jobs import make_queue, make_webhook_queue
+from processor.jobs import enqueue_processing, job_id_for, make_queue, make_webhook_queue
+from processor.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
+PR_SET_PDEATHSIG = 1
 
 
-class ImagesWorker(Worker):
-    """An RQ worker that remembers whether it was asked to stop (SIGTERM/SIGINT)."""
+class ImagesWorker(SimpleWorker):
+    """An RQ worker that runs jobs in its own process and remembers whether it was asked to
+    stop (SIGTERM/SIGINT)."""
 
     stop_was_requested = False
 
@@ -30,17 +49,96 @@ class ImagesWorker(Worker):
         super().request_stop(signum, frame)
 
 
-def run_worker(settings: Settings, *, burst: bool = False) -> None:
+def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
+    """Work the queues in this process under worker names name.0, name.1, …"""
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
+    generation = 0
     while True:
         worker = None
         try:
             queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
-            worker = ImagesWorker(queues, connection=connection, maintenance_interval=30)
+            worker = ImagesWorker(queues, connection=connection, name=f"{name}.{generation}", maintenance_interval=30)
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         except (redis.ConnectionError, redis.TimeoutError) as error:
             log.warning("worker lost Redis: %s", error)
         if burst or (worker is not None and worker.stop_was_requested):
             return
         log.warning("worker stopped without being asked to; starting a new one in %.0f s", RESTART_DELAY)
+        generation += 1
         time.sleep(RESTART_DELAY)
+
+
+def supervise(settings: Settings, *, burst: bool = False) -> None:
+    """Run the worker in a child process until asked to stop, replacing a child that dies."""
+    stopping = False
+    child: multiprocessing.Process | None = None
+
+    def stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    prefix = f"{socket.gethostname()}.{os.getpid()}"
+    for generation in itertools.count():
+        name = f"{prefix}.{generation}"
+        child = multiprocessing.get_context("fork").Process(
+            target=_run_child, args=(settings, burst, name, os.getpid()), name="imgpipe-worker")
+        child.start()
+        child.join()
+        if stopping or child.exitcode == 0:
+            return
+        log.warning("worker process %s died (%s); re-driving its job and starting a new one",
+                    child.pid, _how_it_ended(child.exitcode))
+        recover_jobs_of(settings, name)
+        time.sleep(RESTART_DELAY)
+
+
+def _run_child(settings: Settings, burst: bool, name: str, parent_pid: int) -> None:
+    """The worker process: in its own process group, so a signal meant for the supervisor's
+    group reaches it once (forwarded), and killed with the supervisor if that dies."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setpgid(0, 0)
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)  # Linux; elsewhere the child may outlive a killed parent
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        return
+    run_worker(settings, burst=burst, name=name)
+
+
+def recover_jobs_of(settings: Settings, name: str) -> None:
+    """Re-drive the jobs that the dead worker process's workers (named name.N) were running,
+    and remove their registrations. The row's state decides what a re-driven job does, and
+    its attempt count how many such deaths one upload may cause."""
+    try:
+        connection = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        for worker in Worker.all(connection=connection):
+            if not worker.name.startswith(f"{name}."):
+                continue
+            job_id = worker.get_current_job_id()
+            if job_id:
+                _redrive(connection, settings, job_id)
+            worker.register_death()
+    except (redis.ConnectionError, redis.TimeoutError, NoSuchJobError) as error:
+        log.warning("could not re-drive the dead worker's job (%s); the relay's sweep will", error)
+
+
+def _redrive(connection: redis.Redis, settings: Settings, job_id: str) -> None:
+    upload_id = job_id.rsplit("-", 1)[-1]
+    if job_id == job_id_for(upload_id):
+        enqueue_processing(make_queue(connection, settings), upload_id, replace_started=True)
+        log.info("upload %s: processing job re-driven after its worker died", upload_id)
+    elif job_id == delivery_job_id(upload_id):
+        enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, replace_started=True)
+        log.info("upload %s: webhook job re-driven after its worker died", upload_id)
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"signal {signal.Signals(-exitcode).name}"
+    return f"exit status {exitcode}"

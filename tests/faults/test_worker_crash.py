@@ -1,4 +1,8 @@
-"""Job processes SIGKILLed mid-job: retried a bounded number of times, none left in processing."""
+"""Worker processes SIGKILLed mid-job: the job is re-driven a bounded number of times, none is
+left in processing.
+
+`imgpipe worker` supervises the process that runs the jobs; killing that process is what the
+OOM killer or a crashing decoder does, killing the supervisor's whole group is a lost host."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from pipeline_client import Api, make_jpegs, upload_all
 
 
 def work_horse(worker_pid: int) -> int | None:
-    """The worker's forked job process: the child that leads its own process group."""
+    """The process running the jobs: the supervisor's child that leads its own process group."""
     for task in Path(f"/proc/{worker_pid}/task").glob("*"):
         for child in (task / "children").read_text().split():
             try:
@@ -26,9 +30,11 @@ def work_horse(worker_pid: int) -> int | None:
     return None
 
 
-def current_job_id(connection) -> str | None:
-    workers = Worker.all(connection=connection)
-    return workers[0].get_current_job_id() if workers else None
+def current_job_id(connection, pid: int) -> str | None:
+    for worker in Worker.all(connection=connection):
+        if worker.pid == pid:
+            return worker.get_current_job_id()
+    return None
 
 
 def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str, int]:
@@ -40,7 +46,8 @@ def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str
     kills: dict[str, int] = {}
     deadline = time.monotonic() + timeout
     while not done(kills) and time.monotonic() < deadline:
-        job_id, horse = current_job_id(connection), work_horse(worker_pid)
+        horse = work_horse(worker_pid)
+        job_id = current_job_id(connection, horse) if horse else None
         if job_id and horse:
             upload_id = job_id.removeprefix("process-")
             row = uploads.get_upload(database, upload_id)
@@ -89,8 +96,9 @@ def test_a_job_killed_every_time_ends_failed_internal(stack_with, tmp_path):
 
 
 def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_path):
-    """The whole worker (OOM-killer style) dies mid-job: its job stays marked started in RQ,
-    so the reaper re-drives the row once it is past the processing deadline."""
+    """The supervisor and its worker process die together mid-job (a lost host): nothing is
+    left to re-drive the job at once, and it stays marked started in RQ, so the relay's reaper
+    re-drives the row once it is past the processing deadline."""
     stack = stack_with(processing_deadline=3)
     api = Api(stack.api_url)
     database = uploads.connect(stack.settings.database_path)
