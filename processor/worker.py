@@ -27,7 +27,6 @@ import time
 
 import redis
 from rq import SimpleWorker, Worker
-from rq.exceptions import NoSuchJobError
 
 from imgpipe.settings import Settings
 from processor.jobs import enqueue_processing, job_id_for, make_queue, make_webhook_queue
@@ -124,8 +123,8 @@ def recover_jobs_of(settings: Settings, name: str) -> None:
             if job_id:
                 _redrive(connection, settings, job_id)
             worker.register_death()
-    except (redis.ConnectionError, redis.TimeoutError, NoSuchJobError) as error:
-        log.warning("could not re-drive the dead worker's job (%s); the relay's sweep will", error)
+    except Exception:  # the supervisor outlives whatever goes wrong here; the reaper is the net
+        log.exception("could not re-drive the dead worker's job; the relay's reaper will once it is overdue")
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job_id: str) -> None:

@@ -18,7 +18,8 @@ class Received:
 
 
 class Receiver:
-    """Answers the n-th request with answers[n] (a status, or (status, headers)), then `default`."""
+    """Answers the n-th request with answers[n] (a status, (status, headers), or a function
+    returning one, called while the request waits), then `default`."""
 
     def __init__(self, server: ThreadingHTTPServer, answers, default):
         self.server = server
@@ -37,6 +38,8 @@ class Receiver:
             self.received.append(received)
             self.lock.notify_all()
             answer = self.answers.pop(0) if self.answers else self.default
+        if callable(answer):
+            answer = answer()
         return answer if isinstance(answer, tuple) else (answer, {})
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import redis
 from rq import Worker
 
 from imgpipe import db as uploads
-from pipeline_client import Api, make_jpegs, upload_all
+from pipeline_client import Api, make_jpegs, put_file, upload_all
+from webhook_receiver import webhook_receiver
 
 
 def work_horse(worker_pid: int) -> int | None:
@@ -117,3 +119,31 @@ def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_p
 
     assert caught, "the worker was not caught mid-job"
     assert [final["status"] for final in finals] == ["completed"] * 6
+
+
+def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, tmp_path):
+    """The delivery job would stay marked started for good; the supervisor re-drives it."""
+    stack = stack_with(webhook_allow_hosts="127.0.0.1")
+    api = Api(stack.api_url)
+    [photo] = make_jpegs(tmp_path / "in", 1)
+    worker_dead = threading.Event()
+
+    def answer_once_the_worker_is_dead():
+        worker_dead.wait(20)
+        return 204
+
+    with webhook_receiver(answers=[answer_once_the_worker_is_dead]) as receiver:
+        created = api.create(photo.name, "image/jpeg", callback_url=f"{receiver.url}/hook")
+        put_file(created["upload"], photo)
+        receiver.wait_for(1)
+        os.kill(work_horse(stack.processes["worker"].pid), signal.SIGKILL)
+        worker_dead.set()
+        requests_seen = receiver.wait_for(2, timeout=30)
+
+    assert [request.path for request in requests_seen] == ["/hook", "/hook"]
+    deadline = time.monotonic() + 10
+    while (callback := api.get(f"/uploads/{created['id']}").json()["callback"])["state"] == "pending":
+        assert time.monotonic() < deadline, callback
+        time.sleep(0.1)
+    assert callback["state"] == "delivered"
+    assert [attempt["http_status"] for attempt in callback["attempts"]] == [204]
