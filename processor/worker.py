@@ -123,8 +123,8 @@ def recover_jobs_of(settings: Settings, name: str) -> None:
             if job_id:
                 _redrive(connection, settings, job_id)
             worker.register_death()
-    except Exception:  # the supervisor outlives whatever goes wrong here; the reaper is the net
-        log.exception("could not re-drive the dead worker's job; the relay's reaper will once it is overdue")
+    except Exception:  # the supervisor outlives whatever goes wrong here; the reapers are the net
+        log.exception("could not re-drive the dead worker's job; the relay's reaper or RQ's abandoned-job cleanup will, later")
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job_id: str) -> None:
