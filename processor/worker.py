@@ -8,9 +8,8 @@ and when that child dies without being asked to (SIGKILL, the OOM killer, a cras
 decoder) it re-drives the job the child held at once and starts a new child. The attempt count
 on the row bounds how often one upload can take a worker down.
 
-RQ's worker also quits when Redis drops mid-job (it cannot record the job's end); inside the
-child such a worker is started again, so a Redis restart never leaves the queue without a
-consumer.
+The same supervisor starts a new worker when one quits because Redis dropped, so a Redis
+restart never leaves the queue without a consumer.
 """
 
 from __future__ import annotations
@@ -23,10 +22,12 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 
 import redis
 from rq import SimpleWorker, Worker
+from rq.job import Job
 
 from imgpipe.settings import Settings
 from processor.jobs import enqueue_processing, job_id_for, make_queue, make_webhook_queue
@@ -49,22 +50,19 @@ class ImagesWorker(SimpleWorker):
 
 
 def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
-    """Work the queues in this process under worker names name.0, name.1, …"""
+    """Work the queues in this process until asked to stop. A worker that stops unasked (RQ's
+    worker quits when Redis drops mid-job: it cannot record the job's end) exits non-zero,
+    and the supervisor starts a new one."""
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
-    generation = 0
-    while True:
-        worker = None
-        try:
-            queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
-            worker = ImagesWorker(queues, connection=connection, name=f"{name}.{generation}", maintenance_interval=30)
-            worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            log.warning("worker lost Redis: %s", error)
-        if burst or (worker is not None and worker.stop_was_requested):
-            return
-        log.warning("worker stopped without being asked to; starting a new one in %.0f s", RESTART_DELAY)
-        generation += 1
-        time.sleep(RESTART_DELAY)
+    queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
+    worker = None
+    try:
+        worker = ImagesWorker(queues, connection=connection, name=name, maintenance_interval=30)
+        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        log.warning("worker lost Redis: %s", error)
+    if not (burst or (worker is not None and worker.stop_was_requested)):
+        sys.exit(1)
 
 
 def supervise(settings: Settings, *, burst: bool = False) -> None:
@@ -90,7 +88,7 @@ def supervise(settings: Settings, *, burst: bool = False) -> None:
         child.join()
         if stopping or child.exitcode == 0:
             return
-        log.warning("worker process %s died (%s); re-driving its job and starting a new one",
+        log.warning("worker process %s ended unasked (%s); re-driving its job and starting a new one",
                     child.pid, _how_it_ended(child.exitcode))
         recover_jobs_of(settings, name)
         time.sleep(RESTART_DELAY)
@@ -111,28 +109,30 @@ def _run_child(settings: Settings, burst: bool, name: str, parent_pid: int) -> N
 
 
 def recover_jobs_of(settings: Settings, name: str) -> None:
-    """Re-drive the jobs that the dead worker process's workers (named name.N) were running,
-    and remove their registrations. The row's state decides what a re-driven job does, and
-    its attempt count how many such deaths one upload may cause."""
+    """Re-drive the job the dead worker `name` was running and remove its registration. The
+    row's state decides what a re-driven job does, and its attempt count how many such deaths
+    one upload may cause."""
     try:
         connection = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
         for worker in Worker.all(connection=connection):
-            if not worker.name.startswith(f"{name}."):
-                continue
-            job_id = worker.get_current_job_id()
-            if job_id:
-                _redrive(connection, settings, job_id)
-            worker.register_death()
+            if worker.name == name:
+                job_id = worker.get_current_job_id()
+                if job_id:
+                    _redrive(connection, settings, Job.fetch(job_id, connection=connection))
+                worker.register_death()
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        log.warning("could not re-drive the dead worker's job, Redis is unreachable (%s);"
+                    " the relay's reaper will once it is back", error)
     except Exception:  # the supervisor outlives whatever goes wrong here; the reapers are the net
         log.exception("could not re-drive the dead worker's job; the relay's reaper or RQ's abandoned-job cleanup will, later")
 
 
-def _redrive(connection: redis.Redis, settings: Settings, job_id: str) -> None:
-    upload_id = job_id.rsplit("-", 1)[-1]
-    if job_id == job_id_for(upload_id):
+def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:
+    [upload_id] = job.args
+    if job.id == job_id_for(upload_id):
         enqueue_processing(make_queue(connection, settings), upload_id, replace_started=True)
         log.info("upload %s: processing job re-driven after its worker died", upload_id)
-    elif job_id == delivery_job_id(upload_id):
+    elif job.id == delivery_job_id(upload_id):
         enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, replace_started=True)
         log.info("upload %s: webhook job re-driven after its worker died", upload_id)
 
