@@ -133,12 +133,12 @@ def api_table(results: dict) -> list[str]:
 def memory_table(results: dict) -> list[str]:
     lines = ["| implementation | idle MiB | peak MiB | peak − idle MiB | ÷ decoded (w×h×3) |",
              "| --- | ---: | ---: | ---: | ---: |"]
-    for name, row in results["memory_12mp"].items():
-        lines.append(f"| {name}, 12 MP | {row['baseline_mb']} | {row['peak_mb']} | {row['peak_delta_mb']} |"
+    rows = [(f"{name}, 12 MP", row) for name, row in results["memory_12mp"].items()]
+    largest = results["memory_100mp"]
+    rows.append((f"ours, {largest['width']}×{largest['height']}", largest))
+    for label, row in rows:
+        lines.append(f"| {label} | {row['baseline_mb']} | {row['peak_mb']} | {row['peak_delta_mb']} |"
                      f" {row['peak_over_decoded']} |")
-    row = results["memory_100mp"]
-    lines.append(f"| ours, {row['width']}×{row['height']} | {row['baseline_mb']} | {row['peak_mb']} |"
-                 f" {row['peak_delta_mb']} | {row['peak_over_decoded']} |")
     return lines
 
 
