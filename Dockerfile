@@ -13,6 +13,7 @@ COPY api ./api
 COPY imgpipe ./imgpipe
 COPY processor ./processor
 COPY notify_config ./notify_config
+COPY cli ./cli
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /app imgpipe \
     && mkdir /data && chown imgpipe /data

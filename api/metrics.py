@@ -11,8 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from imgpipe import db as uploads
-from processor.jobs import make_queue, make_webhook_queue
-from processor.relay import relayed_count_key
+from imgpipe.queues import make_queue, make_webhook_queue, relayed_count_key
 
 bp = Blueprint("metrics", __name__)
 

@@ -29,8 +29,9 @@ from rq import Worker
 from rq.job import Job
 
 from imgpipe.db import parse_timestamp
-from imgpipe.stack import Stack
-from processor.jobs import job_id_for, make_queue
+from cli.stack import Stack
+from imgpipe.queues import make_queue
+from processor.jobs import job_id_for
 
 POLL_SECONDS = 0.02
 IDLE_GAP_SECONDS = 0.3

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from imgpipe.settings import Settings
-from imgpipe.stack import PROJECT_ROOT, Stack, free_port, wait_until
+from cli.stack import PROJECT_ROOT, Stack, free_port, wait_until
 
 __all__ = ["PROJECT_ROOT", "start_stack", "use_worker_variant", "start_api_variant",
            "remove_stack"]

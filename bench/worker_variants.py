@@ -15,8 +15,9 @@ from rq import Worker
 
 import processor.tasks  # noqa: F401  loaded once before any fork, as in `imgpipe worker`
 from imgpipe.logs import configure_logging
+from imgpipe.queues import make_queue
 from imgpipe.settings import Settings
-from processor.jobs import make_queue
+from processor.resources import use_settings
 
 KINDS = {"forking": Worker}
 
@@ -24,6 +25,7 @@ KINDS = {"forking": Worker}
 def main(kind: str) -> None:
     configure_logging()
     settings = Settings.from_env()
+    use_settings(settings)
     connection = redis.Redis.from_url(settings.redis_url)
     worker = KINDS[kind]([make_queue(connection, settings)], connection=connection, maintenance_interval=30)
     worker.work(with_scheduler=True, logging_level="INFO")

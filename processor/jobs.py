@@ -8,12 +8,9 @@ has ended is replaced, and the row's own state decides whether the new one does 
 
 from __future__ import annotations
 
-from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
-
-from imgpipe.settings import Settings
 
 JOB_TIMEOUT = 120
 # RQ re-runs a job that raised or whose process died. The row's attempt count, not RQ, decides
@@ -24,15 +21,6 @@ _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEF
 
 def job_id_for(upload_id: str) -> str:
     return f"process-{upload_id}"
-
-
-def make_queue(connection: Redis, settings: Settings) -> Queue:
-    return Queue(settings.queue_name, connection=connection)
-
-
-def make_webhook_queue(connection: Redis, settings: Settings) -> Queue:
-    """Webhook deliveries wait in their own queue, which workers take only when no image waits."""
-    return Queue(f"{settings.queue_name}-webhooks", connection=connection)
 
 
 def enqueue_processing(queue: Queue, upload_id: str, *, replace_started: bool = False) -> bool:

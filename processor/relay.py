@@ -18,26 +18,14 @@ import sqlite_utils
 
 from imgpipe import db as uploads
 from imgpipe.keys import upload_id_from_key
+from imgpipe.queues import inflight_key, make_queue, make_webhook_queue, rejected_key, relayed_count_key
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
 from processor.events import MalformedEvent, parse_event
-from processor.jobs import enqueue_processing, make_queue, make_webhook_queue
+from processor.jobs import enqueue_processing
 from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
-
-
-def inflight_key(settings: Settings) -> str:
-    return f"{settings.events_key}:in-flight"
-
-
-def rejected_key(settings: Settings) -> str:
-    return f"{settings.events_key}:rejected"
-
-
-def relayed_count_key(settings: Settings) -> str:
-    """A counter of events taken off MinIO's list, for /metrics."""
-    return f"{settings.events_key}:relayed"
 
 
 class Relay:

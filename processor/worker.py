@@ -29,8 +29,10 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.job import Job
 
+from imgpipe.queues import make_queue, make_webhook_queue
 from imgpipe.settings import Settings
-from processor.jobs import enqueue_processing, job_id_for, make_queue, make_webhook_queue
+from processor.jobs import enqueue_processing, job_id_for
+from processor.resources import use_settings
 from processor.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
     """Work the queues in this process until asked to stop. A worker that stops unasked (RQ's
     worker quits when Redis drops mid-job: it cannot record the job's end) exits non-zero,
     and the supervisor starts a new one."""
+    use_settings(settings)
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
     queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
     worker = None

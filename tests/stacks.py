@@ -1,5 +1,5 @@
 """Real stacks for tests: Redis, MinIO, gunicorn, the relay and workers, started by the
-project's own code (imgpipe.stack) on free loopback ports."""
+project's own code (cli.stack) on free loopback ports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from imgpipe.settings import Settings
-from imgpipe.stack import PROJECT_ROOT, Stack, StackError, find_minio, find_redis, free_port
+from cli.stack import PROJECT_ROOT, Stack, StackError, find_minio, find_redis, free_port
 
 
 def ensure_servers() -> None:

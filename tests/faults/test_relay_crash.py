@@ -15,7 +15,7 @@ import time
 import redis
 
 from pipeline_client import Api, make_jpegs, upload_all
-from processor.relay import inflight_key
+from imgpipe.queues import inflight_key
 
 NO_SWEEP = 3600.0
 

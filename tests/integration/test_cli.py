@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from imgpipe import client
-from imgpipe.cli import cli
+from cli import client
+from cli.main import cli
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import requests
 from PIL import Image, ImageDraw
 from playwright.sync_api import sync_playwright
 
-from imgpipe.stack import PROJECT_ROOT
+from cli.stack import PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from imgpipe.settings import Settings
-from imgpipe.stack import PROJECT_ROOT
+from cli.stack import PROJECT_ROOT
 from notify_config.definition import minio_server_env
 
 MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"

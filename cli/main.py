@@ -48,7 +48,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
 
     Example: imgpipe up --workers 2   (Ctrl-C stops everything)
     """
-    from imgpipe.stack import Stack, StackError
+    from cli.stack import Stack, StackError
 
     configure_logging()
     settings = load_settings()
@@ -95,7 +95,7 @@ def down(var_dir: Path):
 
     Example: imgpipe down
     """
-    from imgpipe.stack import stop_recorded
+    from cli.stack import stop_recorded
 
     stopped = stop_recorded(var_dir)
     click.echo(f"Stopped {', '.join(stopped)}." if stopped else "Nothing was running.")
@@ -167,7 +167,7 @@ def json_option(command):
 
 
 def make_api(api_url: str):
-    from imgpipe.client import Api
+    from cli.client import Api
     return Api(api_url, token=os.environ.get("IMGPIPE_API_TOKEN", ""))
 
 
@@ -176,7 +176,7 @@ def print_json(document) -> None:
 
 
 def outcome_line(outcome) -> str:
-    from imgpipe.client import VERSIONS
+    from cli.client import VERSIONS
 
     name = Path(outcome.file).name
     parts = [name, outcome.id or "-", outcome.status]
@@ -211,8 +211,8 @@ def upload(files: tuple[Path, ...], api_url: str, as_json: bool, no_wait: bool, 
 
     Example: imgpipe upload --jobs 4 --download out/ photos/*.jpg
     """
-    from imgpipe.client import succeeded, upload_files
-    from imgpipe.progress import ProgressBoard
+    from cli.client import succeeded, upload_files
+    from cli.progress import ProgressBoard
 
     outcomes = upload_files(make_api(api_url), list(files), progress=ProgressBoard(), wait=not no_wait,
                             timeout=timeout, download_dir=download_dir, jobs=jobs)
@@ -237,7 +237,7 @@ def status(upload_id: str, api_url: str, as_json: bool, wait: bool, timeout: flo
 
     Example: imgpipe status 3f2c9e0a4b1d4c6e8f7a9b0c1d2e3f40 --wait
     """
-    from imgpipe.client import ClientError
+    from cli.client import ClientError
 
     api = make_api(api_url)
     try:
@@ -265,7 +265,7 @@ def results(upload_id: str, api_url: str, as_json: bool, download_dir: Path | No
 
     Example: imgpipe results 3f2c9e0a4b1d4c6e8f7a9b0c1d2e3f40 --download out/
     """
-    from imgpipe.client import VERSIONS, ClientError, download_results
+    from cli.client import VERSIONS, ClientError, download_results
 
     api = make_api(api_url)
     try:

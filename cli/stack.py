@@ -165,10 +165,10 @@ class Stack:
         wait_until(lambda: _http_ok(f"{self.api_url}/healthz"), 30, "the API", process, self.path("log", "api.log"))
 
     def start_relay(self) -> None:
-        self.spawn("relay", [sys.executable, "-m", "imgpipe.cli", "relay"])
+        self.spawn("relay", [sys.executable, "-m", "cli.main", "relay"])
 
     def start_worker(self, index: int = 0) -> None:
-        self.spawn(f"worker-{index}" if index else "worker", [sys.executable, "-m", "imgpipe.cli", "worker"])
+        self.spawn(f"worker-{index}" if index else "worker", [sys.executable, "-m", "cli.main", "worker"])
 
     def start(self) -> None:
         """Start everything in order; on any failure stop what did start and raise."""

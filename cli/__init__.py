@@ -1,0 +1,1 @@
+"""The program on top: the `imgpipe` command, the local stack it starts, and the upload client."""
