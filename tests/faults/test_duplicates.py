@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ import redis
 import requests
 
 from imgpipe import db as uploads
+from imgpipe.queues import inflight_key, relayed_count_key
 from pipeline_client import Api, curl_put, make_jpegs, upload_all
 
 
@@ -36,11 +36,13 @@ def test_the_same_event_twice_processes_once(stack_with, tmp_path):
     settled = uploads.get_upload(database, created["id"])
     assert settled["attempts"] == 1
 
+    relayed = int(connection.get(relayed_count_key(stack.settings)))
     connection.rpush(stack.settings.events_key, event)
     deadline = time.monotonic() + 10
-    while connection.llen(stack.settings.events_key) and time.monotonic() < deadline:
+    while int(connection.get(relayed_count_key(stack.settings))) == relayed and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)
+    assert int(connection.get(relayed_count_key(stack.settings))) == relayed + 1, "the relay handled the repeat"
+    assert connection.llen(inflight_key(stack.settings)) == 0
     assert uploads.get_upload(database, created["id"]) == settled
 
 

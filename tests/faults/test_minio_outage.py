@@ -3,9 +3,17 @@ not reach it wait; once it is back the pipeline drains."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from imgpipe import db as uploads
+from imgpipe.queues import make_queue
 from pipeline_client import Api, make_jpegs, upload_all
+from processor.jobs import job_id_for
 
 
 def wait_for_status(api: Api, path: str, status: int, timeout: float = 10.0, **kwargs):
@@ -17,20 +25,47 @@ def wait_for_status(api: Api, path: str, status: int, timeout: float = 10.0, **k
         time.sleep(0.1)
 
 
+def uploads_that_met_the_outage(stack, upload_ids: list[str], timeout: float = 30.0) -> set[str]:
+    """Wait until every upload not yet completed has had its job run against the missing store
+    and put back for a retry (RQ's scheduled state); returns those uploads."""
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    database = uploads.connect(stack.settings.database_path)
+    retried: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        unfinished = {upload_id for upload_id in upload_ids
+                      if uploads.get_upload(database, upload_id)["status"] != uploads.COMPLETED}
+        for upload_id in unfinished - retried:
+            with contextlib.suppress(NoSuchJobError):
+                if Job.fetch(job_id_for(upload_id), connection=connection).get_status() == JobStatus.SCHEDULED:
+                    retried.add(upload_id)
+        if unfinished <= retried:
+            return retried
+        time.sleep(0.1)
+    raise AssertionError(f"uploads {sorted(unfinished - retried)} were never retried while MinIO was down")
+
+
 def test_a_minio_outage_is_reported_and_drained(stack_with, tmp_path):
     stack = stack_with(processing_deadline=5)
     api = Api(stack.api_url)
+    stack.stop_process("worker")  # so every job meets the outage
     created = upload_all(api, make_jpegs(tmp_path / "in", 10, size=(1600, 1200)))
+    queue = make_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
+    deadline = time.monotonic() + 10
+    while queue.count < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue.count == 10, "every upload's event became a job"
     stack.stop_process("minio")
+    stack.start_worker()
 
     refused = wait_for_status(api, "/uploads", 503, json={"filename": "a.jpg", "content_type": "image/jpeg"})
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "storage_unavailable"
     health = api.get("/healthz")
     assert health.status_code == 503 and health.json()["down"] == ["storage"]
-    time.sleep(2)
-    stuck = [api.get(f"/uploads/{u['id']}/status").json()["status"] for u in created]
-    assert "failed" not in stuck
+    assert len(uploads_that_met_the_outage(stack, [upload["id"] for upload in created])) == 10
+    statuses = [api.get(f"/uploads/{u['id']}/status").json()["status"] for u in created]
+    assert "failed" not in statuses
 
     stack.start_minio()
     finals = [api.wait_final(upload["id"], timeout=60) for upload in created]

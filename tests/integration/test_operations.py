@@ -22,10 +22,10 @@ from werkzeug.serving import make_server
 
 from api import create_app
 from api.metrics import PROCESSING_BUCKETS
-from imgpipe.cli import cli
-from imgpipe.stack import PROJECT_ROOT, free_port
+from cli.main import cli
+from cli.stack import PROJECT_ROOT, free_port
+from imgpipe.queues import make_queue, make_webhook_queue, relayed_count_key
 from pipeline_client import put_file
-from processor.relay import relayed_count_key
 
 TOKEN = "s3cret-token"
 
@@ -59,8 +59,10 @@ def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_
     assert buckets == sorted(buckets)
     assert samples[("imgpipe_processing_seconds_bucket", (("le", "+Inf"),))] == completed
     assert 0 < samples[("imgpipe_processing_seconds_sum", ())] < 120 * completed
-    assert samples[("imgpipe_queue_depth", (("queue", "images"),))] >= 0
-    relayed = int(redis.Redis.from_url(stack.settings.redis_url).get(relayed_count_key(stack.settings)) or 0)
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    for queue in (make_queue(connection, stack.settings), make_webhook_queue(connection, stack.settings)):
+        assert samples[("imgpipe_queue_depth", (("queue", queue.name),))] == queue.count == 0
+    relayed = int(connection.get(relayed_count_key(stack.settings)) or 0)
     assert relayed >= 1
     assert samples[("imgpipe_events_relayed_total", ())] == relayed
 

@@ -8,11 +8,14 @@ import json
 import time
 
 import pytest
+import redis
 import requests
 from PIL import Image
+from rq.job import Job, JobStatus
 
 from imgpipe.webhook_signature import verify
 from pipeline_client import put_file
+from processor.webhooks import delivery_job_id
 from webhook_receiver import webhook_receiver
 
 
@@ -73,12 +76,22 @@ def test_a_failed_upload_is_announced_too_and_retried_until_a_2xx(api, stack, tm
         (500, "answered HTTP 500"), (503, "answered HTTP 503"), (200, None)]
 
 
-def test_a_callback_never_answered_2xx_fails_after_its_tries_and_redirects_are_not_followed(api, tmp_path):
+def delivery_job_when_ended(stack, upload_id: str, timeout: float = 10.0) -> Job:
+    """The upload's webhook job once RQ has finished it: no retry of it can be scheduled after that."""
+    job = Job.fetch(delivery_job_id(upload_id), connection=redis.Redis.from_url(stack.settings.redis_url))
+    deadline = time.monotonic() + timeout
+    while job.get_status() != JobStatus.FINISHED and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return job
+
+
+def test_a_callback_never_answered_2xx_fails_after_its_tries_and_redirects_are_not_followed(api, stack, tmp_path):
     with webhook_receiver() as elsewhere, webhook_receiver(default=(302, {"Location": f"{elsewhere.url}/"})) as hook:
         created = api.create("photo.jpg", "image/jpeg", callback_url=f"{hook.url}/hook")
         put_file(created["upload"], photo(tmp_path / "photo.jpg"))
         callback = callback_when(api, created["id"], "failed")
-        time.sleep(2.5)
+        job = delivery_job_when_ended(stack, created["id"])
+        assert (job.get_status(), job.return_value()) == (JobStatus.FINISHED, "failed")
         assert len(hook.received) == 3, "one try and the two retries the stack's intervals allow, then no more"
         assert elsewhere.received == []
     assert [(attempt["http_status"], attempt["error"]) for attempt in callback["attempts"]] == [
