@@ -10,7 +10,8 @@ import copy
 
 from flask import Blueprint, current_app
 
-from api.validation import BASE_CONTENT_TYPES, MAX_URL_LENGTH, OPTIONAL_CONTENT_TYPES
+from api.contract import batch_schema, new_upload_schema
+from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
 from imgpipe.formats import OUTPUT_FORMATS, writable_formats
 from imgpipe.keys import DERIVATIVES
@@ -41,6 +42,7 @@ def _closed(properties: dict, required: list[str] | None = None) -> dict:
             "additionalProperties": False}
 
 
+# NewUpload and NewUploadBatch, the request bodies, are added by document_for from api/contract.py.
 SCHEMAS = {
     "Error": _closed({"error": _closed({"code": {"type": "string"}, "message": {"type": "string"}})}),
     "Status": {"type": "string", "enum": list(STATUSES)},
@@ -48,36 +50,6 @@ SCHEMAS = {
         "oneOf": [{"type": "null"}, _closed({"code": {"type": "string"}, "message": {"type": "string"}})],
         "description": "null unless the upload failed; then a stable code (not_an_image, corrupt_image, …) and a message.",
     },
-    "NewUpload": {
-        "type": "object",
-        "properties": {
-            "filename": {"type": "string",
-                         "description": "Kept as a label only (without any path); keys never use it. "
-                                        "A name with nothing usable left is labelled \"upload\"."},
-            "content_type": {"type": "string", "enum": ALL_CONTENT_TYPES,
-                             "description": "The image type; heic, heif and avif only where the server reads them. "
-                                            "Any other type is answered 415."},
-            "size": {"type": ["integer", "null"], "minimum": 0,
-                     "description": "Bytes; over the limit is answered 400 too_large. null is the same as leaving it out."},
-            "callback_url": {"type": ["string", "null"], "format": "uri", "maxLength": MAX_URL_LENGTH,
-                             "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
-                             "description": "Where to POST the whole record (signed) once the upload is completed or "
-                                            "failed. A host that is, or resolves to, a loopback, private, link-local, "
-                                            "multicast, reserved or cloud-metadata address is answered 400 "
-                                            "callback_not_allowed unless the server allows it by name."},
-            "formats": {"type": ["array", "null"], "items": {"enum": list(OUTPUT_FORMATS)}, "minItems": 1,
-                        "description": "The formats to make every derivative in (each once; repeats are ignored). "
-                                       "null or left out: jpeg. Only the formats this server can write are listed."},
-        },
-        "required": ["filename", "content_type"],
-        "additionalProperties": False,
-    },
-    "NewUploadBatch": _closed({
-        "files": {"type": "array", "minItems": 1,
-                  "items": {"type": "object",
-                            "description": "A body as POST /uploads takes it; one that is refused gets its error "
-                                           "in its place in the answer, without failing the others."}},
-    }),
     "UploadBatchCreated": _closed({
         "uploads": {"type": "array", "description": "One entry per file, in order.",
                     "items": {"oneOf": [_ref("UploadCreated"), _ref("BatchEntryRefused")]}},
@@ -291,10 +263,9 @@ DOCUMENT = {
 def document_for(settings) -> dict:
     """The document with this deployment's limits and formats filled in, so clients (and fuzzers) know them."""
     document = copy.deepcopy(DOCUMENT)
-    schemas = document["components"]["schemas"]
-    schemas["NewUpload"]["properties"]["size"]["maximum"] = settings.max_upload_bytes
-    schemas["NewUpload"]["properties"]["formats"]["items"]["enum"] = list(writable_formats())
-    schemas["NewUploadBatch"]["properties"]["files"]["maxItems"] = settings.max_batch
+    document["components"]["schemas"].update(
+        NewUpload=new_upload_schema(ALL_CONTENT_TYPES, settings.max_upload_bytes, writable_formats()),
+        NewUploadBatch=batch_schema(settings.max_batch))
     return document
 
 

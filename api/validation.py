@@ -1,7 +1,8 @@
 """Checking what clients send, before anything is recorded or signed.
 
 Pure: no Flask, no storage. Each rejection carries the HTTP status and a stable code so
-the API turns it into the same JSON error shape everywhere.
+the API turns it into the same JSON error shape everywhere. The fields, their shapes and fixed
+limits come from api/contract.py, which the OpenAPI document is built from too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
+from api.contract import BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, NEW_UPLOAD, SIZE, Field
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
 
@@ -25,9 +27,10 @@ BASE_CONTENT_TYPES = {
 }
 OPTIONAL_CONTENT_TYPES = {"image/heic": ("heic", "heif"), "image/heif": ("heif", "heif"), "image/avif": ("avif", "avif")}
 MAX_FILENAME_LENGTH = 255
-MAX_URL_LENGTH = 2048
 FALLBACK_FILENAME = "upload"
-NEW_UPLOAD_FIELDS = {"filename", "content_type", "size", "callback_url", "formats"}
+NEW_UPLOAD_FIELDS = {field.name for field in NEW_UPLOAD}
+BATCH_FIELDS = {field.name for field in BATCH}
+JSON_TYPES = {"string": str, "integer": int, "array": list, "object": dict}
 
 # An http(s) URI in RFC 3986's syntax, spelled out: ASCII only, percent-escapes well formed,
 # brackets only around an IP literal host, one "#" at most.
@@ -81,33 +84,26 @@ def parse_new_upload(body, rules: UploadRules) -> NewUpload:
     unknown = set(body) - NEW_UPLOAD_FIELDS
     if unknown:
         raise RequestRejected(400, "invalid_request", f"unknown field(s): {', '.join(sorted(unknown))}")
-    filename = clean_filename(_required_string(body, "filename"))
-    content_type = _required_string(body, "content_type").split(";")[0].strip().lower()
+    filename = clean_filename(_value(body, FILENAME))
+    content_type = _value(body, CONTENT_TYPE).split(";")[0].strip().lower()
     accepted = rules.accepted
     if content_type not in accepted:
         raise RequestRejected(
             415, "unsupported_media_type",
             f"{content_type!r} is not an accepted image type; use one of {', '.join(sorted(accepted))}")
-    size = body.get("size")
-    if isinstance(size, float) and size.is_integer():
-        size = int(size)  # JSON has one number type: 1024.0 is a whole number of bytes
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise RequestRejected(400, "invalid_request", "size must be a non-negative integer (bytes)")
-        if size > rules.max_bytes:
-            raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
-    formats = _formats(body.get("formats"), rules.writable_formats)
-    callback_url = _callback_url(body.get("callback_url"), rules.check_callback)
+    size = _value(body, SIZE)
+    if size is not None and size > rules.max_bytes:
+        raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
+    formats = _formats(_value(body, FORMATS), rules.writable_formats)
+    callback_url = _callback_url(_value(body, CALLBACK_URL), rules.check_callback)
     return NewUpload(filename, content_type, accepted[content_type], size, callback_url, formats)
 
 
 def parse_batch(body, max_files: int) -> list[dict]:
     """The entries of a batch, each still to be parsed on its own: one bad entry fails only itself."""
-    if not isinstance(body, dict) or set(body) != {"files"}:
+    if not isinstance(body, dict) or set(body) != BATCH_FIELDS:
         raise RequestRejected(400, "invalid_request", "the body must be a JSON object with only a files list")
-    files = body["files"]
-    if not isinstance(files, list) or not files or not all(isinstance(entry, dict) for entry in files):
-        raise RequestRejected(400, "invalid_request", "files must be a non-empty list of objects")
+    files = _value(body, FILES)
     if len(files) > max_files:
         raise RequestRejected(400, "too_many_files", f"{len(files)} files is over the limit of {max_files} per request")
     return files
@@ -122,19 +118,32 @@ def clean_filename(name: str) -> str:
     return FALLBACK_FILENAME if name in ("", ".", "..") else name
 
 
-def _required_string(body: dict, field: str) -> str:
-    value = body.get(field)
-    if not isinstance(value, str):
-        raise RequestRejected(400, "invalid_request", f"{field} is required and must be a string")
+def _value(body: dict, field: Field):
+    """The field's value once its shape is the one the contract states; None for an optional one not given."""
+    value = body.get(field.name)
+    if value is None and not field.required:
+        return None
+    if field.type == "integer" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 1024.0 is a whole number
+    if not _has_shape(value, field):
+        raise RequestRejected(400, "invalid_request", field.invalid)
     return value
+
+
+def _has_shape(value, field: Field) -> bool:
+    if not isinstance(value, JSON_TYPES[field.type]) or isinstance(value, bool):
+        return False
+    return ((field.minimum is None or value >= field.minimum)
+            and (field.max_length is None or len(value) <= field.max_length)
+            and (field.pattern is None or re.search(field.pattern, value) is not None)
+            and (field.min_items is None or len(value) >= field.min_items)
+            and (field.items is None or all(isinstance(item, JSON_TYPES[field.items]) for item in value)))
 
 
 def _formats(value, writable: tuple[str, ...]) -> tuple[str, ...]:
     """The output formats asked for, each once, in OUTPUT_FORMATS order; JPEG when not given."""
     if value is None:
         return DEFAULT_FORMATS
-    if not isinstance(value, list) or not value or not all(isinstance(name, str) for name in value):
-        raise RequestRejected(400, "invalid_request", "formats must be a non-empty list of format names")
     refused = sorted(set(value) - set(writable))
     if refused:
         raise RequestRejected(400, "unsupported_output_format",
@@ -145,8 +154,8 @@ def _formats(value, writable: tuple[str, ...]) -> tuple[str, ...]:
 def _callback_url(value, check_callback: Callable[[str], None]) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not _is_http_url(value):
-        raise RequestRejected(400, "invalid_request", "callback_url must be an http(s) URL")
+    if not _is_http_url(value):
+        raise RequestRejected(400, "invalid_request", CALLBACK_URL.invalid)
     try:
         check_callback(value)
     except CallbackRefused as refused:
