@@ -11,13 +11,13 @@ import threading
 import time
 
 from flask import Flask, request
-from PIL import Image
 from redis import Redis
 
 from api.errors import error_response, register_error_handlers
 from api.validation import UploadRules, accepted_content_types
 from imgpipe.callback_addresses import check_new_callback, resolve_host
 from imgpipe.db import connect, ensure_schema
+from imgpipe.decoders import readable_extensions
 from imgpipe.formats import writable_formats
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
@@ -34,7 +34,7 @@ class Services:
         self.storage = Storage(settings, timeout=1.0, retries=0)
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.rules = UploadRules(
-            accepted=accepted_content_types(_readable_extensions()),
+            accepted=accepted_content_types(readable_extensions()),
             max_bytes=settings.max_upload_bytes,
             writable_formats=writable_formats(),
             check_callback=functools.partial(
@@ -110,8 +110,3 @@ def supplied_token() -> str:
     if authorization.type == "basic":
         return authorization.password or ""
     return (authorization.token or "").strip() if authorization.type == "bearer" else ""
-
-
-def _readable_extensions() -> set[str]:
-    import processor.imaging  # noqa: F401  registers the optional decoders the workers use
-    return {extension.lstrip(".") for extension in Image.registered_extensions()}

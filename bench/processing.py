@@ -18,14 +18,16 @@ from PIL import Image
 
 from bench.alternatives import (RESIZED_BOX, THUMBNAIL_BOX, fit_inside, floor_decode_encode,
                                 naive_derivatives, vips_derivatives)
+from imgpipe.settings import Settings
 
 Implementation = Callable[[bytes], tuple[bytes, bytes, bytes]]
+MAX_PIXELS = Settings().max_pixels  # the default a worker runs with
 
 
 def ours(data: bytes) -> tuple[bytes, bytes, bytes]:
     from processor.imaging import make_derivatives
 
-    made = make_derivatives(data, max_pixels=100_000_000)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     return made.resized, made.compressed, made.thumbnail
 
 

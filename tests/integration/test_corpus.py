@@ -11,8 +11,8 @@ import requests
 from PIL import Image
 
 import imagegen
-import processor.imaging  # noqa: F401  registers the HEIF and AVIF codecs the corpus is written with
 from imagegen import QUADRANTS, encode
+from imgpipe.decoders import register_optional_decoders
 from pipeline_client import Api, put_file
 from stacks import running_stack
 
@@ -55,6 +55,7 @@ def close(pixel, colour, tolerance=40) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
 
 
+register_optional_decoders()  # the corpus has a HEIF picture, written through pillow_heif
 CORPUS = {
     **{f"orientation-{n}.jpg": imagegen.oriented_jpeg(n, 400, 300) for n in range(1, 9)},
     "transparent.png": encode(imagegen.transparent_corner("RGBA", (400, 300)), "PNG"),

@@ -23,9 +23,11 @@ from PIL import Image, ImageCms, ImageOps
 import imagegen
 from imagegen import BLACK, BLUE, GREEN, QUADRANTS, RED, WHITE, encode
 from processor import imaging
-from processor.imaging import DEFAULT_MAX_PIXELS, Derivatives, ImageRejected, make_derivatives
+from imgpipe.settings import Settings
+from processor.imaging import Derivatives, ImageRejected, make_derivatives
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MAX_PIXELS = Settings().max_pixels
 DERIVATIVE_NAMES = ("resized", "compressed", "thumbnail")
 
 
@@ -61,9 +63,9 @@ def assert_quadrants(image: Image.Image, what: str = "") -> None:
         assert_colour(image.getpixel(point), QUADRANTS[quadrant], tolerance=40, what=f"{what} {quadrant}")
 
 
-def rejection(data: bytes, **kwargs) -> ImageRejected:
+def rejection(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageRejected:
     with pytest.raises(ImageRejected) as caught:
-        make_derivatives(data, **kwargs)
+        make_derivatives(data, max_pixels=max_pixels)
     assert isinstance(caught.value.message, str) and caught.value.message
     return caught.value
 
@@ -77,7 +79,7 @@ def writable(fmt: str) -> bool:
 
 
 def require_writer(fmt: str) -> None:
-    if fmt in ("HEIF", "AVIF") and fmt not in imaging._readable_accepted_formats():
+    if fmt in ("HEIF", "AVIF") and fmt not in imaging.readable_accepted_formats():
         pytest.skip(f"{fmt} reading not available in this Pillow/pillow-heif")
     if not writable(fmt):
         pytest.skip(f"{fmt} writing not available in this Pillow/pillow-heif, so no test input")
@@ -92,7 +94,7 @@ def test_every_exif_orientation_is_shown_upright(orientation):
     # The input really is what the tag says: Pillow's own transpose shows it upright.
     assert_quadrants(ImageOps.exif_transpose(Image.open(io.BytesIO(data))), "input")
 
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
 
     assert (made.width, made.height) == (1600, 1200)
     sizes = {"resized": (1024, 768), "compressed": (1600, 1200), "thumbnail": (300, 225)}
@@ -107,7 +109,7 @@ def test_orientation_is_applied_in_other_containers(fmt):
     require_writer(fmt)
     params = {"lossless": True} if fmt == "WEBP" else {"quality": 90} if fmt in ("HEIF", "AVIF") else {}
     data = imagegen.oriented_image_bytes(6, fmt, 160, 120, **params)
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     assert (made.width, made.height) == (160, 120)
     for name, image in open_derivatives(made).items():
         assert_quadrants(image, f"{fmt} {name}")
@@ -128,7 +130,7 @@ def test_nonsense_orientation_values_mean_upright(value):
 def test_compressed_keeps_the_full_upright_size_of_a_rotated_photo():
     data = encode(imagegen.stored_for_orientation(imagegen.photo_like(3000, 2000, seed=4), 6), "JPEG",
                   exif=_orientation_exif(6))
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     assert (made.width, made.height) == (3000, 2000)
     images = open_derivatives(made)
     assert images["compressed"].size == (3000, 2000)
@@ -154,7 +156,7 @@ def test_transparency_is_flattened_on_white(kind, fmt):
     source = imagegen.transparent_corner(kind)
     params = {"lossless": True} if fmt == "WEBP" else {}
     data = encode(source, fmt, **params)
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     grey = kind in ("LA", "L_key", "I16_key")
     opaque = (imagegen.OPAQUE_GREY,) * 3 if grey else imagegen.OPAQUE_COLOUR
     for name, image in open_derivatives(made).items():
@@ -178,7 +180,7 @@ def test_every_mode_pillow_opens_becomes_rgb_of_the_right_colour(mode, fmt):
         source = _as_mode(upright, mode)
     data = encode(source, fmt)
     assert Image.open(io.BytesIO(data)).mode == mode
-    for name, image in open_derivatives(make_derivatives(data)).items():
+    for name, image in open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS)).items():
         width, height = image.size
         for x, y in ((1, 1), (3, 1), (1, 3), (3, 3)):
             point = (x * width // 4, y * height // 4)
@@ -225,13 +227,13 @@ def test_adobe_cmyk_jpeg_is_read_with_inverted_samples():
     data = imagegen.cmyk_jpeg((0, 255, 255, 0))  # full magenta + yellow = red
     source = Image.open(io.BytesIO(data))
     assert source.mode == "CMYK" and "adobe" in source.info  # stored inverted, Adobe-flagged
-    for name, image in open_derivatives(make_derivatives(data)).items():
+    for name, image in open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS)).items():
         assert_colour(image.getpixel((image.width // 2, image.height // 2)), RED, what=name)
 
 
 @pytest.mark.parametrize("cmyk, rgb", [((0, 0, 0, 0), WHITE), ((0, 0, 0, 255), BLACK), ((255, 0, 255, 0), GREEN)])
 def test_cmyk_inks_give_the_expected_colour(cmyk, rgb):
-    made = make_derivatives(imagegen.cmyk_jpeg(cmyk))
+    made = make_derivatives(imagegen.cmyk_jpeg(cmyk), max_pixels=MAX_PIXELS)
     image = open_derivatives(made)["compressed"]
     assert_colour(image.getpixel((16, 16)), rgb)
 
@@ -240,7 +242,7 @@ def test_cmyk_inks_give_the_expected_colour(cmyk, rgb):
 def test_deep_grey_keeps_its_whole_range(mode, fmt):
     data = encode(imagegen.grey_ramp(mode, width=300), fmt)
     assert Image.open(io.BytesIO(data)).mode == mode
-    image = open_derivatives(make_derivatives(data))["compressed"]
+    image = open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS))["compressed"]
     row = [image.getpixel((x, 8))[0] for x in range(0, 300, 30)] + [image.getpixel((299, 8))[0]]
     assert row[0] <= 4 and row[-1] >= 251, row
     assert_colour((image.getpixel((150, 8))[0],), (128,), tolerance=6, what="middle")
@@ -250,7 +252,7 @@ def test_deep_grey_keeps_its_whole_range(mode, fmt):
 @pytest.mark.parametrize("low, high, expected_middle", [(0.0, 1.0, 128), (-100.0, 300.0, 128)])
 def test_float_grey_is_scaled_by_its_range(low, high, expected_middle):
     data = encode(imagegen.grey_ramp("F", width=257, low=low, high=high), "TIFF")
-    image = open_derivatives(make_derivatives(data))["compressed"]
+    image = open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS))["compressed"]
     assert image.getpixel((0, 8))[0] <= 4 and image.getpixel((256, 8))[0] >= 251
     assert_colour((image.getpixel((128, 8))[0],), (expected_middle,), tolerance=6)
 
@@ -274,7 +276,7 @@ def test_embedded_profile_is_converted_to_srgb(fmt):
     params = {"lossless": True} if fmt == "WEBP" else {}
     data = encode(stored, fmt, icc_profile=SWAPPED, **params)
     assert Image.open(io.BytesIO(data)).info.get("icc_profile") == SWAPPED
-    for name, image in open_derivatives(make_derivatives(data)).items():
+    for name, image in open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS)).items():
         assert_colour(image.getpixel((32, 24)), RED, what=name)
         assert "icc_profile" not in image.info, "derivatives are untagged sRGB"
 
@@ -285,8 +287,9 @@ def test_wide_gamut_profile_keeps_greys_and_moves_colours():
     )
     stored = Image.new("RGB", (64, 48), (60, 160, 60))
     stored.paste((128, 128, 128), (0, 0, 32, 48))
-    tagged = open_derivatives(make_derivatives(encode(stored, "PNG", icc_profile=adobe_like)))["compressed"]
-    untagged = open_derivatives(make_derivatives(encode(stored, "PNG")))["compressed"]
+    tagged = open_derivatives(make_derivatives(encode(stored, "PNG", icc_profile=adobe_like),
+                                               max_pixels=MAX_PIXELS))["compressed"]
+    untagged = open_derivatives(make_derivatives(encode(stored, "PNG"), max_pixels=MAX_PIXELS))["compressed"]
     grey = tagged.getpixel((8, 24))
     assert max(grey) - min(grey) <= 3, f"neutral grey got a cast: {grey}"
     green_tagged, green_untagged = tagged.getpixel((56, 24)), untagged.getpixel((56, 24))
@@ -297,17 +300,17 @@ def test_wide_gamut_profile_keeps_greys_and_moves_colours():
 def test_grey_profile_is_converted():
     linear_grey = imagegen.gray_icc_profile("Linear grey", gamma=1.0)
     data = encode(Image.new("L", (32, 32), 128), "PNG", icc_profile=linear_grey)
-    image = open_derivatives(make_derivatives(data))["compressed"]
+    image = open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS))["compressed"]
     assert_colour(image.getpixel((16, 16)), (188, 188, 188), tolerance=4, what="linear 50% in sRGB")
 
 
 def test_srgb_profile_costs_no_conversion():
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     picture = imagegen.photo_like(64, 48, seed=3)
-    with_profile = make_derivatives(encode(picture, "PNG", icc_profile=srgb))
-    without = make_derivatives(encode(picture, "PNG"))
+    with_profile = make_derivatives(encode(picture, "PNG", icc_profile=srgb), max_pixels=MAX_PIXELS)
+    without = make_derivatives(encode(picture, "PNG"), max_pixels=MAX_PIXELS)
     assert with_profile == without
-    loaded, _ = imaging.load(encode(picture, "PNG", icc_profile=srgb))
+    loaded, _ = imaging.load(encode(picture, "PNG", icc_profile=srgb), max_pixels=MAX_PIXELS)
     assert imaging.to_srgb_rgb(loaded) is loaded
 
 
@@ -323,13 +326,13 @@ def test_rgb_profile_is_converted_in_place():
 @pytest.mark.parametrize("icc", [b"not a profile at all", SWAPPED[:200]])
 def test_unreadable_profile_is_ignored_not_fatal(icc):
     data = encode(Image.new("RGB", (32, 32), RED), "PNG", icc_profile=icc)
-    image = open_derivatives(make_derivatives(data))["compressed"]
+    image = open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS))["compressed"]
     assert_colour(image.getpixel((16, 16)), RED)
 
 
 def test_profile_that_does_not_fit_the_pixels_is_ignored():
     data = encode(Image.new("L", (32, 32), 100), "PNG", icc_profile=SWAPPED)
-    image = open_derivatives(make_derivatives(data))["compressed"]
+    image = open_derivatives(make_derivatives(data, max_pixels=MAX_PIXELS))["compressed"]
     assert_colour(image.getpixel((16, 16)), (100, 100, 100), tolerance=3)
 
 
@@ -357,7 +360,7 @@ def test_every_accepted_format_gives_three_jpegs(label, fmt, params):
     data = encode(imagegen.quadrant_marker(320, 240), fmt, **params)
     if "progressive" in params:
         assert Image.open(io.BytesIO(data)).info.get("progressive")
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     assert made.format == fmt
     assert (made.width, made.height) == (320, 240)
     for name, image in open_derivatives(made).items():
@@ -368,7 +371,7 @@ def test_mpo_from_a_phone_is_reported_as_jpeg_and_uses_its_first_picture():
     first, second = imagegen.quadrant_marker(320, 240), Image.new("RGB", (320, 240), GREEN)
     data = encode(first, "MPO", save_all=True, append_images=[second])
     assert Image.open(io.BytesIO(data)).format == "MPO"
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     assert made.format == "JPEG"
     for name, image in open_derivatives(made).items():
         assert_quadrants(image, name)
@@ -378,7 +381,7 @@ def test_mpo_from_a_phone_is_reported_as_jpeg_and_uses_its_first_picture():
 def test_animation_gives_its_first_frame(fmt, reported):
     data = imagegen.animated(fmt, [RED, GREEN, BLUE])
     assert Image.open(io.BytesIO(data)).n_frames == 3
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     assert made.format == reported
     for name, image in open_derivatives(made).items():
         assert_colour(image.getpixel((image.width // 2, image.height // 2)), RED, what=name)
@@ -404,7 +407,7 @@ def test_animation_gives_its_first_frame(fmt, reported):
 )
 def test_derivative_sizes(size, resized, thumbnail):
     data = encode(Image.new("RGB", size, RED), "PNG")
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     assert (made.width, made.height) == size
     images = open_derivatives(made)
     assert images["resized"].size == resized
@@ -456,14 +459,14 @@ def ijg_table(base: list[int], quality: int) -> list[int]:
     [("compressed", 60), ("resized", imaging.RESIZED_QUALITY), ("thumbnail", imaging.THUMBNAIL_QUALITY)],
 )
 def test_jpeg_quality_uses_the_standard_ijg_tables(name, quality):
-    made = make_derivatives(imagegen.photo_like_jpeg(1200, 900, seed=6))
+    made = make_derivatives(imagegen.photo_like_jpeg(1200, 900, seed=6), max_pixels=MAX_PIXELS)
     image = Image.open(io.BytesIO(getattr(made, name)))
     tables = {index: list(table) for index, table in image.quantization.items()}
     assert tables == {0: ijg_table(IJG_LUMINANCE, quality), 1: ijg_table(IJG_CHROMINANCE, quality)}
 
 
 def test_derivatives_are_baseline_jpegs():
-    made = make_derivatives(imagegen.photo_like_jpeg(400, 300, progressive=True))
+    made = make_derivatives(imagegen.photo_like_jpeg(400, 300, progressive=True), max_pixels=MAX_PIXELS)
     for name in DERIVATIVE_NAMES:
         data = getattr(made, name)
         assert b"\xff\xc0" in data and b"\xff\xc2" not in data, name
@@ -475,7 +478,7 @@ def test_no_metadata_reaches_any_derivative():
     assert source.getexif().get_ifd(imagegen.EXIF_GPS_IFD)  # the input really carries all of it
     assert "xmp" in source.info and source.info.get("comment") == imagegen.METADATA_COMMENT
 
-    made = make_derivatives(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
     for name, image in open_derivatives(made).items():
         raw = getattr(made, name)
         assert not set(image.info) & {"exif", "xmp", "icc_profile", "comment", "photoshop"}, name
@@ -490,7 +493,7 @@ def test_metadata_of_a_converted_picture_is_dropped_too():
     exif[0x0110] = imagegen.METADATA_CAMERA
     data = encode(imagegen.transparent_corner("RGBA"), "PNG", exif=exif.tobytes(), pnginfo=_png_text())
     for name in DERIVATIVE_NAMES:
-        raw = getattr(make_derivatives(data), name)
+        raw = getattr(make_derivatives(data, max_pixels=MAX_PIXELS), name)
         assert b"Exif" not in raw and imagegen.METADATA_CAMERA.encode() not in raw and b"imgpipe-test" not in raw
 
 
@@ -573,11 +576,12 @@ def test_pixel_bomb_does_not_grow_the_process():
         "    return int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
         "sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
         "import imagegen\n"
+        "from imgpipe.settings import Settings\n"
         "from processor.imaging import ImageRejected, make_derivatives\n"
         "bomb = imagegen.pixel_bomb_png(30000, 30000)\n"
         "before = peak_kib()\n"
         "try:\n"
-        "    make_derivatives(bomb)\n"
+        "    make_derivatives(bomb, max_pixels=Settings().max_pixels)\n"
         "except ImageRejected as refused:\n"
         "    print(refused.code)\n"
         "print(peak_kib() - before)\n"
@@ -598,7 +602,7 @@ def test_our_limit_decides_and_pillow_never_warns():
         warnings.simplefilter("always")
         refused = rejection(bomb, max_pixels=50_000_000)
         image = imaging.open_accepted(bomb)
-        imaging.check_pixel_limit(image.size, DEFAULT_MAX_PIXELS)
+        imaging.check_pixel_limit(image.size, MAX_PIXELS)
     assert refused.code == "too_many_pixels" and "50,000,000" in refused.message
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
@@ -626,7 +630,7 @@ def test_damaged_bytes_give_derivatives_or_a_rejection_never_another_error(fmt, 
         for _ in range(rnd.randrange(1, 6)):
             damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
         try:
-            made = make_derivatives(bytes(damaged))
+            made = make_derivatives(bytes(damaged), max_pixels=MAX_PIXELS)
         except ImageRejected as refused:
             assert refused.code in {"not_an_image", "corrupt_image", "unsupported_format", "too_many_pixels"}
         else:
@@ -646,11 +650,11 @@ def test_image_rejected_carries_code_and_message_and_pickles():
 
 def test_concurrent_calls_give_the_same_bytes_as_serial_ones():
     inputs = [imagegen.photo_like_jpeg(640 + 16 * i, 480, seed=i) for i in range(6)]
-    expected = [make_derivatives(data) for data in inputs]
+    expected = [make_derivatives(data, max_pixels=MAX_PIXELS) for data in inputs]
     results: list = [None] * len(inputs)
 
     def run(index):
-        results[index] = make_derivatives(inputs[index])
+        results[index] = make_derivatives(inputs[index], max_pixels=MAX_PIXELS)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(inputs))]
     for thread in threads:
@@ -664,13 +668,13 @@ def test_concurrent_calls_give_the_same_bytes_as_serial_ones():
 def test_works_in_a_forked_child_after_the_parent_used_it():
     """`imgpipe worker` forks its worker process; the parent's encode threads don't exist in the child."""
     data = imagegen.photo_like_jpeg(320, 240)
-    make_derivatives(data)
+    make_derivatives(data, max_pixels=MAX_PIXELS)
     pid = os.fork()
     if pid == 0:  # child: report through the exit status, never return into pytest
         status = 1
         try:
             signal.alarm(20)
-            status = 0 if make_derivatives(data).width == 320 else 1
+            status = 0 if make_derivatives(data, max_pixels=MAX_PIXELS).width == 320 else 1
         finally:
             os._exit(status)
     _, status = os.waitpid(pid, 0)
@@ -679,7 +683,7 @@ def test_works_in_a_forked_child_after_the_parent_used_it():
 
 def test_pipeline_steps_compose_to_make_derivatives():
     data = imagegen.oriented_jpeg(8, 400, 300)
-    image, fmt = imaging.load(data)
+    image, fmt = imaging.load(data, max_pixels=MAX_PIXELS)
     image = imaging.to_srgb_rgb(imaging.orient(image))
     assert (fmt, image.size, image.mode) == ("JPEG", (400, 300), "RGB")
     assert_quadrants(image, "steps")

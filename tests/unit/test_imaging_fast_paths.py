@@ -3,14 +3,18 @@ derivatives of a big JPEG from a second, DCT-scaled decode. Each must give the p
 plain way gives, to within rounding."""
 
 import io
+import logging
 import math
 
 import pytest
 from PIL import Image, ImageChops
 
 import imagegen
+from imgpipe.settings import Settings
 from processor import imaging
-from processor.imaging import make_derivatives
+from processor.imaging import derive, make_derivatives
+
+MAX_PIXELS = Settings().max_pixels
 
 
 def mean_and_max_difference(a: Image.Image, b: Image.Image) -> tuple[float, int]:
@@ -43,8 +47,8 @@ def test_grey_pictures_stay_grey_in_bands():
 
 def test_small_derivatives_of_a_big_jpeg_match_those_from_the_full_decode():
     data = imagegen.photo_like_jpeg(4200, 2800, seed=3)
-    made = make_derivatives(data)
-    full, _ = imaging.load(data)
+    made = make_derivatives(data, max_pixels=MAX_PIXELS)
+    full, _ = imaging.load(data, max_pixels=MAX_PIXELS)
     resized, thumbnail = imaging.small_derivatives(full, full.size)
     for name, ours, plain, size in (("resized", made.resized, resized, (1024, 683)),
                                     ("thumbnail", made.thumbnail, thumbnail, (300, 200))):
@@ -53,13 +57,28 @@ def test_small_derivatives_of_a_big_jpeg_match_those_from_the_full_decode():
         assert psnr(ours_image, plain_image) > 38, name
 
 
+def test_a_failed_scaled_decode_is_logged_and_the_full_decode_serves(monkeypatch, caplog):
+    """The scaled decode is only a shortcut: when it fails, the small derivatives are made from
+    the full picture instead, byte for byte what that path makes, and the log says why."""
+    def broken(*args):
+        raise RuntimeError("scaled decode broke")
+
+    monkeypatch.setattr(derive, "_small_derivatives_from_scaled_jpeg", broken)
+    data = imagegen.photo_like_jpeg(4200, 2800, seed=3)
+    with caplog.at_level(logging.WARNING, logger=derive.__name__):
+        made = make_derivatives(data, max_pixels=MAX_PIXELS)
+    full, _ = imaging.load(data, max_pixels=MAX_PIXELS)
+    assert (made.resized, made.thumbnail) == imaging.small_derivatives(full, full.size)
+    assert "scaled decode broke" in caplog.text
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_scaled_decode_shows_every_orientation_upright(orientation):
     upright = imagegen.quadrant_marker(2400, 1800)
     exif = Image.Exif()
     exif[imagegen.EXIF_ORIENTATION] = orientation
     stored = imagegen.stored_for_orientation(upright, orientation)
-    made = make_derivatives(imagegen.encode(stored, "JPEG", quality=90, exif=exif.tobytes()))
+    made = make_derivatives(imagegen.encode(stored, "JPEG", quality=90, exif=exif.tobytes()), max_pixels=MAX_PIXELS)
     assert (made.width, made.height) == (2400, 1800)
     for name, blob, size in (("resized", made.resized, (1024, 768)), ("thumbnail", made.thumbnail, (300, 225))):
         image = Image.open(io.BytesIO(blob))
@@ -75,5 +94,5 @@ def test_scaled_decode_shows_every_orientation_upright(orientation):
 def test_corrupt_big_jpeg_is_still_rejected_as_corrupt():
     data = imagegen.truncated(imagegen.photo_like_jpeg(3000, 2000, seed=4), keep=0.5)
     with pytest.raises(imaging.ImageRejected) as caught:
-        make_derivatives(data)
+        make_derivatives(data, max_pixels=MAX_PIXELS)
     assert caught.value.code == "corrupt_image"

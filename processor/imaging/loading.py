@@ -1,0 +1,196 @@
+"""Load: identify the upload from its bytes, refuse it before decoding if it is too big,
+then decode its first frame. Every input problem becomes ImageRejected with a stable code."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import threading
+import warnings
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from imgpipe.decoders import readable_formats
+from processor.imaging.errors import ImageRejected
+
+
+# Formats accepted as uploads, in the order they are tried (most common first).
+# MPO is the JPEG variant phones write for multi-picture files; its first
+# picture is an ordinary JPEG, so it is reported as JPEG.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "TIFF", "BMP", "MPO")
+REPORTED_AS = {"MPO": "JPEG"}
+
+
+def load(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
+    """Identify `data`, refuse it if it is too big, then decode its first frame.
+
+    The pixel limit is checked on the size in the header, before a single
+    pixel is decoded or its memory allocated. Open images start on their
+    first frame (animations, multi-page TIFF, HEIF's primary image), which is
+    the one decoded.
+    """
+    image, fmt = open_checked(data, max_pixels=max_pixels)
+    decode(image)
+    return image, fmt
+
+
+def open_checked(data: bytes, *, max_pixels: int) -> tuple[ImageFile.ImageFile, str]:
+    """`load` without the decode: the opened image (header read) and its reported format."""
+    if not data:
+        raise ImageRejected("empty_file", "The file is empty.")
+    image = open_accepted(data)
+    fmt = REPORTED_AS.get(image.format, image.format)
+    check_pixel_limit(image.size, max_pixels)
+    return image, fmt
+
+
+def open_accepted(data: bytes) -> ImageFile.ImageFile:
+    """Open `data` (header only) if it is one of the accepted formats, else say what it is."""
+    try:
+        with _bomb_warnings_silenced():
+            return Image.open(io.BytesIO(data), formats=readable_accepted_formats())
+    except UnidentifiedImageError:
+        pass
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(None) from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise ImageRejected("corrupt_image", f"The image header is damaged ({_reason(exc)}).") from None
+    raise _why_not_accepted(data)
+
+
+def check_pixel_limit(size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse pictures too big to decode safely (decompression bombs).
+
+    Pillow refuses on its own above 2 x Image.MAX_IMAGE_PIXELS (~179 MP); a larger
+    max_pixels takes effect only if the application raises that too.
+    """
+    width, height = size
+    if width < 1 or height < 1:
+        raise ImageRejected("corrupt_image", f"The image claims an impossible size of {width}x{height}.")
+    if width * height > max_pixels:
+        raise _too_many_pixels(size, max_pixels)
+
+
+def decode(image: Image.Image) -> None:
+    """Decode the pixels, mapping every decoder complaint to corrupt_image.
+
+    Truncated files are errors here (nothing sets LOAD_TRUNCATED_IMAGES), so
+    a cut-off upload is refused rather than padded with grey. Damage that
+    libjpeg recovers from on its own (it only warns, and Pillow does not pass
+    warnings on) cannot be seen from here and decodes as it stands.
+    """
+    quiet = _bomb_warnings_silenced() if _over_pillow_warning_limit(image.size) else contextlib.nullcontext()
+    try:
+        with quiet:
+            image.load()
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(image.size) from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise ImageRejected("corrupt_image", f"The image data is damaged or incomplete ({_reason(exc)}).") from None
+
+
+def _why_not_accepted(data: bytes) -> ImageRejected:
+    """The rejection for bytes that no accepted reader could open."""
+    other_format = _identify_any_format(data)
+    if other_format is not None:
+        kind = f"{other_format} images" if other_format else "Images of this kind"
+        return ImageRejected("unsupported_format", f"{kind} are not accepted.")
+    signature = _signature_format(data)
+    if signature is None:
+        return ImageRejected("not_an_image", "The file is not an image.")
+    if signature in readable_accepted_formats():
+        return ImageRejected("corrupt_image", f"The file looks like {signature} but its header is damaged.")
+    return ImageRejected("unsupported_format", f"{signature} images cannot be read by this installation.")
+
+
+def _identify_any_format(data: bytes) -> str | None:
+    """The format name if any Pillow reader recognises `data` ("" if it does but is too big
+    to say), None if none does. Only headers are read."""
+    try:
+        with _bomb_warnings_silenced():
+            with Image.open(io.BytesIO(data)) as image:
+                return image.format or ""
+    except Image.DecompressionBombError:
+        return ""
+    except MemoryError:
+        raise
+    except Exception:
+        return None
+
+
+def _signature_format(data: bytes) -> str | None:
+    """The accepted format whose magic number `data` starts with, if any.
+
+    Lets a damaged PNG or JPEG header be told apart from a file that is no
+    image at all, and a HEIF file from noise when no HEIF reader is installed.
+    """
+    head = data[:32]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith(b"BM") and len(head) >= 18 and head[14] in (12, 16, 40, 52, 56, 64, 108, 124):
+        return "BMP"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "AVIF"
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
+            return "HEIF"
+    return None
+
+
+@functools.cache
+def readable_accepted_formats() -> tuple[str, ...]:
+    """ACCEPTED_FORMATS minus those this installation has no reader for (HEIF, AVIF may be missing)."""
+    readable = readable_formats()
+    return tuple(fmt for fmt in ACCEPTED_FORMATS if fmt in readable)
+
+
+# Held while the process-wide warning filters are swapped. A forked child gets a new one
+# (processor.imaging.derive's fork hook): the thread that held it at the fork is not there.
+warnings_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bomb_warnings_silenced():
+    """Keep Pillow's own size warning quiet: the limit is ours to enforce.
+
+    Pillow warns above Image.MAX_IMAGE_PIXELS (~89 MP, below our default
+    limit) and raises above twice that. The warning would only be noise in
+    worker logs, so it is ignored; the error is mapped to too_many_pixels.
+    catch_warnings swaps process-wide state, hence the lock.
+    """
+    with warnings_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+def _over_pillow_warning_limit(size: tuple[int, int]) -> bool:
+    limit = Image.MAX_IMAGE_PIXELS
+    return limit is not None and size[0] * size[1] > limit
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int | None = None) -> ImageRejected:
+    if size is None or max_pixels is None:
+        return ImageRejected("too_many_pixels", "The image has more pixels than this service accepts.")
+    width, height = size
+    return ImageRejected(
+        "too_many_pixels",
+        f"The image is {width}x{height} ({width * height:,} pixels); the limit is {max_pixels:,} pixels.",
+    )
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
