@@ -61,7 +61,8 @@ def create(svc, new: NewUpload) -> dict:
     expires_at = now + timedelta(seconds=ttl)
     row = uploads.insert_upload(
         svc.db, upload_id=upload_id, filename=new.filename, content_type=new.content_type, key=key,
-        declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at, formats=new.formats)
+        declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at, formats=new.formats,
+        presets=new.presets)
     current_app.logger.info("upload %s: pending (%s, %s)", upload_id, new.content_type, new.filename)
     return {
         "id": upload_id,
@@ -81,7 +82,8 @@ def get_record(upload_id):
     row = _find(upload_id)
     svc = services()
     deliveries = uploads.delivery_attempts(svc.db, row["id"])
-    return record_body(row, svc.storage, svc.settings.result_url_ttl, uploads.utcnow(), deliveries)
+    return record_body(row, svc.storage, svc.settings.result_url_ttl, uploads.utcnow(), deliveries,
+                       svc.settings.derivative_presets)
 
 
 @bp.get("/uploads/<upload_id:upload_id>/status", strict_slashes=False)
@@ -94,7 +96,8 @@ def get_status(upload_id):
 @bp.get("/upload/<upload_id:upload_id>/result", strict_slashes=False)
 def get_results(upload_id):
     svc = services()
-    return results_body(_find(upload_id), svc.storage, svc.settings.result_url_ttl, uploads.utcnow())
+    return results_body(_find(upload_id), svc.storage, svc.settings.result_url_ttl, uploads.utcnow(),
+                        svc.settings.derivative_presets)
 
 
 def _json_body(refusal: str):

@@ -6,12 +6,15 @@ re-driven job can race without moving a row backwards or overwriting a final sta
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 
 import sqlite_utils
+
+from imgpipe.presets import BUILT_IN
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
 STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
@@ -41,6 +44,10 @@ COLUMNS = {
     "updated_at": str,
     "upload_expires_at": str,
     "processing_started_at": str,
+    "presets": str,  # the preset names the upload asked for, comma-separated; NULL: every preset
+    "derivatives": str,  # JSON, what the bucket holds: preset -> format -> version (imgpipe.presets)
+    "blurhash": str,
+    "dominant_color": str,
 }
 # One row per try at delivering an upload's callback.
 DELIVERY_COLUMNS = {
@@ -118,7 +125,8 @@ def _retry_while_locked(action, seconds: float = 10.0):
 
 
 def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
-                  upload_expires_at: datetime, formats: tuple[str, ...] = ("jpeg",)) -> dict:
+                  upload_expires_at: datetime, formats: tuple[str, ...] = ("jpeg",),
+                  presets: tuple[str, ...] | None = None) -> dict:
     now = timestamp(utcnow())
     row = {
         "id": upload_id,
@@ -130,6 +138,7 @@ def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, 
         "callback_url": callback_url,
         "callback_state": PENDING if callback_url else None,
         "formats": ",".join(formats),
+        "presets": ",".join(presets) if presets is not None else None,
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
@@ -148,6 +157,22 @@ def get_upload(db, upload_id: str) -> dict | None:
 def output_formats(row: dict) -> tuple[str, ...]:
     """The formats the derivatives are made in; rows from before formats existed are JPEG only."""
     return tuple((row["formats"] or "jpeg").split(","))
+
+
+def requested_presets(row: dict) -> tuple[str, ...] | None:
+    """The presets the upload asked for; None when it named none (it gets every preset)."""
+    return tuple(row["presets"].split(",")) if row["presets"] else None
+
+
+def stored_derivatives(row: dict) -> dict[str, dict[str, str]]:
+    """What the bucket holds for the upload: preset -> format -> version.
+
+    Uploads completed before this was recorded have the built-in three in their formats, made
+    as the built-in presets make them.
+    """
+    if row["derivatives"]:
+        return json.loads(row["derivatives"])
+    return BUILT_IN.versions(None, output_formats(row)) if row["status"] == COMPLETED else {}
 
 
 def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None) -> int:
@@ -187,13 +212,63 @@ def release_attempt(db, upload_id: str) -> None:
                [upload_id, PROCESSING])
 
 
-def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str) -> bool:
+def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str,
+                   derivatives: dict[str, dict[str, str]] | None = None, blurhash: str | None = None,
+                   dominant_color: str | None = None, from_status: str = PROCESSING) -> bool:
+    """Complete a row being processed; `from_status=FAILED` is for `imgpipe reprocess`, which may
+    re-try an upload that failed (after a limit was raised, say) and complete it."""
     cursor = db.execute(
-        "UPDATE uploads SET status = ?, bytes = ?, width = ?, height = ?, format = ?,"
-        " error_code = NULL, error_message = NULL, updated_at = ? WHERE id = ? AND status = ?",
-        [COMPLETED, size, width, height, image_format, timestamp(utcnow()), upload_id, PROCESSING],
+        "UPDATE uploads SET status = ?, bytes = ?, width = ?, height = ?, format = ?, derivatives = ?,"
+        " blurhash = ?, dominant_color = ?, error_code = NULL, error_message = NULL, updated_at = ?"
+        " WHERE id = ? AND status = ?",
+        [COMPLETED, size, width, height, image_format, _json_or_none(derivatives), blurhash, dominant_color,
+         timestamp(utcnow()), upload_id, from_status],
     )
     return cursor.rowcount == 1
+
+
+def record_reprocessed(db, upload_id: str, derivatives: dict[str, dict[str, str]], *,
+                       blurhash: str | None = None, dominant_color: str | None = None) -> bool:
+    """Note what a completed upload's objects are after a reprocess; its placeholder too when
+    one was made again. The status stays completed, and updated_at is left alone: nothing a
+    client polls for has changed."""
+    cursor = db.execute(
+        "UPDATE uploads SET derivatives = ?, blurhash = COALESCE(?, blurhash),"
+        " dominant_color = COALESCE(?, dominant_color) WHERE id = ? AND status = ?",
+        [json.dumps(derivatives), blurhash, dominant_color, upload_id, COMPLETED],
+    )
+    return cursor.rowcount == 1
+
+
+def replace_failure(db, upload_id: str, code: str, message: str) -> bool:
+    """A failed upload tried again by `imgpipe reprocess` that failed again: the newer reason."""
+    cursor = db.execute("UPDATE uploads SET error_code = ?, error_message = ? WHERE id = ? AND status = ?",
+                        [code, message, upload_id, FAILED])
+    return cursor.rowcount == 1
+
+
+def final_uploads(db, statuses: tuple[str, ...], *, created_from: str | None = None,
+                  created_before: str | None = None, after: tuple[str, str] | None = None,
+                  limit: int = 500) -> list[dict]:
+    """Uploads in `statuses`, created in [created_from, created_before), oldest first, a page at a
+    time: pass the last row's (created_at, id) as `after` for the next page."""
+    where = [f"status IN ({', '.join('?' * len(statuses))})"]
+    values: list = list(statuses)
+    if created_from:
+        where.append("created_at >= ?")
+        values.append(created_from)
+    if created_before:
+        where.append("created_at < ?")
+        values.append(created_before)
+    if after:
+        where.append("(created_at > ? OR (created_at = ? AND id > ?))")
+        values += [after[0], after[0], after[1]]
+    return list(db.query(f"SELECT * FROM uploads WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?",
+                         [*values, limit]))
+
+
+def _json_or_none(value) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None = None) -> bool:

@@ -8,10 +8,13 @@ the service imgpipe replaces, and every one has a default that works on a laptop
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
+
+from imgpipe.presets import Presets, load_presets
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,18 @@ class Settings:
     webhook_secret: str = ""
     webhook_allow_hosts: str = ""
     webhook_retry_intervals: str = "10,30,60,120,300"
+    presets: str = ""  # path of the presets file; empty: the built-in resized, compressed and thumbnail
 
     def __post_init__(self):
-        """A malformed retry list is refused when the settings are read, not at a webhook's first retry."""
+        """A malformed retry list or presets file is refused when the settings are read, so a
+        process refuses to start on it rather than failing at the first webhook or upload."""
         self.webhook_intervals
+        self.derivative_presets
+
+    @functools.cached_property
+    def derivative_presets(self) -> Presets:
+        """The presets every upload's derivatives are made by, read once from the file."""
+        return load_presets(self.presets)
 
     @property
     def public_s3_url(self) -> str:
@@ -97,7 +108,7 @@ _PREFIXED = {
     "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
-    "webhook_allow_hosts", "webhook_retry_intervals",
+    "webhook_allow_hosts", "webhook_retry_intervals", "presets",
 }
 
 
