@@ -14,7 +14,7 @@ from imgpipe import db as uploads
 from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
-from processor.imaging import ImageRejected, make_derivatives
+from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.resources import Resources, resources
 from processor.webhooks import enqueue_delivery
 
@@ -56,20 +56,27 @@ def _derive(res: Resources, row: dict) -> str:
         raise ImageRejected(
             "too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
     data = res.storage.read(key)
-    derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=uploads.output_formats(row))
-    writes = [
-        res.writers.submit(res.storage.write, derivative_key(kind, upload_id, fmt), encoded, content_type(fmt))
-        for fmt, made in derivatives.by_format().items()
-        for kind, encoded in made.items()
-    ]
-    for write in writes:
-        write.result()
+    presets = res.settings.derivative_presets
+    wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
+    derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=formats,
+                                   presets=presets.chosen(wanted))
+    write_derivatives(res, upload_id, derivatives)
     if uploads.mark_completed(res.db, upload_id, size=len(data), width=derivatives.width,
-                              height=derivatives.height, image_format=derivatives.format):
+                              height=derivatives.height, image_format=derivatives.format,
+                              derivatives=presets.versions(wanted, formats), blurhash=derivatives.blurhash,
+                              dominant_color=derivatives.dominant_color):
         _announce(res, row)
     log.info("upload %s: completed (%s %sx%s, %s bytes)", upload_id, derivatives.format,
              derivatives.width, derivatives.height, len(data))
     return uploads.COMPLETED
+
+
+def write_derivatives(res: Resources, upload_id: str, derivatives: Derivatives) -> None:
+    """Every object made, written at once on the writer threads; returns when all are stored."""
+    writes = [res.writers.submit(res.storage.write, derivative_key(name, upload_id, fmt), encoded, content_type(fmt))
+              for name, made in derivatives.made.items() for fmt, encoded in made.items()]
+    for write in writes:
+        write.result()
 
 
 def _fail(res: Resources, row: dict, code: str, message: str) -> str:

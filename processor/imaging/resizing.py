@@ -85,3 +85,8 @@ def join_bands(mode: str, size: tuple[int, int], edges: list[int], bands: list[I
     for top, band in zip(edges, bands):
         joined.paste(band, (0, top))
     return joined
+
+
+def resize_window(image: Image.Image, size: tuple[int, int], window: tuple[float, float, float, float]) -> Image.Image:
+    """The part of `image` inside `window` (left, top, right, bottom; fractional) resampled to `size`."""
+    return image.resize(size, RESIZE_FILTER, box=window, reducing_gap=RESIZE_REDUCING_GAP)
