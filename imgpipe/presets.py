@@ -85,6 +85,14 @@ class Presets:
     def names(self) -> tuple[str, ...]:
         return tuple(preset.name for preset in self.presets)
 
+    @property
+    def version(self) -> str:
+        """A short digest of every preset and format's version: processes that share it make the
+        same objects. `imgpipe reprocess` hands its own to the workers, which refuse another."""
+        versions = {preset.name: [preset.formats, {fmt: preset.version(fmt) for fmt in OUTPUT_FORMATS}]
+                    for preset in self.presets}
+        return hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:12]
+
     def get(self, name: str) -> Preset | None:
         return next((preset for preset in self.presets if preset.name == name), None)
 
@@ -113,8 +121,8 @@ BUILT_IN = Presets((
 
 @dataclass(frozen=True)
 class Reprocessing:
-    """What one stored upload needs to match the presets: objects to make, objects to delete,
-    and what the bucket holds for it afterwards (preset -> format -> version)."""
+    """What one stored upload needs to match the presets: presets to make (in all their formats),
+    objects to delete, and what the bucket holds for it afterwards (preset -> format -> version)."""
 
     make: dict[str, tuple[str, ...]]
     delete: tuple[tuple[str, str], ...]  # (preset, format)
@@ -130,8 +138,8 @@ def reprocessing(presets: Presets, *, stored: dict[str, dict[str, str]], wanted:
                  prune: bool = False) -> Reprocessing:
     """Compare what the bucket holds for an upload (`stored`) with what the presets make now.
 
-    An object is made again when it is missing or its version differs, among the presets in
-    `only` (all when None). With `prune`, objects no preset makes any more are deleted:
+    A preset is made again, in all its formats, when one of its objects is missing or of
+    another version, among the presets in `only` (all when None). With `prune`, objects no preset makes any more are deleted:
     presets gone from the file, formats a preset no longer has, presets the upload no longer
     gets. Without it they stay where they are, and stay recorded.
     """
@@ -140,9 +148,8 @@ def reprocessing(presets: Presets, *, stored: dict[str, dict[str, str]], wanted:
     for name, versions in target.items():
         if only is not None and name not in only:
             continue
-        stale = tuple(fmt for fmt, version in versions.items() if stored.get(name, {}).get(fmt) != version)
-        if stale:
-            make[name] = stale
+        if any(stored.get(name, {}).get(fmt) != version for fmt, version in versions.items()):
+            make[name] = tuple(versions)
     after = {name: dict(formats) for name, formats in stored.items()}
     for name, formats in make.items():
         after.setdefault(name, {}).update({fmt: target[name][fmt] for fmt in formats})

@@ -21,6 +21,12 @@ def make_webhook_queue(connection: Redis, settings: Settings) -> Queue:
     return Queue(f"{settings.queue_name}-webhooks", connection=connection)
 
 
+def make_reprocess_queue(connection: Redis, settings: Settings) -> Queue:
+    """`imgpipe reprocess` jobs wait in their own queue, which workers take only when no image
+    and no webhook waits: new uploads always pass a reprocess, however long."""
+    return Queue(f"{settings.queue_name}-reprocess", connection=connection)
+
+
 def inflight_key(settings: Settings) -> str:
     """Events the relay has taken off MinIO's list and not yet turned into jobs."""
     return f"{settings.events_key}:in-flight"

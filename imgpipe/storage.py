@@ -81,6 +81,10 @@ class Storage:
         self._call(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data),
                    content_type=content_type)
 
+    def delete(self, key: str) -> None:
+        """Remove an object; one that is already gone is no error (S3 answers a delete either way)."""
+        self._call(self.client.remove_object, self.bucket, key)
+
     def check(self) -> None:
         """Raise StorageUnavailable unless the bucket answers."""
         try:

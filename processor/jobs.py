@@ -35,14 +35,14 @@ def enqueue_processing(queue: Queue, upload_id: str, *, replace_started: bool = 
 
 
 def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, timeout: int, retry: Retry,
-                 description: str, replace_started: bool = False) -> bool:
-    """Enqueue function(upload_id) as job `job_id` unless a live job of that id exists (False then);
-    an ended one is replaced."""
+                 description: str, replace_started: bool = False, args: tuple | None = None) -> bool:
+    """Enqueue function(upload_id) (or function(*args)) as job `job_id` unless a live job of that
+    id exists (False then); an ended one is replaced."""
     for _ in range(3):
         try:
             queue.enqueue_call(
                 function,
-                args=(upload_id,),
+                args=args or (upload_id,),
                 job_id=job_id,
                 unique=True,
                 timeout=timeout,

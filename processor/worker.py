@@ -29,9 +29,10 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.job import Job
 
-from imgpipe.queues import make_queue, make_webhook_queue
+from imgpipe.queues import make_queue, make_reprocess_queue, make_webhook_queue
 from imgpipe.settings import Settings
 from processor.jobs import enqueue_processing, job_id_for
+from processor.reprocess import enqueue_reprocess, reprocess_job_id
 from processor.resources import use_settings
 from processor.webhooks import delivery_job_id, enqueue_delivery
 
@@ -57,7 +58,9 @@ def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
     and the supervisor starts a new one."""
     use_settings(settings)
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
-    queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
+    # In priority order: images, then webhooks, then reprocessing.
+    queues = [make_queue(connection, settings), make_webhook_queue(connection, settings),
+              make_reprocess_queue(connection, settings)]
     worker = None
     try:
         worker = ImagesWorker(queues, connection=connection, name=name, maintenance_interval=30)
@@ -131,13 +134,16 @@ def recover_jobs_of(settings: Settings, name: str) -> None:
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:
-    [upload_id] = job.args
+    upload_id = job.args[0]
     if job.id == job_id_for(upload_id):
         enqueue_processing(make_queue(connection, settings), upload_id, replace_started=True)
         log.info("upload %s: processing job re-driven after its worker died", upload_id)
     elif job.id == delivery_job_id(upload_id):
         enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, replace_started=True)
         log.info("upload %s: webhook job re-driven after its worker died", upload_id)
+    elif job.id == reprocess_job_id(upload_id):
+        enqueue_reprocess(make_reprocess_queue(connection, settings), *job.args, replace_started=True)
+        log.info("upload %s: reprocess job re-driven after its worker died", upload_id)
 
 
 def _how_it_ended(exitcode: int | None) -> str:
