@@ -144,3 +144,11 @@ def test_pruning_deletes_what_no_preset_makes_any_more():
     pruned = reprocessing(presets, stored=stored, wanted=None, upload_formats=("jpeg",), prune=True)
     assert set(pruned.delete) == {("resized", "jpeg"), ("compressed", "jpeg"), ("thumbnail", "jpeg"), ("old", "avif")}
     assert pruned.after == {"thumbnail": {"webp": presets.get("thumbnail").version("webp")}}
+
+
+def test_the_presets_version_changes_with_any_preset_and_only_then():
+    same = parse_presets(EXAMPLE)
+    assert same.version == parse_presets("# reformatted\n" + EXAMPLE.replace(" = ", "=")).version
+    assert same.version != parse_presets(EXAMPLE.replace("quality = { webp = 70 }", "")).version
+    assert same.version != parse_presets(EXAMPLE.replace('crop = "entropy"', "")).version
+    assert BUILT_IN.version != same.version
