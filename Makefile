@@ -15,9 +15,10 @@ up: install
 down:
 	@if [ -x $(BIN)/imgpipe ]; then $(BIN)/imgpipe down; else echo "Nothing was running."; fi
 
-# The browser test of the upload page needs Chromium; nothing else does.
+# The browser test of the upload page needs Chromium; the compose file's test needs the compose plugin.
 test: install
 	@scripts/install_chromium.sh
+	@scripts/install_compose.sh
 	$(BIN)/python -m pytest
 
 unit: install
