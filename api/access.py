@@ -31,7 +31,8 @@ def install(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def authorize():
-        """Guards every path but /healthz: the API calls, the page, /rq and all static files."""
+        """Guards every path but /healthz and CORS preflights: the API calls, the page, /rq and
+        all static files."""
         if request.path in OPEN_PATHS or is_preflight():
             return None
         supplied = supplied_token()

@@ -56,8 +56,9 @@ def _parse_entry(svc, entry: dict) -> NewUpload | dict:
 def _charge_upload_token(svc, news: list[NewUpload]) -> None:
     """Count the uploads a browser upload token is about to create against its caps, all or none.
 
-    A token that caps bytes needs every upload's size. (Its PUT is held to that size where the
-    store enforces the declared size.)
+    Bytes are the sizes the uploads declare, so a token that caps bytes needs every one. Upload
+    URLs do not sign Content-Length yet: until the store holds a PUT to its declared size, the
+    cap bounds what is declared, and each upload is still refused past IMGPIPE_MAX_UPLOAD_BYTES.
     """
     token = g.get("upload_token")
     if token is None or not news or (token.max_files is None and token.max_bytes is None):
@@ -69,14 +70,7 @@ def _charge_upload_token(svc, news: list[NewUpload]) -> None:
     if not uploads.charge_upload_token(svc.db, token.id, expires_at, files=len(news), size=size,
                                        max_files=token.max_files, max_bytes=token.max_bytes):
         raise RequestRejected(403, "token_exhausted",
-                              f"this upload token allows {_caps(token)} in all; {len(news)} more file(s) of "
-                              f"{size} bytes would go over")
-
-
-def _caps(token) -> str:
-    caps = [f"{token.max_files} file(s)" if token.max_files is not None else "",
-            f"{token.max_bytes} bytes" if token.max_bytes is not None else ""]
-    return " and ".join(cap for cap in caps if cap)
+                              f"this upload token has no room left for {len(news)} more file(s) of {size} bytes")
 
 
 def create(svc, new: NewUpload) -> dict:
