@@ -4,11 +4,14 @@ headers every answer carries, against the session's real database, MinIO and Red
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from api import create_app
+from imgpipe.cli import cli
 from imgpipe.upload_tokens import mint
 
 APP_ORIGIN = "https://app.example.com"
@@ -157,6 +160,19 @@ def test_a_token_capping_bytes_needs_sizes_and_counts_them(client):
     over = client.post("/uploads", json={**NEW_UPLOAD, "size": 401}, headers=bearer(token))
     assert (over.status_code, over.get_json()["error"]["code"]) == (403, "token_exhausted")
     assert client.post("/uploads", json={**NEW_UPLOAD, "size": 400}, headers=bearer(token)).status_code == 201
+
+
+def test_imgpipe_token_mints_what_the_api_accepts(client):
+    minted = CliRunner().invoke(cli, ["token", "--files", "1", "--ttl", "60", "--id", "cli-visitor", "--json"],
+                                env={"IMGPIPE_UPLOAD_TOKEN_SECRET": SECRET})
+    assert minted.exit_code == 0, minted.output
+    document = json.loads(minted.output)
+    assert (document["id"], document["files"], document["bytes"]) == ("cli-visitor", 1, None)
+    assert abs(document["exp"] - (time.time() + 60)) < 5
+    assert client.post("/uploads", json=NEW_UPLOAD, headers=bearer(document["token"])).status_code == 201
+    assert client.post("/uploads", json=NEW_UPLOAD, headers=bearer(document["token"])).status_code == 403
+    refused = CliRunner().invoke(cli, ["token"], env={"IMGPIPE_UPLOAD_TOKEN_SECRET": ""})
+    assert refused.exit_code == 2 and "IMGPIPE_UPLOAD_TOKEN_SECRET" in refused.output
 
 
 def test_an_open_api_still_holds_a_browser_token_to_its_own_uploads(stack):
