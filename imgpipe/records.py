@@ -8,6 +8,7 @@ same document. Pure: result URLs are presigned by computation, through the calle
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from imgpipe import db as uploads
 from imgpipe.keys import DERIVATIVES, derivative_key
@@ -33,19 +34,34 @@ def results_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
     formats = uploads.output_formats(row)
     completed = row["status"] == uploads.COMPLETED
 
-    def url(key: str) -> str | None:
-        return presigner.presign_get(key, ttl, now) if completed else None
+    def url(key: str, response_headers: dict[str, str] | None = None) -> str | None:
+        return presigner.presign_get(key, ttl, now, response_headers) if completed else None
 
     by_format = {fmt: {kind: url(derivative_key(kind, row["id"], fmt)) for kind in DERIVATIVES} for fmt in formats}
     jpeg = by_format.get("jpeg", dict.fromkeys(DERIVATIVES))
     return {
         "id": row["id"],
         "status": row["status"],
-        "original": url(row["key"]),
+        "original": url(row["key"], original_response_headers(row)),
         **jpeg,
         "formats": by_format,
         "expires_at": uploads.timestamp(now + timedelta(seconds=ttl)) if completed else None,
     }
+
+
+def original_response_headers(row: dict) -> dict[str, str]:
+    """What the store is asked to answer the original with. The original is whatever bytes a
+    client sent, perhaps an image that is also an HTML page: it is served as the accepted image
+    type it was declared as, and as an attachment, so a browser that opens its URL saves it
+    rather than render it as a page of the store's origin."""
+    return {"Content-Type": row["content_type"], "Content-Disposition": attachment(row["filename"])}
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition `attachment` keeping the upload's filename (RFC 6266): a plain ASCII
+    fallback for old clients and the exact name in UTF-8."""
+    fallback = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[dict]) -> dict:
