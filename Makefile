@@ -15,9 +15,12 @@ up: install
 down:
 	@if [ -x $(BIN)/imgpipe ]; then $(BIN)/imgpipe down; else echo "Nothing was running."; fi
 
-# The browser test of the upload page needs Chromium; nothing else does.
+# The browser tests need Chromium, and Node.js with npm to build the web app they load;
+# the compose file's test needs the compose plugin.
 test: install
 	@scripts/install_chromium.sh
+	@scripts/install_node.sh
+	@scripts/install_compose.sh
 	$(BIN)/python -m pytest
 
 unit: install

@@ -6,14 +6,13 @@ It never touches image bytes: clients PUT straight to object storage.
 from __future__ import annotations
 
 import functools
-import hmac
 import threading
 import time
 
-from flask import Flask, request
+from flask import Flask
 from redis import Redis
 
-from api.errors import error_response, register_error_handlers
+from api.errors import register_error_handlers
 from api.validation import UploadRules, accepted_content_types
 from imgpipe.callback_addresses import check_new_callback, resolve_host
 from imgpipe.db import connect, ensure_schema
@@ -22,7 +21,6 @@ from imgpipe.formats import writable_formats
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
 
-OPEN_PATHS = ("/healthz",)
 STORAGE_CHECK_INTERVAL = 1.0
 
 
@@ -77,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import dashboard, health, metrics, openapi, page, uploads
+    from api import access, browser, dashboard, health, metrics, openapi, page, uploads
     app.url_map.converters["upload_id"] = uploads.UploadIdConverter
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
@@ -87,27 +85,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     dashboard.mount(app, settings)
     register_error_handlers(app)
 
-    if settings.api_token:
-        @app.before_request
-        def require_token():
-            """Guards every path but /healthz: the API calls, the page, /rq and all static files."""
-            if request.path in OPEN_PATHS:
-                return None
-            if not hmac.compare_digest(supplied_token().encode(), settings.api_token.encode()):
-                response = error_response(401, "unauthorized", "a valid API token is required")
-                response.headers["WWW-Authenticate"] = 'Basic realm="imgpipe"'
-                return response
-            return None
-
+    access.install(app, settings)
+    browser.install(app, settings)
     return app
-
-
-def supplied_token() -> str:
-    """The token from `Authorization: Bearer <token>`, or the password of Basic authentication,
-    which is how a browser sends it for the page and the dashboard after asking once."""
-    authorization = request.authorization
-    if authorization is None:
-        return ""
-    if authorization.type == "basic":
-        return authorization.password or ""
-    return (authorization.token or "").strip() if authorization.type == "bearer" else ""

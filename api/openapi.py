@@ -146,7 +146,13 @@ SCHEMAS = {
 
 UPLOAD_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
              "description": "The id POST /uploads answered (32 hex digits); anything else is answered 404."}
-UNAUTHORIZED = _error("IMGPIPE_API_TOKEN is set and the request did not send it.")
+UNAUTHORIZED = _error("IMGPIPE_API_TOKEN is set and the request did not send it (unauthorized), or a browser "
+                      "upload token was sent that has expired (token_expired) or is not validly signed and "
+                      "formed (invalid_token).")
+FORBIDDEN = _error("A browser upload token was sent: it may only create uploads and read the uploads made with it "
+                   "(forbidden).")
+USED_UP = _error("A browser upload token was sent that may not create this many more files or bytes "
+                 "(token_exhausted), or that may only read the uploads made with it (forbidden).")
 NOT_FOUND = _error("No upload with this id.")
 
 
@@ -162,9 +168,11 @@ def _create(deprecated: bool = False) -> dict:
             "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
             "400": _error("The body is not the JSON object this call expects (invalid_request), the size is over "
                           "the limit (too_large), a format cannot be written (unsupported_output_format), a preset "
-                          "does not exist (unknown_preset), or the callback URL leads to a forbidden address "
-                          "(callback_not_allowed)."),
+                          "does not exist (unknown_preset), the callback URL leads to a forbidden address "
+                          "(callback_not_allowed), or a browser upload token that caps bytes was sent without the "
+                          "size (size_required)."),
             "401": UNAUTHORIZED,
+            "403": USED_UP,
             "413": _error("The request body is over 64 KiB."),
             "415": _error("The content type is not an accepted image type."),
             "503": _error("Object storage is unavailable."),
@@ -181,8 +189,10 @@ CREATE_BATCH = {
     "responses": {
         "201": _json(_ref("UploadBatchCreated"), "One entry per file."),
         "400": _error("The body is not a JSON object with a non-empty files list of objects (invalid_request), "
-                      "or has more files than the limit (too_many_files)."),
+                      "or has more files than the limit (too_many_files), or a browser upload token that caps "
+                      "bytes was sent without every entry's size (size_required)."),
         "401": UNAUTHORIZED,
+        "403": USED_UP,
         "413": _error("The request body is over 64 KiB."),
         "503": _error("Object storage is unavailable."),
     },
@@ -196,7 +206,7 @@ def _status(deprecated: bool = False) -> dict:
         "deprecated": deprecated,
         "parameters": [UPLOAD_ID],
         "responses": {"200": _json(_ref("UploadStatus"), "pending → processing → completed | failed."),
-                      "401": UNAUTHORIZED, "404": NOT_FOUND},
+                      "401": UNAUTHORIZED, "403": FORBIDDEN, "404": NOT_FOUND},
     }
 
 
@@ -207,7 +217,8 @@ def _results(deprecated: bool = False) -> dict:
         "deprecated": deprecated,
         "parameters": [UPLOAD_ID],
         "responses": {"200": _json(_ref("UploadResults"), "URLs once completed, null before."),
-                      "401": UNAUTHORIZED, "404": NOT_FOUND, "503": _error("Object storage is unavailable.")},
+                      "401": UNAUTHORIZED, "403": FORBIDDEN, "404": NOT_FOUND,
+                      "503": _error("Object storage is unavailable.")},
     }
 
 
@@ -219,7 +230,7 @@ DOCUMENT = {
         "description": "Presigned uploads straight to object storage; a version per preset (built in: resized, "
                        "compressed and thumbnail) made in the background. Paths also answer with a trailing slash.",
     },
-    "security": [{}, {"apiToken": []}],
+    "security": [{}, {"apiToken": []}, {"uploadToken": []}],
     "paths": {
         "/uploads": {"post": _create()},
         "/uploads/batch": {"post": CREATE_BATCH},
@@ -227,7 +238,8 @@ DOCUMENT = {
             "summary": "The whole record: status, error, results and image facts",
             "operationId": "getUpload",
             "parameters": [UPLOAD_ID],
-            "responses": {"200": _json(_ref("UploadRecord"), "The upload."), "401": UNAUTHORIZED, "404": NOT_FOUND},
+            "responses": {"200": _json(_ref("UploadRecord"), "The upload."), "401": UNAUTHORIZED,
+                          "403": FORBIDDEN, "404": NOT_FOUND},
         }},
         "/uploads/{id}/status": {"get": _status()},
         "/uploads/{id}/results": {"get": _results()},
@@ -246,18 +258,18 @@ DOCUMENT = {
             "operationId": "getMetrics",
             "responses": {"200": {"description": "Prometheus exposition format 0.0.4.",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
-                          "401": UNAUTHORIZED},
+                          "401": UNAUTHORIZED, "403": FORBIDDEN},
         }},
         "/openapi.json": {"get": {
             "summary": "This document",
             "operationId": "getOpenApi",
-            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1."), "401": UNAUTHORIZED},
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1."), "401": UNAUTHORIZED, "403": FORBIDDEN},
         }},
         "/": {"get": {
             "summary": "The upload page",
             "operationId": "getUploadPage",
             "responses": {"200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}},
-                          "401": UNAUTHORIZED},
+                          "401": UNAUTHORIZED, "403": FORBIDDEN},
         }},
     },
     "components": {
@@ -266,6 +278,11 @@ DOCUMENT = {
             "type": "http", "scheme": "bearer",
             "description": "Only when the server sets IMGPIPE_API_TOKEN: every call but /healthz then needs it. "
                            "Browsers may send it as the password of HTTP Basic authentication instead.",
+        }, "uploadToken": {
+            "type": "http", "scheme": "bearer",
+            "description": "Only when the server sets IMGPIPE_UPLOAD_TOKEN_SECRET: a short-lived browser upload token "
+                           "minted by a web app's backend. It may create uploads (up to its files and bytes caps) "
+                           "and read the status, results and record of the uploads made with it; nothing else.",
         }},
     },
 }

@@ -6,11 +6,15 @@ a progress bar per file, poll the status, then show the thumbnail and links to e
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
+
+from api.browser import page_policy
 
 bp = Blueprint("page", __name__)
 
 
 @bp.get("/")
 def upload_page():
-    return render_template("upload.html")
+    response = current_app.make_response(render_template("upload.html"))
+    response.headers["Content-Security-Policy"] = page_policy(current_app.extensions["imgpipe"].settings)
+    return response

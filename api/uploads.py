@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from werkzeug.routing import BaseConverter
 
 from api.validation import NewUpload, RequestRejected, parse_batch, parse_new_upload
@@ -31,6 +31,7 @@ def create_upload():
     svc = services()
     new = parse_new_upload(_json_body("the body must be JSON with filename and content_type"), svc.rules)
     svc.require_storage()
+    _charge_upload_token(svc, [new])
     return create(svc, new), 201
 
 
@@ -38,16 +39,38 @@ def create_upload():
 def create_batch():
     """Several uploads at once: each entry answered as POST /uploads would, a refused one in place."""
     svc = services()
-    entries = parse_batch(_json_body("the body must be JSON with a files list"), svc.settings.max_batch)
+    entries = [_parse_entry(svc, entry)
+               for entry in parse_batch(_json_body("the body must be JSON with a files list"), svc.settings.max_batch)]
     svc.require_storage()
-    return {"uploads": [_create_entry(svc, entry) for entry in entries]}, 201
+    _charge_upload_token(svc, [entry for entry in entries if isinstance(entry, NewUpload)])
+    return {"uploads": [create(svc, entry) if isinstance(entry, NewUpload) else entry for entry in entries]}, 201
 
 
-def _create_entry(svc, entry: dict) -> dict:
+def _parse_entry(svc, entry: dict) -> NewUpload | dict:
     try:
-        return create(svc, parse_new_upload(entry, svc.rules))
+        return parse_new_upload(entry, svc.rules)
     except RequestRejected as rejected:
         return {"error": {"code": rejected.code, "message": rejected.message}, "status": rejected.status}
+
+
+def _charge_upload_token(svc, news: list[NewUpload]) -> None:
+    """Count the uploads a browser upload token is about to create against its caps, all or none.
+
+    Bytes are the sizes the uploads declare, so a token that caps bytes needs every one. Upload
+    URLs do not sign Content-Length yet: until the store holds a PUT to its declared size, the
+    cap bounds what is declared, and each upload is still refused past IMGPIPE_MAX_UPLOAD_BYTES.
+    """
+    token = g.get("upload_token")
+    if token is None or not news or (token.max_files is None and token.max_bytes is None):
+        return
+    if token.max_bytes is not None and any(new.size is None for new in news):
+        raise RequestRejected(400, "size_required", "this upload token caps bytes: give every upload's size")
+    expires_at = datetime.fromtimestamp(token.expires_at, timezone.utc)
+    size = sum(new.size or 0 for new in news)
+    if not uploads.charge_upload_token(svc.db, token.id, expires_at, files=len(news), size=size,
+                                       max_files=token.max_files, max_bytes=token.max_bytes):
+        raise RequestRejected(403, "token_exhausted",
+                              f"this upload token has no room left for {len(news)} more file(s) of {size} bytes")
 
 
 def create(svc, new: NewUpload) -> dict:
@@ -62,7 +85,7 @@ def create(svc, new: NewUpload) -> dict:
     row = uploads.insert_upload(
         svc.db, upload_id=upload_id, filename=new.filename, content_type=new.content_type, key=key,
         declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at, formats=new.formats,
-        presets=new.presets)
+        upload_token_id=_upload_token_id(), presets=new.presets)
     current_app.logger.info("upload %s: pending (%s, %s)", upload_id, new.content_type, new.filename)
     return {
         "id": upload_id,
@@ -107,8 +130,17 @@ def _json_body(refusal: str):
     return body
 
 
+def _upload_token_id() -> str | None:
+    token = g.get("upload_token")
+    return token.id if token is not None else None
+
+
 def _find(upload_id: str) -> dict:
+    """The row, readable by the API token and by the upload token it was made with."""
     row = uploads.get_upload(services().db, upload_id)
     if row is None:
         raise RequestRejected(404, "not_found", f"no upload with id {upload_id!r}")
+    token_id = _upload_token_id()
+    if token_id is not None and row["upload_token_id"] != token_id:
+        raise RequestRejected(403, "forbidden", "this upload was not made with this upload token")
     return row

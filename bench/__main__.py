@@ -34,7 +34,7 @@ class Plan:
     worker_variants: dict[str, tuple[str, int]]
     api_seconds: int
     api_rounds: int
-    gunicorn_variants: dict[str, tuple[list[str], str]]
+    gunicorn_variants: dict[str, tuple[list[str], str, dict[str, str]]]
 
 
 SHIPPED_WORKERS = "imgpipe worker × 2 (as shipped)"
@@ -47,18 +47,20 @@ WORKER_VARIANTS = {
 
 SHIPPED_API = "sync, 2 workers (as shipped)"
 MINIMAL_API = "minimal Flask app, sync, 2 workers (floor)"
-# name: (gunicorn arguments, WSGI app)
+CORS_API = "sync, 2 workers, CORS on for the requests' Origin"
+# name: (gunicorn arguments, WSGI app, environment added to the stack's)
 GUNICORN_VARIANTS = {
-    "sync, 3 workers": (["--workers", "3"], "api.wsgi:app"),
+    CORS_API: (["--workers", "2"], "api.wsgi:app", {"IMGPIPE_CORS_ORIGINS": api_load.ORIGIN}),
+    "sync, 3 workers": (["--workers", "3"], "api.wsgi:app", {}),
     "gthread, 2 workers × 4 threads": (["--workers", "2", "--worker-class", "gthread", "--threads", "4"],
-                                       "api.wsgi:app"),
-    MINIMAL_API: (["--workers", "2"], "bench.minimal_api:app"),
+                                       "api.wsgi:app", {}),
+    MINIMAL_API: (["--workers", "2"], "bench.minimal_api:app", {}),
 }
 FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
             worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS)
 QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
              worker_variants={"RQ's forking Worker × 2": ("forking", 2)}, api_seconds=3, api_rounds=1,
-             gunicorn_variants={MINIMAL_API: GUNICORN_VARIANTS[MINIMAL_API]})
+             gunicorn_variants={name: GUNICORN_VARIANTS[name] for name in (CORS_API, MINIMAL_API)})
 
 
 def say(message: str) -> None:
@@ -136,19 +138,57 @@ def measure_api(stack, plan: Plan) -> dict:
     the run with the median requests/s is kept for each."""
     for name in [name for name in stack.processes if name.startswith(("worker", "relay"))]:
         stack.stop_process(name)
-    urls = {SHIPPED_API: stack.api_url}
-    for index, (name, (args, app)) in enumerate(plan.gunicorn_variants.items()):
-        urls[name] = start_api_variant(stack, f"api-variant-{index}", args, app=app)
-    runs: dict[str, list[dict]] = {name: [] for name in urls}
+    servers = {SHIPPED_API: (stack.api_url, "api")}
+    for index, (name, (args, app, env)) in enumerate(plan.gunicorn_variants.items()):
+        servers[name] = (start_api_variant(stack, f"api-variant-{index}", args, app=app, env=env),
+                         f"api-variant-{index}")
+    runs: dict[str, list[dict]] = {name: [] for name in servers}
     for round_index in range(plan.api_rounds):
-        for name, url in urls.items():
+        for name, (url, process_name) in servers.items():
             say(f"api: {name}, {plan.api_seconds} s (round {round_index + 1}/{plan.api_rounds})")
+            cpu_before = pipeline.session_cpu_seconds(stack.processes[process_name].pid)
             run = api_load.run_wrk(url, plan.api_seconds)
-            say(f"  {run['rps']} req/s, p99 {run['p99_ms']} ms, {run['failures']} failed")
+            cpu_seconds = pipeline.session_cpu_seconds(stack.processes[process_name].pid) - cpu_before
+            run["cpu_ms_per_request"] = round(cpu_seconds * 1000 / max(1, run["requests"]), 3)
+            say(f"  {run['rps']} req/s, p99 {run['p99_ms']} ms, {run['failures']} failed,"
+                f" {run['cpu_ms_per_request']} CPU ms per request in gunicorn")
             runs[name].append(run)
     return {name: {**sorted(results, key=lambda run: run["rps"])[(len(results) - 1) // 2],
-                   "rps_of_rounds": [run["rps"] for run in results]}
+                   "rps_of_rounds": [run["rps"] for run in results],
+                   "cpu_ms_per_request_of_rounds": [run["cpu_ms_per_request"] for run in results]}
             for name, results in runs.items()}
+
+
+def cors_cost(api_variants: dict) -> float:
+    """The share of POST /uploads requests/s that switching CORS on costs, the two measured side by side."""
+    return round(1 - api_variants[CORS_API]["rps"] / api_variants[SHIPPED_API]["rps"], 3)
+
+
+def cors_cpu_cost(api_variants: dict) -> float:
+    """The same by gunicorn's CPU time per request (median of the rounds), which the machine's
+    other users disturb less than requests/s: CPU with CORS / CPU without − 1."""
+    def median_cpu(name: str) -> float:
+        values = sorted(api_variants[name]["cpu_ms_per_request_of_rounds"])
+        return values[(len(values) - 1) // 2]
+
+    return round(median_cpu(CORS_API) / median_cpu(SHIPPED_API) - 1, 3)
+
+
+def run_api_only(plan: Plan) -> None:
+    """POST /uploads alone, every gunicorn variant: quicker than a whole run when only the API
+    changed. Printed; the results files are left as they are."""
+    say(f"background CPU load before: {report.cpu_busy_fraction(1.0):.0%}")
+    say("starting a stack on free ports")
+    stack = start_stack(WORKERS)
+    try:
+        api_variants = measure_api(stack, plan)
+    finally:
+        remove_stack(stack)
+    for line in report.api_table({"api_variants": api_variants}):
+        print(line)
+    say(f"CORS costs {cors_cost(api_variants):.1%} of POST /uploads requests/s and"
+        f" {cors_cpu_cost(api_variants):.1%} more gunicorn CPU per request;"
+        f" background CPU load after: {report.cpu_busy_fraction(1.0):.0%}")
 
 
 def run(plan: Plan, mode: str) -> dict:
@@ -182,6 +222,8 @@ def run(plan: Plan, mode: str) -> dict:
         "worker_peak_rss_mb_12mp": memory_12mp["ours"]["peak_delta_mb"],
         "worker_peak_rss_mb_100mp": memory_100mp["peak_delta_mb"],
         "api_rps_of_minimal_flask": api_variants[MINIMAL_API]["rps"],
+        "cors_rps_cost": cors_cost(api_variants),
+        "cors_cpu_cost": cors_cpu_cost(api_variants),
         "processing": processing_summary,
         "pure_images_per_s": shipped["pure_images_per_s"],
         "pipeline_variants": variants,
@@ -203,9 +245,14 @@ def run(plan: Plan, mode: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller version of the same run, under a minute")
+    parser.add_argument("--api-only", action="store_true",
+                        help="only POST /uploads under wrk, printed (the results files are left as they are)")
     parser.add_argument("--results", type=Path, default=PROJECT_ROOT / "bench" / "results.json")
     parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
+    if args.api_only:
+        run_api_only(QUICK if args.quick else FULL)
+        return
     mode = "quick" if args.quick else "full"
     results = run(QUICK if args.quick else FULL, mode)
     report.write_results(results, args.results)

@@ -1,5 +1,7 @@
 """POST /uploads under load: wrk, 32 connections, for a fixed time, with a Lua script for the
 JSON body (bench/post_upload.lua), reporting requests/s and the 99th percentile latency.
+Every request carries the Origin header a web app's page on another origin sends, so an API with
+CORS switched on does all of its CORS work, and one without ignores the header.
 
 wrk runs on the same two cores as gunicorn, so its own CPU is part of the price; two wrk
 threads are the fewest that keep 32 connections busy.
@@ -8,6 +10,7 @@ threads are the fewest that keep 32 connections busy.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 LUA_SCRIPT = Path(__file__).with_name("post_upload.lua")
 CONNECTIONS = 32
 WRK_THREADS = 2
+ORIGIN = "http://localhost:5173"
 
 
 def run_wrk(api_url: str, seconds: int) -> dict:
@@ -24,7 +28,7 @@ def run_wrk(api_url: str, seconds: int) -> dict:
     result = subprocess.run(
         [wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(LUA_SCRIPT),
          f"{api_url}/uploads"],
-        capture_output=True, text=True, timeout=seconds + 60, check=True)
+        capture_output=True, text=True, timeout=seconds + 60, check=True, env={**os.environ, "BENCH_ORIGIN": ORIGIN})
     lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH-JSON ")]
     if not lines:
         raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")

@@ -3,6 +3,11 @@
 wrk.method = "POST"
 wrk.body = '{"filename": "photo.jpg", "content_type": "image/jpeg"}'
 wrk.headers["Content-Type"] = "application/json"
+-- A browser page on another origin sends its Origin: bench/api_load.py sets BENCH_ORIGIN.
+local origin = os.getenv("BENCH_ORIGIN")
+if origin then
+  wrk.headers["Origin"] = origin
+end
 
 done = function(summary, latency, requests)
   local errors = summary.errors

@@ -26,6 +26,8 @@ TARGETS = {
     "pipeline_cpu_overhead": ("the same by CPU time, 1 − CPU alone/CPU in the pipeline", "—", None),
     "api_rps": ("POST /uploads, 32 connections (requests/s)", "≥ 2500", lambda v: v >= 2500),
     "api_p99_ms": ("POST /uploads, 32 connections, p99 (ms)", "≤ 30", lambda v: v <= 30),
+    "cors_rps_cost": ("POST /uploads requests/s lost with CORS on, 1 − with/without", "—", None),
+    "cors_cpu_cost": ("gunicorn CPU per POST /uploads added by CORS, with/without − 1", "—", None),
     "worker_peak_rss_mb_12mp": ("worker peak RSS over idle, 12 MP (MiB)", "≤ 3 × decoded", None),
     "worker_peak_rss_mb_100mp": ("worker peak RSS over idle, 100 MP (MiB)", "—", None),
 }
@@ -121,12 +123,14 @@ def cpu_table(results: dict) -> list[str]:
 
 
 def api_table(results: dict) -> list[str]:
-    lines = ["| gunicorn | requests/s | p50 ms | p99 ms | max ms | failed requests | requests/s of every round |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| gunicorn | requests/s | p50 ms | p99 ms | max ms | failed requests | requests/s of every round |"
+             " gunicorn CPU ms per request, every round |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for name, run in results["api_variants"].items():
         rounds = ", ".join(str(value) for value in run["rps_of_rounds"])
+        cpu = ", ".join(str(value) for value in run["cpu_ms_per_request_of_rounds"])
         lines.append(f"| {name} | {run['rps']} | {run['p50_ms']} | {run['p99_ms']} | {run['max_ms']} |"
-                     f" {run['failures']} | {rounds} |")
+                     f" {run['failures']} | {rounds} | {cpu} |")
     return lines
 
 

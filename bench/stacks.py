@@ -50,12 +50,13 @@ def use_worker_variant(stack: Stack, kind: str, count: int) -> None:
             stack.spawn(f"worker-{kind}-{index}", [sys.executable, "-m", "bench.worker_variants", kind])
 
 
-def start_api_variant(stack: Stack, name: str, gunicorn_args: list[str], app: str = "api.wsgi:app") -> str:
-    """Another gunicorn serving the app (by default the same one) with the same settings on
-    its own port; returns its URL."""
+def start_api_variant(stack: Stack, name: str, gunicorn_args: list[str], app: str = "api.wsgi:app",
+                      env: dict[str, str] | None = None) -> str:
+    """Another gunicorn serving the app (by default the same one) with the same settings, plus
+    `env`, on its own port; returns its URL."""
     port = free_port()
     process = stack.spawn(name, [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                                 "--graceful-timeout", "5", *gunicorn_args, app])
+                                 "--graceful-timeout", "5", *gunicorn_args, app], {**stack.env(), **(env or {})})
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

@@ -15,6 +15,7 @@ import click
 
 from imgpipe.logs import configure_logging
 from imgpipe.settings import Settings
+from imgpipe.upload_tokens import MAX_LIFETIME
 
 log = logging.getLogger("imgpipe")
 
@@ -365,6 +366,41 @@ def results(upload_id: str, api_url: str, as_json: bool, download_dir: Path | No
         if download_dir is not None:
             click.echo(f"saved in {Path(body['downloaded']['original']).parent}")
     sys.exit(0 if body["status"] == "completed" else 1)
+
+
+@cli.command()
+@click.option("--ttl", default=900, show_default=True, type=click.IntRange(1, MAX_LIFETIME),
+              help="Seconds until the token expires (at most a day).")
+@click.option("--files", "max_files", type=click.IntRange(min=1), help="The most uploads it may create in all.")
+@click.option("--bytes", "max_bytes", type=click.IntRange(min=1),
+              help="The most bytes its uploads may declare in all (each upload must then give its size).")
+@click.option("--id", "token_id", metavar="ID", help="Recorded on its uploads (a random one when left out).")
+@json_option
+def token(ttl: int, max_files: int | None, max_bytes: int | None, token_id: str | None, as_json: bool):
+    """Mint a browser upload token, signed with IMGPIPE_UPLOAD_TOKEN_SECRET.
+
+    A page sends it as `Authorization: Bearer <token>`: it may create uploads and read the
+    status, results and record of the uploads made with it, nothing else. A web app's backend
+    usually mints its own in a few lines (README, "Use it from your web app").
+
+    Example: imgpipe token --ttl 600 --files 10 --bytes 50000000
+    """
+    import secrets
+
+    from imgpipe.upload_tokens import TOKEN_ID, mint
+
+    settings = load_settings()
+    if not settings.upload_token_secret:
+        raise click.UsageError("set IMGPIPE_UPLOAD_TOKEN_SECRET (the API's own) to mint upload tokens")
+    token_id = token_id or secrets.token_hex(8)
+    if not TOKEN_ID.match(token_id):
+        raise click.BadParameter("1 to 64 letters, digits or any of _ . : -", param_hint="--id")
+    expires_at = int(time.time()) + ttl
+    minted = mint(settings.upload_token_secret, token_id, expires_at, max_files=max_files, max_bytes=max_bytes)
+    if as_json:
+        print_json({"token": minted, "id": token_id, "exp": expires_at, "files": max_files, "bytes": max_bytes})
+    else:
+        click.echo(minted)
 
 
 def main():

@@ -44,6 +44,7 @@ COLUMNS = {
     "updated_at": str,
     "upload_expires_at": str,
     "processing_started_at": str,
+    "upload_token_id": str,
     "presets": str,  # the preset names the upload asked for, comma-separated; NULL: every preset
     "derivatives": str,  # JSON, what the bucket holds: preset -> format -> version (imgpipe.presets)
     "blurhash": str,
@@ -56,6 +57,14 @@ DELIVERY_COLUMNS = {
     "attempted_at": str,
     "http_status": int,
     "error": str,
+}
+# One row per browser upload token id that has created a capped upload: what it has used so far
+# and when its latest token expires.
+UPLOAD_TOKEN_COLUMNS = {
+    "id": str,
+    "files": int,
+    "bytes": int,
+    "expires_at": str,
 }
 
 
@@ -96,6 +105,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         deliveries = db["webhook_deliveries"]
         deliveries.create(DELIVERY_COLUMNS, pk="id", not_null={"upload_id", "attempted_at"}, if_not_exists=True)
         deliveries.create_index(["upload_id"], if_not_exists=True)
+        db["upload_tokens"].create(UPLOAD_TOKEN_COLUMNS, pk="id", not_null={"files", "bytes"}, if_not_exists=True)
     _retry_while_locked(create)
 
 
@@ -126,7 +136,7 @@ def _retry_while_locked(action, seconds: float = 10.0):
 
 def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
                   upload_expires_at: datetime, formats: tuple[str, ...] = ("jpeg",),
-                  presets: tuple[str, ...] | None = None) -> dict:
+                  upload_token_id: str | None = None, presets: tuple[str, ...] | None = None) -> dict:
     now = timestamp(utcnow())
     row = {
         "id": upload_id,
@@ -143,10 +153,34 @@ def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, 
         "created_at": now,
         "updated_at": now,
         "upload_expires_at": timestamp(upload_expires_at),
+        "upload_token_id": upload_token_id,
     }
     # Plain SQL: the table's shape is known, and this is the API's hot path.
     db.execute(f"INSERT INTO uploads ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     return {**{name: None for name in COLUMNS}, **row}
+
+
+def charge_upload_token(db, token_id: str, expires_at: datetime, *, files: int, size: int,
+                        max_files: int | None, max_bytes: int | None) -> bool:
+    """Count `files` new uploads of `size` bytes in all against a browser token's caps; False,
+    with nothing counted, when that would go over either cap.
+
+    The check and the count are one conditional UPDATE, so requests racing on any number of API
+    processes and hosts never pass a cap together.
+    """
+    db.execute("INSERT INTO upload_tokens (id, files, bytes, expires_at) VALUES (?, 0, 0, ?)"
+               " ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at"
+               " WHERE upload_tokens.expires_at < excluded.expires_at", [token_id, timestamp(expires_at)])
+    conditions, params = ["id = ?"], [token_id]
+    if max_files is not None:
+        conditions.append("files + ? <= ?")
+        params += [files, max_files]
+    if max_bytes is not None:
+        conditions.append("bytes + ? <= ?")
+        params += [size, max_bytes]
+    cursor = db.execute(f"UPDATE upload_tokens SET files = files + ?, bytes = bytes + ? WHERE {' AND '.join(conditions)}",
+                        [files, size, *params])
+    return cursor.rowcount == 1
 
 
 def get_upload(db, upload_id: str) -> dict | None:

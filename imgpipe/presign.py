@@ -27,10 +27,11 @@ class Credentials:
 
 
 def presign(method: str, endpoint: str, bucket: str, key: str, *, credentials: Credentials, now: datetime,
-            expires: int, headers: dict[str, str] | None = None) -> str:
+            expires: int, headers: dict[str, str] | None = None, extra_query: dict[str, str] | None = None) -> str:
     """A URL for `method` on bucket/key that is valid for `expires` seconds from `now`.
 
     Every header in `headers` is signed: the request must carry it with exactly that value.
+    `extra_query` adds parameters to the URL, signed too, such as S3's `response-content-type`.
     """
     parts = urlsplit(endpoint)
     base_path = parts.path.rstrip("/")
@@ -46,6 +47,7 @@ def presign(method: str, endpoint: str, bucket: str, key: str, *, credentials: C
         "X-Amz-Date": amz_date,
         "X-Amz-Expires": str(expires),
         "X-Amz-SignedHeaders": signed_names,
+        **(extra_query or {}),
     }
     canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(query.items()))
     canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in sorted(signed))

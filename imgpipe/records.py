@@ -8,6 +8,7 @@ same document. Pure: result URLs are presigned by computation, through the calle
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from imgpipe import db as uploads
 from imgpipe.formats import OUTPUT_FORMATS
@@ -36,16 +37,16 @@ def results_body(row: dict, presigner, ttl: int, now: datetime, presets: Presets
     """
     completed = row["status"] == uploads.COMPLETED
 
-    def url(name: str, output_format: str) -> str | None:
-        return presigner.presign_get(derivative_key(name, row["id"], output_format), ttl, now) if completed else None
+    def url(key: str, response_headers: dict[str, str] | None = None) -> str | None:
+        return presigner.presign_get(key, ttl, now, response_headers) if completed else None
 
-    by_preset = {name: {fmt: url(name, fmt) for fmt in OUTPUT_FORMATS if fmt in formats}
+    by_preset = {name: {fmt: url(derivative_key(name, row["id"], fmt)) for fmt in OUTPUT_FORMATS if fmt in formats}
                  for name, formats in _listed(row, presets).items()}
     by_format = {fmt: {name: urls[fmt] for name, urls in by_preset.items() if fmt in urls} for fmt in OUTPUT_FORMATS}
     return {
         "id": row["id"],
         "status": row["status"],
-        "original": presigner.presign_get(row["key"], ttl, now) if completed else None,
+        "original": url(row["key"], original_response_headers(row)),
         **{name: by_preset.get(name, {}).get("jpeg") for name in DERIVATIVES},
         "formats": {fmt: urls for fmt, urls in by_format.items() if urls},
         "presets": by_preset,
@@ -61,6 +62,21 @@ def _listed(row: dict, presets: Presets) -> dict[str, tuple[str, ...]]:
         return presets.plan(wanted, formats)
     stored = uploads.stored_derivatives(row)
     return {preset.name: tuple(stored[preset.name]) for preset in presets.chosen(wanted) if stored.get(preset.name)}
+
+
+def original_response_headers(row: dict) -> dict[str, str]:
+    """What the store is asked to answer the original with. The original is whatever bytes a
+    client sent, perhaps an image that is also an HTML page: it is served as the accepted image
+    type it was declared as, and as an attachment, so a browser that opens its URL saves it
+    rather than render it as a page of the store's origin."""
+    return {"Content-Type": row["content_type"], "Content-Disposition": attachment(row["filename"])}
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition `attachment` keeping the upload's filename (RFC 6266): a plain ASCII
+    fallback for old clients and the exact name in UTF-8."""
+    fallback = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[dict], presets: Presets) -> dict:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
 from imgpipe.presets import Presets, load_presets
+
+MIN_TOKEN_SECRET_LENGTH = 32
+_ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,19 @@ class Settings:
     webhook_secret: str = ""
     webhook_allow_hosts: str = ""
     webhook_retry_intervals: str = "10,30,60,120,300"
+    cors_origins: str = ""
+    upload_token_secret: str = ""
     presets: str = ""  # path of the presets file; empty: the built-in resized, compressed and thumbnail
 
     def __post_init__(self):
-        """A malformed retry list or presets file is refused when the settings are read, so a
-        process refuses to start on it rather than failing at the first webhook or upload."""
+        """A malformed retry list, origin list, token secret or presets file is refused when the
+        settings are read, so a process refuses to start on it rather than failing at the first
+        request, webhook or upload that needs it."""
         self.webhook_intervals
+        self.allowed_origins
+        if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
+            raise ValueError(f"IMGPIPE_UPLOAD_TOKEN_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
+                             " (for example the output of `openssl rand -hex 32`)")
         self.derivative_presets
 
     @functools.cached_property
@@ -77,6 +88,20 @@ class Settings:
     def webhook_allowed_hosts(self) -> frozenset[str]:
         """Callback hosts exempt from the private-address refusal, as URLs spell them (lower case)."""
         return frozenset(host.strip().lower().strip("[]") for host in self.webhook_allow_hosts.split(",") if host.strip())
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The web origins whose pages may call the API (CORS): `scheme://host[:port]` each, or `*`
+        alone for any origin. Empty: no cross-origin page may."""
+        origins = tuple(origin.strip().rstrip("/").lower() for origin in re.split(r"[,\s]+", self.cors_origins)
+                        if origin.strip())
+        if "*" in origins and len(origins) > 1:
+            raise ValueError("IMGPIPE_CORS_ORIGINS: * stands alone (any origin) or not at all")
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"IMGPIPE_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com"
+                                 " (scheme, host and optional port; no path)")
+        return origins
 
     @property
     def redis_address(self) -> str:
@@ -108,7 +133,7 @@ _PREFIXED = {
     "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
-    "webhook_allow_hosts", "webhook_retry_intervals", "presets",
+    "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "presets",
 }
 
 

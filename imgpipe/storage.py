@@ -56,9 +56,12 @@ class Storage:
         return presign("PUT", self.public_url, self.bucket, key, credentials=self.credentials, now=now,
                        expires=ttl, headers=headers)
 
-    def presign_get(self, key: str, ttl: int, now: datetime) -> str:
+    def presign_get(self, key: str, ttl: int, now: datetime, response_headers: dict[str, str] | None = None) -> str:
+        """A download URL; `response_headers` (Content-Type, Content-Disposition) are what the
+        store answers with instead of the object's own, and the signature covers them."""
+        query = {f"response-{name.lower()}": value for name, value in (response_headers or {}).items()}
         return presign("GET", self.public_url, self.bucket, key, credentials=self.credentials, now=now,
-                       expires=ttl)
+                       expires=ttl, extra_query=query)
 
     def size_of(self, key: str) -> int | None:
         """The object's size in bytes, or None when it does not exist."""

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 from pipeline_client import Api, make_jpegs, put_file
+from processor.resources import use_settings
+from processor.tasks import process_upload
 from webhook_receiver import webhook_receiver
 
 
-def test_a_webhook_whose_job_was_lost_is_still_delivered(stack_with, tmp_path, monkeypatch):
+def test_a_webhook_whose_job_was_lost_is_still_delivered(stack_with, tmp_path):
     stack = stack_with(webhook_allow_hosts="127.0.0.1")
     api = Api(stack.api_url)
     [photo] = make_jpegs(tmp_path / "in", 1)
@@ -22,9 +24,7 @@ def test_a_webhook_whose_job_was_lost_is_still_delivered(stack_with, tmp_path, m
 
         # The job's own code, run here while Redis is down: the row becomes final, the
         # webhook's enqueue fails and is only logged.
-        for name, value in stack.settings.to_env().items():
-            monkeypatch.setenv(name, value)
-        from processor.tasks import process_upload
+        use_settings(stack.settings)
         assert process_upload(created["id"]) == "completed"
         assert api.get(f"/uploads/{created['id']}").json()["callback"]["state"] == "pending"
 

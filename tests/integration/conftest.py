@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
+from cli.stack import PROJECT_ROOT
 from pipeline_client import Api
 from stacks import running_stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
 
 
 # Webhook receivers in the tests listen on loopback, which callbacks reach only when allowed by
@@ -24,3 +32,16 @@ def stack(tmp_path_factory):
 @pytest.fixture
 def api(stack):
     return Api(stack.api_url)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (whose own browser downloads are never used)."""
+    from playwright.sync_api import sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        subprocess.run([str(PROJECT_ROOT / "scripts" / "install_chromium.sh")], check=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -7,29 +7,12 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 
 import pytest
 import requests
 from PIL import Image, ImageDraw
-from playwright.sync_api import sync_playwright
 
-from cli.stack import PROJECT_ROOT
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        subprocess.run([str(PROJECT_ROOT / "scripts" / "install_chromium.sh")], check=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

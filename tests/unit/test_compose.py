@@ -18,7 +18,8 @@ from cli.stack import PROJECT_ROOT
 from notify_config.definition import minio_server_env
 
 MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
-INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN", "IMGPIPE_WEBHOOK_SECRET")
+INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN", "IMGPIPE_WEBHOOK_SECRET",
+                "IMGPIPE_CORS_ORIGINS", "IMGPIPE_UPLOAD_TOKEN_SECRET")
 
 
 def compose_config(**env: str) -> dict:
@@ -96,3 +97,11 @@ def test_s3_base_url_the_token_and_the_webhook_secret_come_from_the_environment(
     assert settings.public_s3_url == "https://files.example.com"
     assert settings.api_token == "t0ken"
     assert settings.webhook_secret == "hmac-key"
+
+
+def test_web_app_settings_come_from_the_environment():
+    services = compose_config(IMGPIPE_CORS_ORIGINS="https://app.example.com",
+                              IMGPIPE_UPLOAD_TOKEN_SECRET="k" * 32)["services"]
+    settings = Settings.from_env(services["api"]["environment"])
+    assert settings.allowed_origins == ("https://app.example.com",)
+    assert settings.upload_token_secret == "k" * 32

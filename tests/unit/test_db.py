@@ -155,3 +155,29 @@ def test_uploads_completed_before_presets_hold_the_built_in_three():
     row.update(status="completed", formats="jpeg,webp")
     assert list(uploads.stored_derivatives(row)) == ["resized", "compressed", "thumbnail"]
     assert uploads.stored_derivatives({**row, "status": "failed"}) == {}
+def test_an_upload_token_is_charged_up_to_its_caps_and_never_past_them(database):
+    expires_at = uploads.utcnow() + timedelta(minutes=10)
+
+    def charge(token_id, files, size, max_files=None, max_bytes=None):
+        return uploads.charge_upload_token(database, token_id, expires_at, files=files, size=size,
+                                           max_files=max_files, max_bytes=max_bytes)
+
+    assert charge("t1", 2, 100, max_files=3)
+    assert not charge("t1", 2, 100, max_files=3)  # 4 > 3: nothing counted
+    assert charge("t1", 1, 100, max_files=3)
+    assert not charge("t1", 1, 0, max_files=3)
+    assert charge("t2", 1, 600, max_bytes=1000)
+    assert not charge("t2", 1, 401, max_bytes=1000)
+    assert charge("t2", 1, 400, max_files=2, max_bytes=1000)
+    assert not charge("t2", 1, 0, max_files=2, max_bytes=1000)
+    counts = {row["id"]: (row["files"], row["bytes"]) for row in database.query("SELECT * FROM upload_tokens")}
+    assert counts == {"t1": (3, 200), "t2": (2, 1000)}
+
+
+def test_an_upload_remembers_the_upload_token_it_was_made_with(database):
+    row = uploads.insert_upload(database, upload_id="d" * 32, filename="a.jpg", content_type="image/jpeg",
+                                key=f"originals/{'d' * 32}.jpg", declared_size=5, callback_url=None,
+                                upload_expires_at=uploads.utcnow() + timedelta(minutes=15), upload_token_id="visitor-7")
+    assert row["upload_token_id"] == "visitor-7"
+    assert uploads.get_upload(database, "d" * 32)["upload_token_id"] == "visitor-7"
+    assert new_row(database)["upload_token_id"] is None

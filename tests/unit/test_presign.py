@@ -1,7 +1,8 @@
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from minio.credentials import Credentials as MinioCredentials
+from minio.helpers import queryencode
 from minio.signer import presign_v4
 
 from imgpipe.presign import Credentials, presign
@@ -36,3 +37,16 @@ def test_the_url_is_for_the_public_host():
     url = urlsplit(presign("GET", "https://files.example.com:8443", "uploads", "resized/a.jpg",
                            credentials=CREDENTIALS, now=NOW, expires=60))
     assert (url.scheme, url.netloc, url.path) == ("https", "files.example.com:8443", "/uploads/resized/a.jpg")
+
+
+def test_response_overrides_are_signed_as_minio_py_signs_them():
+    overrides = {"response-content-type": "image/png",
+                 "response-content-disposition": "attachment; filename=\"a b.png\"; filename*=UTF-8''a%20b.png"}
+    ours = presign("GET", "http://127.0.0.1:9000", "uploads", "originals/abc.png",
+                   credentials=CREDENTIALS, now=NOW, expires=3600, extra_query=overrides)
+    theirs = presign_v4(method="GET", url=urlsplit("http://127.0.0.1:9000/uploads/originals/abc.png?"
+                                                 + urlencode(overrides, quote_via=queryencode)),
+                        region="us-east-1", date=NOW, expires=3600,
+                        credentials=MinioCredentials(CREDENTIALS.access_key, CREDENTIALS.secret_key))
+    assert parse_qs(urlsplit(ours).query) == parse_qs(theirs.query)
+    assert parse_qs(urlsplit(ours).query)["response-content-type"] == ["image/png"]

@@ -6,7 +6,7 @@ import json
 
 from imgpipe import db as uploads
 from imgpipe.presets import BUILT_IN, parse_presets
-from imgpipe.records import record_body, results_body
+from imgpipe.records import attachment, record_body, results_body
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 UPLOAD_ID = "e" * 32
@@ -15,8 +15,9 @@ UPLOAD_ID = "e" * 32
 class KeyPresigner:
     """Presigns by naming the key: enough to see which objects a document points at."""
 
-    def presign_get(self, key, ttl, now):
-        return f"https://files.example.com/{key}?ttl={ttl}"
+    def presign_get(self, key, ttl, now, response_headers=None):
+        answered_with = "".join(f"&{name}={value}" for name, value in (response_headers or {}).items())
+        return f"https://files.example.com/{key}?ttl={ttl}{answered_with}"
 
 
 def row(**changes):
@@ -31,7 +32,7 @@ def row(**changes):
 def test_jpeg_results_are_the_top_level_urls_as_before():
     body = results_body(row(), KeyPresigner(), 60, NOW, BUILT_IN)
     assert body["thumbnail"] == f"https://files.example.com/thumbnails/{UPLOAD_ID}.jpg?ttl=60"
-    assert body["original"] == f"https://files.example.com/originals/{UPLOAD_ID}.png?ttl=60"
+    assert body["original"].startswith(f"https://files.example.com/originals/{UPLOAD_ID}.png?ttl=60&")
     assert body["formats"] == {"jpeg": {kind: body[kind] for kind in ("resized", "compressed", "thumbnail")}}
     assert body["expires_at"] == "2026-01-02T03:05:05.000000Z"
 
@@ -107,3 +108,16 @@ def test_the_record_carries_the_placeholder_and_dominant_colour():
     body = record_body(row(blurhash="LEHV6nWB2yk8pyo0adR*.7kCMdnj", dominant_color="#336699"), KeyPresigner(), 60,
                        NOW, [], BUILT_IN)
     assert (body["image"]["blurhash"], body["image"]["dominant_color"]) == ("LEHV6nWB2yk8pyo0adR*.7kCMdnj", "#336699")
+
+
+def test_the_original_is_asked_for_as_an_attachment_of_its_declared_type():
+    body = results_body(row(filename="holiday.png"), KeyPresigner(), 60, NOW, BUILT_IN)
+    assert body["original"] == (f"https://files.example.com/originals/{UPLOAD_ID}.png?ttl=60&Content-Type=image/png"
+                                "&Content-Disposition=attachment; filename=\"holiday.png\"; filename*=UTF-8''holiday.png")
+    assert "Content-Disposition" not in body["thumbnail"]
+
+
+def test_an_attachment_keeps_any_name_in_utf8_and_a_safe_ascii_fallback():
+    assert attachment('Ünïcode "quoted" \\ name.jpg') == (
+        'attachment; filename="_n_code _quoted_ _ name.jpg"; '
+        "filename*=UTF-8''%C3%9Cn%C3%AFcode%20%22quoted%22%20%5C%20name.jpg")

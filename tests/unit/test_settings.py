@@ -40,3 +40,20 @@ def test_webhook_settings_are_read_and_checked():
     for bad in ("", "soon", "5,0", "-1"):
         with pytest.raises(ValueError, match="IMGPIPE_WEBHOOK_RETRY_INTERVALS"):
             Settings(webhook_retry_intervals=bad)
+
+
+def test_cors_origins_are_a_list_of_origins_or_any():
+    assert Settings().allowed_origins == ()
+    settings = Settings.from_env({"IMGPIPE_CORS_ORIGINS": "https://App.example.com, http://localhost:5173/ http://[::1]:8080"})
+    assert settings.allowed_origins == ("https://app.example.com", "http://localhost:5173", "http://[::1]:8080")
+    assert Settings(cors_origins=" * ").allowed_origins == ("*",)
+    for bad in ("*, https://app.example.com", "app.example.com", "https://app.example.com/upload",
+                "ftp://app.example.com", "https://user@app.example.com", "https://*.example.com"):
+        with pytest.raises(ValueError, match="IMGPIPE_CORS_ORIGINS"):
+            Settings(cors_origins=bad)
+
+
+def test_an_upload_token_secret_must_be_long_enough_to_resist_guessing():
+    assert Settings.from_env({"IMGPIPE_UPLOAD_TOKEN_SECRET": "k" * 32}).upload_token_secret == "k" * 32
+    with pytest.raises(ValueError, match="IMGPIPE_UPLOAD_TOKEN_SECRET"):
+        Settings(upload_token_secret="short")
