@@ -18,6 +18,7 @@ from pathlib import Path
 import PIL
 
 from bench import api_load, memory, pipeline, processing, report
+from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
 from bench.stacks import PROJECT_ROOT, remove_stack, start_api_variant, start_stack, use_worker_variant
@@ -35,6 +36,8 @@ class Plan:
     api_seconds: int
     api_rounds: int
     gunicorn_variants: dict[str, tuple[list[str], str, dict[str, str]]]
+    reprocess_stored: int  # uploads stored and then reprocessed (the issue's 10,000, scaled to the run's time)
+    reprocess_fresh: int  # fresh uploads timed, before and during the reprocess
 
 
 SHIPPED_WORKERS = "imgpipe worker × 2 (as shipped)"
@@ -57,10 +60,12 @@ GUNICORN_VARIANTS = {
     MINIMAL_API: (["--workers", "2"], "bench.minimal_api:app", {}),
 }
 FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
-            worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS)
+            worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS,
+            reprocess_stored=1000, reprocess_fresh=40)
 QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
              worker_variants={"RQ's forking Worker × 2": ("forking", 2)}, api_seconds=3, api_rounds=1,
-             gunicorn_variants={name: GUNICORN_VARIANTS[name] for name in (CORS_API, MINIMAL_API)})
+             gunicorn_variants={name: GUNICORN_VARIANTS[name] for name in (CORS_API, MINIMAL_API)},
+             reprocess_stored=150, reprocess_fresh=8)
 
 
 def say(message: str) -> None:
@@ -75,6 +80,11 @@ def measure_processing(plan: Plan, inputs: dict[str, bytes]) -> dict:
         row.update(width=width, height=height, jpeg_mb=round(len(inputs[size]) / 1e6, 2))
         say(f"  {size}: ours {row['ours_ms']} ms, naive {row['naive_ms']}, vips {row['vips_ms']},"
             f" floor {row['floor_ms']}")
+    rounds = 20 * plan.rounds["12mp"]
+    placeholder_ms = processing.placeholder_ms(inputs["12mp"], rounds)
+    summary["12mp"].update(placeholder_ms=round(placeholder_ms, 2),
+                           placeholder_share=round(placeholder_ms / summary["12mp"]["ours_ms"], 4))
+    say(f"  placeholder: {placeholder_ms:.2f} ms ({summary['12mp']['placeholder_share']:.1%} of a 12 MP derivation)")
     return summary
 
 
@@ -131,6 +141,22 @@ def measure_pipeline(stack, plan: Plan, single: bytes, images: list[bytes]) -> d
                           "pure_cpu_ms_per_image": round(pure_cpu_ms, 1), "pipeline_overhead": overhead,
                           "pipeline_cpu_overhead": cpu_overhead}
     return variants
+
+
+def measure_reprocess(stack, plan: Plan, single: bytes) -> dict:
+    """Fresh uploads' latency alone and while `imgpipe reprocess` re-makes many stored uploads,
+    on the shipped workers."""
+    use_worker_variant(stack, "shipped", WORKERS)
+    say(f"reprocess: {plan.reprocess_stored} uploads stored, then {plan.reprocess_fresh} fresh uploads timed"
+        " before and during their reprocess")
+    stored = burst_images(plan.reprocess_stored)
+    result = reprocess_bench.fresh_upload_latency_during_reprocess(stack, single, stored, plan.reprocess_fresh,
+                                                                   WORKERS)
+    say(f"  p50 {result['idle_before']['p50_ms']} ms alone, {result['during_reprocess']['p50_ms']} ms during,"
+        f" {result['idle_after']['p50_ms']} ms alone again (×{result['p50_ratio']});"
+        f" {result['reprocessed_while_measured']} reprocessed meanwhile,"
+        f" still running at the end: {result['reprocess_running_throughout']}")
+    return result
 
 
 def measure_api(stack, plan: Plan) -> dict:
@@ -204,6 +230,7 @@ def run(plan: Plan, mode: str) -> dict:
     stack = start_stack(WORKERS)
     try:
         variants = measure_pipeline(stack, plan, inputs["1mp"], images)
+        reprocessing = measure_reprocess(stack, plan, inputs["1mp"])
         api_variants = measure_api(stack, plan)
     finally:
         remove_stack(stack)
@@ -212,6 +239,9 @@ def run(plan: Plan, mode: str) -> dict:
     return {
         "ratio_vs_naive_12mp": processing_summary["12mp"]["ratio_vs_naive"],
         "ratio_vs_vips_12mp": processing_summary["12mp"]["ratio_vs_vips"],
+        "ratio_vs_vips_1mp": processing_summary["1mp"]["ratio_vs_vips"],
+        "placeholder_share_12mp": processing_summary["12mp"]["placeholder_share"],
+        "reprocess_e2e_p50_ratio": reprocessing["p50_ratio"],
         "e2e_p50_ms": shipped["idle"]["p50_ms"],
         "e2e_p95_ms": shipped["idle"]["p95_ms"],
         "burst_images_per_s": shipped["burst"]["images_per_s"],
@@ -227,6 +257,7 @@ def run(plan: Plan, mode: str) -> dict:
         "processing": processing_summary,
         "pure_images_per_s": shipped["pure_images_per_s"],
         "pipeline_variants": variants,
+        "reprocess": reprocessing,
         "api_variants": api_variants,
         "memory_12mp": memory_12mp,
         "memory_100mp": memory_100mp,

@@ -159,6 +159,7 @@ def worker(burst: bool):
 
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
+REPROCESS_NICENESS = 10
 
 
 @cli.command()
@@ -189,7 +190,9 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
     from cli.progress import ProgressBoard
     from cli.reprocess import Selection, reprocess as run_reprocess, uploads_to_reprocess
     from imgpipe import db as uploads
-    from imgpipe.queues import make_reprocess_queue
+    import secrets
+
+    from imgpipe.queues import make_queue, make_reprocess_queue, reprocess_answers_key
 
     configure_logging()
     settings = load_settings()
@@ -206,7 +209,8 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
     click.echo(f"presets {presets.version} ({presets.source}): {len(upload_ids)} upload(s) to reprocess")
     if dry_run or not upload_ids:
         return
-    queue = make_reprocess_queue(redis.Redis.from_url(settings.redis_url, socket_timeout=10), settings)
+    connection = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    os.nice(REPROCESS_NICENESS)  # its polling, like the workers' reprocess jobs, gives way to new uploads
     board = ProgressBoard()
     bar = board.add("reprocess", len(upload_ids), counting=True)
 
@@ -215,7 +219,9 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
         board.note(bar, outcome.summary())
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    outcome = run_reprocess(queue, upload_ids, presets.version, selection, jobs=jobs, on_progress=progress)
+    outcome = run_reprocess(make_reprocess_queue(connection, settings), make_queue(connection, settings),
+                            reprocess_answers_key(settings, secrets.token_hex(8)), upload_ids, presets.version, selection,
+                            jobs=jobs, on_progress=progress)
     board.finish(bar, outcome.summary())
     if outcome.presets_differ:
         raise click.ClickException(f"the workers run other presets than {presets.source} (version {presets.version}):"

@@ -2,9 +2,12 @@
 
 The command reads the rows itself, picks the uploads whose objects differ from what the
 presets make now (processor.reprocess.work_for), and feeds their jobs to the reprocess queue
-a few at a time (`--jobs`, 1 by default): workers take that queue only when no image or
-webhook waits, and with one job out at a time the other workers stay free, so new uploads
-pass a reprocess of any size. The row is the cursor: a finished job leaves its row current,
+a few at a time (`--jobs`, 1 by default), so new uploads pass a reprocess of any size, three
+ways over: workers take that queue only when no image or webhook waits; no new reprocess job
+is handed out while an image job waits or runs, and with one job out at a time the other
+workers stay free; and the image work of a reprocess job runs at the lowest CPU priority and
+is paused while an image job runs (processor.reprocess), so one that is under way when an
+upload comes in gives way to it. The row is the cursor: a finished job leaves its row current,
 so a run stopped with Ctrl-C (its queued job is withdrawn) is resumed by running the same
 command again, which finds only what is still to do.
 """
@@ -12,17 +15,20 @@ command again, which finds only what is still to do.
 from __future__ import annotations
 
 import collections
-import time
+import json
 from dataclasses import dataclass, field
 
 import redis
+from rq import Queue
 from rq.job import Job, JobStatus
 
 from imgpipe import db as uploads
 from imgpipe.presets import Presets
+from imgpipe.queues import image_jobs_busy
 from processor.reprocess import PRESETS_DIFFER, enqueue_reprocess, reprocess_job_id, work_for
 
-POLL_SECONDS = 0.01
+ANSWER_WAIT_SECONDS = 1  # how long to wait for an answer before looking for failed jobs
+HOLD_BACK_SECONDS = 0.02  # how often to look again while image jobs hold the next job back
 ERROR = "error"
 _ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -69,45 +75,60 @@ def uploads_to_reprocess(db, presets: Presets, selection: Selection, page: int =
     return ids
 
 
-def reprocess(queue, upload_ids: list[str], presets_version: str, selection: Selection, *, jobs: int,
-              on_progress=lambda outcome: None) -> Outcome:
-    """Run the uploads' jobs, at most `jobs` out at once, until all have answered; Ctrl-C (or
-    workers with other presets) stops the run after withdrawing the jobs not started yet."""
+def reprocess(queue: Queue, images: Queue, answers_key: str, upload_ids: list[str], presets_version: str,
+              selection: Selection, *, jobs: int, on_progress=lambda outcome: None) -> Outcome:
+    """Run the uploads' jobs, at most `jobs` out at once and none handed out while an image job
+    waits or runs in `images`, until all have answered on the list `answers_key`; Ctrl-C (or
+    workers with other presets) stops the run after withdrawing the jobs not started yet.
+
+    The command blocks on the answers list rather than polling the jobs, so it costs next to
+    no CPU while it waits; the jobs themselves are looked at only when no answer came for a
+    while, to notice one that failed for good (it has no answer to give).
+    """
     outcome = Outcome(total=len(upload_ids))
     waiting = collections.deque(upload_ids)
     out: dict[str, str] = {}  # job id -> upload id
     only = list(selection.only) if selection.only else None
+    connection = queue.connection
     try:
         while waiting or out:
+            held_back = False
             while waiting and len(out) < jobs:
+                if image_jobs_busy(images):
+                    held_back = True
+                    break
                 upload_id = waiting.popleft()
-                enqueue_reprocess(queue, upload_id, presets_version, only, selection.prune)
+                enqueue_reprocess(queue, upload_id, presets_version, only, selection.prune, answers_key)
                 out[reprocess_job_id(upload_id)] = upload_id
-            time.sleep(POLL_SECONDS)
-            for job_id, answer in _answers(queue.connection, list(out)):
+            answered = connection.blpop([answers_key], timeout=HOLD_BACK_SECONDS if held_back or not out
+                                        else ANSWER_WAIT_SECONDS)
+            if answered is not None:
+                upload_id, answer = json.loads(answered[1])
+                ended = [(reprocess_job_id(upload_id), answer)]
+            else:
+                ended = _failed(connection, list(out))
+            for job_id, answer in ended:
+                if job_id not in out:
+                    continue
                 if answer == PRESETS_DIFFER:
                     outcome.presets_differ = True
-                    _withdraw(queue.connection, out)
+                    _withdraw(connection, out)
                     return outcome
                 del out[job_id]
                 outcome.counts[answer] += 1
                 on_progress(outcome)
     except KeyboardInterrupt:
-        _withdraw(queue.connection, out)
+        _withdraw(connection, out)
         outcome.stopped = True
     return outcome
 
 
-def _answers(connection: redis.Redis, job_ids: list[str]) -> list[tuple[str, str]]:
-    """(job id, answer) of the jobs that have ended; a job that vanished counts as an error."""
-    answers = []
-    for job_id, job in zip(job_ids, Job.fetch_many(job_ids, connection=connection)):
-        status = job.get_status(refresh=False) if job is not None else JobStatus.FAILED
-        if status == JobStatus.FINISHED:
-            answers.append((job_id, job.return_value()))
-        elif status in _ENDED:
-            answers.append((job_id, ERROR))
-    return answers
+def _failed(connection: redis.Redis, job_ids: list[str]) -> list[tuple[str, str]]:
+    """(job id, ERROR) of the jobs that ended without an answer: failed after their retries,
+    stopped, or gone."""
+    jobs = Job.fetch_many(job_ids, connection=connection) if job_ids else []
+    return [(job_id, ERROR) for job_id, job in zip(job_ids, jobs)
+            if job is None or job.get_status(refresh=False) in _ENDED]
 
 
 def _withdraw(connection: redis.Redis, out: dict[str, str]) -> None:

@@ -7,6 +7,10 @@ nothing twice. New objects are written first; pruned ones are deleted next; the 
 updated last, so the row never names an object that is not there yet, and a job cut short
 is simply done again.
 
+The image work runs in a helper process at the lowest CPU priority (nice 19), stopped outright
+while an image job waits or runs: new uploads get the CPU first, and a reprocess of any size
+takes only what they leave. One helper per worker process, forked with its first job.
+
 An upload that failed may be tried again (after IMGPIPE_MAX_PIXELS was raised, say): if it
 now succeeds it becomes completed, the one way a final status changes; if not, it keeps its
 status with the newer reason. No webhook is sent for a reprocess.
@@ -14,14 +18,20 @@ status with the newer reason. No webhook is sent for a reprocess.
 
 from __future__ import annotations
 
+import ctypes
+import json
 import logging
+import multiprocessing
+import os
+import signal
 
-from rq import Queue, Retry
+from rq import Queue, Retry, get_current_job
 
 from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
 from imgpipe.presets import Presets, Reprocessing, reprocessing
-from processor.imaging import ImageRejected, make_derivatives
+from imgpipe.queues import image_jobs_busy, make_queue
+from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.jobs import enqueue_once
 from processor.resources import Resources, resources
 from processor.tasks import write_derivatives
@@ -34,16 +44,20 @@ RETRY_INTERVALS = [5, 30, 120]  # storage outages; an image's own problems are a
 REMADE, PRUNED, PLACEHOLDER_ADDED, COMPLETED, STILL_FAILED, REFUSED, CURRENT, SKIPPED = (
     "remade", "pruned", "placeholder added", "completed", "still failed", "refused", "current", "skipped")
 PRESETS_DIFFER = "presets differ"
+ANSWERS_TTL = 24 * 3600
+HELPER_NICENESS = 19
+GIVE_WAY_CHECK_SECONDS = 0.01  # how often a reprocess job looks whether an image job has come
+PR_SET_PDEATHSIG = 1
 
 
 def reprocess_job_id(upload_id: str) -> str:
     return f"reprocess-{upload_id}"
 
 
-def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: list[str] | None, prune: bool, *,
-                      replace_started: bool = False) -> bool:
+def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
+                      answers_key: str, *, replace_started: bool = False) -> bool:
     return enqueue_once(queue, "processor.reprocess.reprocess_upload", upload_id,
-                        args=(upload_id, presets_version, only, prune), job_id=reprocess_job_id(upload_id),
+                        args=(upload_id, presets_version, only, prune, answers_key), job_id=reprocess_job_id(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                         description=f"reprocess upload {upload_id}", replace_started=replace_started)
 
@@ -58,12 +72,22 @@ def work_for(row: dict, presets: Presets, *, only: tuple[str, ...] | None, prune
     return work if failed or work.needed or not row["blurhash"] else None
 
 
-def reprocess_upload(upload_id: str, presets_version: str, only: list[str] | None, prune: bool) -> str:
-    """One upload brought in line with the presets; answers what was done (REMADE, ...).
+def reprocess_upload(upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
+                     answers_key: str) -> str:
+    """One upload brought in line with the presets; answers what was done (REMADE, ...), also as
+    [upload_id, answer] pushed on the Redis list `answers_key`, which the command waits on.
 
     A worker whose presets are not the ones the command read answers PRESETS_DIFFER and does
     nothing: objects made by other presets than asked would be recorded under the wrong versions.
     """
+    answer = _reprocess(upload_id, presets_version, only, prune)
+    connection = get_current_job().connection
+    connection.rpush(answers_key, json.dumps([upload_id, answer]))
+    connection.expire(answers_key, ANSWERS_TTL)
+    return answer
+
+
+def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, prune: bool) -> str:
     res = resources()
     presets = res.settings.derivative_presets
     if presets.version != presets_version:
@@ -99,8 +123,9 @@ def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing):
     what it has."""
     data = res.storage.read(row["key"])
     try:
-        return make_derivatives(data, max_pixels=res.settings.max_pixels, formats=uploads.output_formats(row),
-                                presets=tuple(presets.get(name) for name in work.make))
+        return derive_in_background(res, data, max_pixels=res.settings.max_pixels,
+                                    formats=uploads.output_formats(row),
+                                    presets=tuple(presets.get(name) for name in work.make))
     except ImageRejected as rejected:
         log.warning("upload %s: its original is refused now (%s), left as it was", row["id"], rejected)
         return None
@@ -116,8 +141,8 @@ def _retry_failed(res: Resources, row: dict, presets: Presets) -> str:
     try:
         if size > res.settings.max_upload_bytes:
             raise ImageRejected("too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
-        derivatives = make_derivatives(res.storage.read(row["key"]), max_pixels=res.settings.max_pixels,
-                                       formats=formats, presets=presets.chosen(wanted))
+        derivatives = derive_in_background(res, res.storage.read(row["key"]), max_pixels=res.settings.max_pixels,
+                                           formats=formats, presets=presets.chosen(wanted))
     except ImageRejected as rejected:
         uploads.replace_failure(res.db, upload_id, rejected.code, rejected.message)
         return STILL_FAILED
@@ -128,3 +153,78 @@ def _retry_failed(res: Resources, row: dict, presets: Presets) -> str:
                            from_status=uploads.FAILED)
     log.info("upload %s: completed on reprocessing after it had failed", upload_id)
     return COMPLETED
+
+
+class HelperDied(Exception):
+    """The helper process ended in the middle of a derivation (the OOM killer, say): RQ retries the job."""
+
+
+class Helper:
+    """A process of this worker's that runs make_derivatives for its reprocess jobs at nice
+    HELPER_NICENESS, and is stopped (SIGSTOP) while new uploads' image jobs wait or run.
+
+    Forked from the worker (the image code already imported), it dies with it, however the
+    worker ends.
+    """
+
+    def __init__(self):
+        context = multiprocessing.get_context("fork")
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, os.getpid()), daemon=True,
+                                       name="imgpipe-reprocess-helper")
+        self.process.start()
+        theirs.close()
+        self.parent = os.getpid()
+
+    def derive(self, data: bytes, options: dict, busy) -> Derivatives:
+        """make_derivatives(data, **options) in the helper, paused whenever `busy()` says so."""
+        self.connection.send((data, options))
+        paused = False
+        try:
+            while not self.connection.poll(GIVE_WAY_CHECK_SECONDS):
+                if not self.process.is_alive():
+                    raise HelperDied(f"the reprocess helper ended ({self.process.exitcode})")
+                if busy() != paused:
+                    paused = not paused
+                    os.kill(self.process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+        finally:
+            if paused:
+                os.kill(self.process.pid, signal.SIGCONT)
+        succeeded, value = self.connection.recv()
+        if succeeded:
+            return value
+        raise value
+
+
+def _serve(connection, worker_pid: int) -> None:
+    """The helper's life: at the lowest priority, leaving signals to the worker, killed with it
+    (Linux's parent-death signal), making derivatives until its pipe closes."""
+    os.nice(HELPER_NICENESS)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker_pid:  # the worker died before the signal was asked for
+        return
+    while True:
+        try:
+            data, options = connection.recv()
+        except EOFError:
+            return
+        try:
+            connection.send((True, make_derivatives(data, **options)))
+        except Exception as error:
+            connection.send((False, error))
+
+
+_helper: Helper | None = None
+
+
+def derive_in_background(res: Resources, data: bytes, **options) -> Derivatives:
+    """make_derivatives(data, **options) in this worker's helper, giving way to image jobs."""
+    global _helper
+    if _helper is None or _helper.parent != os.getpid() or not _helper.process.is_alive():
+        _helper = Helper()
+    images = make_queue(get_current_job().connection, res.settings)
+    return _helper.derive(data, options, busy=lambda: image_jobs_busy(images))
