@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from PIL import Image
@@ -32,7 +32,8 @@ from processor.imaging.encoding import encode
 from processor.imaging.loading import decode, open_accepted, open_checked, readable_accepted_formats
 from processor.imaging.orientation import TRANSPOSED_ORIENTATIONS, exif_orientation, orient
 from processor.imaging.placeholder import placeholder
-from processor.imaging.resizing import band_edges, fit_size, join_bands, resize, resize_band, resize_window
+from processor.imaging.resizing import (band_edges, exact_column_split, fit_size, join_bands, join_columns, resize,
+                                       resize_band, resize_columns, resize_window)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 # more than they save.
 PARALLEL_RESIZE_MIN_PIXELS = 2_000_000
 RESIZE_BANDS = 2
+# Smaller pictures are resized in two column halves at once when the halves are exact
+# (resizing.exact_column_split), which a 1 MP photo resized to 1024 wide always is.
+PARALLEL_COLUMNS_MIN_PIXELS = 250_000
 # A JPEG is decoded a second time with DCT scaling when that still leaves at least this many
 # times the pixels its boxed presets need in each direction (libjpeg scales by 1/2, 1/4, 1/8).
 SCALED_DECODE_MIN_FACTOR = 2
@@ -90,9 +94,11 @@ def make_derivatives(data: bytes, *, max_pixels: int, formats: tuple[str, ...] =
     DCT scaling: the boxed JPEG pictures come from that, while this thread decodes the full
     picture and encodes the full-size ones. The scaled decode costs less than box-reducing
     and resampling the full picture would, so the two run side by side for no extra CPU.
-    Any other picture is decoded once; its full-size encodes run on a worker thread while
-    this thread resizes (Pillow lets go of the GIL while it resizes and encodes, so on two
-    cores the two overlap).
+    Any other picture is decoded once, and this thread makes its boxed pictures one after
+    another (resizing in parts on the pool where that gives the same pixels) while the pool
+    encodes what is ready: the full-size picture first, then each boxed one as it is made
+    (Pillow lets go of the GIL while it resizes and encodes, so on two cores they overlap).
+    The placeholder is made here from the smallest picture while the last encodes finish.
     """
     wanted = {preset: preset.formats_for(formats) for preset in presets}
     jpeg = [preset for preset, fmts in wanted.items() if "jpeg" in fmts]
@@ -108,23 +114,23 @@ def make_derivatives(data: bytes, *, max_pixels: int, formats: tuple[str, ...] =
     strip_metadata(image)
     pictures = Pictures(image, image.size)
     encoded: list[tuple[str, str, bytes]] = []
-    smallest = []
+    placeholder_made = None
     if jpeg:
         if scaled is not None:
             encoded += _encode_full_size(image, {"jpeg": jpeg})
-            from_scaled = _scaled_result_or_none(scaled)
-            boxed, picture = from_scaled or _encode_boxed(pictures, {"jpeg": jpeg})
+            boxed, smallest = _scaled_result_or_none(scaled) or _encode_boxed(pictures, {"jpeg": jpeg})
+            encoded += boxed
+            placeholder_made = placeholder(smallest)
         else:
-            boxed, picture, full_size = _beside_full_size_encodes(pictures, image, {"jpeg": jpeg})
-            encoded += full_size
-        encoded += boxed
-        smallest.append(picture)
+            pending = _start_encodes(pictures, image, {"jpeg": jpeg})
+            placeholder_made = placeholder(pictures.smallest())
+            encoded += _results(pending)
     if others:
         source = pictures if kept is None else Pictures(kept, image.size)
-        boxed, picture, full_size = _beside_full_size_encodes(source, source.source, others)
-        encoded += full_size + boxed
-        smallest.append(picture)
-    blurhash, dominant = placeholder(min(smallest or [image], key=lambda picture: picture.width * picture.height))
+        pending = _start_encodes(source, source.source, others)
+        placeholder_made = placeholder_made or placeholder(source.smallest())
+        encoded += _results(pending)
+    blurhash, dominant = placeholder_made or placeholder(image)
     made: dict[str, dict[str, bytes]] = {preset.name: {} for preset in presets}
     for name, output_format, blob in sorted(encoded, key=lambda item: OUTPUT_FORMATS.index(item[1])):
         made[name][output_format] = blob
@@ -148,20 +154,29 @@ class Pictures:
         self.uncropped = [source]
         self.made: dict[str, Image.Image] = {}
 
-    def of(self, presets: list[Preset]) -> dict[str, Image.Image]:
-        """Each boxed preset's picture: fit ones first, largest first, so each smaller one can
-        start from a bigger one; cover ones then, from the smallest that holds their window."""
+    def order(self, presets: list[Preset]) -> list[Preset]:
+        """The order to make boxed presets in: fit ones first, largest first, so each smaller
+        one can start from a bigger one; cover ones then, from the smallest that holds their window."""
         fits = sorted((preset for preset in presets if preset.mode == "fit"),
                       key=lambda preset: -_area(fit_size(self.upright, preset.box)))
-        for preset in fits:
-            if preset.name not in self.made:
+        return fits + [preset for preset in presets if preset.mode == "cover"]
+
+    def make(self, preset: Preset) -> Image.Image:
+        """The boxed preset's picture, made once."""
+        if preset.name not in self.made:
+            if preset.mode == "fit":
                 target = fit_size(self.upright, preset.box)
                 picture = resize_to(self._smallest_holding(target), target, parallel=self.parallel)
                 self.uncropped.append(picture)
-                self.made[preset.name] = picture
-        for preset in presets:
-            if preset.mode == "cover" and preset.name not in self.made:
-                self.made[preset.name] = self._cover(preset)
+            else:
+                picture = self._cover(preset)
+            self.made[preset.name] = picture
+        return self.made[preset.name]
+
+    def of(self, presets: list[Preset]) -> dict[str, Image.Image]:
+        """Each boxed preset's picture."""
+        for preset in self.order(presets):
+            self.make(preset)
         return {preset.name: self.made[preset.name] for preset in presets}
 
     def smallest(self) -> Image.Image:
@@ -185,24 +200,39 @@ def _area(size: tuple[int, int]) -> int:
     return size[0] * size[1]
 
 
-def _beside_full_size_encodes(pictures: Pictures, full: Image.Image, presets_by_format: dict[str, list[Preset]]):
-    """The boxed presets' encodes made here while the full-size ones run on the pool (one after
-    another: two saves of one Image at once would trample its encoder options)."""
-    pending = _encoder_pool().submit(_encode_full_size, full, presets_by_format)
-    try:
-        boxed, smallest = _encode_boxed(pictures, presets_by_format)
-    finally:
-        full_size = pending.result()
-    return boxed, smallest, full_size
+Encoded = list[tuple[str, str, bytes]]  # (preset name, output format, bytes)
 
 
-def _encode_full_size(image: Image.Image, presets_by_format: dict[str, list[Preset]]) -> list[tuple[str, str, bytes]]:
+def _start_encodes(pictures: Pictures, full: Image.Image, presets_by_format: dict[str, list[Preset]]) -> list[Future]:
+    """Make the boxed pictures here, one after another, and put their encodes on the pool as
+    each is ready, after the full-size ones. Each task encodes one picture in all its formats,
+    one after another: two saves of one Image at once would trample its encoder options."""
+    pool = _encoder_pool()
+    pending = [pool.submit(_encode_full_size, full, presets_by_format)]
+    boxed = {preset.name: preset for presets in presets_by_format.values() for preset in presets if preset.box}
+    for preset in pictures.order(list(boxed.values())):
+        formats = [fmt for fmt, presets in presets_by_format.items() if preset in presets]
+        pending.append(pool.submit(_encode_picture, pictures.make(preset), preset, formats))
+    return pending
+
+
+def _results(pending: list[Future]) -> Encoded:
+    """Every encode's bytes, once all have ended (so none is left running when one failed)."""
+    wait(pending)
+    return [item for future in pending for item in future.result()]
+
+
+def _encode_picture(picture: Image.Image, preset: Preset, formats: list[str]) -> Encoded:
+    return [(preset.name, fmt, encode(picture, fmt, preset.quality_for(fmt))) for fmt in formats]
+
+
+def _encode_full_size(image: Image.Image, presets_by_format: dict[str, list[Preset]]) -> Encoded:
     return [(preset.name, fmt, encode(image, fmt, preset.quality_for(fmt)))
             for fmt, presets in presets_by_format.items() for preset in presets if not preset.box]
 
 
-def _encode_boxed(pictures: Pictures, presets_by_format: dict[str, list[Preset]]):
-    """(the boxed presets' encodes, the smallest uncropped picture made)."""
+def _encode_boxed(pictures: Pictures, presets_by_format: dict[str, list[Preset]]) -> tuple[Encoded, Image.Image]:
+    """(the boxed presets' encodes, made on this thread, and the smallest uncropped picture)."""
     encoded = []
     for fmt, presets in presets_by_format.items():
         boxed = [preset for preset in presets if preset.box]
@@ -265,14 +295,24 @@ def _scaled_result_or_none(future: Future):
 
 
 def resize_to(image: Image.Image, size: tuple[int, int], *, parallel: bool = True) -> Image.Image:
-    """`resize(image, size)`, in bands on the pool when the picture is big enough to gain.
+    """`resize(image, size)`, in parts on the pool when the picture is big enough to gain: in
+    bands (to within rounding) from PARALLEL_RESIZE_MIN_PIXELS up, in two exact column halves
+    from PARALLEL_COLUMNS_MIN_PIXELS up where exact_column_split allows.
 
     `parallel=False` keeps the work on this thread (a task already running on the
     pool must not wait for the pool).
     """
-    if parallel and image.size != size and image.width * image.height >= PARALLEL_RESIZE_MIN_PIXELS:
+    pixels = image.width * image.height
+    if not parallel or image.size == size or pixels < PARALLEL_COLUMNS_MIN_PIXELS:
+        return resize(image, size)
+    if pixels >= PARALLEL_RESIZE_MIN_PIXELS:
         return resize_in_bands(image, size)
-    return resize(image, size)
+    cut = exact_column_split(image.size, size)
+    if cut is None:
+        return resize(image, size)
+    right = _encoder_pool().submit(resize_columns, image, size, cut, size[0])
+    left = resize_columns(image, size, 0, cut)
+    return join_columns(image.mode, size, cut, left, right.result())
 
 
 def resize_in_bands(image: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -4,6 +4,7 @@ horizontal band at a time (processor.imaging.derive puts the bands on threads)."
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from PIL import Image
 
@@ -70,6 +71,39 @@ def resize_band(image: Image.Image, size: tuple[int, int], top: int, bottom: int
     source = image.reduce((factor_x, factor_y), box=rows)
     box = (0.0, top * scale - first, image.width / factor_x, bottom * scale - first)
     return source.resize((size[0], bottom - top), RESIZE_FILTER, box=box)
+
+
+def exact_column_split(size: tuple[int, int], target: tuple[int, int]) -> int | None:
+    """The output column at which resize(image of `size`, target) can be made in two parts, left
+    and right, whose pixels are exactly those of the one resize; None when it cannot.
+
+    Each part is resampled from a window of the source (Pillow's `box`), and its filter
+    weights come out bit for bit as the whole resize's when every window edge and filter
+    centre is exact in floating point: when the horizontal scale (source width / target width)
+    is a fraction whose denominator is a power of two, as it is for any width resized to a box
+    of 1024 (or any power of two), and no integer reduction comes first. Row parts are not
+    exact (Pillow's vertical pass rounds a band's rows differently), nor is any other scale.
+    """
+    scale = Fraction(size[0], target[0])
+    reduces = int(size[0] / target[0] / RESIZE_REDUCING_GAP) > 1 or int(size[1] / target[1] / RESIZE_REDUCING_GAP) > 1
+    if target[0] < 2 or reduces or scale.denominator & (scale.denominator - 1):
+        return None
+    return target[0] // 2
+
+
+def resize_columns(image: Image.Image, size: tuple[int, int], first: int, last: int) -> Image.Image:
+    """Columns first..last of resize(image, size), made from the source window they read:
+    exactly the whole resize's pixels where exact_column_split allows the cut."""
+    scale = image.width / size[0]
+    return image.resize((last - first, size[1]), RESIZE_FILTER, box=(first * scale, 0.0, last * scale, image.height),
+                        reducing_gap=RESIZE_REDUCING_GAP)
+
+
+def join_columns(mode: str, size: tuple[int, int], cut: int, left: Image.Image, right: Image.Image) -> Image.Image:
+    joined = Image.new(mode, size)
+    joined.paste(left, (0, 0))
+    joined.paste(right, (cut, 0))
+    return joined
 
 
 def band_edges(length: int, bands: int) -> list[int]:

@@ -15,6 +15,7 @@ from imgpipe.settings import Settings
 from processor import imaging
 from processor.imaging import derive, make_derivatives
 from processor.imaging.encoding import encode_jpeg
+from processor.imaging.resizing import exact_column_split
 
 MAX_PIXELS = Settings().max_pixels
 RESIZED, THUMBNAIL = BUILT_IN.get("resized"), BUILT_IN.get("thumbnail")
@@ -105,3 +106,22 @@ def test_corrupt_big_jpeg_is_still_rejected_as_corrupt():
     with pytest.raises(imaging.ImageRejected) as caught:
         make_derivatives(data, max_pixels=MAX_PIXELS)
     assert caught.value.code == "corrupt_image"
+
+
+@pytest.mark.parametrize("size", [(1224, 816), (1600, 1200), (1100, 1100), (1500, 400), (1030, 1000)])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_column_halves_are_exactly_one_resize(size, mode):
+    """Where exact_column_split allows the cut (a width resized to a power of two), the two halves
+    made at once are the one resize's pixels, bit for bit: the built-in presets' bytes stay the same."""
+    picture = imagegen.photo_like(*size, seed=5).convert(mode)
+    target = imaging.fit_size(size, RESIZED.box)
+    assert exact_column_split(size, target) == target[0] // 2
+    assert imaging.resize_to(picture, target).tobytes() == picture.resize(
+        target, imaging.RESIZE_FILTER, reducing_gap=imaging.RESIZE_REDUCING_GAP).tobytes()
+
+
+@pytest.mark.parametrize("size, target", [((1000, 1200), (853, 1024)), ((1224, 816), (640, 427)),
+                                          ((3600, 1500), (1024, 427)), ((1224, 816), (1, 1))])
+def test_no_cut_where_the_halves_would_differ(size, target):
+    """A scale that is no fraction over a power of two, an integer reduction first, or one column."""
+    assert exact_column_split(size, target) is None
