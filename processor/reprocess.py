@@ -7,9 +7,12 @@ nothing twice. New objects are written first; pruned ones are deleted next; the 
 updated last, so the row never names an object that is not there yet, and a job cut short
 is simply done again.
 
-The image work runs in a helper process at the lowest CPU priority (nice 19), stopped outright
-while an image job waits or runs: new uploads get the CPU first, and a reprocess of any size
-takes only what they leave. One helper per worker process, forked with its first job.
+A job gives way to new uploads: before each of its steps (reading the original, writing,
+deleting, updating the row) it waits while an image job waits or runs, and its image work runs
+in a helper process at the lowest CPU priority (nice 19) that is stopped outright meanwhile.
+New uploads get the CPU first, and a reprocess of any size takes only what they leave; a job
+waits GIVE_WAY_MAX_SECONDS at most in all, so a long burst of uploads gets its worker back.
+One helper per worker process, forked with its first job.
 
 An upload that failed may be tried again (after IMGPIPE_MAX_PIXELS was raised, say): if it
 now succeeds it becomes completed, the one way a final status changes; if not, it keeps its
@@ -24,6 +27,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 
 from rq import Queue, Retry, get_current_job
 
@@ -47,6 +51,9 @@ PRESETS_DIFFER = "presets differ"
 ANSWERS_TTL = 24 * 3600
 HELPER_NICENESS = 19
 GIVE_WAY_CHECK_SECONDS = 0.01  # how often a reprocess job looks whether an image job has come
+# The longest a reprocess job waits for image jobs, all its pauses together: it holds a worker
+# meanwhile, which a long burst of uploads should get back. Past it the job goes on at nice 19.
+GIVE_WAY_MAX_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -100,15 +107,18 @@ def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, pru
     work = work_for(row, presets, only=tuple(only) if only else None, prune=prune)
     if work is None:
         return CURRENT
+    way = GiveWay(make_queue(get_current_job().connection, res.settings))
     if row["status"] == uploads.FAILED:
-        return _retry_failed(res, row, presets)
+        return _retry_failed(res, row, presets, way)
     placeholder = {}
     if work.make or not row["blurhash"]:
-        derivatives = _derive(res, row, presets, work)
+        derivatives = _derive(res, row, presets, work, way)
         if derivatives is None:
             return REFUSED
+        way.wait()
         write_derivatives(res, upload_id, derivatives)
         placeholder = {"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color}
+    way.wait()
     for name, fmt in work.delete:
         res.storage.delete(derivative_key(name, upload_id, fmt))
     uploads.record_reprocessed(res.db, upload_id, work.after, **placeholder)
@@ -117,13 +127,14 @@ def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, pru
     return REMADE if work.make else PRUNED if work.delete else PLACEHOLDER_ADDED
 
 
-def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing):
+def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing, way: GiveWay):
     """The presets in `work.make` made again from the original (none when only the placeholder
     is missing); None when the original is refused now (a lower limit, say): the upload keeps
     what it has."""
+    way.wait()
     data = res.storage.read(row["key"])
     try:
-        return derive_in_background(res, data, max_pixels=res.settings.max_pixels,
+        return derive_in_background(data, way, max_pixels=res.settings.max_pixels,
                                     formats=uploads.output_formats(row),
                                     presets=tuple(presets.get(name) for name in work.make))
     except ImageRejected as rejected:
@@ -131,8 +142,9 @@ def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing):
         return None
 
 
-def _retry_failed(res: Resources, row: dict, presets: Presets) -> str:
+def _retry_failed(res: Resources, row: dict, presets: Presets, way: GiveWay) -> str:
     upload_id = row["id"]
+    way.wait()
     size = res.storage.size_of(row["key"])
     if size is None:
         uploads.replace_failure(res.db, upload_id, "missing_original", "the original is not in the bucket")
@@ -141,11 +153,12 @@ def _retry_failed(res: Resources, row: dict, presets: Presets) -> str:
     try:
         if size > res.settings.max_upload_bytes:
             raise ImageRejected("too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
-        derivatives = derive_in_background(res, res.storage.read(row["key"]), max_pixels=res.settings.max_pixels,
+        derivatives = derive_in_background(res.storage.read(row["key"]), way, max_pixels=res.settings.max_pixels,
                                            formats=formats, presets=presets.chosen(wanted))
     except ImageRejected as rejected:
         uploads.replace_failure(res.db, upload_id, rejected.code, rejected.message)
         return STILL_FAILED
+    way.wait()
     write_derivatives(res, upload_id, derivatives)
     uploads.mark_completed(res.db, upload_id, size=size, width=derivatives.width, height=derivatives.height,
                            image_format=derivatives.format, derivatives=presets.versions(wanted, formats),
@@ -153,6 +166,25 @@ def _retry_failed(res: Resources, row: dict, presets: Presets) -> str:
                            from_status=uploads.FAILED)
     log.info("upload %s: completed on reprocessing after it had failed", upload_id)
     return COMPLETED
+
+
+class GiveWay:
+    """A reprocess job's deference to new uploads: how long it has waited for image jobs so far."""
+
+    def __init__(self, images: Queue):
+        self.images = images
+        self.waited = 0.0
+
+    def busy(self) -> bool:
+        """Whether the job should hold still now: an image job waits or runs, and the job has
+        not yet waited GIVE_WAY_MAX_SECONDS in all."""
+        return self.waited < GIVE_WAY_MAX_SECONDS and image_jobs_busy(self.images)
+
+    def wait(self) -> None:
+        """Hold still while busy()."""
+        while self.busy():
+            time.sleep(GIVE_WAY_CHECK_SECONDS)
+            self.waited += GIVE_WAY_CHECK_SECONDS
 
 
 class HelperDied(Exception):
@@ -176,15 +208,17 @@ class Helper:
         theirs.close()
         self.parent = os.getpid()
 
-    def derive(self, data: bytes, options: dict, busy) -> Derivatives:
-        """make_derivatives(data, **options) in the helper, paused whenever `busy()` says so."""
+    def derive(self, data: bytes, options: dict, way: GiveWay) -> Derivatives:
+        """make_derivatives(data, **options) in the helper, stopped whenever `way.busy()` says so."""
         self.connection.send((data, options))
         paused = False
         try:
             while not self.connection.poll(GIVE_WAY_CHECK_SECONDS):
                 if not self.process.is_alive():
                     raise HelperDied(f"the reprocess helper ended ({self.process.exitcode})")
-                if busy() != paused:
+                if paused:
+                    way.waited += GIVE_WAY_CHECK_SECONDS
+                if way.busy() != paused:
                     paused = not paused
                     os.kill(self.process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
         finally:
@@ -221,10 +255,9 @@ def _serve(connection, worker_pid: int) -> None:
 _helper: Helper | None = None
 
 
-def derive_in_background(res: Resources, data: bytes, **options) -> Derivatives:
+def derive_in_background(data: bytes, way: GiveWay, **options) -> Derivatives:
     """make_derivatives(data, **options) in this worker's helper, giving way to image jobs."""
     global _helper
     if _helper is None or _helper.parent != os.getpid() or not _helper.process.is_alive():
         _helper = Helper()
-    images = make_queue(get_current_job().connection, res.settings)
-    return _helper.derive(data, options, busy=lambda: image_jobs_busy(images))
+    return _helper.derive(data, options, way)
