@@ -94,6 +94,10 @@ class Stack:
     workers: int = 1
     minio_console_port: int | None = None
     minio_queue_dir: bool = False
+    # Durable by default, by measurement (README, "Durability"): Redis keeps an append-only file
+    # (fsync every second) and MinIO hands each event to Redis before it answers the PUT.
+    redis_appendonly: bool = True
+    minio_sync_events: bool = True
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -129,7 +133,8 @@ class Stack:
     def start_redis(self) -> None:
         port = port_of(self.settings.redis_url, 6379)
         process = self.spawn("redis", [
-            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes" if self.redis_appendonly else "no", "--appendfsync", "everysec",
             "--dir", str(self.directory("redis")), "--daemonize", "no", "--protected-mode", "yes"])
         client = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=1)
         wait_until(client.ping, 20, "redis-server", process, self.path("log", "redis.log"))
@@ -144,7 +149,8 @@ class Stack:
             "MINIO_BROWSER": "on" if self.minio_console_port else "off",
             **minio_server_env(
                 self.settings.redis_address, self.settings.events_key, self.settings.redis_password,
-                queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else ""),
+                queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else "",
+                sync_events=self.minio_sync_events),
         }
         argv = [find_minio(), "server", str(self.directory("minio", "data")), "--address", f"127.0.0.1:{port}", "--quiet"]
         if self.minio_console_port:
