@@ -10,6 +10,7 @@ MinIO's requests are counted by MinIO itself (bench.minio_requests).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ from bench.minio_requests import request_counts
 from imgpipe import db as uploads
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.stack import Stack
-from imgpipe.storage import Storage
+from imgpipe.storage import LIST_PAGE, Storage
 from notify_config.apply import apply
 
 
@@ -116,3 +117,36 @@ def lost_upload_among_abandoned(stack: Stack, image: bytes, *, abandoned: int, s
         "sweep_interval": stack.settings.sweep_interval,
         "sweep_min_age": stack.settings.sweep_min_age,
     }
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, in ms."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def request_costs(stack: Stack, heads: int, lists: int) -> dict:
+    """What each way of looking at pending rows costs: a HEAD of a key that is not there (an
+    abandoned upload, the old sweeper's request per row) against one LIST page of 1000 keys
+    and one of a nearly empty range (the sweeper's request per pass). Wall time per request
+    as the relay sees it, and MinIO's own CPU time per request."""
+    storage = Storage(stack.settings)
+    minio = stack.processes["minio"].pid
+    prefix = "bench-list/"
+    for _ in range(LIST_PAGE):
+        storage.write(f"{prefix}{new_upload_id()}.jpg", b"x", "image/jpeg")
+
+    def timed(count: int, request) -> dict:
+        cpu_before, began = cpu_ms(minio), time.perf_counter()
+        for _ in range(count):
+            request()
+        wall = (time.perf_counter() - began) * 1000 / count
+        return {"wall_ms": round(wall, 3), "minio_cpu_ms": round((cpu_ms(minio) - cpu_before) / count, 3), "n": count}
+
+    head = timed(heads, lambda: storage.size_of(original_key(new_upload_id(), "jpg")))
+    full_page = timed(lists, lambda: storage.keys_after(prefix, prefix))
+    assert len(storage.keys_after(prefix, prefix)) == LIST_PAGE
+    last_key = storage.keys_after(prefix, prefix)[-2]
+    nearly_empty = timed(lists, lambda: storage.keys_after(prefix, last_key))
+    return {"head_missing_key": head, "list_page_1000_keys": full_page, "list_page_1_key": nearly_empty}
