@@ -231,18 +231,18 @@ def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500,
     ))
 
 
-def page_end(rows: list[dict], limit: int) -> tuple[str, str] | None:
-    """Where the next page of the two queries above starts (their `after`): past this page's
-    last row, or from the beginning again when this page was the last. Taking rows a page
-    at a time this way, a sweep reaches every matching row in turn however many there are."""
-    return (rows[-1]["updated_at"], rows[-1]["id"]) if len(rows) == limit else None
+def page_end(rows: list[dict], limit: int, column: str = "updated_at") -> tuple[str, str] | None:
+    """Where the next page of a query ordered by (column, id) starts (its `after`): past this
+    page's last row, or from the beginning again when this page was the last. Taking rows a
+    page at a time this way, a sweep reaches every matching row in turn however many there are."""
+    return (rows[-1][column], rows[-1]["id"]) if len(rows) == limit else None
 
 
-def _after(after: tuple[str, str] | None) -> tuple[str, list]:
+def _after(after: tuple[str, str] | None, column: str = "updated_at") -> tuple[str, list]:
     if after is None:
         return "", []
-    updated_at, upload_id = after
-    return " AND (updated_at > ? OR (updated_at = ? AND id > ?))", [updated_at, updated_at, upload_id]
+    value, upload_id = after
+    return f" AND ({column} > ? OR ({column} = ? AND id > ?))", [value, value, upload_id]
 
 
 def oldest_pending_at(db) -> datetime | None:
@@ -263,8 +263,12 @@ def pending_with_ids(db, upload_ids: list[str]) -> list[dict]:
     return rows
 
 
-def pending_expired_before(db, moment: datetime, limit: int = 500) -> list[dict]:
-    """Pending rows whose upload URL expired before `moment`, soonest expired first."""
+def pending_expired_before(db, moment: datetime, limit: int = 500,
+                           after: tuple[str, str] | None = None) -> list[dict]:
+    """Pending rows whose upload URL expired before `moment`, soonest expired first, from after
+    `after` (page_end(rows, limit, "upload_expires_at"))."""
+    condition, values = _after(after, "upload_expires_at")
     return list(db.query(
-        "SELECT * FROM uploads WHERE status = ? AND upload_expires_at < ? ORDER BY upload_expires_at LIMIT ?",
-        [PENDING, timestamp(moment), limit]))
+        f"SELECT * FROM uploads WHERE status = ? AND upload_expires_at < ?{condition}"
+        " ORDER BY upload_expires_at, id LIMIT ?",
+        [PENDING, timestamp(moment), *values, limit]))

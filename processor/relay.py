@@ -73,7 +73,7 @@ class Relay:
         self.webhooks = make_webhook_queue(connection, settings)
         self.next_sweep = 0.0
         self.min_age = timedelta(seconds=settings.sweep_min_age)
-        self.pages: dict[str, tuple[str, str] | None] = {uploads.PROCESSING: None, "callbacks": None}
+        self.pages: dict[str, tuple[str, str] | None] = dict.fromkeys((uploads.PROCESSING, "callbacks", "expired"))
         self.listing: ListingPass | None = None
         self.last_listing: ListingPass | None = None
 
@@ -198,13 +198,16 @@ class Relay:
         The last complete listing began after their URLs could last be used, so a row in its
         range that it did not list has no original, with no request of its own. A row outside
         its range (an id made before ids sorted by time) is asked about with a HEAD, a few
-        per sweep."""
+        per sweep. Rows are taken a page at a time in turn, so rows that stay pending (driven,
+        waiting for a worker) never hold the others back."""
         listing = self.last_listing
         if listing is None:
             return
         heads = 0
         expired = listing.started_at - timedelta(seconds=self.settings.upload_grace)
-        for row in uploads.pending_expired_before(self.db, expired, ROWS_PER_STEP):
+        rows = uploads.pending_expired_before(self.db, expired, ROWS_PER_STEP, after=self.pages["expired"])
+        self.pages["expired"] = uploads.page_end(rows, ROWS_PER_STEP, "upload_expires_at")
+        for row in rows:
             if row["id"] in listing.uploaded:
                 continue
             if not listing.covers(row["key"]):

@@ -169,3 +169,17 @@ def test_pending_rows_whose_url_expired_soonest_first(database):
     assert [row["id"] for row in uploads.pending_expired_before(database, now, limit=1)] == ["b" * 32]
     uploads.mark_failed(database, "b" * 32, "upload_expired", "x")
     assert [row["id"] for row in uploads.pending_expired_before(database, now)] == ["a" * 32]
+
+
+def test_expired_rows_are_taken_in_turn(database):
+    now = uploads.utcnow()
+    ids = [f"{index:032x}" for index in range(5)]
+    for upload_id in ids:
+        uploads.insert_upload(database, upload_id=upload_id, filename="a.jpg", content_type="image/jpeg",
+                              key=f"originals/{upload_id}.jpg", declared_size=None, callback_url=None,
+                              upload_expires_at=now - timedelta(minutes=1))
+    first = uploads.pending_expired_before(database, now, 3)
+    after = uploads.page_end(first, 3, "upload_expires_at")
+    rest = uploads.pending_expired_before(database, now, 3, after=after)
+    assert [row["id"] for row in first + rest] == ids
+    assert uploads.page_end(rest, 3, "upload_expires_at") is None
