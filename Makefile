@@ -26,14 +26,16 @@ test: install
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
-# Full run (a few minutes): bench/results.json and the table in BENCHMARKS.md.
-# `make bench BENCH_FLAGS=--quick` runs the smaller version (under a minute).
+# Full run (a few minutes): bench/results.json and the table in BENCHMARKS.md, then the
+# recovery measurements (sweeper, durability choices) in bench/recovery.json.
+# `make bench BENCH_FLAGS=--quick` runs the smaller version of both.
 bench:
 	@scripts/install_python.sh
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
 	@scripts/install_bench_deps.sh
 	$(BIN)/python -m bench $(BENCH_FLAGS)
+	$(BIN)/python -m bench.recovery $(BENCH_FLAGS)
 
 clean: down
 	rm -rf var

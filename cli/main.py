@@ -44,8 +44,11 @@ def cli():
 @click.option("--detach", is_flag=True, help="Start in the background and return; stop with `imgpipe down`.")
 @click.option("--minio-queue-dir", is_flag=True,
               help="Let MinIO keep events on disk while Redis is down (each event then waits up to 3 s).")
-def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bool):
+@click.option("--console-port", default=9001, show_default=True, help="Port of MinIO's web console.")
+def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bool, console_port: int):
     """Start Redis, MinIO (with the bucket and its notification), the API, the relay and workers.
+
+    A process that dies is started again, after a delay that grows while it keeps dying.
 
     Example: imgpipe up --workers 2   (Ctrl-C stops everything)
     """
@@ -55,7 +58,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
     settings = load_settings()
     database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
     settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
-    stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=9001,
+    stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=console_port,
                   minio_queue_dir=minio_queue_dir)
     try:
         stack.start()
@@ -63,7 +66,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
         raise click.ClickException(str(error)) from None
     click.echo(f"""imgpipe is up:
   API          {stack.api_url}  (health: {stack.api_url}/healthz)
-  MinIO        {settings.s3_endpoint_url}  bucket {settings.s3_bucket_name}, console http://127.0.0.1:9001
+  MinIO        {settings.s3_endpoint_url}  bucket {settings.s3_bucket_name}, console http://127.0.0.1:{console_port}
   Redis        {settings.redis_url}  events list {settings.events_key}
   relay, {workers} worker(s)  queue {settings.queue_name}
   database     {settings.database_path}
@@ -77,10 +80,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
     supervisor_pidfile = stack.path("run", "up.pid")
     supervisor_pidfile.write_text(str(os.getpid()))  # `imgpipe down` asks this process to stop it all
     try:
-        while all(process.poll() is None for process in stack.processes.values()):
-            time.sleep(0.5)
-        dead = [name for name, process in stack.processes.items() if process.poll() is not None]
-        click.echo(f"{', '.join(dead)} exited; see {stack.var_dir / 'log'}. Stopping the rest.", err=True)
+        stack.keep_running()
     except (KeyboardInterrupt, SystemExit):
         click.echo("\nStopping…")
     finally:

@@ -7,6 +7,7 @@ which is how `imgpipe down` finds a stack left in the background.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -26,6 +27,9 @@ from notify_config.definition import minio_server_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_ORDER = ("redis", "minio", "api", "relay", "worker")
+RESTART_DELAYS = (1, 2, 4, 8, 16, 30)  # seconds before starting again a process that keeps dying
+STEADY = 60.0  # seconds up after which a process counts as healthy again
+log = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
@@ -94,6 +98,10 @@ class Stack:
     workers: int = 1
     minio_console_port: int | None = None
     minio_queue_dir: bool = False
+    # Durable by default, by measurement (README, "Durability"): Redis keeps an append-only file
+    # (fsync every second) and MinIO hands each event to Redis before it answers the PUT.
+    redis_appendonly: bool = True
+    minio_sync_events: bool = True
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -129,7 +137,8 @@ class Stack:
     def start_redis(self) -> None:
         port = port_of(self.settings.redis_url, 6379)
         process = self.spawn("redis", [
-            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes" if self.redis_appendonly else "no", "--appendfsync", "everysec",
             "--dir", str(self.directory("redis")), "--daemonize", "no", "--protected-mode", "yes"])
         client = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=1)
         wait_until(client.ping, 20, "redis-server", process, self.path("log", "redis.log"))
@@ -144,7 +153,8 @@ class Stack:
             "MINIO_BROWSER": "on" if self.minio_console_port else "off",
             **minio_server_env(
                 self.settings.redis_address, self.settings.events_key, self.settings.redis_password,
-                queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else ""),
+                queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else "",
+                sync_events=self.minio_sync_events),
         }
         argv = [find_minio(), "server", str(self.directory("minio", "data")), "--address", f"127.0.0.1:{port}", "--quiet"]
         if self.minio_console_port:
@@ -169,6 +179,45 @@ class Stack:
 
     def start_worker(self, index: int = 0) -> None:
         self.spawn(f"worker-{index}" if index else "worker", [sys.executable, "-m", "cli.main", "worker"])
+
+    def start_named(self, name: str) -> None:
+        """Start one of the stack's processes by the name it runs under (worker-2 is start_worker(2))."""
+        base, _, index = name.partition("-")
+        if base == "worker":
+            self.start_worker(int(index or 0))
+        else:
+            {"redis": self.start_redis, "minio": self.start_minio, "api": self.start_api,
+             "relay": self.start_relay}[base]()
+
+    def keep_running(self, poll: float = 0.5) -> None:
+        """Watch the processes until interrupted (Ctrl-C, or SIGTERM from `imgpipe down`), and
+        start again any that exits unasked. The delay before a restart doubles while a process
+        keeps dying (1 s up to RESTART_DELAYS[-1]) and starts over once it has stayed up for
+        STEADY seconds, so a process that cannot start does not spin."""
+        restarts: dict[str, Restart] = {}
+        while True:
+            now = time.monotonic()
+            for name, process in sorted(self.processes.items(), key=lambda item: START_ORDER.index(_base(item[0]))):
+                restart = restarts.setdefault(name, Restart(started=now))
+                if process.poll() is None:
+                    if now - restart.started >= STEADY:
+                        restart.failures = 0
+                    continue
+                if restart.due is None:
+                    restart.due = now + RESTART_DELAYS[min(restart.failures, len(RESTART_DELAYS) - 1)]
+                    restart.failures += 1
+                    log.warning("%s exited unasked (%s); starting it again in %.0f s (restart %s, log %s)",
+                                name, _how_it_ended(process.returncode), restart.due - now, restart.failures,
+                                self.path("log", f"{name}.log"))
+                if now >= restart.due:
+                    restart.due = None
+                    restart.started = time.monotonic()
+                    try:
+                        self.start_named(name)
+                        log.info("%s started again (pid %s)", name, self.processes[name].pid)
+                    except StackError as error:
+                        log.warning("%s did not start again: %s", name, error)
+            time.sleep(poll)
 
     def start(self) -> None:
         """Start everything in order; on any failure stop what did start and raise."""
@@ -196,8 +245,28 @@ class Stack:
             self.stop_process(name)
 
 
+@dataclass
+class Restart:
+    """How one process of a kept-running stack has fared: when it was last started, how many
+    times in a row it died before STEADY seconds, and when it is due to start again."""
+
+    started: float
+    failures: int = 0
+    due: float | None = None
+
+
+def _base(name: str) -> str:
+    return name.split("-")[0]
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        return f"signal {signal.Signals(-returncode).name}"
+    return f"exit status {returncode}"
+
+
 def _stop_rank(name: str) -> int:
-    base = name.split("-")[0]
+    base = _base(name)
     return -START_ORDER.index(base) if base in START_ORDER else -len(START_ORDER)
 
 

@@ -95,6 +95,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         table.create_index(["status", "updated_at"], if_not_exists=True)
         db.execute("CREATE INDEX IF NOT EXISTS uploads_callback_pending ON uploads (updated_at)"
                    " WHERE callback_state = 'pending'")
+        table.create_index(["status", "upload_expires_at"], if_not_exists=True)
         deliveries = db["webhook_deliveries"]
         deliveries.create(DELIVERY_COLUMNS, pk="id", not_null={"upload_id", "attempted_at"}, if_not_exists=True)
         deliveries.create_index(["upload_id"], if_not_exists=True)
@@ -241,21 +242,68 @@ def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None
     return cursor.rowcount == 1
 
 
-def in_status_older_than(db, status: str, age: timedelta, limit: int = 500) -> list[dict]:
-    """Rows that have been in `status` for longer than `age`, oldest first."""
+def in_status_older_than(db, status: str, age: timedelta, limit: int = 500,
+                         after: tuple[str, str] | None = None) -> list[dict]:
+    """Rows that have been in `status` for longer than `age`, oldest first, from after `after`."""
     cutoff = timestamp(utcnow() - age)
+    condition, values = _after(after)
     return list(db.query(
-        "SELECT * FROM uploads WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
-        [status, cutoff, limit],
+        f"SELECT * FROM uploads WHERE status = ? AND updated_at < ?{condition} ORDER BY updated_at, id LIMIT ?",
+        [status, cutoff, *values, limit],
     ))
 
 
-def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500) -> list[dict]:
+def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500,
+                                 after: tuple[str, str] | None = None) -> list[dict]:
     """Final rows whose webhook is still pending after `age`: its delivery job may have been
     lost (Redis down when the row became final), so the sweeper asks for it again."""
     cutoff = timestamp(utcnow() - age)
+    condition, values = _after(after)
     return list(db.query(
         "SELECT * FROM uploads WHERE callback_state = 'pending' AND status IN (?, ?) AND updated_at < ?"
-        " ORDER BY updated_at LIMIT ?",
-        [COMPLETED, FAILED, cutoff, limit],
+        f"{condition} ORDER BY updated_at, id LIMIT ?",
+        [COMPLETED, FAILED, cutoff, *values, limit],
     ))
+
+
+def page_end(rows: list[dict], limit: int, column: str = "updated_at") -> tuple[str, str] | None:
+    """Where the next page of a query ordered by (column, id) starts (its `after`): past this
+    page's last row, or from the beginning again when this page was the last. Taking rows a
+    page at a time this way, a sweep reaches every matching row in turn however many there are."""
+    return (rows[-1][column], rows[-1]["id"]) if len(rows) == limit else None
+
+
+def _after(after: tuple[str, str] | None, column: str = "updated_at") -> tuple[str, list]:
+    if after is None:
+        return "", []
+    value, upload_id = after
+    return f" AND ({column} > ? OR ({column} = ? AND id > ?))", [value, value, upload_id]
+
+
+def oldest_pending_at(db) -> datetime | None:
+    """When the oldest upload still pending was made. A pending row is never updated, so its
+    updated_at is its creation time, which the (status, updated_at) index finds at once."""
+    value = db.execute("SELECT MIN(updated_at) FROM uploads WHERE status = ?", [PENDING]).fetchone()[0]
+    return parse_timestamp(value) if value else None
+
+
+def pending_with_ids(db, upload_ids: list[str]) -> list[dict]:
+    """The rows among `upload_ids` that are still pending (id and updated_at), 500 ids per
+    query: fewer than the 999 placeholders the oldest SQLite builds accept."""
+    rows = []
+    for start in range(0, len(upload_ids), 500):
+        chunk = upload_ids[start:start + 500]
+        rows += db.query(f"SELECT id, updated_at FROM uploads WHERE status = ? AND id IN ({', '.join('?' * len(chunk))})",
+                         [PENDING, *chunk])
+    return rows
+
+
+def pending_expired_before(db, moment: datetime, limit: int = 500,
+                           after: tuple[str, str] | None = None) -> list[dict]:
+    """Pending rows whose upload URL expired before `moment`, soonest expired first, from after
+    `after` (page_end(rows, limit, "upload_expires_at"))."""
+    condition, values = _after(after, "upload_expires_at")
+    return list(db.query(
+        f"SELECT * FROM uploads WHERE status = ? AND upload_expires_at < ?{condition}"
+        " ORDER BY upload_expires_at, id LIMIT ?",
+        [PENDING, timestamp(moment), *values, limit]))

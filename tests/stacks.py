@@ -32,6 +32,28 @@ def stack_settings(var_dir: Path, **overrides) -> Settings:
     return Settings(**values)
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and every process below it, from /proc."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += process_tree(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether pid is a process that has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def running_stack(var_dir: Path, *, workers: int = 1, minio_queue_dir: bool = False, **overrides):
     ensure_servers()

@@ -1,7 +1,7 @@
 """Redis stopped and started again in the middle of a burst: every upload still completes.
 
-The local Redis keeps nothing on disk, so the restart also loses every queued job and every
-event MinIO tried to send while it was down: the sweeper has to find those uploads itself.
+Redis keeps its queued jobs in its append-only file, but every event MinIO tried to send
+while it was down is lost: the sweeper has to find those uploads itself.
 """
 
 from pipeline_client import Api, make_jpegs, upload_all

@@ -143,3 +143,71 @@ def test_an_upload_remembers_the_upload_token_it_was_made_with(database):
     assert row["upload_token_id"] == "visitor-7"
     assert uploads.get_upload(database, "d" * 32)["upload_token_id"] == "visitor-7"
     assert new_row(database)["upload_token_id"] is None
+
+
+def test_rows_are_taken_a_page_at_a_time_in_turn_until_every_one_was_reached(database):
+    ids = [f"{index:032x}" for index in range(7)]
+    for upload_id in ids:
+        new_row(database, upload_id)
+    reached, after, pages = [], None, 0
+    while True:
+        page = uploads.in_status_older_than(database, "pending", timedelta(seconds=-1), 3, after=after)
+        reached += [row["id"] for row in page]
+        pages += 1
+        after = uploads.page_end(page, 3)
+        if after is None:
+            break
+    assert (sorted(reached), len(reached), pages) == (ids, 7, 3)
+    assert [row["id"] for row in uploads.in_status_older_than(database, "pending", timedelta(seconds=-1), 3)] == ids[:3]
+
+
+def test_waiting_callbacks_are_taken_in_turn_too(database):
+    for index in range(3):
+        upload_id = f"{index:032x}"
+        uploads.insert_upload(database, upload_id=upload_id, filename="a.jpg", content_type="image/jpeg",
+                              key=f"originals/{upload_id}.jpg", declared_size=None,
+                              callback_url="https://example.com/hook", upload_expires_at=uploads.utcnow())
+        uploads.mark_failed(database, upload_id, "internal", "x")
+    first = uploads.callbacks_waiting_older_than(database, timedelta(seconds=-1), 2)
+    rest = uploads.callbacks_waiting_older_than(database, timedelta(seconds=-1), 2, after=uploads.page_end(first, 2))
+    assert [row["id"] for row in first + rest] == [f"{index:032x}" for index in range(3)]
+    assert uploads.page_end(rest, 2) is None
+
+
+def test_the_oldest_pending_row_and_pending_rows_by_id(database):
+    assert uploads.oldest_pending_at(database) is None
+    first = new_row(database, "a" * 32)
+    new_row(database, "b" * 32)
+    new_row(database, "c" * 32)
+    uploads.mark_failed(database, "c" * 32, "internal", "x")
+    assert uploads.timestamp(uploads.oldest_pending_at(database)) == first["created_at"]
+    many = [f"{index:032x}" for index in range(1200)] + ["b" * 32, "c" * 32, "e" * 32]
+    assert [row["id"] for row in uploads.pending_with_ids(database, many)] == ["b" * 32]
+    uploads.mark_failed(database, "a" * 32, "internal", "x")
+    assert uploads.timestamp(uploads.oldest_pending_at(database)) > first["created_at"]
+
+
+def test_pending_rows_whose_url_expired_soonest_first(database):
+    now = uploads.utcnow()
+    for upload_id, minutes in (("a" * 32, -5), ("b" * 32, -10), ("c" * 32, 5)):
+        uploads.insert_upload(database, upload_id=upload_id, filename="a.jpg", content_type="image/jpeg",
+                              key=f"originals/{upload_id}.jpg", declared_size=None, callback_url=None,
+                              upload_expires_at=now + timedelta(minutes=minutes))
+    assert [row["id"] for row in uploads.pending_expired_before(database, now)] == ["b" * 32, "a" * 32]
+    assert [row["id"] for row in uploads.pending_expired_before(database, now, limit=1)] == ["b" * 32]
+    uploads.mark_failed(database, "b" * 32, "upload_expired", "x")
+    assert [row["id"] for row in uploads.pending_expired_before(database, now)] == ["a" * 32]
+
+
+def test_expired_rows_are_taken_in_turn(database):
+    now = uploads.utcnow()
+    ids = [f"{index:032x}" for index in range(5)]
+    for upload_id in ids:
+        uploads.insert_upload(database, upload_id=upload_id, filename="a.jpg", content_type="image/jpeg",
+                              key=f"originals/{upload_id}.jpg", declared_size=None, callback_url=None,
+                              upload_expires_at=now - timedelta(minutes=1))
+    first = uploads.pending_expired_before(database, now, 3)
+    after = uploads.page_end(first, 3, "upload_expires_at")
+    rest = uploads.pending_expired_before(database, now, 3, after=after)
+    assert [row["id"] for row in first + rest] == ids
+    assert uploads.page_end(rest, 3, "upload_expires_at") is None
