@@ -91,7 +91,7 @@ def lost_upload_among_abandoned(stack: Stack, image: bytes, *, abandoned: int, s
     sweeper's requests/s with only abandoned rows pending (idle_rps) and the requests MinIO
     answered while the lost upload was found and processed (recovery_requests: these include
     the test's PUT and the worker's own reads and writes)."""
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     began = time.monotonic()
     insert_abandoned(database, abandoned, stack.settings.upload_url_ttl)
     inserted_in = time.monotonic() - began

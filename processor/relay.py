@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-import sqlite_utils
 
 from imgpipe import db as uploads
+from imgpipe.engines import Database, DatabaseUnavailable
 from imgpipe.keys import ORIGINALS_PREFIX, originals_made_from, upload_id_from_key
 from imgpipe.queues import inflight_key, make_queue, make_webhook_queue, rejected_key, relayed_count_key
 from imgpipe.settings import Settings
@@ -52,7 +52,7 @@ class ListingPass:
 
 
 class Relay:
-    def __init__(self, settings: Settings, connection: redis.Redis, db: sqlite_utils.Database, storage: Storage):
+    def __init__(self, settings: Settings, connection: redis.Redis, db: Database, storage: Storage):
         self.settings = settings
         self.redis = connection
         self.db = db
@@ -221,6 +221,6 @@ class Relay:
                     if time.monotonic() >= self.next_sweep:
                         self.sweep()
                         self.next_sweep = time.monotonic() + self.settings.sweep_interval
-            except (redis.ConnectionError, redis.TimeoutError, StorageUnavailable) as error:
+            except (redis.ConnectionError, redis.TimeoutError, StorageUnavailable, DatabaseUnavailable) as error:
                 log.warning("relay: %s; retrying in 1 s", error)
                 time.sleep(1)

@@ -40,7 +40,7 @@ def power_loss(stack) -> int:
 
 def test_every_upload_answered_200_completes_within_60_s_of_a_restart_after_a_power_loss(stack_with, tmp_path):
     stack = stack_with(**SHIPPED_SWEEP)
-    insert_abandoned(uploads.connect(stack.settings.database_path), ABANDONED, stack.settings.upload_url_ttl)
+    insert_abandoned(uploads.connect(stack.settings.database), ABANDONED, stack.settings.upload_url_ttl)
     files = make_jpegs(tmp_path / "in", BURST, size=(1600, 1200))
     answered: list[str] = []
     half_answered = threading.Event()
@@ -62,7 +62,7 @@ def test_every_upload_answered_200_completes_within_60_s_of_a_restart_after_a_po
         for future in burst:
             future.result()
     acknowledged = list(answered)
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     states = [uploads.get_upload(database, upload_id)["status"] for upload_id in acknowledged]
 
     restarted = time.monotonic()

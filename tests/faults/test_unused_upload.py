@@ -41,7 +41,7 @@ def test_expired_urls_fail_without_a_request_each_and_old_ids_are_asked_one_by_o
     outside any listing's range) is asked about with a HEAD, and driven if its file is there."""
     stack = stack_with(upload_grace=1, sweep_min_age=0.5)
     api = Api(stack.api_url)
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     [photo] = make_jpegs(tmp_path / "in", 1)
 
     unused = new_upload_id()
