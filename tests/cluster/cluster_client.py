@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
+import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,8 @@ from imgpipe.keys import DERIVATIVES, derivative_key
 
 HTTP_TIMEOUT = 10.0
 PUT_TIMEOUT = 30.0
+PUT_DEADLINE = 200.0
+RETRY_503_FOR = 30.0
 # Ranks of the statuses a row passes through; a row's rank only ever goes up.
 RANK = {"pending": 0, "processing": 1, "completed": 2, "failed": 2}
 # What the derivatives of the test pictures measure (fit inside 1024x1024 and 300x300, never upscaled).
@@ -82,23 +85,35 @@ class ClusterClient:
             return list(pool.map(one, enumerate(paths, start=first)))
 
     def send_one(self, path: Path, index: int) -> Sent:
-        api_host, api_url = self.apis[index % len(self.apis)]
-        response = self.http().post(f"{api_url}/uploads", json={"filename": path.name, "content_type": "image/jpeg"},
-                                    timeout=HTTP_TIMEOUT)
-        assert response.status_code == 201, f"POST /uploads on {api_host}: {response.status_code} {response.text}"
-        created = response.json()
+        api_host, created = self.create(path.name, index)
         data = path.read_bytes()
         node, status, refused_by = self.put(created["upload"], data, index % len(self.nodes))
         return Sent(created["id"], created["key"], data, api_host, node, status, refused_by, time.monotonic())
 
+    def create(self, filename: str, index: int) -> tuple[str, dict]:
+        """POST /uploads to API host `index` mod 2; a 503 (storage unavailable: the API's own
+        connections to a node that died) is retried on the other host, as the answer asks."""
+        deadline = time.monotonic() + RETRY_503_FOR
+        for attempt in itertools.count(index):
+            api_host, api_url = self.apis[attempt % len(self.apis)]
+            response = self.http().post(f"{api_url}/uploads", json={"filename": filename, "content_type": "image/jpeg"},
+                                        timeout=HTTP_TIMEOUT)
+            if response.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert response.status_code == 201, f"POST /uploads on {api_host}: {response.status_code} {response.text}"
+        return api_host, response.json()
+
     def put(self, upload: dict, data: bytes, start: int) -> tuple[str, int, list[str]]:
-        """PUT to node `start`, or to the next ones if it cannot be reached. A 412 after such a
-        failure means the first try did store the original (the URL refuses a second write)."""
+        """PUT to node `start`, or, when it cannot be reached or does not answer in time, to the
+        next ones in turn until PUT_DEADLINE. A 412 after such a failure means an earlier try
+        did store the original (the URL refuses a second write)."""
         url = urlsplit(upload["url"])
         assert url.netloc == f"{MINIO_NAME}:{MINIO_PORT}", f"upload URL signed for {url.netloc}"
         headers = {**upload["headers"], "Host": url.netloc}
         refused_by = []
-        for offset in range(len(self.nodes)):
+        deadline = time.monotonic() + PUT_DEADLINE
+        for offset in itertools.count():
             node, address = self.nodes[(start + offset) % len(self.nodes)]
             connection = http.client.HTTPConnection(address, MINIO_PORT, timeout=PUT_TIMEOUT)
             try:
@@ -107,13 +122,14 @@ class ClusterClient:
                 body = response.read()
             except OSError as error:
                 refused_by.append(f"{node}: {error!r}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no MinIO node took the PUT within {PUT_DEADLINE:.0f} s: {refused_by}")
                 continue
             finally:
                 connection.close()
             if response.status == 200 or (response.status == 412 and refused_by):
                 return node, response.status, refused_by
             raise AssertionError(f"PUT on {node} answered {response.status}: {body[:500]!r}")
-        raise AssertionError(f"no MinIO node took the PUT: {refused_by}")
 
     def get_via(self, url: str, node: str) -> bytes:
         """GET a presigned URL (signed for the shared name) from one node."""

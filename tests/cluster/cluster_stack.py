@@ -274,8 +274,9 @@ class Cluster:
         return [job_id for worker in self.rq_workers()[host] if (job_id := worker.get_current_job_id())]
 
     def stop(self) -> None:
-        """Kill every process on every host; the namespaces themselves go with the network."""
-        for host in self.network.hosts:
+        """Kill every process on every host, the servers' clients first; the namespaces
+        themselves go with the network."""
+        for host in sorted(self.network.hosts, key=lambda host: host not in API_HOSTS + WORKER_HOSTS):
             self.network.kill_host(host)
         for process in self.processes.values():
             try:
