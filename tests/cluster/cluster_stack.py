@@ -23,12 +23,14 @@ from pathlib import Path
 
 import redis
 from rq import Worker
+from rq.job import Job
 
 from imgpipe import db as uploads
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
 from netns import NAME_ROOT, Network
 from notify_config.definition import minio_server_env
+from processor.jobs import job_id_for
 from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_redis
 
 SUBNET = "10.213.7"
@@ -268,6 +270,19 @@ class Cluster:
             for host, host_pids in pids.items():
                 if worker.pid in host_pids:
                     found[host].append(worker)
+        return found
+
+    def processed_on(self, host: str, upload_ids: list[str]) -> list[str]:
+        """Those of the uploads whose last processing job ran on the host: `imgpipe worker`
+        names its RQ workers <hostname>.<its own pid>.<n>, and RQ keeps a finished job's worker
+        name while it keeps the job's result."""
+        pids = self.network.pids(host)
+        connection = self.redis()
+        found = []
+        for upload_id in upload_ids:
+            job = Job.fetch(job_id_for(upload_id), connection=connection)
+            if job.worker_name and int(job.worker_name.rsplit(".", 2)[1]) in pids:
+                found.append(upload_id)
         return found
 
     def jobs_held_on(self, host: str) -> list[str]:
