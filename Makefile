@@ -15,9 +15,11 @@ up: install
 down:
 	@if [ -x $(BIN)/imgpipe ]; then $(BIN)/imgpipe down; else echo "Nothing was running."; fi
 
-# The browser test of the upload page needs Chromium; nothing else does.
+# The browser test of the upload page needs Chromium; nothing else does. The integration and
+# fault tests run on PostgreSQL as well as SQLite, on a throwaway cluster of Debian's server.
 test: install
 	@scripts/install_chromium.sh
+	@scripts/install_postgresql.sh
 	$(BIN)/python -m pytest
 
 unit: install
@@ -30,6 +32,7 @@ bench:
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
 	@scripts/install_bench_deps.sh
+	@scripts/install_postgresql.sh
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 
 clean: down

@@ -30,6 +30,19 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
+def open_current_database(settings: Settings):
+    """The database, once its schema is known to be current: a process refuses to start on
+    one `imgpipe setup` has not migrated, with the sentence that says so."""
+    from imgpipe import db as uploads
+
+    try:
+        database = uploads.connect(settings.database)
+        uploads.require_schema(database)
+    except (ValueError, uploads.SchemaBehind) as error:
+        raise click.ClickException(str(error)) from None
+    return database
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """imgpipe: upload images straight to object storage; derivatives are made in the background."""
@@ -52,8 +65,9 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
 
     configure_logging()
     settings = load_settings()
-    database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
-    settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
+    if not settings.database_url:
+        database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
+        settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
     stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=9001,
                   minio_queue_dir=minio_queue_dir)
     try:
@@ -65,7 +79,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
   MinIO        {settings.s3_endpoint_url}  bucket {settings.s3_bucket_name}, console http://127.0.0.1:9001
   Redis        {settings.redis_url}  events list {settings.events_key}
   relay, {workers} worker(s)  queue {settings.queue_name}
-  database     {settings.database_path}
+  database     {settings.database_url or settings.database_path}
   logs         {stack.var_dir / 'log'}""")
     if detach:
         click.echo("Running in the background: `make down` (or `imgpipe down`) stops it.")
@@ -103,15 +117,29 @@ def down(var_dir: Path):
 
 @cli.command()
 def setup():
-    """Create the bucket and its event notification; running it again changes nothing.
+    """Migrate the database's schema, then create the bucket and its event notification;
+    running it again changes nothing.
 
-    Example: S3_ENDPOINT_URL=http://minio:9000 imgpipe setup
+    Run it once per deployment before starting (or after upgrading) the API, the relay and
+    the workers, which refuse a database whose schema is behind.
+
+    Example: DATABASE_URL=postgresql://imgpipe:secret@db:5432/imgpipe S3_ENDPOINT_URL=http://minio:9000 imgpipe setup
     """
+    from imgpipe import db as uploads
     from imgpipe.storage import Storage
     from notify_config.apply import apply
 
     configure_logging()
     settings = load_settings()
+    try:
+        database = uploads.connect(settings.database)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    applied = uploads.ensure_schema(database)
+    for migration in applied:
+        click.echo(f"Database ({database.engine}): applied migration {migration.version}, {migration.description}.")
+    if not applied:
+        click.echo(f"Database ({database.engine}) already at schema version {uploads.schema_version(database)}.")
     changes = apply(Storage(settings).client, settings.s3_bucket_name)
     click.echo("\n".join(changes) if changes else "Bucket and notification already configured.")
 
@@ -124,7 +152,6 @@ def relay():
     """
     import redis
 
-    from imgpipe import db as uploads
     from imgpipe.storage import Storage
     from processor.relay import Relay
 
@@ -133,8 +160,7 @@ def relay():
     settings = load_settings()
     connection = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3,
                                       health_check_interval=15)
-    database = uploads.connect(settings.database_path)
-    uploads.ensure_schema(database)
+    database = open_current_database(settings)
     try:
         Relay(settings, connection, database, Storage(settings)).run_forever()
     except SystemExit:
@@ -152,7 +178,9 @@ def worker(burst: bool):
     from processor.worker import supervise
 
     configure_logging()
-    supervise(load_settings(), burst=burst)
+    settings = load_settings()
+    open_current_database(settings).close()
+    supervise(settings, burst=burst)
 
 
 def api_option(command):

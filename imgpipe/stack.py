@@ -2,25 +2,32 @@
 
 `imgpipe up` and the test suite use the same code, so what the tests run is what a developer
 runs. Each process writes its log to <var>/log/<name>.log and its pid to <var>/run/<name>.pid,
-which is how `imgpipe down` finds a stack left in the background.
+which is how `imgpipe down` finds a stack left in the background. PostgresServer is a
+throwaway PostgreSQL for the tests and the benchmark, whose stacks each get a database in it.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import redis
+from psycopg import sql
 
+from imgpipe import db as uploads
 from imgpipe.settings import Settings
 from notify_config.definition import minio_server_env
 
@@ -55,6 +62,19 @@ def find_redis() -> str:
     if not found:
         raise StackError("no redis-server found: run `make install` or `apt-get install redis-server`")
     return found
+
+
+def find_postgres() -> Path:
+    """The directory of PostgreSQL's server programs, which Debian keeps off PATH
+    (/usr/lib/postgresql/<version>/bin); the newest version when there are several."""
+    on_path = shutil.which("initdb")
+    candidates = [Path(on_path).parent] if on_path else []
+    candidates += [Path(found) for found in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                                                   key=lambda path: int(Path(path).parent.name), reverse=True)]
+    for candidate in candidates:
+        if os.access(candidate / "initdb", os.X_OK) and os.access(candidate / "postgres", os.X_OK):
+            return candidate
+    raise StackError("no PostgreSQL server found: run `make install` or `apt-get install postgresql`")
 
 
 def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None):
@@ -153,6 +173,14 @@ class Stack:
         ready = f"http://127.0.0.1:{port}/minio/health/ready"
         wait_until(lambda: _http_ok(ready), 60, "MinIO", process, self.path("log", "minio.log"))
 
+    def migrate_database(self) -> list[uploads.Migration]:
+        """What `imgpipe setup` does to the database, so a fresh stack needs no step by hand."""
+        database = uploads.connect(self.settings.database)
+        try:
+            return uploads.ensure_schema(database)
+        finally:
+            database.close()
+
     def apply_config(self) -> list[str]:
         from notify_config.apply import apply
         from imgpipe.storage import Storage
@@ -173,6 +201,7 @@ class Stack:
     def start(self) -> None:
         """Start everything in order; on any failure stop what did start and raise."""
         try:
+            self.migrate_database()
             self.start_redis()
             self.start_minio()
             self.apply_config()
@@ -194,6 +223,79 @@ class Stack:
         """Stop in the reverse of start order: consumers before the services they use."""
         for name in sorted(self.processes, key=_stop_rank):
             self.stop_process(name)
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster: initdb into a fresh temporary directory, one address and
+    port, a user with a password (connections use the same URL form as production), and a
+    database per stack from create_database. stop() removes every trace of it.
+
+    PostgreSQL refuses to run as root, so under root its programs run as the `postgres` user,
+    who owns the directory.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    user: str = "imgpipe"
+    password: str = field(default_factory=lambda: secrets.token_hex(12))
+    directory: Path | None = None
+    process: subprocess.Popen | None = None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+    def start(self) -> None:
+        binaries = find_postgres()
+        self.directory = Path(tempfile.mkdtemp(prefix="imgpipe-postgres-"))
+        password_file = self.directory / "password"
+        password_file.write_text(self.password)
+        as_owner = []
+        if os.geteuid() == 0:
+            for path in (self.directory, password_file):
+                shutil.chown(path, "postgres", "postgres")
+            as_owner = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--"]
+        log = self.directory / "postgres.log"
+        try:
+            with open(log, "ab") as out:
+                subprocess.run([*as_owner, str(binaries / "initdb"), "--pgdata", str(self.directory / "data"),
+                                "--username", self.user, "--pwfile", str(password_file), "--auth-local=trust",
+                                "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync"],
+                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True, timeout=60)
+                # synchronous_commit=off: a commit returns before its WAL is on disk, which an OS crash
+                # (not a process crash) can lose; the same promise as the SQLite file's synchronous=NORMAL.
+                self.process = subprocess.Popen(
+                    [*as_owner, str(binaries / "postgres"), "-D", str(self.directory / "data"),
+                     "-c", f"listen_addresses={self.host}", "-p", str(self.port), "-c", "unix_socket_directories=",
+                     "-c", "synchronous_commit=off"],
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            wait_until(self._answers, 30, "PostgreSQL", self.process, log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answers(self) -> bool:
+        with psycopg.connect(self.url(), connect_timeout=1):
+            return True
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; returns its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Immediate shutdown (SIGQUIT): the data is thrown away, so no final checkpoint
+        writes it out first, and clients are disconnected rather than waited for."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _stop_rank(name: str) -> int:

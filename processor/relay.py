@@ -14,9 +14,9 @@ import time
 from datetime import timedelta
 
 import redis
-import sqlite_utils
 
 from imgpipe import db as uploads
+from imgpipe.engines import Database
 from imgpipe.keys import upload_id_from_key
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
@@ -41,7 +41,7 @@ def relayed_count_key(settings: Settings) -> str:
 
 
 class Relay:
-    def __init__(self, settings: Settings, connection: redis.Redis, db: sqlite_utils.Database, storage: Storage):
+    def __init__(self, settings: Settings, connection: redis.Redis, db: Database, storage: Storage):
         self.settings = settings
         self.redis = connection
         self.db = db

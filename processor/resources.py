@@ -9,11 +9,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import sqlite_utils
 from redis import Redis
 from rq import Queue
 
 from imgpipe import db as uploads
+from imgpipe.engines import Database
 from imgpipe.keys import DERIVATIVES
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
@@ -23,7 +23,7 @@ from processor.jobs import make_webhook_queue
 @dataclass
 class Resources:
     settings: Settings
-    db: sqlite_utils.Database
+    db: Database
     storage: Storage
     writers: ThreadPoolExecutor
     webhooks: Queue
@@ -37,8 +37,7 @@ def resources() -> Resources:
     global _resources
     if _resources is None or _resources.pid != os.getpid():
         settings = Settings.from_env()
-        db = uploads.connect(settings.database_path)
-        uploads.ensure_schema(db)
+        db = uploads.connect(settings.database)
         writers = ThreadPoolExecutor(max_workers=len(DERIVATIVES), thread_name_prefix="derivative-writer")
         webhooks = make_webhook_queue(Redis.from_url(settings.redis_url), settings)
         _resources = Resources(settings, db, Storage(settings), writers, webhooks, os.getpid())

@@ -24,6 +24,7 @@ def test_a_webhook_whose_job_was_lost_is_still_delivered(stack_with, tmp_path, m
         # webhook's enqueue fails and is only logged.
         for name, value in stack.settings.to_env().items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setattr("processor.resources._resources", None)  # made from this stack's settings
         from processor.tasks import process_upload
         assert process_upload(created["id"]) == "completed"
         assert api.get(f"/uploads/{created['id']}").json()["callback"]["state"] == "pending"
