@@ -11,7 +11,9 @@ node is passed over. Upload URLs are signed for that name, and a client may PUT 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -21,7 +23,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import redis
+from psycopg import sql
 from rq import Worker
 from rq.job import Job
 
@@ -31,7 +35,7 @@ from imgpipe.storage import Storage
 from netns import NAME_ROOT, Network
 from notify_config.definition import minio_server_env
 from processor.jobs import job_id_for
-from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_redis
+from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_postgres, find_redis
 
 SUBNET = "10.213.7"
 MINIO_HOSTS = ("minio1", "minio2", "minio3", "minio4")
@@ -47,6 +51,7 @@ HOSTS = {
 }
 MINIO_NAME = "minio.cluster.test"
 MINIO_PORT, API_PORT, REDIS_PORT, POSTGRES_PORT = 9000, 8000, 6379, 5432
+DATABASE_USER, DATABASE_NAME = "imgpipe", "imgpipe"
 START_TIMEOUT = 90.0
 # Give every process its own /etc/hosts: "$0" is the cluster's hosts file, "$@" the command.
 WITH_HOSTS_FILE = 'mount --bind "$0" /etc/hosts && exec "$@"'
@@ -56,38 +61,33 @@ class ClusterError(RuntimeError):
     """A process would not start or become ready; the message carries the end of its log."""
 
 
-def find_postgres_bin() -> Path:
-    candidates = [Path(path).resolve().parent for path in (shutil.which("pg_ctl"),) if path]
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for directory in candidates:
-        if all((directory / name).exists() for name in ("postgres", "initdb", "createdb", "pg_isready")):
-            return directory
-    raise ClusterError("PostgreSQL is not installed: apt-get install postgresql")
-
-
-def server_settings(var_dir: Path) -> Settings:
+def server_settings(database_password: str) -> Settings:
     """What the API, the relay and the workers are configured with, on every host alike."""
     return Settings(
         s3_endpoint_url=f"http://{MINIO_NAME}:{MINIO_PORT}",
         redis_url=f"redis://{HOSTS['redis']}:{REDIS_PORT}/0",
-        database_path=str(var_dir / "imgpipe.db"),
+        database_url=postgres_url(database_password, DATABASE_NAME),
         sweep_interval=1.0,
         sweep_min_age=3.0,
         processing_deadline=8,
     )
 
 
+def postgres_url(password: str, database: str) -> str:
+    return f"postgresql://{DATABASE_USER}:{password}@{HOSTS['postgres']}:{POSTGRES_PORT}/{database}"
+
+
 @dataclass
 class Cluster:
     network: Network
     var_dir: Path
-    settings: Settings = None
+    database_password: str = field(default_factory=lambda: secrets.token_hex(12))
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     postgres_dir: Path | None = None
 
     def __post_init__(self):
         self.var_dir = Path(self.var_dir)
-        self.settings = self.settings or server_settings(self.var_dir)
+        self.settings = server_settings(self.database_password)
         self.hosts_file = self.var_dir / "hosts"
         lines = ["127.0.0.1 localhost"] + [f"{HOSTS[host]} {MINIO_NAME}" for host in MINIO_HOSTS]
         self.var_dir.mkdir(parents=True, exist_ok=True)
@@ -109,8 +109,9 @@ class Cluster:
         return Storage(self.node_settings(node), timeout=timeout, retries=0)
 
     def database(self):
-        return uploads.connect(self.settings.database_path)
+        return uploads.connect(self.settings.database)
 
+    @functools.cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=3)
 
@@ -123,7 +124,7 @@ class Cluster:
         return path
 
     def command_on(self, host: str, argv: list[str], user: str | None = None) -> list[str]:
-        as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups"] if user else []
+        as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
         return ["ip", "netns", "exec", self.network.namespace(host), "sh", "-c", WITH_HOSTS_FILE,
                 str(self.hosts_file), *as_user, *argv]
 
@@ -138,8 +139,8 @@ class Cluster:
         self.processes[key] = process
         return process
 
-    def run_on(self, host: str, argv: list[str], timeout: float, user: str | None = None) -> str:
-        result = subprocess.run(self.command_on(host, argv, user), capture_output=True, text=True,
+    def run_on(self, host: str, argv: list[str], timeout: float) -> str:
+        result = subprocess.run(self.command_on(host, argv), capture_output=True, text=True,
                                 env=self.env(), cwd=PROJECT_ROOT, timeout=timeout)
         if result.returncode != 0:
             raise ClusterError(f"{' '.join(argv)} on {host} exited {result.returncode}: {result.stderr[-2000:]}")
@@ -176,10 +177,10 @@ class Cluster:
         self.start_minio()
         self.start_redis()
         self.start_postgres()
-        self.wait_for(self.redis().ping, "Redis", ["redis/redis-server"])
+        self.wait_for(self.redis.ping, "Redis", ["redis/redis-server"])
         self.wait_for(self.postgres_ready, "PostgreSQL", ["postgres/postgres"])
-        self.run_on("postgres", [str(find_postgres_bin() / "createdb"), "-h", self.address("postgres"),
-                                 "-p", str(POSTGRES_PORT), "-U", "imgpipe", "imgpipe"], timeout=30, user="postgres")
+        with psycopg.connect(postgres_url(self.database_password, "postgres"), autocommit=True, connect_timeout=10) as db:
+            db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
         minio_keys = [f"{node}/minio" for node in MINIO_HOSTS]
         for node in MINIO_HOSTS:
             self.wait_for(lambda node=node: self.minio_health(node), f"MinIO on {node}", minio_keys)
@@ -207,29 +208,28 @@ class Cluster:
 
     def start_postgres(self) -> None:
         """A throwaway cluster run by the postgres user, in a folder of its own outside the test's
-        (which that user cannot enter); trusted from the cluster's own subnet only."""
-        binaries = find_postgres_bin()
+        (which that user cannot enter). Password login, from the cluster's subnet only."""
+        binaries = find_postgres()
         self.postgres_dir = Path(tempfile.mkdtemp(prefix=f"{self.network.prefix}-postgres-"))
-        shutil.chown(self.postgres_dir, "postgres", "postgres")
+        password_file = self.postgres_dir / "password"
+        password_file.write_text(self.database_password)
+        for path in (self.postgres_dir, password_file):
+            shutil.chown(path, "postgres", "postgres")
         data = self.postgres_dir / "data"
-        subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", str(binaries / "initdb"),
-                        "-D", str(data), "-U", "imgpipe", "--auth=trust", "--no-sync", "-E", "UTF8"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", str(binaries / "initdb"),
+                        "--pgdata", str(data), "--username", DATABASE_USER, "--pwfile", str(password_file),
+                        "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale",
+                        "--no-sync"], check=True, capture_output=True, timeout=60)
         with open(data / "pg_hba.conf", "a") as hba:
-            hba.write(f"host all all {SUBNET}.0/24 trust\n")
+            hba.write(f"host all all {SUBNET}.0/24 scram-sha-256\n")
         self.spawn("postgres", "postgres", [
             str(binaries / "postgres"), "-D", str(data), "-p", str(POSTGRES_PORT),
-            "-c", f"listen_addresses={self.address('postgres')}", "-c", f"unix_socket_directories={self.postgres_dir}",
-            "-c", "fsync=off", "-c", "full_page_writes=off"], user="postgres")
+            "-c", f"listen_addresses={self.address('postgres')}", "-c", "unix_socket_directories=",
+            "-c", "synchronous_commit=off"], user="postgres")
 
     def postgres_ready(self) -> bool:
-        result = subprocess.run([str(find_postgres_bin() / "pg_isready"), "-h", self.address("postgres"),
-                                 "-p", str(POSTGRES_PORT), "-t", "1"], capture_output=True, timeout=5)
-        return result.returncode == 0
-
-    @property
-    def database_url(self) -> str:
-        return f"postgresql://imgpipe@{self.address('postgres')}:{POSTGRES_PORT}/imgpipe"
+        with psycopg.connect(postgres_url(self.database_password, "postgres"), connect_timeout=1):
+            return True
 
     def start_minio(self) -> None:
         """One drive per node, the same command and root credentials on every node."""
@@ -266,7 +266,7 @@ class Cluster:
         has the machine's hostname)."""
         pids = {host: self.network.pids(host) for host in WORKER_HOSTS}
         found: dict[str, list[Worker]] = {host: [] for host in WORKER_HOSTS}
-        for worker in Worker.all(connection=self.redis()):
+        for worker in Worker.all(connection=self.redis):
             for host, host_pids in pids.items():
                 if worker.pid in host_pids:
                     found[host].append(worker)
@@ -277,7 +277,7 @@ class Cluster:
         names its RQ workers <hostname>.<its own pid>.<n>, and RQ keeps a finished job's worker
         name while it keeps the job's result."""
         pids = self.network.pids(host)
-        connection = self.redis()
+        connection = self.redis
         found = []
         for upload_id in upload_ids:
             job = Job.fetch(job_id_for(upload_id), connection=connection)

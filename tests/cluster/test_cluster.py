@@ -23,21 +23,6 @@ STALE_LOCK_WAIT = 180
 STALE_LOCK_TIMEOUT = 420
 
 
-def test_uploads_spread_over_all_four_minio_nodes_all_complete(cluster, tmp_path):
-    client = ClusterClient(cluster)
-    files = make_jpegs(tmp_path / "in", 200)
-    started = time.monotonic()
-    with StatusLog(cluster) as statuses:
-        sent = client.send(files)
-        statuses.wait_final([upload.id for upload in sent], timeout=120)
-    print(f"200 uploads final in {time.monotonic() - started:.1f} s")
-
-    assert Counter(upload.node for upload in sent) == {node: 50 for node in MINIO_HOSTS}
-    assert Counter(upload.api_host for upload in sent) == {"api1": 100, "api2": 100}
-    assert not statuses.moved_back()
-    check_outputs(cluster, client, sent, read_from=list(MINIO_HOSTS))
-
-
 def wait_until(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -79,6 +64,40 @@ def processing_job_on(cluster, statuses: StatusLog, host: str) -> str | None:
     return None
 
 
+def first_node_of_the_servers(cluster) -> str:
+    """The MinIO node the servers connect to first: the first address their hosts file gives."""
+    first = cluster.run_on("worker1", ["getent", "ahostsv4", MINIO_NAME], timeout=10).split()[0]
+    return next(node for node in MINIO_HOSTS if cluster.address(node) == first)
+
+
+def send_until_processed_on(cluster, client, statuses, host, files, *, first: int, wave: int = 6) -> list:
+    """Send the files a few at a time until one of them is processed on the host."""
+    sent = []
+    for start in range(0, len(files), wave):
+        sent += client.send(files[start:start + wave], first=first + start)
+        statuses.wait_final([upload.id for upload in sent], timeout=60)
+        if cluster.processed_on(host, [upload.id for upload in sent]):
+            return sent
+    raise AssertionError(f"{host} processed none of {len(sent)} uploads sent after it came back")
+
+
+def test_uploads_spread_over_all_four_minio_nodes_all_complete(cluster, tmp_path):
+    client = ClusterClient(cluster)
+    files = make_jpegs(tmp_path / "in", 200)
+    started = time.monotonic()
+    with StatusLog(cluster) as statuses:
+        sent = client.send(files)
+        statuses.wait_final([upload.id for upload in sent], timeout=120)
+    print(f"200 uploads final in {time.monotonic() - started:.1f} s")
+
+    for url in cluster.api_urls:
+        assert client.http().get(f"{url}/healthz", timeout=10).json()["database"] == {"ok": True, "engine": "postgresql"}
+    assert Counter(upload.node for upload in sent) == {node: 50 for node in MINIO_HOSTS}
+    assert Counter(upload.api_host for upload in sent) == {"api1": 100, "api2": 100}
+    assert not statuses.moved_back()
+    check_outputs(cluster, client, sent, read_from=list(MINIO_HOSTS))
+
+
 def test_a_worker_host_killed_mid_burst_loses_nothing(cluster, tmp_path):
     """Every process of worker1 is SIGKILLed while it holds a job: worker2 works the queue and
     the relay's reaper re-drives the row the dead host held."""
@@ -100,12 +119,6 @@ def test_a_worker_host_killed_mid_burst_loses_nothing(cluster, tmp_path):
     assert uploads.get_upload(cluster.database(), held)["attempts"] >= 2, "the held row was not re-driven"
     assert not statuses.moved_back()
     check_outputs(cluster, client, sent, read_from=list(MINIO_HOSTS))
-
-
-def first_node_of_the_servers(cluster) -> str:
-    """The MinIO node the servers connect to first: the first address their hosts file gives."""
-    first = cluster.run_on("worker1", ["getent", "ahostsv4", MINIO_NAME], timeout=10).split()[0]
-    return next(node for node in MINIO_HOSTS if cluster.address(node) == first)
 
 
 @pytest.mark.timeout(STALE_LOCK_TIMEOUT)
@@ -166,14 +179,3 @@ def test_a_worker_host_cut_off_for_20_s_loses_nothing_and_moves_no_row_back(clus
     assert statuses.latest(held) == "completed"
     assert not statuses.moved_back()
     check_outputs(cluster, client, sent + again, read_from=list(MINIO_HOSTS))
-
-
-def send_until_processed_on(cluster, client, statuses, host, files, *, first: int, wave: int = 6) -> list:
-    """Send the files a few at a time until one of them is processed on the host."""
-    sent = []
-    for start in range(0, len(files), wave):
-        sent += client.send(files[start:start + wave], first=first + start)
-        statuses.wait_final([upload.id for upload in sent], timeout=60)
-        if cluster.processed_on(host, [upload.id for upload in sent]):
-            return sent
-    raise AssertionError(f"{host} processed none of {len(sent)} uploads sent after it came back")
