@@ -34,7 +34,7 @@ from imgpipe.settings import Settings
 from imgpipe.storage import Storage
 from netns import NAME_ROOT, Network
 from notify_config.definition import minio_server_env
-from processor.jobs import job_id_for
+from processor.jobs import job_id_for, make_queue
 from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_postgres, find_redis
 
 SUBNET = "10.213.7"
@@ -284,6 +284,9 @@ class Cluster:
             if job.worker_name and int(job.worker_name.rsplit(".", 2)[1]) in pids:
                 found.append(upload_id)
         return found
+
+    def queued_jobs(self) -> int:
+        return make_queue(self.redis, self.settings).count
 
     def jobs_held_on(self, host: str) -> list[str]:
         return [job_id for worker in self.rq_workers()[host] if (job_id := worker.get_current_job_id())]
