@@ -26,6 +26,10 @@ _POSTGRESQL_PREFIXES = ("postgresql://", "postgres://")
 _MIGRATION_LOCK_KEY = 7_316_029
 
 
+class DatabaseUnavailable(Exception):
+    """The database server did not answer, or dropped the connection: a later call may work."""
+
+
 def split_url(url: str) -> tuple[str, str]:
     """(engine, what to open): `sqlite:///relative/path`, `sqlite:////absolute/path` (the
     SQLAlchemy spelling), `postgresql://user:password@host:port/db`, or a bare file path,
@@ -128,7 +132,8 @@ class PostgresDatabase:
     """A PostgreSQL database, one autocommitted statement at a time as with SQLite.
 
     A connection the server dropped (a restart, a failover, a cut link) is replaced at the
-    next call; the call that found it broken fails, as any call during an outage does.
+    next call; the call that found it broken raises DatabaseUnavailable, as any call during an
+    outage does, which the relay waits out as it waits out Redis.
     """
 
     engine = POSTGRESQL
@@ -136,7 +141,9 @@ class PostgresDatabase:
 
     def __init__(self, url: str):
         self.url = url
-        self.conn = self._connect()
+        self.conn = None
+        with _unavailable_when_disconnected():
+            self.conn = self._connect()
 
     def _connect(self):
         import psycopg  # here, so that processes on SQLite never load it
@@ -152,12 +159,13 @@ class PostgresDatabase:
         return self.conn
 
     def execute(self, sql: str, params=()):
-        return self._live().execute(pyformat(sql), list(params))
+        with _unavailable_when_disconnected():
+            return self._live().execute(pyformat(sql), list(params))
 
     def query(self, sql: str, params=()) -> list[dict]:
         from psycopg.rows import dict_row
 
-        with self._live().cursor(row_factory=dict_row) as cursor:
+        with _unavailable_when_disconnected(), self._live().cursor(row_factory=dict_row) as cursor:
             cursor.execute(pyformat(sql), list(params))
             return cursor.fetchall()
 
@@ -165,7 +173,7 @@ class PostgresDatabase:
     def exclusive(self):
         """A transaction holding an advisory lock, so two processes migrating at once take
         turns and the second finds the work done."""
-        with self._live().transaction():
+        with _unavailable_when_disconnected(), self._live().transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK_KEY])
             yield self
 
@@ -179,6 +187,18 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextlib.contextmanager
+def _unavailable_when_disconnected():
+    """psycopg's OperationalError (no server, a dropped connection) as DatabaseUnavailable;
+    a statement's own errors (bad SQL, a constraint) stay what they are."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise DatabaseUnavailable(str(error)) from error
 
 
 Database = SQLiteDatabase | PostgresDatabase

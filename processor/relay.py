@@ -16,7 +16,7 @@ from datetime import timedelta
 import redis
 
 from imgpipe import db as uploads
-from imgpipe.engines import Database
+from imgpipe.engines import Database, DatabaseUnavailable
 from imgpipe.keys import upload_id_from_key
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
@@ -128,6 +128,6 @@ class Relay:
                     if time.monotonic() >= self.next_sweep:
                         self.sweep()
                         self.next_sweep = time.monotonic() + self.settings.sweep_interval
-            except (redis.ConnectionError, redis.TimeoutError, StorageUnavailable) as error:
+            except (redis.ConnectionError, redis.TimeoutError, StorageUnavailable, DatabaseUnavailable) as error:
                 log.warning("relay: %s; retrying in 1 s", error)
                 time.sleep(1)

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from imgpipe import db as uploads
+from imgpipe.engines import DatabaseUnavailable
+from imgpipe.stack import free_port
 from stacks import ENGINES
 
 BEFORE_VERSIONING = Path(__file__).parent.parent / "fixtures" / "sqlite_before_versioning.sql"
@@ -259,3 +261,24 @@ def test_a_sqlite_file_from_before_webhooks_and_formats_gains_their_columns(tmp_
     assert (row["formats"], uploads.output_formats(row), row["attempts"]) == (None, ("jpeg",), 0)
     assert uploads.record_delivery_attempt(database, "d" * 32, http_status=None, error="refused") == 1
     assert uploads.column_names(database, "uploads") == set(uploads.COLUMNS)
+
+
+def test_a_postgresql_connection_the_server_dropped_is_replaced_at_the_next_call(databases):
+    url = databases.url("postgresql")
+    database, admin = uploads.connect(url), uploads.connect(url)
+    uploads.ensure_schema(database)
+    new_row(database)
+    backend = database.execute("SELECT pg_backend_pid()").fetchone()[0]
+    assert admin.execute("SELECT pg_terminate_backend(?)", [backend]).fetchone()[0]
+
+    with pytest.raises(DatabaseUnavailable):
+        uploads.get_upload(database, "a" * 32)
+    assert uploads.get_upload(database, "a" * 32)["status"] == "pending"
+    assert database.execute("SELECT pg_backend_pid()").fetchone()[0] != backend
+    admin.close()
+    database.close()
+
+
+def test_a_postgresql_server_that_does_not_answer_is_unavailable_not_a_crash():
+    with pytest.raises(DatabaseUnavailable):
+        uploads.connect(f"postgresql://imgpipe:wrong@127.0.0.1:{free_port()}/imgpipe?connect_timeout=2")
