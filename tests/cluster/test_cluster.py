@@ -163,9 +163,9 @@ def test_a_worker_host_cut_off_for_20_s_loses_nothing_and_moves_no_row_back(clus
     started = time.monotonic()
     with StatusLog(cluster) as statuses:
         burst = Burst(client, files)
-        held = wait_until(lambda: len(burst.sent) == len(files) and cluster.queued_jobs() <= 10
+        held = wait_until(lambda: len(burst.sent) == len(files) and cluster.queued_jobs() <= 16
                           and processing_job_on(cluster, statuses, "worker2"), 90,
-                          "worker2 processing a job while at most 10 wait")
+                          "worker2 processing a job while at most 16 wait")
         cluster.network.cut("worker2")
         try:
             time.sleep(CUT_SECONDS)
