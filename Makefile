@@ -15,25 +15,30 @@ up: install
 down:
 	@if [ -x $(BIN)/imgpipe ]; then $(BIN)/imgpipe down; else echo "Nothing was running."; fi
 
-# The browser tests need Chromium, and Node.js with npm to build the web app they load;
-# the compose file's test needs the compose plugin.
+# The browser tests need Chromium, and Node.js with npm to build the web app they load; the
+# compose file's test needs the compose plugin. The integration and fault tests run on PostgreSQL
+# as well as SQLite, on a throwaway cluster of Debian's server.
 test: install
 	@scripts/install_chromium.sh
 	@scripts/install_node.sh
 	@scripts/install_compose.sh
+	@scripts/install_postgresql.sh
 	$(BIN)/python -m pytest
 
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
-# Full run (a few minutes): bench/results.json and the table in BENCHMARKS.md.
-# `make bench BENCH_FLAGS=--quick` runs the smaller version (under a minute).
+# Full run (a few minutes): bench/results.json and the table in BENCHMARKS.md, then the
+# recovery measurements (sweeper, durability choices) in bench/recovery.json.
+# `make bench BENCH_FLAGS=--quick` runs the smaller version of both.
 bench:
 	@scripts/install_python.sh
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
 	@scripts/install_bench_deps.sh
+	@scripts/install_postgresql.sh
 	$(BIN)/python -m bench $(BENCH_FLAGS)
+	$(BIN)/python -m bench.recovery $(BENCH_FLAGS)
 
 clean: down
 	rm -rf var

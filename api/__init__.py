@@ -15,8 +15,9 @@ from redis import Redis
 from api.errors import register_error_handlers
 from api.validation import UploadRules, accepted_content_types
 from imgpipe.callback_addresses import check_new_callback, resolve_host
-from imgpipe.db import connect, ensure_schema
+from imgpipe.db import connect, require_schema
 from imgpipe.decoders import readable_extensions
+from imgpipe.engines import split_url
 from imgpipe.formats import writable_formats
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
@@ -29,6 +30,7 @@ class Services:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.database_engine, _ = split_url(settings.database)
         self.storage = Storage(settings, timeout=1.0, retries=0)
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.rules = UploadRules(
@@ -42,7 +44,7 @@ class Services:
         self._local = threading.local()
         self._storage_checked_at = -STORAGE_CHECK_INTERVAL
         self._storage_error: StorageUnavailable | None = None
-        ensure_schema(self.db)
+        require_schema(self.db)
 
     def require_storage(self) -> None:
         """Refuse new uploads while MinIO is down, rather than hand out URLs that cannot work.
@@ -64,7 +66,7 @@ class Services:
     @property
     def db(self):
         if getattr(self._local, "db", None) is None:
-            self._local.db = connect(self.settings.database_path)
+            self._local.db = connect(self.settings.database)
         return self._local.db
 
 

@@ -1,4 +1,7 @@
-"""GET /healthz: 200 when the database, Redis and MinIO all answer, 503 naming what is down."""
+"""GET /healthz: 200 when the database, Redis and MinIO all answer, 503 naming what is down.
+
+Either answer names the database engine, so an operator moving to PostgreSQL sees which one
+each API process actually uses."""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ def healthz():
             check()
         except Exception as error:  # any failure means "down"; the message says which
             down[name] = str(error) or type(error).__name__
+    database = {"ok": "database" not in down, "engine": svc.database_engine}
     if down:
         message = "; ".join(f"{name}: {reason}" for name, reason in down.items())
         return {"status": "unavailable", "down": sorted(down),
-                "error": {"code": "unavailable", "message": message}}, 503
-    return {"status": "ok", "checks": {name: "ok" for name in checks}}, 200
+                "error": {"code": "unavailable", "message": message}, "database": database}, 503
+    return {"status": "ok", "checks": {name: "ok" for name in checks}, "database": database}, 200

@@ -31,8 +31,7 @@ class PipelineCollector:
         yield from self.redis_metrics()
 
     def uploads_by_status(self) -> GaugeMetricFamily:
-        counts = dict.fromkeys(uploads.STATUSES, 0)
-        counts.update(self.services.db.execute("SELECT status, count(*) FROM uploads GROUP BY status").fetchall())
+        counts = uploads.count_by_status(self.services.db)
         family = GaugeMetricFamily("imgpipe_uploads", "Uploads by status.", labels=["status"])
         for status, count in counts.items():
             family.add_metric([status], count)
@@ -40,13 +39,8 @@ class PipelineCollector:
 
     def processing_seconds(self) -> HistogramMetricFamily:
         """Completed uploads' time from being claimed by a worker to being marked completed."""
-        seconds = "(julianday(updated_at) - julianday(processing_started_at)) * 86400.0"
-        le_columns = ", ".join(f"sum({seconds} <= {bound})" for bound in PROCESSING_BUCKETS)
-        row = self.services.db.execute(
-            f"SELECT count(*), coalesce(sum({seconds}), 0), {le_columns} FROM uploads"
-            " WHERE status = ? AND processing_started_at IS NOT NULL", [uploads.COMPLETED]).fetchone()
-        total, seconds_sum, *cumulative = row
-        buckets = [(str(bound), count or 0) for bound, count in zip(PROCESSING_BUCKETS, cumulative)]
+        total, seconds_sum, cumulative = uploads.processing_seconds(self.services.db, PROCESSING_BUCKETS)
+        buckets = [(str(bound), count) for bound, count in zip(PROCESSING_BUCKETS, cumulative)]
         buckets.append(("+Inf", total))
         return HistogramMetricFamily("imgpipe_processing_seconds",
                                      "Seconds from a worker claiming an upload to its completion.",

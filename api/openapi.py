@@ -13,6 +13,7 @@ from flask import Blueprint, current_app
 from api.contract import batch_schema, new_upload_schema
 from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
+from imgpipe.engines import ENGINES
 from imgpipe.formats import OUTPUT_FORMATS, writable_formats
 
 bp = Blueprint("openapi", __name__)
@@ -136,11 +137,17 @@ SCHEMAS = {
     "Healthy": _closed({
         "status": {"const": "ok"},
         "checks": _closed({name: {"const": "ok"} for name in ("database", "redis", "storage")}),
+        "database": _ref("DatabaseHealth"),
     }),
     "Unhealthy": _closed({
         "status": {"const": "unavailable"},
         "down": {"type": "array", "items": {"enum": ["database", "redis", "storage"]}},
         "error": _closed({"code": {"const": "unavailable"}, "message": {"type": "string"}}),
+        "database": _ref("DatabaseHealth"),
+    }),
+    "DatabaseHealth": _closed({
+        "ok": {"type": "boolean", "description": "Whether the database answered."},
+        "engine": {"enum": list(ENGINES), "description": "The engine DATABASE_URL names (sqlite by default)."},
     }),
 }
 

@@ -4,7 +4,9 @@ bench/results.json and the generated table in BENCHMARKS.md.
 The order matters on a two-core machine: processing and memory are measured before any
 server starts, the pipeline with the whole stack up, the API with the relay and workers
 stopped (wrk's POSTs leave rows with no upload, which the relay's sweeper would otherwise
-chase while wrk is running).
+chase while wrk is running). The database engines are compared on two stacks alike but for
+DATABASE_URL: idle latency one engine right after the other, and both shipped APIs in the
+same round-robin of wrk runs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from bench import api_load, memory, pipeline, processing, report
 from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
-from bench.stacks import PROJECT_ROOT, remove_stack, start_api_variant, start_stack, use_worker_variant
+from bench.stacks import (PROJECT_ROOT, PostgresServer, remove_stack, start_api_variant, start_stack,
+                          use_worker_variant)
+from imgpipe import db as uploads
 
 WORKERS = 2
 BURST_DISTINCT_IMAGES = 4
@@ -49,6 +53,7 @@ WORKER_VARIANTS = {
 
 
 SHIPPED_API = "sync, 2 workers (as shipped)"
+SHIPPED_API_POSTGRESQL = "sync, 2 workers (as shipped), PostgreSQL"
 MINIMAL_API = "minimal Flask app, sync, 2 workers (floor)"
 CORS_API = "sync, 2 workers, CORS on for the requests' Origin"
 # name: (gunicorn arguments, WSGI app, environment added to the stack's)
@@ -159,22 +164,41 @@ def measure_reprocess(stack, plan: Plan, single: bytes) -> dict:
     return result
 
 
-def measure_api(stack, plan: Plan) -> dict:
-    """The shipped gunicorn and each variant, round-robin when there are several rounds;
-    the run with the median requests/s is kept for each."""
-    for name in [name for name in stack.processes if name.startswith(("worker", "relay"))]:
-        stack.stop_process(name)
-    servers = {SHIPPED_API: (stack.api_url, "api")}
+def measure_databases(stacks: dict, plan: Plan, single: bytes, images: list[bytes]) -> dict:
+    """Idle end-to-end latency with the shipped workers on each engine's stack, one right
+    after the other."""
+    latency = {}
+    for engine, stack in stacks.items():
+        use_worker_variant(stack, "shipped", WORKERS)
+        pipeline.wait_for_workers(stack, WORKERS)
+        pipeline.burst(stack, images[:2 * WORKERS])
+        say(f"database {engine}: {plan.e2e_uploads} single uploads on the idle stack")
+        latency[engine] = pipeline.idle_latency(stack, single, plan.e2e_uploads)
+        say(f"  p50 {latency[engine]['p50_ms']} ms, p95 {latency[engine]['p95_ms']} ms,"
+            f" stages {latency[engine]['stage_medians_ms']}")
+    return latency
+
+
+def measure_api(stack, plan: Plan, postgresql_stack=None) -> dict:
+    """The shipped gunicorn, each variant and, when given, the shipped gunicorn of the
+    PostgreSQL stack, round-robin when there are several rounds; the run with the median
+    requests/s is kept for each."""
+    for each in (stack, postgresql_stack):
+        for name in [name for name in (each.processes if each else ()) if name.startswith(("worker", "relay"))]:
+            each.stop_process(name)
+    servers = {SHIPPED_API: (stack.api_url, stack, "api")}
+    if postgresql_stack is not None:
+        servers[SHIPPED_API_POSTGRESQL] = (postgresql_stack.api_url, postgresql_stack, "api")
     for index, (name, (args, app, env)) in enumerate(plan.gunicorn_variants.items()):
         servers[name] = (start_api_variant(stack, f"api-variant-{index}", args, app=app, env=env),
-                         f"api-variant-{index}")
+                         stack, f"api-variant-{index}")
     runs: dict[str, list[dict]] = {name: [] for name in servers}
     for round_index in range(plan.api_rounds):
-        for name, (url, process_name) in servers.items():
+        for name, (url, owner, process_name) in servers.items():
             say(f"api: {name}, {plan.api_seconds} s (round {round_index + 1}/{plan.api_rounds})")
-            cpu_before = pipeline.session_cpu_seconds(stack.processes[process_name].pid)
+            cpu_before = pipeline.session_cpu_seconds(owner.processes[process_name].pid)
             run = api_load.run_wrk(url, plan.api_seconds)
-            cpu_seconds = pipeline.session_cpu_seconds(stack.processes[process_name].pid) - cpu_before
+            cpu_seconds = pipeline.session_cpu_seconds(owner.processes[process_name].pid) - cpu_before
             run["cpu_ms_per_request"] = round(cpu_seconds * 1000 / max(1, run["requests"]), 3)
             say(f"  {run['rps']} req/s, p99 {run['p99_ms']} ms, {run['failures']} failed,"
                 f" {run['cpu_ms_per_request']} CPU ms per request in gunicorn")
@@ -228,12 +252,23 @@ def run(plan: Plan, mode: str) -> dict:
     images = burst_images(plan.burst_uploads)
     say("starting a stack on free ports")
     stack = start_stack(WORKERS)
+    postgres, postgresql_stack = PostgresServer(), None
     try:
         variants = measure_pipeline(stack, plan, inputs["1mp"], images)
+        say("starting PostgreSQL and a second stack on it")
+        postgres.start()
+        postgresql_stack = start_stack(WORKERS, database_url=postgres.create_database("bench"))
+        database = uploads.connect(postgres.url())
+        versions["postgresql"] = database.execute("SHOW server_version").fetchone()[0].split()[0]
+        database.close()
+        latency = measure_databases({"sqlite": stack, "postgresql": postgresql_stack}, plan, inputs["1mp"], images)
         reprocessing = measure_reprocess(stack, plan, inputs["1mp"])
-        api_variants = measure_api(stack, plan)
+        api_variants = measure_api(stack, plan, postgresql_stack)
     finally:
         remove_stack(stack)
+        if postgresql_stack is not None:
+            remove_stack(postgresql_stack)
+        postgres.stop()
     background_after = report.cpu_busy_fraction(1.0)
     shipped = variants[SHIPPED_WORKERS]
     return {
@@ -254,6 +289,11 @@ def run(plan: Plan, mode: str) -> dict:
         "api_rps_of_minimal_flask": api_variants[MINIMAL_API]["rps"],
         "cors_rps_cost": cors_cost(api_variants),
         "cors_cpu_cost": cors_cpu_cost(api_variants),
+        "e2e_p50_ms_postgresql": latency["postgresql"]["p50_ms"],
+        "api_rps_postgresql": api_variants[SHIPPED_API_POSTGRESQL]["rps"],
+        "databases": {engine: {"idle": latency[engine],
+                               "api": api_variants[SHIPPED_API if engine == "sqlite" else SHIPPED_API_POSTGRESQL]}
+                      for engine in latency},
         "processing": processing_summary,
         "pure_images_per_s": shipped["pure_images_per_s"],
         "pipeline_variants": variants,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import resource
-import sqlite3
 import statistics
 import time
 from datetime import datetime
@@ -28,8 +27,8 @@ import requests
 from rq import Worker
 from rq.job import Job
 
-from imgpipe.db import parse_timestamp
 from cli.stack import Stack
+from imgpipe.db import connect, parse_timestamp
 from imgpipe.queues import make_queue
 from processor.jobs import job_id_for
 
@@ -75,13 +74,11 @@ def epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def row_timestamps(database_path: str, upload_ids: list[str]) -> dict[str, dict]:
-    with sqlite3.connect(f"file:{database_path}?mode=ro", uri=True, timeout=30) as db:
-        db.row_factory = sqlite3.Row
-        marks = ",".join("?" * len(upload_ids))
-        rows = db.execute(f"SELECT id, status, error_code, processing_started_at, updated_at FROM uploads"
-                          f" WHERE id IN ({marks})", upload_ids).fetchall()
-    return {row["id"]: dict(row) for row in rows}
+def row_timestamps(db, upload_ids: list[str]) -> dict[str, dict]:
+    marks = ",".join("?" * len(upload_ids))
+    rows = db.query(f"SELECT id, status, error_code, processing_started_at, updated_at FROM uploads"
+                    f" WHERE id IN ({marks})", upload_ids)
+    return {row["id"]: row for row in rows}
 
 
 def stages_ms(put_end: float, job: Job | None, row: dict) -> dict[str, float]:
@@ -148,6 +145,7 @@ def idle_latency(stack: Stack, data: bytes, uploads: int, warmups: int = 2) -> d
     """Single uploads one at a time, each on a stack with nothing else to do."""
     client = Client(stack.api_url)
     connection = redis.Redis.from_url(stack.settings.redis_url)
+    db = connect(stack.settings.database)
     samples: list[dict[str, float]] = []
     observed: list[float] = []
     for index in range(warmups + uploads):
@@ -160,10 +158,11 @@ def idle_latency(stack: Stack, data: bytes, uploads: int, warmups: int = 2) -> d
             raise RuntimeError(f"upload {upload['id']} ended {status}")
         if index >= warmups:
             job = Job.fetch(job_id_for(upload["id"]), connection=connection)
-            row = row_timestamps(stack.settings.database_path, [upload["id"]])[upload["id"]]
+            row = row_timestamps(db, [upload["id"]])[upload["id"]]
             samples.append(stages_ms(put_end, job, row))
             observed.append((seen - put_end) * 1000)
         time.sleep(IDLE_GAP_SECONDS)
+    db.close()
     e2e = [sample["e2e"] for sample in samples]
     stage_names = [name for name in samples[0] if name != "e2e"]
     return {
@@ -181,6 +180,7 @@ def burst(stack: Stack, images: list[bytes], timeout: float = 300.0) -> dict:
     """Every upload created first, then all PUT back to back; throughput is the uploads over
     the time from the first PUT's start to the last row's completion."""
     client = Client(stack.api_url)
+    db = connect(stack.settings.database)
     created = [client.create() for _ in images]
     ids = [upload["id"] for upload in created]
     cpu_before = stack_cpu_seconds(stack)
@@ -190,7 +190,7 @@ def burst(stack: Stack, images: list[bytes], timeout: float = 300.0) -> dict:
     puts_done = time.time()
     deadline = time.monotonic() + timeout
     while True:
-        rows = row_timestamps(stack.settings.database_path, ids)
+        rows = row_timestamps(db, ids)
         final = [row for row in rows.values() if row["status"] in ("completed", "failed")]
         if len(final) == len(ids):
             break
@@ -198,6 +198,7 @@ def burst(stack: Stack, images: list[bytes], timeout: float = 300.0) -> dict:
             raise RuntimeError(f"burst: only {len(final)} of {len(ids)} finished within {timeout} s")
         time.sleep(0.1)
     cpu_after = stack_cpu_seconds(stack)
+    db.close()
     failed = [row for row in final if row["status"] != "completed"]
     if failed:
         raise RuntimeError(f"burst: {len(failed)} uploads failed, e.g. {failed[0]}")

@@ -33,6 +33,8 @@ TARGETS = {
     "api_p99_ms": ("POST /uploads, 32 connections, p99 (ms)", "≤ 30", lambda v: v <= 30),
     "cors_rps_cost": ("POST /uploads requests/s lost with CORS on, 1 − with/without", "—", None),
     "cors_cpu_cost": ("gunicorn CPU per POST /uploads added by CORS, with/without − 1", "—", None),
+    "e2e_p50_ms_postgresql": ("end-to-end 1 MP, idle stack, p50, on PostgreSQL (ms)", "—", None),
+    "api_rps_postgresql": ("POST /uploads, 32 connections, on PostgreSQL (requests/s)", "—", None),
     "worker_peak_rss_mb_12mp": ("worker peak RSS over idle, 12 MP (MiB)", "≤ 3 × decoded", None),
     "worker_peak_rss_mb_100mp": ("worker peak RSS over idle, 100 MP (MiB)", "—", None),
 }
@@ -150,6 +152,19 @@ def api_table(results: dict) -> list[str]:
     return lines
 
 
+def database_table(results: dict) -> list[str]:
+    lines = ["| database | e2e p50 ms | e2e p95 ms | POST /uploads requests/s | p99 ms | requests/s of every round |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    labels = {"sqlite": "SQLite (a file, WAL, synchronous=NORMAL)",
+              "postgresql": f"PostgreSQL {results['versions']['postgresql']} (loopback, synchronous_commit=off)"}
+    for engine, row in results["databases"].items():
+        idle, api = row["idle"], row["api"]
+        rounds = ", ".join(str(value) for value in api["rps_of_rounds"])
+        lines.append(f"| {labels[engine]} | {idle['p50_ms']} | {idle['p95_ms']} | {api['rps']} | {api['p99_ms']} |"
+                     f" {rounds} |")
+    return lines
+
+
 def memory_table(results: dict) -> list[str]:
     lines = ["| implementation | idle MiB | peak MiB | peak − idle MiB | ÷ decoded (w×h×3) |",
              "| --- | ---: | ---: | ---: | ---: |"]
@@ -205,6 +220,11 @@ def generated_section(results: dict) -> str:
         f"median round by requests/s (rounds interleaved):",
         "",
         *api_table(results),
+        "",
+        "Database engines, stacks alike but for DATABASE_URL: idle latency one engine right after the other "
+        "(shipped workers), POST /uploads from the round-robin above:",
+        "",
+        *database_table(results),
         "",
         "Memory, one derivation in a fresh process (the 12 MP input, and the largest picture a worker accepts by default):",
         "",

@@ -11,18 +11,20 @@ import urllib.request
 from pathlib import Path
 
 from imgpipe.settings import Settings
-from cli.stack import PROJECT_ROOT, Stack, free_port, wait_until
+from cli.stack import PROJECT_ROOT, PostgresServer, Stack, free_port, wait_until
 
-__all__ = ["PROJECT_ROOT", "start_stack", "use_worker_variant", "start_api_variant",
+__all__ = ["PROJECT_ROOT", "PostgresServer", "start_stack", "use_worker_variant", "start_api_variant",
            "remove_stack"]
 
 
-def start_stack(workers: int = 2) -> Stack:
+def start_stack(workers: int = 2, database_url: str = "") -> Stack:
+    """A stack on its own SQLite file, or on the database at database_url."""
     var_dir = Path(tempfile.mkdtemp(prefix="imgpipe-bench-"))
     settings = Settings(
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         database_path=str(var_dir / "imgpipe.db"),
+        database_url=database_url,
     )
     stack = Stack(settings, var_dir, api_port=free_port(), workers=workers)
     stack.start()

@@ -31,6 +31,19 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
+def open_current_database(settings: Settings):
+    """The database, once its schema is known to be current: a process refuses to start on
+    one `imgpipe setup` has not migrated, with the sentence that says so."""
+    from imgpipe import db as uploads
+
+    try:
+        database = uploads.connect(settings.database)
+        uploads.require_schema(database)
+    except (ValueError, uploads.SchemaBehind) as error:
+        raise click.ClickException(str(error)) from None
+    return database
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """imgpipe: upload images straight to object storage; derivatives are made in the background."""
@@ -44,8 +57,11 @@ def cli():
 @click.option("--detach", is_flag=True, help="Start in the background and return; stop with `imgpipe down`.")
 @click.option("--minio-queue-dir", is_flag=True,
               help="Let MinIO keep events on disk while Redis is down (each event then waits up to 3 s).")
-def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bool):
+@click.option("--console-port", default=9001, show_default=True, help="Port of MinIO's web console.")
+def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bool, console_port: int):
     """Start Redis, MinIO (with the bucket and its notification), the API, the relay and workers.
+
+    A process that dies is started again, after a delay that grows while it keeps dying.
 
     Example: imgpipe up --workers 2   (Ctrl-C stops everything)
     """
@@ -53,11 +69,12 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
 
     configure_logging()
     settings = load_settings()
-    database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
-    # Absolute paths: the stack's processes run from the project's root, not from here.
-    settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()),
-                                   presets=str(Path(settings.presets).resolve()) if settings.presets else "")
-    stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=9001,
+    if not settings.database_url:
+        database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
+        settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
+    if settings.presets:  # an absolute path: the stack's processes run from the project's root, not from here
+        settings = dataclasses.replace(settings, presets=str(Path(settings.presets).resolve()))
+    stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=console_port,
                   minio_queue_dir=minio_queue_dir)
     try:
         stack.start()
@@ -65,10 +82,10 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
         raise click.ClickException(str(error)) from None
     click.echo(f"""imgpipe is up:
   API          {stack.api_url}  (health: {stack.api_url}/healthz)
-  MinIO        {settings.s3_endpoint_url}  bucket {settings.s3_bucket_name}, console http://127.0.0.1:9001
+  MinIO        {settings.s3_endpoint_url}  bucket {settings.s3_bucket_name}, console http://127.0.0.1:{console_port}
   Redis        {settings.redis_url}  events list {settings.events_key}
   relay, {workers} worker(s)  queue {settings.queue_name}
-  database     {settings.database_path}
+  database     {settings.database_url or settings.database_path}
   logs         {stack.var_dir / 'log'}""")
     if detach:
         click.echo("Running in the background: `make down` (or `imgpipe down`) stops it.")
@@ -79,10 +96,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
     supervisor_pidfile = stack.path("run", "up.pid")
     supervisor_pidfile.write_text(str(os.getpid()))  # `imgpipe down` asks this process to stop it all
     try:
-        while all(process.poll() is None for process in stack.processes.values()):
-            time.sleep(0.5)
-        dead = [name for name, process in stack.processes.items() if process.poll() is not None]
-        click.echo(f"{', '.join(dead)} exited; see {stack.var_dir / 'log'}. Stopping the rest.", err=True)
+        stack.keep_running()
     except (KeyboardInterrupt, SystemExit):
         click.echo("\nStopping…")
     finally:
@@ -106,15 +120,29 @@ def down(var_dir: Path):
 
 @cli.command()
 def setup():
-    """Create the bucket and its event notification; running it again changes nothing.
+    """Migrate the database's schema, then create the bucket and its event notification;
+    running it again changes nothing.
 
-    Example: S3_ENDPOINT_URL=http://minio:9000 imgpipe setup
+    Run it once per deployment before starting (or after upgrading) the API, the relay and
+    the workers, which refuse a database whose schema is behind.
+
+    Example: DATABASE_URL=postgresql://imgpipe:secret@db:5432/imgpipe S3_ENDPOINT_URL=http://minio:9000 imgpipe setup
     """
+    from imgpipe import db as uploads
     from imgpipe.storage import Storage
     from notify_config.apply import apply
 
     configure_logging()
     settings = load_settings()
+    try:
+        database = uploads.connect(settings.database)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    applied = uploads.ensure_schema(database)
+    for migration in applied:
+        click.echo(f"Database ({database.engine}): applied migration {migration.version}, {migration.description}.")
+    if not applied:
+        click.echo(f"Database ({database.engine}) already at schema version {uploads.schema_version(database)}.")
     changes = apply(Storage(settings).client, settings.s3_bucket_name)
     click.echo("\n".join(changes) if changes else "Bucket and notification already configured.")
 
@@ -127,7 +155,6 @@ def relay():
     """
     import redis
 
-    from imgpipe import db as uploads
     from imgpipe.storage import Storage
     from processor.relay import Relay
 
@@ -136,8 +163,7 @@ def relay():
     settings = load_settings()
     connection = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3,
                                       health_check_interval=15)
-    database = uploads.connect(settings.database_path)
-    uploads.ensure_schema(database)
+    database = open_current_database(settings)
     try:
         Relay(settings, connection, database, Storage(settings)).run_forever()
     except SystemExit:
@@ -155,7 +181,9 @@ def worker(burst: bool):
     from processor.worker import supervise
 
     configure_logging()
-    supervise(load_settings(), burst=burst)
+    settings = load_settings()
+    open_current_database(settings).close()
+    supervise(settings, burst=burst)
 
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
@@ -185,13 +213,12 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
 
     Example: imgpipe reprocess --preset thumbnail --since 2026-01-01 --prune
     """
+    import secrets
+
     import redis
 
     from cli.progress import ProgressBoard
     from cli.reprocess import Selection, reprocess as run_reprocess, uploads_to_reprocess
-    from imgpipe import db as uploads
-    import secrets
-
     from imgpipe.queues import make_queue, make_reprocess_queue, reprocess_answers_key
 
     configure_logging()
@@ -203,9 +230,7 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
                                f" {', '.join(presets.names)}")
     selection = Selection(statuses=tuple(statuses), only=tuple(only) or None, prune=prune,
                           created_from=_utc_timestamp(since), created_before=_utc_timestamp(until))
-    database = uploads.connect(settings.database_path)
-    uploads.ensure_schema(database)
-    upload_ids = uploads_to_reprocess(database, presets, selection)
+    upload_ids = uploads_to_reprocess(open_current_database(settings), presets, selection)
     click.echo(f"presets {presets.version} ({presets.source}): {len(upload_ids)} upload(s) to reprocess")
     if dry_run or not upload_ids:
         return

@@ -2,30 +2,41 @@
 
 `imgpipe up` and the test suite use the same code, so what the tests run is what a developer
 runs. Each process writes its log to <var>/log/<name>.log and its pid to <var>/run/<name>.pid,
-which is how `imgpipe down` finds a stack left in the background.
+which is how `imgpipe down` finds a stack left in the background. PostgresServer is a
+throwaway PostgreSQL for the tests and the benchmark, whose stacks each get a database in it.
 """
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import redis
+from psycopg import sql
 
+from imgpipe import db as uploads
 from imgpipe.settings import Settings
 from notify_config.definition import minio_server_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_ORDER = ("redis", "minio", "api", "relay", "worker")
+RESTART_DELAYS = (1, 2, 4, 8, 16, 30)  # seconds before starting again a process that keeps dying
+STEADY = 60.0  # seconds up after which a process counts as healthy again
+log = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
@@ -55,6 +66,19 @@ def find_redis() -> str:
     if not found:
         raise StackError("no redis-server found: run `make install` or `apt-get install redis-server`")
     return found
+
+
+def find_postgres() -> Path:
+    """The directory of PostgreSQL's server programs, which Debian keeps off PATH
+    (/usr/lib/postgresql/<version>/bin); the newest version when there are several."""
+    on_path = shutil.which("initdb")
+    candidates = [Path(on_path).parent] if on_path else []
+    candidates += [Path(found) for found in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                                                   key=lambda path: int(Path(path).parent.name), reverse=True)]
+    for candidate in candidates:
+        if os.access(candidate / "initdb", os.X_OK) and os.access(candidate / "postgres", os.X_OK):
+            return candidate
+    raise StackError("no PostgreSQL server found: run `make install` or `apt-get install postgresql`")
 
 
 def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None):
@@ -94,6 +118,10 @@ class Stack:
     workers: int = 1
     minio_console_port: int | None = None
     minio_queue_dir: bool = False
+    # Durable by default, by measurement (README, "Durability"): Redis keeps an append-only file
+    # (fsync every second) and MinIO hands each event to Redis before it answers the PUT.
+    redis_appendonly: bool = True
+    minio_sync_events: bool = True
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -129,7 +157,8 @@ class Stack:
     def start_redis(self) -> None:
         port = port_of(self.settings.redis_url, 6379)
         process = self.spawn("redis", [
-            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes" if self.redis_appendonly else "no", "--appendfsync", "everysec",
             "--dir", str(self.directory("redis")), "--daemonize", "no", "--protected-mode", "yes"])
         client = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=1)
         wait_until(client.ping, 20, "redis-server", process, self.path("log", "redis.log"))
@@ -144,7 +173,8 @@ class Stack:
             "MINIO_BROWSER": "on" if self.minio_console_port else "off",
             **minio_server_env(
                 self.settings.redis_address, self.settings.events_key, self.settings.redis_password,
-                queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else ""),
+                queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else "",
+                sync_events=self.minio_sync_events),
         }
         argv = [find_minio(), "server", str(self.directory("minio", "data")), "--address", f"127.0.0.1:{port}", "--quiet"]
         if self.minio_console_port:
@@ -152,6 +182,14 @@ class Stack:
         process = self.spawn("minio", argv, env)
         ready = f"http://127.0.0.1:{port}/minio/health/ready"
         wait_until(lambda: _http_ok(ready), 60, "MinIO", process, self.path("log", "minio.log"))
+
+    def migrate_database(self) -> list[uploads.Migration]:
+        """What `imgpipe setup` does to the database, so a fresh stack needs no step by hand."""
+        database = uploads.connect(self.settings.database)
+        try:
+            return uploads.ensure_schema(database)
+        finally:
+            database.close()
 
     def apply_config(self) -> list[str]:
         from notify_config.apply import apply
@@ -170,9 +208,49 @@ class Stack:
     def start_worker(self, index: int = 0) -> None:
         self.spawn(f"worker-{index}" if index else "worker", [sys.executable, "-m", "cli.main", "worker"])
 
+    def start_named(self, name: str) -> None:
+        """Start one of the stack's processes by the name it runs under (worker-2 is start_worker(2))."""
+        base, _, index = name.partition("-")
+        if base == "worker":
+            self.start_worker(int(index or 0))
+        else:
+            {"redis": self.start_redis, "minio": self.start_minio, "api": self.start_api,
+             "relay": self.start_relay}[base]()
+
+    def keep_running(self, poll: float = 0.5) -> None:
+        """Watch the processes until interrupted (Ctrl-C, or SIGTERM from `imgpipe down`), and
+        start again any that exits unasked. The delay before a restart doubles while a process
+        keeps dying (1 s up to RESTART_DELAYS[-1]) and starts over once it has stayed up for
+        STEADY seconds, so a process that cannot start does not spin."""
+        restarts: dict[str, Restart] = {}
+        while True:
+            now = time.monotonic()
+            for name, process in sorted(self.processes.items(), key=lambda item: START_ORDER.index(_base(item[0]))):
+                restart = restarts.setdefault(name, Restart(started=now))
+                if process.poll() is None:
+                    if now - restart.started >= STEADY:
+                        restart.failures = 0
+                    continue
+                if restart.due is None:
+                    restart.due = now + RESTART_DELAYS[min(restart.failures, len(RESTART_DELAYS) - 1)]
+                    restart.failures += 1
+                    log.warning("%s exited unasked (%s); starting it again in %.0f s (restart %s, log %s)",
+                                name, _how_it_ended(process.returncode), restart.due - now, restart.failures,
+                                self.path("log", f"{name}.log"))
+                if now >= restart.due:
+                    restart.due = None
+                    restart.started = time.monotonic()
+                    try:
+                        self.start_named(name)
+                        log.info("%s started again (pid %s)", name, self.processes[name].pid)
+                    except StackError as error:
+                        log.warning("%s did not start again: %s", name, error)
+            time.sleep(poll)
+
     def start(self) -> None:
         """Start everything in order; on any failure stop what did start and raise."""
         try:
+            self.migrate_database()
             self.start_redis()
             self.start_minio()
             self.apply_config()
@@ -196,8 +274,101 @@ class Stack:
             self.stop_process(name)
 
 
+@dataclass
+class Restart:
+    """How one process of a kept-running stack has fared: when it was last started, how many
+    times in a row it died before STEADY seconds, and when it is due to start again."""
+
+    started: float
+    failures: int = 0
+    due: float | None = None
+
+
+def _base(name: str) -> str:
+    return name.split("-")[0]
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        return f"signal {signal.Signals(-returncode).name}"
+    return f"exit status {returncode}"
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster: initdb into a fresh temporary directory, one address and
+    port, a user with a password (connections use the same URL form as production), and a
+    database per stack from create_database. stop() removes every trace of it.
+
+    PostgreSQL refuses to run as root, so under root its programs run as the `postgres` user,
+    who owns the directory.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    user: str = "imgpipe"
+    password: str = field(default_factory=lambda: secrets.token_hex(12))
+    directory: Path | None = None
+    process: subprocess.Popen | None = None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+    def start(self) -> None:
+        binaries = find_postgres()
+        self.directory = Path(tempfile.mkdtemp(prefix="imgpipe-postgres-"))
+        password_file = self.directory / "password"
+        password_file.write_text(self.password)
+        as_owner = []
+        if os.geteuid() == 0:
+            for path in (self.directory, password_file):
+                shutil.chown(path, "postgres", "postgres")
+            as_owner = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--"]
+        log = self.directory / "postgres.log"
+        try:
+            with open(log, "ab") as out:
+                subprocess.run([*as_owner, str(binaries / "initdb"), "--pgdata", str(self.directory / "data"),
+                                "--username", self.user, "--pwfile", str(password_file), "--auth-local=trust",
+                                "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync"],
+                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True, timeout=60)
+                # synchronous_commit=off: a commit returns before its WAL is on disk, which an OS crash
+                # (not a process crash) can lose; the same promise as the SQLite file's synchronous=NORMAL.
+                self.process = subprocess.Popen(
+                    [*as_owner, str(binaries / "postgres"), "-D", str(self.directory / "data"),
+                     "-c", f"listen_addresses={self.host}", "-p", str(self.port), "-c", "unix_socket_directories=",
+                     "-c", "synchronous_commit=off"],
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            wait_until(self._answers, 30, "PostgreSQL", self.process, log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answers(self) -> bool:
+        with psycopg.connect(self.url(), connect_timeout=1):
+            return True
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; returns its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Immediate shutdown (SIGQUIT): the data is thrown away, so no final checkpoint
+        writes it out first, and clients are disconnected rather than waited for."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def _stop_rank(name: str) -> int:
-    base = name.split("-")[0]
+    base = _base(name)
     return -START_ORDER.index(base) if base in START_ORDER else -len(START_ORDER)
 
 

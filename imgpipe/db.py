@@ -1,19 +1,20 @@
 """The uploads table: one row per upload, whose status only ever moves forward.
 
 Every state change is a single conditional UPDATE, so two workers, a duplicated event or a
-re-driven job can race without moving a row backwards or overwriting a final state.
+re-driven job can race without moving a row backwards or overwriting a final state: the
+database settles the race, and the UPDATE's rowcount says who won. The same statements run on
+SQLite and PostgreSQL (imgpipe.engines). The schema is versioned by MIGRATIONS, which
+`imgpipe setup` applies.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
-import sqlite_utils
-
+from imgpipe import engines
 from imgpipe.presets import BUILT_IN
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
@@ -50,22 +51,6 @@ COLUMNS = {
     "blurhash": str,
     "dominant_color": str,
 }
-# One row per try at delivering an upload's callback.
-DELIVERY_COLUMNS = {
-    "id": int,
-    "upload_id": str,
-    "attempted_at": str,
-    "http_status": int,
-    "error": str,
-}
-# One row per browser upload token id that has created a capped upload: what it has used so far
-# and when its latest token expires.
-UPLOAD_TOKEN_COLUMNS = {
-    "id": str,
-    "files": int,
-    "bytes": int,
-    "expires_at": str,
-}
 
 
 def utcnow() -> datetime:
@@ -81,57 +66,107 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
 
 
-def connect(path: str) -> sqlite_utils.Database:
-    """Open the database shared by the API and the workers (WAL lets them read while one writes)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    db = sqlite_utils.Database(conn)
-    if db.journal_mode != "wal":
-        _retry_while_locked(db.enable_wal)
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return db
+def connect(url: str) -> engines.Database:
+    """Open the database shared by the API, the relay and the workers: a DATABASE_URL
+    (sqlite:///… or postgresql://…) or a bare SQLite path (DATABASE_PATH)."""
+    return engines.connect(url)
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    def create():
-        table = db["uploads"]
-        table.create(COLUMNS, pk="id", defaults={"attempts": 0}, not_null={"status", "key"}, if_not_exists=True)
-        _add_missing_columns(table)
-        table.create_index(["status", "updated_at"], if_not_exists=True)
-        db.execute("CREATE INDEX IF NOT EXISTS uploads_callback_pending ON uploads (updated_at)"
-                   " WHERE callback_state = 'pending'")
-        deliveries = db["webhook_deliveries"]
-        deliveries.create(DELIVERY_COLUMNS, pk="id", not_null={"upload_id", "attempted_at"}, if_not_exists=True)
-        deliveries.create_index(["upload_id"], if_not_exists=True)
-        db["upload_tokens"].create(UPLOAD_TOKEN_COLUMNS, pk="id", not_null={"files", "bytes"}, if_not_exists=True)
-    _retry_while_locked(create)
+@dataclass(frozen=True)
+class Migration:
+    """One numbered step of the schema, in SQL both engines accept. Add a migration, never
+    edit one that shipped: a new column is a new Migration whose apply runs
+    `ALTER TABLE uploads ADD COLUMN …`, and its name goes into COLUMNS."""
+
+    version: int
+    description: str
+    apply: Callable
 
 
-def _add_missing_columns(table) -> None:
-    """Columns added since a database was made; another process adding one first is fine."""
-    for name, kind in COLUMNS.items():
-        if name in table.columns_dict:
-            continue
-        try:
-            table.add_column(name, kind)
-        except sqlite3.OperationalError as error:
-            if "duplicate column" not in str(error):
-                raise
+def _tables_as_before_versioning(db) -> None:
+    """The schema as it stood when it was first versioned. A SQLite file from before then
+    has these tables already, perhaps without the columns webhooks and formats added."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, filename TEXT, content_type TEXT,"
+        " key TEXT NOT NULL, status TEXT NOT NULL, error_code TEXT, error_message TEXT, declared_size BIGINT,"
+        " bytes BIGINT, width INTEGER, height INTEGER, format TEXT, attempts INTEGER DEFAULT 0, callback_url TEXT,"
+        " callback_state TEXT, formats TEXT, created_at TEXT, updated_at TEXT, upload_expires_at TEXT,"
+        " processing_started_at TEXT)")
+    present = column_names(db, "uploads")
+    for name in ("callback_state", "formats"):
+        if name not in present:
+            db.execute(f"ALTER TABLE uploads ADD COLUMN {name} TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_uploads_status_updated_at ON uploads (status, updated_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_callback_pending ON uploads (updated_at)"
+               " WHERE callback_state = 'pending'")
+    db.execute(f"CREATE TABLE IF NOT EXISTS webhook_deliveries (id {db.auto_id}, upload_id TEXT NOT NULL,"
+               " attempted_at TEXT NOT NULL, http_status INTEGER, error TEXT)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_webhook_deliveries_upload_id ON webhook_deliveries (upload_id)")
 
 
-def _retry_while_locked(action, seconds: float = 10.0):
-    """Run a schema step that SQLite refuses outright (no busy wait) while another process
-    does the same, as gunicorn workers starting together do."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return action()
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+def _upload_tokens(db) -> None:
+    """Browser upload tokens: which one made an upload, and what each token id has used of its caps."""
+    db.execute("ALTER TABLE uploads ADD COLUMN upload_token_id TEXT")
+    db.execute("CREATE TABLE IF NOT EXISTS upload_tokens (id TEXT PRIMARY KEY, files BIGINT NOT NULL,"
+               " bytes BIGINT NOT NULL, expires_at TEXT)")
+
+
+def _pending_expiry_index(db) -> None:
+    """The sweeper takes expired pending rows in order of expiry."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_uploads_status_upload_expires_at ON uploads (status, upload_expires_at)")
+
+
+def _presets_and_placeholders(db) -> None:
+    """Which presets an upload asked for, what the bucket holds of each, and its placeholder."""
+    for name in ("presets", "derivatives", "blurhash", "dominant_color"):
+        db.execute(f"ALTER TABLE uploads ADD COLUMN {name} TEXT")
+
+
+MIGRATIONS = (
+    Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
+    Migration(2, "browser upload tokens", _upload_tokens),
+    Migration(3, "pending uploads by expiry", _pending_expiry_index),
+    Migration(4, "presets and placeholders", _presets_and_placeholders),
+)
+
+
+class SchemaBehind(RuntimeError):
+    """The database's schema is older than this code: `imgpipe setup` migrates it."""
+
+
+def column_names(db, table: str) -> set[str]:
+    return {column[0] for column in db.execute(f"SELECT * FROM {table} WHERE 1 = 0").description}
+
+
+def schema_version(db) -> int:
+    """The last migration applied; 0 for an empty database or one from before versioning."""
+    if not db.has_table("schema_migrations"):
+        return 0
+    return db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def ensure_schema(db, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[Migration]:
+    """Apply the migrations the database has not had yet, in order and all in one transaction
+    that no other migrating process shares; returns those applied (none when it was current)."""
+    with db.exclusive():
+        db.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                   " (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        current = schema_version(db)
+        pending = [migration for migration in migrations if migration.version > current]
+        for migration in pending:
+            migration.apply(db)
+            db.execute("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                       [migration.version, migration.description, timestamp(utcnow())])
+    return pending
+
+
+def require_schema(db, migrations: tuple[Migration, ...] = MIGRATIONS) -> None:
+    """Refuse to run on a schema this code would misread: the processes never migrate by
+    themselves, so hosts starting together never race to change a live database."""
+    version, needed = schema_version(db), migrations[-1].version
+    if version < needed:
+        raise SchemaBehind(f"the {db.engine} database is at schema version {version} and this imgpipe needs"
+                           f" {needed}: run `imgpipe setup`, which migrates it in place")
 
 
 def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
@@ -184,7 +219,7 @@ def charge_upload_token(db, token_id: str, expires_at: datetime, *, files: int, 
 
 
 def get_upload(db, upload_id: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM uploads WHERE id = ?", [upload_id]))
+    rows = db.query("SELECT * FROM uploads WHERE id = ?", [upload_id])
     return rows[0] if rows else None
 
 
@@ -211,15 +246,15 @@ def stored_derivatives(row: dict) -> dict[str, dict[str, str]]:
 
 def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None) -> int:
     """Note one try at delivering the callback; returns how many tries there have been."""
-    db["webhook_deliveries"].insert(
-        {"upload_id": upload_id, "attempted_at": timestamp(utcnow()), "http_status": http_status, "error": error})
+    db.execute("INSERT INTO webhook_deliveries (upload_id, attempted_at, http_status, error) VALUES (?, ?, ?, ?)",
+               [upload_id, timestamp(utcnow()), http_status, error])
     return db.execute("SELECT count(*) FROM webhook_deliveries WHERE upload_id = ?", [upload_id]).fetchone()[0]
 
 
 def delivery_attempts(db, upload_id: str) -> list[dict]:
-    return list(db.query(
+    return db.query(
         "SELECT attempted_at, http_status, error FROM webhook_deliveries WHERE upload_id = ? ORDER BY id",
-        [upload_id]))
+        [upload_id])
 
 
 def finish_callback(db, upload_id: str, state: str) -> bool:
@@ -315,21 +350,85 @@ def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None
     return cursor.rowcount == 1
 
 
-def in_status_older_than(db, status: str, age: timedelta, limit: int = 500) -> list[dict]:
-    """Rows that have been in `status` for longer than `age`, oldest first."""
+def in_status_older_than(db, status: str, age: timedelta, limit: int = 500,
+                         after: tuple[str, str] | None = None) -> list[dict]:
+    """Rows that have been in `status` for longer than `age`, oldest first, from after `after`."""
     cutoff = timestamp(utcnow() - age)
-    return list(db.query(
-        "SELECT * FROM uploads WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
-        [status, cutoff, limit],
-    ))
+    condition, values = _after(after)
+    return db.query(
+        f"SELECT * FROM uploads WHERE status = ? AND updated_at < ?{condition} ORDER BY updated_at, id LIMIT ?",
+        [status, cutoff, *values, limit],
+    )
 
 
-def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500) -> list[dict]:
+def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500,
+                                 after: tuple[str, str] | None = None) -> list[dict]:
     """Final rows whose webhook is still pending after `age`: its delivery job may have been
     lost (Redis down when the row became final), so the sweeper asks for it again."""
     cutoff = timestamp(utcnow() - age)
-    return list(db.query(
+    condition, values = _after(after)
+    return db.query(
         "SELECT * FROM uploads WHERE callback_state = 'pending' AND status IN (?, ?) AND updated_at < ?"
-        " ORDER BY updated_at LIMIT ?",
-        [COMPLETED, FAILED, cutoff, limit],
-    ))
+        f"{condition} ORDER BY updated_at, id LIMIT ?",
+        [COMPLETED, FAILED, cutoff, *values, limit],
+    )
+
+
+def page_end(rows: list[dict], limit: int, column: str = "updated_at") -> tuple[str, str] | None:
+    """Where the next page of a query ordered by (column, id) starts (its `after`): past this
+    page's last row, or from the beginning again when this page was the last. Taking rows a
+    page at a time this way, a sweep reaches every matching row in turn however many there are."""
+    return (rows[-1][column], rows[-1]["id"]) if len(rows) == limit else None
+
+
+def _after(after: tuple[str, str] | None, column: str = "updated_at") -> tuple[str, list]:
+    if after is None:
+        return "", []
+    value, upload_id = after
+    return f" AND ({column} > ? OR ({column} = ? AND id > ?))", [value, value, upload_id]
+
+
+def oldest_pending_at(db) -> datetime | None:
+    """When the oldest upload still pending was made. A pending row is never updated, so its
+    updated_at is its creation time, which the (status, updated_at) index finds at once."""
+    value = db.execute("SELECT MIN(updated_at) FROM uploads WHERE status = ?", [PENDING]).fetchone()[0]
+    return parse_timestamp(value) if value else None
+
+
+def pending_with_ids(db, upload_ids: list[str]) -> list[dict]:
+    """The rows among `upload_ids` that are still pending (id and updated_at), 500 ids per
+    query: fewer than the 999 placeholders the oldest SQLite builds accept."""
+    rows = []
+    for start in range(0, len(upload_ids), 500):
+        chunk = upload_ids[start:start + 500]
+        rows += db.query(f"SELECT id, updated_at FROM uploads WHERE status = ? AND id IN ({', '.join('?' * len(chunk))})",
+                         [PENDING, *chunk])
+    return rows
+
+
+def pending_expired_before(db, moment: datetime, limit: int = 500,
+                           after: tuple[str, str] | None = None) -> list[dict]:
+    """Pending rows whose upload URL expired before `moment`, soonest expired first, from after
+    `after` (page_end(rows, limit, "upload_expires_at"))."""
+    condition, values = _after(after, "upload_expires_at")
+    return db.query(
+        f"SELECT * FROM uploads WHERE status = ? AND upload_expires_at < ?{condition}"
+        " ORDER BY upload_expires_at, id LIMIT ?",
+        [PENDING, timestamp(moment), *values, limit])
+
+
+def count_by_status(db) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update(db.execute("SELECT status, count(*) FROM uploads GROUP BY status").fetchall())
+    return counts
+
+
+def processing_seconds(db, bounds: tuple[float, ...]) -> tuple[int, float, list[int]]:
+    """Completed uploads' seconds from being claimed to being completed: how many there are,
+    the sum of their seconds, and how many took at most each bound (a cumulative histogram)."""
+    seconds = db.seconds_between("processing_started_at", "updated_at")
+    at_most = ", ".join(f"sum(CASE WHEN {seconds} <= ? THEN 1 ELSE 0 END)" for _ in bounds)
+    total, seconds_sum, *cumulative = db.execute(
+        f"SELECT count(*), coalesce(sum({seconds}), 0), {at_most} FROM uploads"
+        " WHERE status = ? AND processing_started_at IS NOT NULL", [*map(float, bounds), COMPLETED]).fetchone()
+    return total, float(seconds_sum), [count or 0 for count in cumulative]

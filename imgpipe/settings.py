@@ -31,6 +31,7 @@ class Settings:
     s3_region: str = "us-east-1"
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_path: str = "var/imgpipe.db"
+    database_url: str = ""
     events_key: str = "imgpipe:minio-events"
     queue_name: str = "images"
     max_upload_bytes: int = 50 * 1024 * 1024
@@ -104,6 +105,12 @@ class Settings:
         return origins
 
     @property
+    def database(self) -> str:
+        """The database every process opens: DATABASE_URL when set (sqlite:///… or
+        postgresql://…), otherwise the SQLite file at DATABASE_PATH."""
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+    @property
     def redis_address(self) -> str:
         """host:port of REDIS_URL, the form MinIO's Redis notification target wants."""
         parts = urlsplit(self.redis_url)
@@ -138,7 +145,7 @@ _PREFIXED = {
 
 
 def _env_name(field_name: str) -> str:
-    """S3_*, REDIS_URL and DATABASE_PATH keep the old service's names; the rest are IMGPIPE_*."""
+    """S3_*, REDIS_URL, DATABASE_PATH and DATABASE_URL keep the old service's names; the rest are IMGPIPE_*."""
     name = field_name.upper()
     return f"IMGPIPE_{name}" if field_name in _PREFIXED else name
 

@@ -8,6 +8,7 @@ signature covers the host) by `imgpipe.presign`, which is pure computation.
 from __future__ import annotations
 
 import io
+import itertools
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from imgpipe.presign import Credentials, presign
 from imgpipe.settings import Settings
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+LIST_PAGE = 1000  # the most keys S3 answers one LIST with
 
 
 class StorageUnavailable(Exception):
@@ -71,6 +73,14 @@ class Storage:
             if error.code in _NOT_FOUND:
                 return None
             raise
+
+    def keys_after(self, prefix: str, after: str) -> list[str]:
+        """The first page (up to LIST_PAGE) of keys under `prefix` that sort after `after`, in
+        order, from one LIST request: fewer than LIST_PAGE means there are no more."""
+        def first_page():
+            listing = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=after)
+            return [item.object_name for item in itertools.islice(listing, LIST_PAGE)]
+        return self._call(first_page)
 
     def read(self, key: str) -> bytes:
         response = self._call(self.client.get_object, self.bucket, key)

@@ -29,8 +29,14 @@ def desired_rule() -> QueueRule:
 
 
 def minio_server_env(redis_address: str, events_key: str, redis_password: str = "",
-                     queue_dir: str = "") -> dict[str, str]:
+                     queue_dir: str = "", sync_events: bool = True) -> dict[str, str]:
     """Environment for the MinIO server that defines the Redis target the rule points at.
+
+    Synchronous events: MinIO pushes an upload's event to Redis before it answers the PUT, so
+    an acknowledged upload's event is never only in MinIO's memory when MinIO dies. Measured
+    (README, "Durability"): +0.05 ms on the median PUT, below the machine's noise; with Redis'
+    append-only file every event of the uploads answered 200 survived a SIGKILL of both in
+    three runs out of three, where asynchronous delivery lost 15 of 60 in one.
 
     No queue_dir by default: with one, MinIO parks every event on disk and replays it up to 3 s
     later even when Redis is up. The relay's sweeper already finds uploads whose event never
@@ -42,6 +48,7 @@ def minio_server_env(redis_address: str, events_key: str, redis_password: str = 
         f"MINIO_NOTIFY_REDIS_ADDRESS_{TARGET_ID}": redis_address,
         f"MINIO_NOTIFY_REDIS_KEY_{TARGET_ID}": events_key,
         f"MINIO_NOTIFY_REDIS_FORMAT_{TARGET_ID}": "access",
+        "MINIO_API_SYNC_EVENTS": "on" if sync_events else "off",
     }
     if redis_password:
         env[f"MINIO_NOTIFY_REDIS_PASSWORD_{TARGET_ID}"] = redis_password

@@ -12,11 +12,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import sqlite_utils
 from redis import Redis
 from rq import Queue
 
 from imgpipe import db as uploads
+from imgpipe.engines import Database
 from imgpipe.keys import DERIVATIVES
 from imgpipe.queues import make_webhook_queue
 from imgpipe.settings import Settings
@@ -26,7 +26,7 @@ from imgpipe.storage import Storage
 @dataclass
 class Resources:
     settings: Settings
-    db: sqlite_utils.Database
+    db: Database
     storage: Storage
     writers: ThreadPoolExecutor
     webhooks: Queue
@@ -48,8 +48,7 @@ def resources() -> Resources:
     if _settings is None:
         raise RuntimeError("processor.resources.use_settings() was not called: start workers with `imgpipe worker`")
     if _resources is None or _resources.pid != os.getpid():
-        db = uploads.connect(_settings.database_path)
-        uploads.ensure_schema(db)
+        db = uploads.connect(_settings.database)
         writers = ThreadPoolExecutor(max_workers=len(DERIVATIVES), thread_name_prefix="derivative-writer")
         webhooks = make_webhook_queue(Redis.from_url(_settings.redis_url), _settings)
         _resources = Resources(_settings, db, Storage(_settings), writers, webhooks, os.getpid())

@@ -9,7 +9,8 @@ decoder) it re-drives the job the child held at once and starts a new child. The
 on the row bounds how often one upload can take a worker down.
 
 The same supervisor starts a new worker when one quits because Redis dropped, so a Redis
-restart never leaves the queue without a consumer.
+restart never leaves the queue without a consumer. When it starts, it also re-drives the jobs
+of this host's workers that died together with their supervisor (a power loss).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import signal
 import socket
 import sys
 import time
+from datetime import datetime
 
 import redis
 from rq import SimpleWorker, Worker
@@ -85,6 +87,7 @@ def supervise(settings: Settings, *, burst: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    recover_jobs_of_dead_workers(settings)
     prefix = f"{socket.gethostname()}.{os.getpid()}"
     for generation in itertools.count():
         name = f"{prefix}.{generation}"
@@ -102,16 +105,27 @@ def supervise(settings: Settings, *, burst: bool = False) -> None:
 
 def _run_child(settings: Settings, burst: bool, name: str, parent_pid: int) -> None:
     """The worker process: in its own process group, so a signal meant for the supervisor's
-    group reaches it once (forwarded), and killed with the supervisor if that dies."""
+    group reaches it once (forwarded), and killed with the supervisor if that dies.
+
+    What it forks in turn (RQ's scheduler) is killed with it too. Left behind, a scheduler
+    keeps the scheduler locks and, inherited across the fork, the dead worker's Redis socket,
+    on which a BLPOP may still wait: Redis would hand that BLPOP the next job, to no one."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.setpgid(0, 0)
-    prctl = getattr(ctypes.CDLL(None), "prctl", None)  # Linux; elsewhere the child may outlive a killed parent
+    if not _die_with_parent(parent_pid):
+        return
+    worker_pid = os.getpid()
+    os.register_at_fork(after_in_child=lambda: _die_with_parent(worker_pid) or os._exit(0))
+    run_worker(settings, burst=burst, name=name)
+
+
+def _die_with_parent(parent_pid: int) -> bool:
+    """Have this process SIGKILLed when its parent dies; False when the parent is already gone."""
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)  # Linux; elsewhere a child may outlive a killed parent
     if prctl is not None:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:
-        return
-    run_worker(settings, burst=burst, name=name)
+    return os.getppid() == parent_pid
 
 
 def recover_jobs_of(settings: Settings, name: str) -> None:
@@ -131,6 +145,39 @@ def recover_jobs_of(settings: Settings, name: str) -> None:
                     " the relay's reaper will once it is back", error)
     except Exception:  # the supervisor outlives whatever goes wrong here; the reapers are the net
         log.exception("could not re-drive the dead worker's job; the relay's reaper or RQ's abandoned-job cleanup will, later")
+
+
+def recover_jobs_of_dead_workers(settings: Settings) -> None:
+    """Re-drive the jobs of this host's workers that died with their supervisor (a power loss,
+    the whole group SIGKILLed). Redis keeps its data across such a loss, so their jobs still
+    look started, and would wait for the relay's processing deadline; a supervisor starting
+    on the same host knows at once that those processes are gone."""
+    try:
+        connection = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        dead = [worker.name for worker in Worker.all(connection=connection)
+                if worker.hostname == socket.gethostname() and not still_running(worker.pid, worker.birth_date)]
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        log.warning("could not look for workers that died with this host (%s); the relay's reaper will", error)
+        return
+    for name in dead:
+        log.warning("worker %s of this host is gone; re-driving its job", name)
+        recover_jobs_of(settings, name)
+
+
+def still_running(pid: int | None, born: datetime | None) -> bool:
+    """Whether the process that registered as a worker at `born` still runs as `pid`: a process
+    with that pid that started later is another one (pids are reused, and start low again
+    after a reboot)."""
+    if pid is None or born is None:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as stat:
+            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
+    return boot + start_ticks / os.sysconf("SC_CLK_TCK") <= born.timestamp() + 1
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:

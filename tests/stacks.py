@@ -1,14 +1,18 @@
 """Real stacks for tests: Redis, MinIO, gunicorn, the relay and workers, started by the
-project's own code (cli.stack) on free loopback ports."""
+project's own code (cli.stack) on free loopback ports, on either database engine."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import subprocess
 from pathlib import Path
 
 from imgpipe.settings import Settings
-from cli.stack import PROJECT_ROOT, Stack, StackError, find_minio, find_redis, free_port
+from imgpipe.engines import ENGINES, SQLITE
+from cli.stack import PROJECT_ROOT, PostgresServer, Stack, StackError, find_minio, find_postgres, find_redis, free_port
+
+__all__ = ["ENGINES", "Databases", "running_stack", "stack_settings"]
 
 
 def ensure_servers() -> None:
@@ -18,6 +22,33 @@ def ensure_servers() -> None:
             finder()
         except StackError:
             subprocess.run([str(PROJECT_ROOT / "scripts" / script)], check=True)
+
+
+class Databases:
+    """Fresh databases on either engine: for SQLite none is made (each stack keeps its own file
+    in its directory); for PostgreSQL one throwaway server, started at the first request and
+    shared by the session, gets a new database per request."""
+
+    def __init__(self):
+        self.server: PostgresServer | None = None
+        self.names = itertools.count(1)
+
+    def url(self, engine: str) -> str:
+        """A DATABASE_URL for a new, empty database; "" (the default file) for SQLite."""
+        if engine == SQLITE:
+            return ""
+        if self.server is None:
+            try:
+                find_postgres()
+            except StackError:
+                subprocess.run([str(PROJECT_ROOT / "scripts" / "install_postgresql.sh")], check=True)
+            self.server = PostgresServer()
+            self.server.start()
+        return self.server.create_database(f"imgpipe_{next(self.names)}")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
 
 
 def stack_settings(var_dir: Path, **overrides) -> Settings:
@@ -30,6 +61,28 @@ def stack_settings(var_dir: Path, **overrides) -> Settings:
     )
     values.update(overrides)
     return Settings(**values)
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and every process below it, from /proc."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += process_tree(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether pid is a process that has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ def uploads_that_met_the_outage(stack, upload_ids: list[str], timeout: float = 3
     """Wait until every upload not yet completed has had its job run against the missing store
     and put back for a retry (RQ's scheduled state); returns those uploads."""
     connection = redis.Redis.from_url(stack.settings.redis_url)
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     retried: set[str] = set()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

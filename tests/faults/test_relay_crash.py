@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 
+import pytest
 import redis
 
 from pipeline_client import Api, make_jpegs, upload_all
@@ -41,6 +42,7 @@ def test_events_left_in_flight_by_a_dead_relay_are_redriven(stack_with, tmp_path
     assert connection.llen(stack.settings.events_key) == 0
 
 
+@pytest.mark.engines("sqlite")  # the fault and the database path of the test above, many times over
 def test_a_relay_killed_again_and_again_during_a_burst_loses_nothing(stack_with, tmp_path):
     """Uploads go in six waves and each wave waits for one more kill, so the kills land
     among the events however fast this machine uploads."""

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import time
+from datetime import timedelta
 
+from bench.minio_requests import request_counts
+from bench.sweeper import events_lost
+from imgpipe import db as uploads
+from imgpipe.keys import new_upload_id, original_key
 from pipeline_client import Api, curl_put, make_jpegs
 
 
@@ -19,3 +25,38 @@ def test_an_unused_upload_url_expires(stack_with, tmp_path):
     assert curl_put(created["upload"], late).stdout == "403"
     time.sleep(1.5)
     assert api.get(f"/uploads/{created['id']}/status").json()["status"] == "failed"
+
+
+def insert_expired(database, upload_id: str) -> str:
+    key = original_key(upload_id, "jpg")
+    uploads.insert_upload(database, upload_id=upload_id, filename="a.jpg", content_type="image/jpeg", key=key,
+                          declared_size=None, callback_url=None,
+                          upload_expires_at=uploads.utcnow() - timedelta(seconds=5))
+    return key
+
+
+def test_expired_urls_fail_without_a_request_each_and_old_ids_are_asked_one_by_one(stack_with, tmp_path):
+    """Ids sort by time, so the sweeper's listing tells which expired rows have no original:
+    such a row fails with no request of its own to MinIO. An id made before (random, so
+    outside any listing's range) is asked about with a HEAD, and driven if its file is there."""
+    stack = stack_with(upload_grace=1, sweep_min_age=0.5)
+    api = Api(stack.api_url)
+    database = uploads.connect(stack.settings.database)
+    [photo] = make_jpegs(tmp_path / "in", 1)
+
+    unused = new_upload_id()
+    before = request_counts(stack.settings)
+    insert_expired(database, unused)
+    assert api.wait_final(unused, timeout=20)["error"]["code"] == "upload_expired"
+    assert request_counts(stack.settings)["HeadObject"] == before["HeadObject"]
+
+    listed_uploaded, old_unused, old_uploaded = new_upload_id(), "f" + secrets.token_hex(16)[1:], "f" + secrets.token_hex(16)[1:]
+    with events_lost(stack) as storage:
+        for upload_id in (listed_uploaded, old_unused, old_uploaded):
+            key = insert_expired(database, upload_id)
+            if upload_id != old_unused:
+                storage.write(key, photo.read_bytes(), "image/jpeg")
+
+    assert api.wait_final(old_unused, timeout=20)["error"]["code"] == "upload_expired"
+    assert api.wait_final(listed_uploaded, timeout=20)["status"] == "completed"
+    assert api.wait_final(old_uploaded, timeout=20)["status"] == "completed"

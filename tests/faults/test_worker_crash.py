@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from rq import Worker
 
@@ -43,7 +44,7 @@ def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str
     """Until done(), SIGKILL the job process whenever its job has claimed its row and
     should_kill(upload_id, kills_so_far) says so; returns the kills per upload."""
     connection = redis.Redis.from_url(stack.settings.redis_url)
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     worker_pid = stack.processes["worker"].pid
     kills: dict[str, int] = {}
     deadline = time.monotonic() + timeout
@@ -62,13 +63,14 @@ def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str
     return kills
 
 
+@pytest.mark.engines("sqlite")  # the re-claims and attempt counts of the next test, which runs on both
 def test_jobs_killed_once_each_are_retried_and_complete(stack_with, tmp_path):
     stack = stack_with()
     api = Api(stack.api_url)
     created = upload_all(api, make_jpegs(tmp_path / "in", 12, size=(2400, 1800)), threads=4)
     targets = {upload["id"] for upload in created[-6:]}  # the last ones are least likely done already
 
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
 
     def all_final(_kills):
         return all(uploads.get_upload(database, u["id"])["status"] in ("completed", "failed") for u in created)
@@ -103,7 +105,7 @@ def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_p
     re-drives the row once it is past the processing deadline."""
     stack = stack_with(processing_deadline=3)
     api = Api(stack.api_url)
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     created = upload_all(api, make_jpegs(tmp_path / "in", 6, size=(2400, 1800)))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -121,6 +123,7 @@ def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_p
     assert [final["status"] for final in finals] == ["completed"] * 6
 
 
+@pytest.mark.engines("sqlite")  # the supervisor re-drives RQ's job; delivery rows: test_lost_webhook on both
 def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, tmp_path):
     """The delivery job would stay marked started for good; the supervisor re-drives it."""
     stack = stack_with(webhook_allow_hosts="127.0.0.1")

@@ -1,4 +1,5 @@
-"""One real stack shared by the integration tests of a session."""
+"""One real stack per database engine, shared by the integration tests of a session: every
+test that uses it runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from cli.stack import PROJECT_ROOT
 from pipeline_client import Api
-from stacks import running_stack
+from stacks import ENGINES, running_stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -23,9 +24,10 @@ WEBHOOK_SETTINGS = {"webhook_allow_hosts": "127.0.0.1", "webhook_secret": "integ
                     "webhook_retry_intervals": "2,2"}
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    with running_stack(tmp_path_factory.mktemp("stack"), **WEBHOOK_SETTINGS) as running:
+@pytest.fixture(scope="session", params=ENGINES)
+def stack(request, tmp_path_factory, databases):
+    with running_stack(tmp_path_factory.mktemp(f"stack-{request.param}"), database_url=databases.url(request.param),
+                       **WEBHOOK_SETTINGS) as running:
         yield running
 
 

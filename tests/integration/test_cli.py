@@ -10,6 +10,8 @@ from PIL import Image
 
 from cli import client
 from cli.main import cli
+from imgpipe import db as uploads
+from imgpipe.engines import split_url
 
 
 @pytest.fixture
@@ -122,3 +124,28 @@ def test_a_batch_bigger_than_the_server_takes_is_split_until_it_fits(stack, monk
     assert isinstance(created[3], client.ClientError) and created[3].code == "unsupported_media_type"
     ids = {entry["id"] for index, entry in enumerate(created) if index != 3}
     assert len(ids) == count - 1
+
+
+def test_setup_migrates_a_new_database_once_and_processes_refuse_it_before(stack, databases, tmp_path):
+    engine, _ = split_url(stack.settings.database)
+    fresh = databases.url(engine) or f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = {**stack.settings.to_env(), "DATABASE_URL": fresh}
+
+    refused = CliRunner().invoke(cli, ["worker", "--burst"], env=env)
+    assert refused.exit_code == 1
+    assert f"the {engine} database is at schema version 0" in refused.output
+    assert "run `imgpipe setup`" in refused.output
+
+    first = CliRunner().invoke(cli, ["setup"], env=env)
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines() == [
+        *(f"Database ({engine}): applied migration {m.version}, {m.description}." for m in uploads.MIGRATIONS),
+        "Bucket and notification already configured."]
+    again = CliRunner().invoke(cli, ["setup"], env=env)
+    assert again.exit_code == 0, again.output
+    assert again.output.splitlines() == [
+        f"Database ({engine}) already at schema version {uploads.MIGRATIONS[-1].version}.",
+        "Bucket and notification already configured."]
+    database = uploads.connect(fresh)
+    uploads.require_schema(database)
+    database.close()

@@ -142,7 +142,7 @@ def test_gunicorn_logs_one_json_object_per_line(stack, tmp_path):
                 created = requests.post(f"http://127.0.0.1:{port}/uploads", timeout=2,
                                         json={"filename": "a.jpg", "content_type": "image/jpeg"}).json()
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its worker still booting
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
     finally:

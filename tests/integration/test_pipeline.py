@@ -8,6 +8,7 @@ import pytest
 import requests
 from PIL import Image
 
+from imgpipe.engines import split_url
 from pipeline_client import curl_put, put_file
 
 
@@ -135,10 +136,11 @@ def test_keys_never_come_from_the_filename(api):
     assert record["filename"] == "evil.jpg"
 
 
-def test_healthz_reports_every_dependency(api):
+def test_healthz_reports_every_dependency_and_the_database_engine(api, stack):
     response = api.get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
+    assert response.json()["database"] == {"ok": True, "engine": split_url(stack.settings.database)[0]}
 
 
 def test_the_upload_url_signs_the_declared_content_type(api, tmp_path):

@@ -109,7 +109,7 @@ def finished(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]
 
 
 def rows(stack) -> dict[str, dict]:
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     return {row["id"]: row for row in database.query("SELECT * FROM uploads")}
 
 

@@ -165,7 +165,7 @@ def test_uppy_on_another_origin_uploads_three_images_with_a_browser_token(page, 
     for entry in entries.values():
         assert_thumbnail_loaded(page, entry)
     token_id = web_app.minted[-1]
-    database = uploads.connect(stack.settings.database_path)
+    database = uploads.connect(stack.settings.database)
     for name, entry in entries.items():
         results = json.loads(entry.get_attribute("data-results"))
         row = uploads.get_upload(database, results["id"])

@@ -1,4 +1,5 @@
-"""docker-compose.yml is what `docker compose` reads, and runs the pipeline the way the code expects.
+"""docker-compose.yml and docker-compose.cluster.yml are what `docker compose` reads, and run the
+pipeline the way the code expects.
 
 Checked with `docker compose config`, which needs the docker client and its compose plugin but
 no engine. scripts/install_compose.sh builds the plugin when a machine has only the client.
@@ -10,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,10 +21,13 @@ from notify_config.definition import minio_server_env
 
 MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN", "IMGPIPE_WEBHOOK_SECRET",
-                "IMGPIPE_CORS_ORIGINS", "IMGPIPE_UPLOAD_TOKEN_SECRET")
+                "IMGPIPE_CORS_ORIGINS", "IMGPIPE_UPLOAD_TOKEN_SECRET", "POSTGRES_PASSWORD")
+CLUSTER_FILE = "docker-compose.cluster.yml"
+MINIO_NODES = ("minio1", "minio2", "minio3", "minio4")
+PYTHON_SERVICES = ("setup", "api", "relay", "worker")
 
 
-def compose_config(**env: str) -> dict:
+def compose_config(compose_file: str = "docker-compose.yml", **env: str) -> dict:
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("the docker client is not installed, so `docker compose config` cannot check docker-compose.yml")
@@ -30,7 +35,7 @@ def compose_config(**env: str) -> dict:
         pytest.skip("the docker client has no compose plugin: scripts/install_compose.sh builds one")
     clean = {name: value for name, value in os.environ.items() if name not in INTERPOLATED}
     result = subprocess.run(
-        [docker, "compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        [docker, "compose", "-f", str(PROJECT_ROOT / compose_file), "config", "--format", "json"],
         capture_output=True, text=True, cwd=PROJECT_ROOT, env={**clean, **env})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -105,3 +110,64 @@ def test_web_app_settings_come_from_the_environment():
     settings = Settings.from_env(services["api"]["environment"])
     assert settings.allowed_origins == ("https://app.example.com",)
     assert settings.upload_token_secret == "k" * 32
+
+
+@pytest.fixture(scope="module")
+def cluster_services() -> dict:
+    return compose_config(CLUSTER_FILE)["services"]
+
+
+def test_the_cluster_file_runs_postgresql_and_four_minio_nodes(cluster_services):
+    assert set(cluster_services) == {"redis", "postgres", *MINIO_NODES, *PYTHON_SERVICES}
+    nodes = [cluster_services[name] for name in MINIO_NODES]
+    assert all(node["command"] == nodes[0]["command"] for node in nodes)
+    assert nodes[0]["command"][:2] == ["server", "http://minio{1...4}:9000/data"]
+    assert all(node["environment"] == nodes[0]["environment"] for node in nodes)
+    assert [[volume["source"] for volume in node["volumes"] if volume["target"] == "/data"] for node in nodes] == [
+        [name] for name in MINIO_NODES]
+    assert all(node["networks"]["default"]["aliases"] == ["minio"] for node in nodes)
+
+
+def test_every_minio_node_notifies_redis_exactly_as_the_definition_says(cluster_services):
+    settings = Settings.from_env(cluster_services["api"]["environment"])
+    expected = minio_server_env(settings.redis_address, settings.events_key)
+    for name in MINIO_NODES:
+        environment = cluster_services[name]["environment"]
+        assert {key: environment.get(key) for key in expected} == expected
+        assert (environment["MINIO_ROOT_USER"], environment["MINIO_ROOT_PASSWORD"]) == (
+            settings.s3_access_key, settings.s3_secret_key)
+
+
+def test_the_cluster_python_services_share_settings_and_keep_rows_in_postgresql(cluster_services):
+    environments = [cluster_services[name]["environment"] for name in PYTHON_SERVICES]
+    assert all(environment == environments[0] for environment in environments)
+    settings = Settings.from_env(environments[0])
+    assert settings.s3_endpoint_url == "http://minio:9000"
+    assert settings.public_s3_url == "http://localhost:9000"
+    assert settings.redis_url == "redis://redis:6379/0"
+    assert "DATABASE_PATH" not in environments[0]
+    assert not any(cluster_services[name].get("volumes") for name in PYTHON_SERVICES), "no host-local state"
+    database = urlsplit(environments[0]["DATABASE_URL"])
+    postgres = cluster_services["postgres"]["environment"]
+    assert (database.scheme, database.hostname, database.port) == ("postgresql", "postgres", 5432)
+    assert (database.username, database.password, database.path) == (
+        postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], f"/{postgres['POSTGRES_DB']}")
+
+
+def test_the_cluster_starts_in_order(cluster_services):
+    setup = cluster_services["setup"]
+    assert {name: dependency["condition"] for name, dependency in setup["depends_on"].items()} == {
+        "postgres": "service_healthy", **{name: "service_healthy" for name in MINIO_NODES}}
+    assert setup["restart"] == "no"
+    for name in ("api", "relay", "worker"):
+        assert cluster_services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    for name in ("redis", "postgres", *MINIO_NODES):
+        assert cluster_services[name]["healthcheck"]["test"][0] == "CMD"
+    assert cluster_services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
+
+
+def test_the_cluster_password_and_public_address_come_from_the_environment():
+    services = compose_config(CLUSTER_FILE, POSTGRES_PASSWORD="s3cret", S3_BASE_URL="https://files.example.com")["services"]
+    assert urlsplit(services["worker"]["environment"]["DATABASE_URL"]).password == "s3cret"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+    assert Settings.from_env(services["api"]["environment"]).public_s3_url == "https://files.example.com"

@@ -1,61 +1,11 @@
-from datetime import timedelta
+"""The pure parts of the database layer: URLs, placeholders, timestamps. What the statements do
+is tested on both real engines in tests/integration/test_database.py."""
 
 import pytest
 
 from imgpipe import db as uploads
-
-
-@pytest.fixture
-def database(tmp_path):
-    database = uploads.connect(str(tmp_path / "imgpipe.db"))
-    uploads.ensure_schema(database)
-    return database
-
-
-def new_row(database, upload_id="a" * 32):
-    return uploads.insert_upload(database, upload_id=upload_id, filename="a.jpg", content_type="image/jpeg",
-                                 key=f"originals/{upload_id}.jpg", declared_size=None, callback_url=None,
-                                 upload_expires_at=uploads.utcnow() + timedelta(minutes=15))
-
-
-def test_a_new_row_is_pending(database):
-    row = new_row(database)
-    assert row["status"] == "pending"
-    assert uploads.get_upload(database, row["id"])["status"] == "pending"
-
-
-def test_status_only_moves_forward(database):
-    row = new_row(database)
-    claimed = uploads.claim_for_processing(database, row["id"])
-    assert (claimed["status"], claimed["attempts"]) == ("processing", 1)
-    assert uploads.claim_for_processing(database, row["id"])["attempts"] == 2
-    assert uploads.mark_completed(database, row["id"], size=10, width=2, height=3, image_format="JPEG")
-    assert uploads.claim_for_processing(database, row["id"]) is None
-    assert not uploads.mark_failed(database, row["id"], "internal", "late failure")
-    assert not uploads.mark_completed(database, row["id"], size=1, width=1, height=1, image_format="PNG")
-    final = uploads.get_upload(database, row["id"])
-    assert (final["status"], final["width"], final["error_code"]) == ("completed", 2, None)
-
-
-def test_completed_needs_processing_first(database):
-    row = new_row(database)
-    assert not uploads.mark_completed(database, row["id"], size=1, width=1, height=1, image_format="PNG")
-
-
-def test_a_failed_row_keeps_its_code(database):
-    row = new_row(database)
-    assert uploads.mark_failed(database, row["id"], "upload_expired", "never uploaded")
-    assert uploads.claim_for_processing(database, row["id"]) is None
-    final = uploads.get_upload(database, row["id"])
-    assert (final["status"], final["error_code"]) == ("failed", "upload_expired")
-
-
-def test_age_queries_find_old_rows_only(database):
-    new_row(database, "a" * 32)
-    assert uploads.in_status_older_than(database, "pending", timedelta(seconds=60)) == []
-    assert [r["id"] for r in uploads.in_status_older_than(database, "pending", timedelta(seconds=-1))] == ["a" * 32]
-    uploads.claim_for_processing(database, "a" * 32)
-    assert [r["id"] for r in uploads.in_status_older_than(database, "processing", timedelta(seconds=-1))] == ["a" * 32]
+from imgpipe.engines import POSTGRESQL, SQLITE, pyformat, split_url
+from imgpipe.settings import Settings
 
 
 def test_timestamps_round_trip():
@@ -63,91 +13,36 @@ def test_timestamps_round_trip():
     assert uploads.parse_timestamp(uploads.timestamp(moment)) == moment
 
 
-def test_formats_are_stored_and_default_to_jpeg(database):
-    assert uploads.output_formats(new_row(database)) == ("jpeg",)
-    row = uploads.insert_upload(database, upload_id="b" * 32, filename="a.png", content_type="image/png",
-                                key=f"originals/{'b' * 32}.png", declared_size=None, callback_url=None,
-                                upload_expires_at=uploads.utcnow(), formats=("png", "webp"))
-    assert uploads.output_formats(uploads.get_upload(database, row["id"])) == ("png", "webp")
+@pytest.mark.parametrize("url, expected", [
+    ("sqlite:///var/imgpipe.db", (SQLITE, "var/imgpipe.db")),
+    ("sqlite:////data/imgpipe.db", (SQLITE, "/data/imgpipe.db")),
+    ("/data/imgpipe.db", (SQLITE, "/data/imgpipe.db")),
+    ("postgresql://imgpipe:secret@db:5432/imgpipe", (POSTGRESQL, "postgresql://imgpipe:secret@db:5432/imgpipe")),
+    ("postgres://db/imgpipe", (POSTGRESQL, "postgres://db/imgpipe")),
+])
+def test_a_url_names_its_engine(url, expected):
+    assert split_url(url) == expected
 
 
-def test_a_callback_is_pending_until_it_is_delivered_or_failed_and_then_stays(database):
-    assert new_row(database)["callback_state"] is None
-    row = uploads.insert_upload(database, upload_id="c" * 32, filename="a.jpg", content_type="image/jpeg",
-                                key=f"originals/{'c' * 32}.jpg", declared_size=None,
-                                callback_url="https://hooks.example.com/in", upload_expires_at=uploads.utcnow())
-    assert uploads.get_upload(database, row["id"])["callback_state"] == "pending"
-    assert uploads.record_delivery_attempt(database, row["id"], http_status=500, error="answered HTTP 500") == 1
-    assert uploads.record_delivery_attempt(database, row["id"], http_status=204, error=None) == 2
-    assert uploads.finish_callback(database, row["id"], uploads.DELIVERED)
-    assert not uploads.finish_callback(database, row["id"], uploads.FAILED)
-    assert uploads.get_upload(database, row["id"])["callback_state"] == "delivered"
-    attempts = uploads.delivery_attempts(database, row["id"])
-    assert [(a["http_status"], a["error"]) for a in attempts] == [(500, "answered HTTP 500"), (204, None)]
-    assert attempts[0]["attempted_at"] <= attempts[1]["attempted_at"]
+@pytest.mark.parametrize("url", ["mysql://db/imgpipe", "sqlite:///"])
+def test_an_unusable_url_is_refused_with_what_to_write(url):
+    with pytest.raises(ValueError, match="sqlite:///"):
+        split_url(url)
 
 
-def test_a_database_from_before_webhooks_and_formats_gains_their_columns(tmp_path):
-    path = str(tmp_path / "old.db")
-    old = uploads.connect(path)
-    old["uploads"].create({name: kind for name, kind in uploads.COLUMNS.items()
-                           if name not in ("formats", "callback_state")}, pk="id")
-    old["uploads"].insert({"id": "d" * 32, "key": "originals/x.jpg", "status": "pending", "callback_url": None})
-    uploads.ensure_schema(old)
-    uploads.ensure_schema(old)
-    row = uploads.get_upload(old, "d" * 32)
-    assert (row["formats"], uploads.output_formats(row)) == (None, ("jpeg",))
-    assert uploads.record_delivery_attempt(old, "d" * 32, http_status=None, error="refused") == 1
+def test_database_url_wins_over_database_path():
+    assert Settings.from_env({}).database == "sqlite:///var/imgpipe.db"
+    assert Settings.from_env({"DATABASE_PATH": "/data/db"}).database == "sqlite:////data/db"
+    settings = Settings.from_env({"DATABASE_PATH": "/data/db", "DATABASE_URL": "postgresql://u:p@db/imgpipe"})
+    assert settings.database == "postgresql://u:p@db/imgpipe"
+    assert Settings.from_env(settings.to_env()) == settings
 
 
-def test_final_rows_with_a_pending_callback_are_found_until_it_is_settled(database):
-    hooked = uploads.insert_upload(database, upload_id="b" * 32, filename="b.jpg", content_type="image/jpeg",
-                                   key=f"originals/{'b' * 32}.jpg", declared_size=None,
-                                   callback_url="https://example.com/hook",
-                                   upload_expires_at=uploads.utcnow() + timedelta(minutes=15))
-    new_row(database)
-    waiting = timedelta(seconds=-1)
-    assert uploads.callbacks_waiting_older_than(database, waiting) == []
-    for row in (hooked, {"id": "a" * 32}):
-        uploads.claim_for_processing(database, row["id"])
-        uploads.mark_completed(database, row["id"], size=1, width=1, height=1, image_format="PNG")
-    assert [r["id"] for r in uploads.callbacks_waiting_older_than(database, waiting)] == ["b" * 32]
-    assert uploads.callbacks_waiting_older_than(database, timedelta(seconds=60)) == []
-    assert uploads.finish_callback(database, "b" * 32, uploads.DELIVERED)
-    assert uploads.callbacks_waiting_older_than(database, waiting) == []
-
-
-def test_final_uploads_come_a_page_at_a_time_oldest_first_between_dates(database):
-    ids = [f"{index:032x}" for index in range(7)]
-    for index, upload_id in enumerate(ids):
-        new_row(database, upload_id)
-        database.execute("UPDATE uploads SET status = ?, created_at = ? WHERE id = ?",
-                         ["failed" if index == 3 else "completed", f"2026-01-0{1 + index // 2}T00:00:00.000000Z",
-                          upload_id])
-    seen, after = [], None
-    while page := uploads.final_uploads(database, ("completed",), after=after, limit=2):
-        seen += [row["id"] for row in page]
-        after = page[-1]["created_at"], page[-1]["id"]
-    assert seen == [upload_id for index, upload_id in enumerate(ids) if index != 3]
-    between = uploads.final_uploads(database, ("completed", "failed"), created_from="2026-01-02T00:00:00.000000Z",
-                                    created_before="2026-01-04T00:00:00.000000Z")
-    assert [row["id"] for row in between] == ids[2:6]
-
-
-def test_a_reprocess_records_objects_and_a_failed_upload_may_complete(database):
-    done, failed = new_row(database, "c" * 32), new_row(database, "d" * 32)
-    uploads.claim_for_processing(database, done["id"])
-    uploads.mark_completed(database, done["id"], size=1, width=1, height=1, image_format="PNG",
-                           derivatives={"thumbnail": {"jpeg": "0123"}}, blurhash="00TSUA", dominant_color="#000000")
-    assert uploads.record_reprocessed(database, done["id"], {"square": {"webp": "4567"}})
-    row = uploads.get_upload(database, done["id"])
-    assert (uploads.stored_derivatives(row), row["blurhash"]) == ({"square": {"webp": "4567"}}, "00TSUA")
-    uploads.mark_failed(database, failed["id"], "too_many_pixels", "too big")
-    assert not uploads.record_reprocessed(database, failed["id"], {})
-    assert uploads.replace_failure(database, failed["id"], "corrupt_image", "broken")
-    assert uploads.mark_completed(database, failed["id"], size=1, width=1, height=1, image_format="PNG",
-                                  from_status="failed")
-    assert uploads.get_upload(database, failed["id"])["status"] == "completed"
+def test_placeholders_become_psycopg_ones_outside_quoted_text():
+    assert pyformat("UPDATE uploads SET status = ? WHERE id = ? AND status IN (?, ?)") == \
+        "UPDATE uploads SET status = %s WHERE id = %s AND status IN (%s, %s)"
+    assert pyformat("SELECT '?', \"a?\", ? WHERE name LIKE 'x%'") == "SELECT '?', \"a?\", %s WHERE name LIKE 'x%%'"
+    assert pyformat("SELECT 100 % ?") == "SELECT 100 %% %s"
 
 
 def test_uploads_completed_before_presets_hold_the_built_in_three():
@@ -155,29 +50,3 @@ def test_uploads_completed_before_presets_hold_the_built_in_three():
     row.update(status="completed", formats="jpeg,webp")
     assert list(uploads.stored_derivatives(row)) == ["resized", "compressed", "thumbnail"]
     assert uploads.stored_derivatives({**row, "status": "failed"}) == {}
-def test_an_upload_token_is_charged_up_to_its_caps_and_never_past_them(database):
-    expires_at = uploads.utcnow() + timedelta(minutes=10)
-
-    def charge(token_id, files, size, max_files=None, max_bytes=None):
-        return uploads.charge_upload_token(database, token_id, expires_at, files=files, size=size,
-                                           max_files=max_files, max_bytes=max_bytes)
-
-    assert charge("t1", 2, 100, max_files=3)
-    assert not charge("t1", 2, 100, max_files=3)  # 4 > 3: nothing counted
-    assert charge("t1", 1, 100, max_files=3)
-    assert not charge("t1", 1, 0, max_files=3)
-    assert charge("t2", 1, 600, max_bytes=1000)
-    assert not charge("t2", 1, 401, max_bytes=1000)
-    assert charge("t2", 1, 400, max_files=2, max_bytes=1000)
-    assert not charge("t2", 1, 0, max_files=2, max_bytes=1000)
-    counts = {row["id"]: (row["files"], row["bytes"]) for row in database.query("SELECT * FROM upload_tokens")}
-    assert counts == {"t1": (3, 200), "t2": (2, 1000)}
-
-
-def test_an_upload_remembers_the_upload_token_it_was_made_with(database):
-    row = uploads.insert_upload(database, upload_id="d" * 32, filename="a.jpg", content_type="image/jpeg",
-                                key=f"originals/{'d' * 32}.jpg", declared_size=5, callback_url=None,
-                                upload_expires_at=uploads.utcnow() + timedelta(minutes=15), upload_token_id="visitor-7")
-    assert row["upload_token_id"] == "visitor-7"
-    assert uploads.get_upload(database, "d" * 32)["upload_token_id"] == "visitor-7"
-    assert new_row(database)["upload_token_id"] is None

@@ -1,4 +1,8 @@
-from imgpipe.keys import derivative_key, is_upload_id, new_upload_id, original_key, upload_id_from_key
+import time
+from datetime import datetime, timezone
+
+from imgpipe.keys import (derivative_key, is_upload_id, new_upload_id, original_key, originals_made_from,
+                          upload_id_from_key)
 
 
 def test_keys_are_made_from_the_id_only():
@@ -32,3 +36,20 @@ def test_is_upload_id_rejects_paths_and_other_shapes():
     assert not is_upload_id("../etc/passwd")
     assert not is_upload_id("0" * 31)
     assert not is_upload_id("G" * 32)
+
+
+def test_ids_sort_by_when_they_were_made():
+    earlier = new_upload_id()
+    time.sleep(0.002)
+    later = new_upload_id()
+    assert original_key(earlier, "jpg") < original_key(later, "png")
+
+
+def test_listing_after_a_moment_yields_the_originals_made_from_then_on():
+    before = new_upload_id()
+    time.sleep(0.002)
+    moment = datetime.now(timezone.utc)
+    time.sleep(0.002)
+    after = new_upload_id()
+    assert original_key(before, "jpg") < originals_made_from(moment) < original_key(after, "jpg")
+    assert originals_made_from(moment).startswith("originals/")

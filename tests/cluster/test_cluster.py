@@ -1,0 +1,184 @@
+"""imgpipe across hosts: MinIO distributed over four nodes, the API on two hosts, workers on
+two, one Redis and PostgreSQL, with hosts killed, cut off and brought back mid-burst.
+
+Each test starts its own cluster (see conftest.py) and ends by checking every upload: final
+state, original, and derivatives present once and showing the same picture."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from cluster_stack import MINIO_HOSTS, MINIO_NAME
+from cluster_client import PUT_DEADLINE, ClusterClient, StatusLog, check_outputs
+from imgpipe import db as uploads
+from pipeline_client import make_jpegs
+
+CUT_SECONDS = 20
+# MinIO drops a lock its holder stopped refreshing after 1 to 2 minutes.
+STALE_LOCK_WAIT = 180
+STALE_LOCK_TIMEOUT = 420
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := predicate():
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"{what}: not seen within {timeout:.0f} s")
+
+
+class Burst:
+    """Uploads sent from a thread of their own, so the test can break things while they go."""
+
+    def __init__(self, client: ClusterClient, files, threads: int = 4):
+        self.sent = []
+        self.error = None
+        self._thread = threading.Thread(target=self._run, args=(client, files, threads), name="burst")
+        self._thread.start()
+
+    def _run(self, client, files, threads):
+        try:
+            client.send(files, threads=threads, on_sent=self.sent.append)
+        except BaseException as error:  # raised in the test by join()
+            self.error = error
+
+    def join(self, timeout: float = 120) -> list:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the burst did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.sent
+
+
+def processing_job_on(cluster, statuses: StatusLog, host: str) -> str | None:
+    """An upload whose row is processing and whose job a worker on `host` holds."""
+    for job_id in cluster.jobs_held_on(host):
+        upload_id = job_id.removeprefix("process-")
+        if statuses.latest(upload_id) == "processing":
+            return upload_id
+    return None
+
+
+def first_node_of_the_servers(cluster) -> str:
+    """The MinIO node the servers connect to first: the first address their hosts file gives."""
+    first = cluster.run_on("worker1", ["getent", "ahostsv4", MINIO_NAME], timeout=10).split()[0]
+    return next(node for node in MINIO_HOSTS if cluster.address(node) == first)
+
+
+def send_until_processed_on(cluster, client, statuses, host, files, *, first: int, wave: int = 6) -> list:
+    """Send the files a few at a time until one of them is processed on the host."""
+    sent = []
+    for start in range(0, len(files), wave):
+        sent += client.send(files[start:start + wave], first=first + start)
+        statuses.wait_final([upload.id for upload in sent], timeout=60)
+        if cluster.processed_on(host, [upload.id for upload in sent]):
+            return sent
+    raise AssertionError(f"{host} processed none of {len(sent)} uploads sent after it came back")
+
+
+def test_uploads_spread_over_all_four_minio_nodes_all_complete(cluster, tmp_path):
+    client = ClusterClient(cluster)
+    files = make_jpegs(tmp_path / "in", 200)
+    started = time.monotonic()
+    with StatusLog(cluster) as statuses:
+        sent = client.send(files)
+        statuses.wait_final([upload.id for upload in sent], timeout=120)
+    print(f"200 uploads final in {time.monotonic() - started:.1f} s")
+
+    for url in cluster.api_urls:
+        assert client.http().get(f"{url}/healthz", timeout=10).json()["database"] == {"ok": True, "engine": "postgresql"}
+    assert Counter(upload.node for upload in sent) == {node: 50 for node in MINIO_HOSTS}
+    assert Counter(upload.api_host for upload in sent) == {"api1": 100, "api2": 100}
+    assert not statuses.moved_back()
+    check_outputs(cluster, client, sent, read_from=list(MINIO_HOSTS))
+
+
+def test_a_worker_host_killed_mid_burst_loses_nothing(cluster, tmp_path):
+    """Every process of worker1 is SIGKILLed while it holds a job: worker2 works the queue and
+    the relay's reaper re-drives the row the dead host held."""
+    client = ClusterClient(cluster)
+    files = make_jpegs(tmp_path / "in", 100, size=(1600, 1200))
+    started = time.monotonic()
+    with StatusLog(cluster) as statuses:
+        burst = Burst(client, files)
+        held = wait_until(lambda: len(burst.sent) >= 20 and processing_job_on(cluster, statuses, "worker1"),
+                          60, "worker1 processing a job mid-burst")
+        killed = cluster.network.kill_host("worker1")
+        killed_at = time.monotonic()
+        sent = burst.join()
+        statuses.wait_final([upload.id for upload in sent], timeout=120)
+    print(f"worker host killed: {len(sent)} uploads final in {time.monotonic() - started:.1f} s")
+
+    assert killed and not cluster.network.pids("worker1")
+    assert sum(upload.finished_at > killed_at for upload in sent) >= 20, "the kill was not mid-burst"
+    assert uploads.get_upload(cluster.database(), held)["attempts"] >= 2, "the held row was not re-driven"
+    assert not statuses.moved_back()
+    check_outputs(cluster, client, sent, read_from=list(MINIO_HOSTS))
+
+
+@pytest.mark.timeout(STALE_LOCK_TIMEOUT)
+def test_a_minio_node_killed_mid_burst_loses_nothing(cluster, tmp_path):
+    """The node the API, relay and workers reach first is SIGKILLed while PUTs go to all four:
+    the servers pass over to the next address, clients PUT to the next node, and the three
+    nodes left keep write quorum and send their events.
+
+    A write the dead node was committing leaves that one object locked on the other nodes
+    until MinIO expires the lock (unrefreshed for a minute, checked every minute): a retried
+    PUT of that original, or a worker's write of that derivative, waits up to two minutes."""
+    client = ClusterClient(cluster)
+    files = make_jpegs(tmp_path / "in", 100, size=(1600, 1200))
+    victim = first_node_of_the_servers(cluster)
+    started = time.monotonic()
+    with StatusLog(cluster) as statuses:
+        burst = Burst(client, files)
+        wait_until(lambda: len(burst.sent) >= 30, 60, "30 uploads sent")
+        assert cluster.network.kill_host(victim)
+        killed_at = time.monotonic()
+        sent = burst.join(timeout=PUT_DEADLINE + 30)
+        statuses.wait_final([upload.id for upload in sent], timeout=STALE_LOCK_WAIT)
+    print(f"MinIO node killed: {len(sent)} uploads final in {time.monotonic() - started:.1f} s")
+
+    after = [upload for upload in sent if upload.finished_at > killed_at + 1]
+    assert len(after) >= 20, "the kill was not mid-burst"
+    assert any(upload.node == victim for upload in sent if upload.finished_at < killed_at)
+    assert not any(upload.node == victim and upload.status == 200 for upload in after)
+    assert any(upload.refused_by for upload in after), "no PUT was sent to the dead node"
+    assert Counter(upload.node for upload in after).keys() == set(MINIO_HOSTS) - {victim}
+    assert not statuses.moved_back()
+    check_outputs(cluster, client, sent, read_from=[node for node in MINIO_HOSTS if node != victim])
+
+
+def test_a_worker_host_cut_off_for_20_s_loses_nothing_and_moves_no_row_back(cluster, tmp_path):
+    """worker2's link goes down while it holds a job near the end of a burst and comes back 20 s
+    later. Meanwhile the relay's reaper re-drives that row and worker1 completes it, so what
+    worker2's own attempt does once it is back lands on a completed row, which it cannot move
+    back; worker2 then takes jobs again."""
+    client = ClusterClient(cluster)
+    files = make_jpegs(tmp_path / "in", 100, size=(1600, 1200))
+    started = time.monotonic()
+    with StatusLog(cluster) as statuses:
+        burst = Burst(client, files)
+        held = wait_until(lambda: len(burst.sent) == len(files) and cluster.queued_jobs() <= 16
+                          and processing_job_on(cluster, statuses, "worker2"), 90,
+                          "worker2 processing a job while at most 16 wait")
+        cluster.network.cut("worker2")
+        try:
+            time.sleep(CUT_SECONDS)
+            status_before_return = statuses.latest(held)
+        finally:
+            cluster.network.reconnect("worker2")
+        sent = burst.join()
+        statuses.wait_final([upload.id for upload in sent], timeout=120)
+        print(f"worker host cut off: {len(sent)} uploads final in {time.monotonic() - started:.1f} s")
+        again = send_until_processed_on(cluster, client, statuses, "worker2", make_jpegs(tmp_path / "again", 60),
+                                        first=len(sent))
+    print(f"worker2 took a job again after {len(again)} more uploads; {statuses.polls} status polls in all")
+
+    assert status_before_return == "completed", f"the row worker2 held was {status_before_return} when it came back"
+    assert not statuses.moved_back()
+    check_outputs(cluster, client, sent + again, read_from=list(MINIO_HOSTS))
