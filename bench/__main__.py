@@ -153,12 +153,12 @@ def measure_reprocess(stack, plan: Plan, single: bytes) -> dict:
     on the shipped workers."""
     use_worker_variant(stack, "shipped", WORKERS)
     say(f"reprocess: {plan.reprocess_stored} uploads stored, then {plan.reprocess_fresh} fresh uploads timed"
-        " before and during their reprocess")
+        " alone and as many during their reprocess")
     stored = burst_images(plan.reprocess_stored)
     result = reprocess_bench.fresh_upload_latency_during_reprocess(stack, single, stored, plan.reprocess_fresh,
                                                                    WORKERS)
-    say(f"  p50 {result['idle_before']['p50_ms']} ms alone, {result['during_reprocess']['p50_ms']} ms during,"
-        f" {result['idle_after']['p50_ms']} ms alone again (×{result['p50_ratio']});"
+    say(f"  p50 {result['idle']['p50_ms']} ms alone, {result['during_reprocess']['p50_ms']} ms during"
+        f" (×{result['p50_ratio']}), in {result['blocks']} alternating blocks of each;"
         f" {result['reprocessed_while_measured']} reprocessed meanwhile,"
         f" still running at the end: {result['reprocess_running_throughout']}")
     return result

@@ -1,7 +1,8 @@
 """The derivatives of one upload: the steps (load, orient, colour, resize, crop, encode) run in
-order over one decoded picture, with the work that can overlap put on a small thread pool.
+order over one decoded picture, with the work that can overlap put on two threads beside the
+caller's: one that resizes, one that encodes.
 
-Everything concurrent in the image code is here: the pool, what runs on it beside the
+Everything concurrent in the image code is here: those threads, what runs on them beside the
 caller's own work, and what a forked child must forget. The step modules beside this one
 run on whichever thread calls them.
 
@@ -37,9 +38,9 @@ from processor.imaging.resizing import (band_edges, exact_column_split, fit_size
 
 log = logging.getLogger(__name__)
 
-# Pictures at least this big are resized in RESIZE_BANDS horizontal bands at once, one per
-# thread (Pillow lets go of the GIL while it resamples). Below this size the threads cost
-# more than they save.
+# Pictures at least this big are resized in two horizontal bands at once, one on this thread
+# and one on the RESIZING thread (Pillow lets go of the GIL while it resamples). Below this size
+# the threads cost more than they save.
 PARALLEL_RESIZE_MIN_PIXELS = 2_000_000
 RESIZE_BANDS = 2
 # Smaller pictures are resized in two column halves at once when the halves are exact
@@ -95,9 +96,10 @@ def make_derivatives(data: bytes, *, max_pixels: int, formats: tuple[str, ...] =
     picture and encodes the full-size ones. The scaled decode costs less than box-reducing
     and resampling the full picture would, so the two run side by side for no extra CPU.
     Any other picture is decoded once, and this thread makes its boxed pictures one after
-    another (resizing in parts on the pool where that gives the same pixels) while the pool
-    encodes what is ready: the full-size picture first, then each boxed one as it is made
-    (Pillow lets go of the GIL while it resizes and encodes, so on two cores they overlap).
+    another (resizing half of each on the RESIZING thread where that gives the same pixels)
+    while the ENCODING thread encodes what is ready: the full-size picture first, then each
+    boxed one as it is made (Pillow lets go of the GIL while it resizes and encodes, so on two
+    cores they overlap).
     The placeholder is made here from the smallest picture while the last encodes finish.
     """
     wanted = {preset: preset.formats_for(formats) for preset in presets}
@@ -144,7 +146,7 @@ class Pictures:
 
     `source` may be a DCT-scaled decode smaller than the upright picture: sizes come from
     `upright`, the original's upright size, so they keep exactly its aspect. `parallel=False`
-    keeps resizing on the calling thread (a task already on the pool must not wait for it).
+    keeps resizing on the calling thread (a task already on the RESIZING thread must not wait for it).
     """
 
     def __init__(self, source: Image.Image, upright: tuple[int, int], *, parallel: bool = True):
@@ -204,15 +206,27 @@ Encoded = list[tuple[str, str, bytes]]  # (preset name, output format, bytes)
 
 
 def _start_encodes(pictures: Pictures, full: Image.Image, presets_by_format: dict[str, list[Preset]]) -> list[Future]:
-    """Make the boxed pictures here, one after another, and put their encodes on the pool as
-    each is ready, after the full-size ones. Each task encodes one picture in all its formats,
-    one after another: two saves of one Image at once would trample its encoder options."""
-    pool = _encoder_pool()
-    pending = [pool.submit(_encode_full_size, full, presets_by_format)]
+    """Make the boxed pictures here, one after another, and put their encodes on the ENCODING
+    thread as each is ready. Each task encodes one picture in all its formats, one after
+    another: two saves of one Image at once would trample its encoder options.
+
+    The full-size encodes, the longest task from PARALLEL_RESIZE_MIN_PIXELS up, start first
+    there. Below it they are short next to the first (largest) resize, whose two halves then
+    have both cores to themselves, and start once that picture is made, while this thread
+    makes the smaller ones.
+    """
+    pool = _pool(ENCODING)
+    pending = []
+    if full.width * full.height >= PARALLEL_RESIZE_MIN_PIXELS:
+        pending.append(pool.submit(_encode_full_size, full, presets_by_format))
     boxed = {preset.name: preset for presets in presets_by_format.values() for preset in presets if preset.box}
     for preset in pictures.order(list(boxed.values())):
         formats = [fmt for fmt, presets in presets_by_format.items() if preset in presets]
         pending.append(pool.submit(_encode_picture, pictures.make(preset), preset, formats))
+        if len(pending) == 1:
+            pending.append(pool.submit(_encode_full_size, full, presets_by_format))
+    if not pending:
+        pending.append(pool.submit(_encode_full_size, full, presets_by_format))
     return pending
 
 
@@ -253,7 +267,7 @@ def _start_scaled_jpeg_pictures(data: bytes, opened: Image.Image, boxed: list[Pr
     stored_target = target[::-1] if orientation in TRANSPOSED_ORIENTATIONS else target
     if min(opened.size[0] // stored_target[0], opened.size[1] // stored_target[1]) < SCALED_DECODE_MIN_FACTOR:
         return None
-    return _encoder_pool().submit(_scaled_jpeg_pictures, data, upright, stored_target, boxed)
+    return _pool(RESIZING).submit(_scaled_jpeg_pictures, data, upright, stored_target, boxed)
 
 
 def _source_needed(upright: tuple[int, int], preset: Preset) -> tuple[int, int]:
@@ -295,12 +309,12 @@ def _scaled_result_or_none(future: Future):
 
 
 def resize_to(image: Image.Image, size: tuple[int, int], *, parallel: bool = True) -> Image.Image:
-    """`resize(image, size)`, in parts on the pool when the picture is big enough to gain: in
+    """`resize(image, size)`, in two parts at once when the picture is big enough to gain: in
     bands (to within rounding) from PARALLEL_RESIZE_MIN_PIXELS up, in two exact column halves
     from PARALLEL_COLUMNS_MIN_PIXELS up where exact_column_split allows.
 
     `parallel=False` keeps the work on this thread (a task already running on the
-    pool must not wait for the pool).
+    RESIZING thread must not wait for it).
     """
     pixels = image.width * image.height
     if not parallel or image.size == size or pixels < PARALLEL_COLUMNS_MIN_PIXELS:
@@ -310,47 +324,49 @@ def resize_to(image: Image.Image, size: tuple[int, int], *, parallel: bool = Tru
     cut = exact_column_split(image.size, size)
     if cut is None:
         return resize(image, size)
-    right = _encoder_pool().submit(resize_columns, image, size, cut, size[0])
+    right = _pool(RESIZING).submit(resize_columns, image, size, cut, size[0])
     left = resize_columns(image, size, 0, cut)
     return join_columns(image.mode, size, cut, left, right.result())
 
 
 def resize_in_bands(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """`resize(image, size)` (to within rounding) made in RESIZE_BANDS horizontal bands at
-    once: all but the last on the pool, the last on this thread."""
+    once: all but the last on the RESIZING thread, the last on this thread."""
     edges = band_edges(size[1], RESIZE_BANDS)
     spans = list(zip(edges, edges[1:]))
-    pending = [_encoder_pool().submit(resize_band, image, size, top, bottom) for top, bottom in spans[:-1]]
+    pending = [_pool(RESIZING).submit(resize_band, image, size, top, bottom) for top, bottom in spans[:-1]]
     last = resize_band(image, size, *spans[-1])
     return join_bands(image.mode, size, edges, [future.result() for future in pending] + [last])
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+# The threads beside the caller's own, one per kind of work, so the other half of a resize,
+# which the caller waits for, never queues behind encodes that nobody waits for yet.
+RESIZING, ENCODING = "resize", "encode"
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
 
 
-def _encoder_pool() -> ThreadPoolExecutor:
-    """One small pool per process for the work that runs beside the caller's own: the
-    scaled decode and small derivatives of a big JPEG, or the full-size encode, and resize
-    bands (all but the one the caller resizes itself).
+def _pool(kind: str) -> ThreadPoolExecutor:
+    """The one thread for RESIZING (the other half or band of a resize, or the scaled decode
+    and boxed pictures of a big JPEG) or for ENCODING (the encodes that run while the caller
+    makes the next picture).
 
     Forgotten in a forked child (`imgpipe worker` forks its worker process): the
     parent's threads don't exist there, and a pool that believes they do never
     runs anything.
     """
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=RESIZE_BANDS, thread_name_prefix="imgpipe-encode")
-        return _pool
+    with _pools_lock:
+        if kind not in _pools:
+            _pools[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imgpipe-{kind}")
+        return _pools[kind]
 
 
 def _forget_threads_after_fork() -> None:
-    """A forked child starts with no pool and with fresh locks: a lock held by one of the
+    """A forked child starts with no pools and with fresh locks: a lock held by one of the
     parent's threads at the fork would stay held forever here."""
-    global _pool, _pool_lock
-    _pool = None
-    _pool_lock = threading.Lock()
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
     loading.warnings_lock = threading.Lock()
 
 

@@ -100,7 +100,7 @@ def resize_columns(image: Image.Image, size: tuple[int, int], first: int, last: 
 
 
 def join_columns(mode: str, size: tuple[int, int], cut: int, left: Image.Image, right: Image.Image) -> Image.Image:
-    joined = Image.new(mode, size)
+    joined = Image.new(mode, size, None)  # not cleared: the parts cover every pixel
     joined.paste(left, (0, 0))
     joined.paste(right, (cut, 0))
     return joined
@@ -115,7 +115,7 @@ def join_bands(mode: str, size: tuple[int, int], edges: list[int], bands: list[I
     """One picture of `size` from the bands made between `edges`."""
     if len(bands) == 1:
         return bands[0]
-    joined = Image.new(mode, size)
+    joined = Image.new(mode, size, None)  # not cleared: the parts cover every pixel
     for top, band in zip(edges, bands):
         joined.paste(band, (0, top))
     return joined
