@@ -307,7 +307,7 @@ def outcome_line(outcome) -> str:
 @json_option
 @click.option("--no-wait", is_flag=True, help="Return once the files are uploaded, without waiting for processing.")
 @click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Save the original and the three versions in DIR/<id>/ (original.<ext>, resized.jpg, …).")
+              help="Save the original and every preset's objects in DIR/<id>/ (original.<ext>, resized.jpg, …).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 32),
               help="How many files to upload at the same time.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each file's processing.")
@@ -369,7 +369,7 @@ def status(upload_id: str, api_url: str, as_json: bool, wait: bool, timeout: flo
 @api_option
 @json_option
 @click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Save the original and the three versions in DIR/<id>/ (original.<ext>, resized.jpg, …).")
+              help="Save the original and every preset's objects in DIR/<id>/ (original.<ext>, resized.jpg, …).")
 def results(upload_id: str, api_url: str, as_json: bool, download_dir: Path | None):
     """Print the URLs of an upload's original, resized, compressed and thumbnail versions.
 

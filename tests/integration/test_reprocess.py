@@ -16,10 +16,12 @@ import time
 
 import pytest
 import redis
+from click.testing import CliRunner
 import requests
 from PIL import Image
 from rq.registry import StartedJobRegistry
 
+from cli.main import cli
 from cli.stack import PROJECT_ROOT
 from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
@@ -181,6 +183,12 @@ def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, t
         assert (preview.format, preview.size) == ("WEBP", (640, 480))
         assert list(results["presets"]["preview"]) == ["webp"]
         assert storage.size_of(derivative_key("preview", upload_id, "jpeg")) is None
+
+    downloaded = CliRunner().invoke(cli, ["results", ids[0], "--download", str(tmp_path / "out")],
+                                    env={"IMGPIPE_API": stack.api_url})
+    assert downloaded.exit_code == 0, downloaded.output
+    assert sorted(path.name for path in (tmp_path / "out" / ids[0]).iterdir()) == [
+        "compressed.jpg", "original.jpg", "preview.webp", "resized.jpg", "square.jpg", "thumbnail.jpg"]
 
 
 def test_one_preset_can_be_made_again_alone_and_dates_select(stack, stored, tmp_path):
