@@ -57,8 +57,10 @@ SCHEMAS = {
             "content_type": {"type": "string", "enum": ALL_CONTENT_TYPES,
                              "description": "The image type; heic, heif and avif only where the server reads them. "
                                             "Any other type is answered 415."},
-            "size": {"type": ["integer", "null"], "minimum": 0,
-                     "description": "Bytes; over the limit is answered 400 too_large. null is the same as leaving it out."},
+            "size": {"type": "integer", "minimum": 0,
+                     "description": "The file's exact length in bytes. The upload URL signs it as Content-Length, "
+                                    "so storage refuses a PUT of any other length; over the limit is answered "
+                                    "400 too_large, and leaving it out 400 invalid_request."},
             "callback_url": {"type": ["string", "null"], "format": "uri", "maxLength": MAX_URL_LENGTH,
                              "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
                              "description": "Where to POST the whole record (signed) once the upload is completed or "
@@ -69,7 +71,7 @@ SCHEMAS = {
                         "description": "The formats to make every derivative in (each once; repeats are ignored). "
                                        "null or left out: jpeg. Only the formats this server can write are listed."},
         },
-        "required": ["filename", "content_type"],
+        "required": ["filename", "content_type", "size"],
         "additionalProperties": False,
     },
     "NewUploadBatch": _closed({
@@ -93,8 +95,11 @@ SCHEMAS = {
         "upload": _closed({
             "method": {"const": "PUT"},
             "url": {"type": "string", "format": "uri"},
-            "headers": {**_closed({"Content-Type": {"type": "string"}, "If-None-Match": {"const": "*"}}),
-                        "description": "Send every one of these headers with the PUT: the URL's signature covers them."},
+            "headers": {**_closed({"Content-Type": {"type": "string"}, "If-None-Match": {"const": "*"},
+                                   "Content-Length": {"type": "string", "pattern": "^[0-9]+$"}}),
+                        "description": "Send every one of these headers with the PUT: the URL's signature covers "
+                                       "them. Content-Length is the declared size (curl and browsers send it "
+                                       "themselves from the file; a browser refuses to set it by hand)."},
             "expires_at": TIMESTAMP,
         }),
     }),
@@ -171,15 +176,17 @@ NOT_FOUND = _error("No upload with this id.")
 def _create(deprecated: bool = False) -> dict:
     return {
         "summary": "Ask for an upload URL" + (" (older path)" if deprecated else ""),
-        "description": "Records a pending upload and answers a presigned PUT URL. Send the bytes there with "
-                       "the Content-Type header given; processing starts when the object lands.",
+        "description": "Records a pending upload and answers a presigned PUT URL. Send exactly `size` bytes "
+                       "there with the headers given (storage refuses any other length, and a second PUT); "
+                       "processing starts when the object lands.",
         "operationId": "createUploadLegacy" if deprecated else "createUpload",
         "deprecated": deprecated,
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUpload")}}},
         "responses": {
             "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
-            "400": _error("The body is not the JSON object this call expects (invalid_request), the size is over "
-                          "the limit (too_large), a format cannot be written (unsupported_output_format), or the "
+            "400": _error("The body is not the JSON object this call expects, size included (invalid_request), "
+                          "the size is over the limit (too_large), a format cannot be written "
+                          "(unsupported_output_format), or the "
                           "callback URL leads to a forbidden address (callback_not_allowed)."),
             "401": UNAUTHORIZED,
             "413": _error("The request body is over 64 KiB."),

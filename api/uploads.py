@@ -51,12 +51,16 @@ def _create_entry(svc, entry: dict) -> dict:
 
 
 def create(svc, new: NewUpload) -> dict:
-    """Record a pending upload and presign the PUT of its original: the body of POST /uploads' 201."""
+    """Record a pending upload and presign the PUT of its original: the body of POST /uploads' 201.
+
+    The signed Content-Length makes the store itself refuse a PUT of any other length, so no more
+    than the declared size (itself at most IMGPIPE_MAX_UPLOAD_BYTES) can ever be stored.
+    """
     upload_id = new_upload_id()
     key = original_key(upload_id, new.extension)
     ttl = svc.settings.upload_url_ttl
     now = uploads.utcnow()
-    headers = {"Content-Type": new.content_type, "If-None-Match": "*"}
+    headers = {"Content-Type": new.content_type, "If-None-Match": "*", "Content-Length": str(new.size)}
     url = svc.storage.presign_put(key, headers, ttl, now)
     expires_at = now + timedelta(seconds=ttl)
     row = uploads.insert_upload(

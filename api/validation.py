@@ -51,7 +51,7 @@ class NewUpload:
     filename: str
     content_type: str
     extension: str
-    size: int | None
+    size: int
     callback_url: str | None
     formats: tuple[str, ...]
 
@@ -91,11 +91,13 @@ def parse_new_upload(body, rules: UploadRules) -> NewUpload:
     size = body.get("size")
     if isinstance(size, float) and size.is_integer():
         size = int(size)  # JSON has one number type: 1024.0 is a whole number of bytes
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise RequestRejected(400, "invalid_request", "size must be a non-negative integer (bytes)")
-        if size > rules.max_bytes:
-            raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
+    if size is None:
+        raise RequestRejected(400, "invalid_request", "size is required: the file's length in bytes, which the"
+                                                      " upload URL is signed for (storage refuses any other length)")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RequestRejected(400, "invalid_request", "size must be a non-negative integer (bytes)")
+    if size > rules.max_bytes:
+        raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
     formats = _formats(body.get("formats"), rules.writable_formats)
     callback_url = _callback_url(body.get("callback_url"), rules.check_callback)
     return NewUpload(filename, content_type, accepted[content_type], size, callback_url, formats)

@@ -132,8 +132,10 @@ class _ProgressReader:
 def put_file(upload: dict, path: Path, on_progress: Callable[[int], None]) -> None:
     """PUT the bytes to the presigned URL: no API token goes there, the URL itself is the permission."""
     reader = _ProgressReader(path, on_progress)
+    # requests sends an empty stream chunked, without the Content-Length the URL signs.
+    body = reader if reader.size else b""
     try:
-        response = requests.request(upload["method"], upload["url"], data=reader,
+        response = requests.request(upload["method"], upload["url"], data=body,
                                     headers=upload["headers"], timeout=(10, 300))
     except requests.RequestException as error:
         raise ClientError("upload_failed", f"could not PUT to object storage: {error}") from None

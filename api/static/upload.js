@@ -78,7 +78,10 @@ function putToStorage(upload, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(upload.method, upload.url);
-    for (const [name, value] of Object.entries(upload.headers)) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(upload.headers)) {
+      // The browser sends the file's length itself and refuses to be told it.
+      if (name.toLowerCase() !== "content-length") xhr.setRequestHeader(name, value);
+    }
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });

@@ -17,7 +17,7 @@ def client(stack):
     return app.test_client()
 
 
-NEW_UPLOAD = {"filename": "a.jpg", "content_type": "image/jpeg"}
+NEW_UPLOAD = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}
 
 
 def test_calls_without_the_token_are_401_json(client):

@@ -48,7 +48,8 @@ def jpeg(path, size=(640, 480)):
 
 def test_creating_uploads_and_its_refusals_match(check):
     check("POST", "/uploads", "/uploads", 201, json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10})
-    check("POST", "/upload/", "/upload", 201, json={"filename": "a.png", "content_type": "image/png"})
+    check("POST", "/upload/", "/upload", 201, json={"filename": "a.png", "content_type": "image/png", "size": 0})
+    check("POST", "/uploads", "/uploads", 400, json={"filename": "a.png", "content_type": "image/png"})
     check("POST", "/uploads", "/uploads", 400, data="not json", headers={"Content-Type": "application/json"})
     check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg"})
     check("POST", "/uploads", "/uploads", 415, json={"filename": "a.txt", "content_type": "text/plain"})
@@ -65,14 +66,15 @@ def test_unknown_ids_match(check):
 
 
 def test_a_pending_then_completed_upload_matches_at_every_step(check, api, tmp_path):
+    photo = jpeg(tmp_path / "photo.jpg")
     created = check("POST", "/uploads", "/uploads", 201,
-                    json={"filename": "photo.jpg", "content_type": "image/jpeg"}).json()
+                    json={"filename": "photo.jpg", "content_type": "image/jpeg", "size": photo.stat().st_size}).json()
     upload_id = created["id"]
     pending = check("GET", f"/uploads/{upload_id}/results", "/uploads/{id}/results", 200).json()
     assert pending["thumbnail"] is None
     check("GET", f"/uploads/{upload_id}", "/uploads/{id}", 200)
 
-    put_file(created["upload"], jpeg(tmp_path / "photo.jpg"))
+    put_file(created["upload"], photo)
     assert api.wait_final(upload_id)["status"] == "completed"
 
     check("GET", f"/uploads/{upload_id}/status", "/uploads/{id}/status", 200)
@@ -85,9 +87,9 @@ def test_a_pending_then_completed_upload_matches_at_every_step(check, api, tmp_p
 
 
 def test_a_failed_upload_matches(check, api, tmp_path):
-    created = api.create("notes.jpg", "image/jpeg")
     fake = tmp_path / "notes.jpg"
     fake.write_text("plain text\n" * 10)
+    created = api.create_for(fake)
     put_file(created["upload"], fake)
     assert api.wait_final(created["id"])["status"] == "failed"
     record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
@@ -97,18 +99,22 @@ def test_a_failed_upload_matches(check, api, tmp_path):
 
 def test_batches_formats_and_callbacks_match(check, api, tmp_path):
     check("POST", "/uploads/batch", "/uploads/batch", 201, json={"files": [
-        {"filename": "a.jpg", "content_type": "image/jpeg"}, {"filename": "a.txt", "content_type": "text/plain"}]})
+        {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10},
+        {"filename": "a.jpg", "content_type": "image/jpeg"},
+        {"filename": "a.txt", "content_type": "text/plain", "size": 10}]})
     check("POST", "/uploads/batch/", "/uploads/batch", 400, json={"files": []})
     check("POST", "/uploads", "/uploads", 400,
-          json={"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://10.0.0.1/hook"})
-    check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg", "content_type": "image/jpeg", "formats": ["gif"]})
+          json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "callback_url": "http://10.0.0.1/hook"})
+    check("POST", "/uploads", "/uploads", 400,
+          json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": ["gif"]})
+    photo = jpeg(tmp_path / "photo.jpg")
     with webhook_receiver(answers=[500]) as hook:
         created = check("POST", "/uploads", "/uploads", 201, json={
             "filename": "photo.jpg", "content_type": "image/jpeg", "formats": ["png", "webp"],
-            "callback_url": hook.url}).json()
+            "size": photo.stat().st_size, "callback_url": hook.url}).json()
         pending = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
         assert pending["callback"]["state"] == "pending"
-        put_file(created["upload"], jpeg(tmp_path / "photo.jpg"))
+        put_file(created["upload"], photo)
         assert api.wait_final(created["id"])["status"] == "completed"
         hook.wait_for(2)
     record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
