@@ -40,6 +40,8 @@ class Settings:
     webhook_secret: str = ""
     webhook_allow_hosts: str = ""
     webhook_retry_intervals: str = "10,30,60,120,300"
+    orphan_min_age: float = 3600.0
+    retention_days: float = 0.0
 
     def __post_init__(self):
         """A malformed retry list is refused when the settings are read, not at a webhook's first retry."""
@@ -97,7 +99,7 @@ _PREFIXED = {
     "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
-    "webhook_allow_hosts", "webhook_retry_intervals",
+    "webhook_allow_hosts", "webhook_retry_intervals", "orphan_min_age", "retention_days",
 }
 
 

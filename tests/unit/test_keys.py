@@ -1,4 +1,4 @@
-from imgpipe.keys import derivative_key, is_upload_id, new_upload_id, original_key, upload_id_from_key
+from imgpipe.keys import derivative_key, derivative_keys, is_upload_id, new_upload_id, original_key, upload_id_from_key
 
 
 def test_keys_are_made_from_the_id_only():
@@ -32,3 +32,11 @@ def test_is_upload_id_rejects_paths_and_other_shapes():
     assert not is_upload_id("../etc/passwd")
     assert not is_upload_id("0" * 31)
     assert not is_upload_id("G" * 32)
+
+
+def test_every_derivative_key_in_every_format():
+    upload_id = new_upload_id()
+    keys = derivative_keys(upload_id)
+    assert len(keys) == len(set(keys)) == 12
+    assert {key.rsplit(".", 1)[1] for key in keys} == {"jpg", "png", "webp", "avif"}
+    assert derivative_key("thumbnail", upload_id, "webp") in keys
