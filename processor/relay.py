@@ -21,6 +21,7 @@ from imgpipe.keys import upload_id_from_key
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
 from processor.events import MalformedEvent, parse_event
+from processor.housekeeping import tidy
 from processor.jobs import enqueue_processing, make_queue, make_webhook_queue
 from processor.webhooks import enqueue_delivery
 
@@ -117,6 +118,7 @@ class Relay:
         for row in uploads.callbacks_waiting_older_than(self.db, min_age):
             if enqueue_delivery(self.webhooks, self.settings, row["id"]):
                 log.info("upload %s: webhook enqueued (sweep)", row["id"])
+        tidy(self)
 
     def run_forever(self) -> None:
         log.info("relay: %s -> queue %s", self.settings.events_key, self.settings.queue_name)
