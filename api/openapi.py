@@ -10,6 +10,7 @@ import copy
 
 from flask import Blueprint, current_app
 
+from api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from api.validation import BASE_CONTENT_TYPES, MAX_URL_LENGTH, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
 from imgpipe.formats import OUTPUT_FORMATS, writable_formats
@@ -41,9 +42,32 @@ def _closed(properties: dict, required: list[str] | None = None) -> dict:
             "additionalProperties": False}
 
 
+# An upload as GET /uploads lists it; GET /uploads/<id> adds its callback.
+SUMMARY_PROPERTIES = {
+    "id": {"type": "string", "pattern": ID_PATTERN},
+    "status": _ref("Status"),
+    "error": _ref("UploadError"),
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
+    "filename": {"type": "string"},
+    "content_type": {"type": "string"},
+    "key": {"type": "string"},
+    "deleted_at": {"type": ["string", "null"], "format": "date-time",
+                   "description": "When the upload was deleted (its objects removed); null otherwise."},
+    "results": _ref("UploadResults"),
+    "image": _closed({
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+        "format": {"type": ["string", "null"]},
+        "bytes": {"type": ["integer", "null"]},
+    }),
+}
+
 SCHEMAS = {
     "Error": _closed({"error": _closed({"code": {"type": "string"}, "message": {"type": "string"}})}),
-    "Status": {"type": "string", "enum": list(STATUSES)},
+    "Status": {"type": "string", "enum": list(STATUSES),
+               "description": "pending → processing → completed | failed, and deleted from any of them; "
+                              "never back."},
     "UploadError": {
         "oneOf": [{"type": "null"}, _closed({"code": {"type": "string"}, "message": {"type": "string"}})],
         "description": "null unless the upload failed; then a stable code (not_an_image, corrupt_image, …) and a message.",
@@ -124,23 +148,12 @@ SCHEMAS = {
                                    "null when jpeg was not asked for."},
         "expires_at": {"type": ["string", "null"], "format": "date-time"},
     }),
-    "UploadRecord": _closed({
-        "id": {"type": "string", "pattern": ID_PATTERN},
-        "status": _ref("Status"),
-        "error": _ref("UploadError"),
-        "created_at": TIMESTAMP,
-        "updated_at": TIMESTAMP,
-        "filename": {"type": "string"},
-        "content_type": {"type": "string"},
-        "key": {"type": "string"},
-        "results": _ref("UploadResults"),
-        "image": _closed({
-            "width": {"type": ["integer", "null"]},
-            "height": {"type": ["integer", "null"]},
-            "format": {"type": ["string", "null"]},
-            "bytes": {"type": ["integer", "null"]},
-        }),
-        "callback": _ref("Callback"),
+    "UploadRecord": _closed({**SUMMARY_PROPERTIES, "callback": _ref("Callback")}),
+    "UploadSummary": _closed(SUMMARY_PROPERTIES),
+    "UploadList": _closed({
+        "uploads": {"type": "array", "items": _ref("UploadSummary"), "description": "Newest first."},
+        "next_cursor": {"type": ["string", "null"], "pattern": CURSOR_PATTERN,
+                        "description": "Pass as cursor for the page after this one; null on the last page."},
     }),
     "Callback": {
         "oneOf": [{"type": "null"}, _closed({
@@ -235,6 +248,46 @@ def _results(deprecated: bool = False) -> dict:
     }
 
 
+LIST_UPLOADS = {
+    "summary": "Uploads, newest first, a page at a time",
+    "description": "Ordered by creation time (then id), newest first. Pages are a keyset: uploads created "
+                   "while a client pages through come before its first page, never into a later one, so no "
+                   "upload is skipped or repeated.",
+    "operationId": "listUploads",
+    "parameters": [
+        {"name": "status", "in": "query", "required": False, "schema": _ref("Status"),
+         "description": "Only uploads in this status. Left out: every upload but the deleted ones."},
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+         "description": "Uploads per page."},
+        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+         "description": "next_cursor of the page before, handed back as it is."},
+    ],
+    "responses": {
+        "200": _json(_ref("UploadList"), "One page."),
+        "400": _error("A parameter is unknown, repeated or out of range, or the cursor is not shaped as "
+                      "next_cursor is (invalid_request)."),
+        "401": UNAUTHORIZED,
+    },
+}
+
+DELETE_UPLOAD = {
+    "summary": "Delete an upload: its original and every derivative",
+    "description": "Removes the original and the derivatives in every format; the upload stays listed as "
+                   "deleted with its facts, and its results become null. Deleting again answers the same. "
+                   "An upload with a callback_url gets a webhook with status deleted. A job still running "
+                   "removes what it writes.",
+    "operationId": "deleteUpload",
+    "parameters": [UPLOAD_ID],
+    "responses": {
+        "200": _json(_ref("UploadStatus"), "The upload, deleted."),
+        "401": UNAUTHORIZED,
+        "404": NOT_FOUND,
+        "503": _error("Object storage is unavailable: the upload is marked deleted, and asking again removes "
+                      "its objects once storage is back (the sweeper does too)."),
+    },
+}
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -245,14 +298,14 @@ DOCUMENT = {
     },
     "security": [{}, {"apiToken": []}],
     "paths": {
-        "/uploads": {"post": _create()},
+        "/uploads": {"post": _create(), "get": LIST_UPLOADS},
         "/uploads/batch": {"post": CREATE_BATCH},
         "/uploads/{id}": {"get": {
             "summary": "The whole record: status, error, results and image facts",
             "operationId": "getUpload",
             "parameters": [UPLOAD_ID],
             "responses": {"200": _json(_ref("UploadRecord"), "The upload."), "401": UNAUTHORIZED, "404": NOT_FOUND},
-        }},
+        }, "delete": DELETE_UPLOAD},
         "/uploads/{id}/status": {"get": _status()},
         "/uploads/{id}/results": {"get": _results()},
         "/upload": {"post": _create(deprecated=True)},

@@ -1,4 +1,5 @@
-"""Upload routes: create (presign) one or a batch, whole record, status, results, and the older singular paths."""
+"""Upload routes: create (presign) one or a batch, list, whole record, status, results, delete,
+and the older singular paths."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from datetime import timedelta
 from flask import Blueprint, current_app, request
 from werkzeug.routing import BaseConverter
 
+from api.listing import encode_cursor, parse_list_query
 from api.validation import NewUpload, RequestRejected, parse_batch, parse_new_upload
 from imgpipe import db as uploads
+from imgpipe.deletion import delete_upload
 from imgpipe.keys import UPLOAD_ID_REGEX, new_upload_id, original_key
-from imgpipe.records import record_body, results_body, status_body
+from imgpipe.records import record_body, results_body, status_body, summary_body
 
 bp = Blueprint("uploads", __name__)
 
@@ -78,6 +81,31 @@ def create(svc, new: NewUpload) -> dict:
             "expires_at": row["upload_expires_at"],
         },
     }
+
+
+@bp.get("/uploads", strict_slashes=False)
+def list_uploads():
+    """Newest first, a page at a time; next_cursor asks for the page after, null on the last one."""
+    svc = services()
+    query = parse_list_query(request.args.to_dict(flat=False), uploads.STATUSES)
+    rows = uploads.list_uploads(svc.db, status=query.status, limit=query.limit + 1, after=query.after)
+    page, more = rows[:query.limit], len(rows) > query.limit
+    now = uploads.utcnow()
+    return {
+        "uploads": [summary_body(row, svc.storage, svc.settings.result_url_ttl, now) for row in page],
+        "next_cursor": encode_cursor(page[-1]) if more else None,
+    }
+
+
+@bp.delete("/uploads/<upload_id:upload_id>", strict_slashes=False)
+def remove_upload(upload_id):
+    """Delete the upload's objects; the row stays, deleted. Asking again answers the same."""
+    svc = services()
+    row = delete_upload(svc.db, svc.storage, upload_id)
+    if row is None:
+        raise RequestRejected(404, "not_found", f"no upload with id {upload_id!r}")
+    current_app.logger.info("upload %s: deleted", upload_id)
+    return status_body(row)
 
 
 @bp.get("/uploads/<upload_id:upload_id>", strict_slashes=False)
