@@ -21,7 +21,7 @@ import requests
 from imgpipe.filetypes import guess_content_type
 
 VERSIONS = ("original", "resized", "compressed", "thumbnail")
-FINAL = ("completed", "failed")
+FINAL = ("completed", "failed", "deleted")
 CHUNK = 256 * 1024
 BATCH_SIZE = 50  # the server's default IMGPIPE_MAX_BATCH; a lower limit makes batches split in two
 
@@ -95,6 +95,25 @@ class Api:
 
     def results(self, upload_id: str) -> dict:
         return self.call("GET", f"/uploads/{upload_id}/results")
+
+    def delete(self, upload_id: str) -> dict:
+        return self.call("DELETE", f"/uploads/{upload_id}")
+
+    def list_page(self, *, status: str | None = None, limit: int = 100, cursor: str | None = None) -> dict:
+        params = {name: value for name, value in (("status", status), ("limit", limit), ("cursor", cursor))
+                  if value is not None}
+        return self.call("GET", "/uploads", params=params)
+
+    def newest(self, count: int, status: str | None = None) -> list[dict]:
+        """The `count` newest uploads (in `status`), following the cursor across pages."""
+        found, cursor = [], None
+        while len(found) < count:
+            page = self.list_page(status=status, limit=min(100, count - len(found)), cursor=cursor)
+            found += page["uploads"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        return found
 
     def wait(self, upload_id: str, timeout: float) -> dict:
         """Poll until the upload is completed or failed (quickly at first, then every second)."""
