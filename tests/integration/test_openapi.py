@@ -123,6 +123,32 @@ def test_batches_formats_and_callbacks_match(check, api, tmp_path):
     assert results["resized"] is None and results["formats"]["webp"]["resized"].startswith("http")
 
 
+def test_listing_and_deleting_match(check, api, tmp_path):
+    photo = jpeg(tmp_path / "photo.jpg")
+    created = api.create_for(photo)
+    put_file(created["upload"], photo)
+    assert api.wait_final(created["id"])["status"] == "completed"
+    api.create()
+
+    page = check("GET", "/uploads?limit=1", "/uploads", 200).json()
+    assert page["next_cursor"]
+    after = check("GET", f"/uploads/?limit=1&cursor={page['next_cursor']}", "/uploads", 200).json()
+    assert after["uploads"][0]["id"] == created["id"]
+    check("GET", "/uploads?status=completed", "/uploads", 200)
+    for query in ("limit=0", "limit=101", "status=done", "cursor=nope", "limit=1&limit=2", "page=2"):
+        check("GET", f"/uploads?{query}", "/uploads", 400)
+
+    deleted = check("DELETE", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
+    assert deleted["status"] == "deleted"
+    assert check("DELETE", f"/uploads/{created['id']}/", "/uploads/{id}", 200).json() == deleted
+    record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
+    assert record["deleted_at"] == deleted["updated_at"] and record["results"]["original"] is None
+    check("GET", f"/uploads/{created['id']}/results", "/uploads/{id}/results", 200)
+    listed = check("GET", "/uploads?status=deleted&limit=100", "/uploads", 200).json()
+    assert created["id"] in [upload["id"] for upload in listed["uploads"]]
+    check("DELETE", f"/uploads/{'0' * 32}", "/uploads/{id}", 404)
+
+
 def test_service_endpoints_match(check):
     check("GET", "/healthz", "/healthz", 200)
     check("GET", "/metrics", "/metrics", 200)

@@ -51,7 +51,7 @@ def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_
     samples = metric_samples(response.text)
 
     assert {status for (name, labels) in samples if name == "imgpipe_uploads" for _, status in labels} == {
-        "pending", "processing", "completed", "failed"}
+        "pending", "processing", "completed", "failed", "deleted"}
     completed = samples[("imgpipe_uploads", (("status", "completed"),))]
     assert completed >= 1
     assert samples[("imgpipe_processing_seconds_count", ())] == completed
