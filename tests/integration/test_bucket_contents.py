@@ -159,7 +159,7 @@ def test_deleting_a_completed_upload_removes_every_object_in_every_format(api, s
 
 
 def test_deleting_while_the_job_runs_leaves_no_derivative(api, stack, storage, tmp_path):
-    created, path = all_formats_upload(api, tmp_path, "big.jpg", size=(6000, 4000))
+    created, path = all_formats_upload(api, tmp_path, "big.jpg", size=(3000, 2000))
     put_file(created["upload"], path)
     eventually(lambda: api.get(f"/uploads/{created['id']}/status").json()["status"] != "pending",
                what="a worker claiming the upload")
