@@ -27,6 +27,7 @@ class PipelineCollector:
 
     def collect(self):
         yield self.uploads_by_status()
+        yield self.stored_bytes()
         yield self.processing_seconds()
         yield from self.redis_metrics()
 
@@ -35,6 +36,15 @@ class PipelineCollector:
         family = GaugeMetricFamily("imgpipe_uploads", "Uploads by status.", labels=["status"])
         for status, count in counts.items():
             family.add_metric([status], count)
+        return family
+
+    def stored_bytes(self) -> GaugeMetricFamily:
+        """What completed uploads keep in the bucket: their originals and their derivatives."""
+        originals, derivatives = uploads.stored_bytes(self.services.db)
+        family = GaugeMetricFamily("imgpipe_stored_bytes", "Bytes in the bucket for completed uploads.",
+                                   labels=["kind"])
+        family.add_metric(["original"], originals)
+        family.add_metric(["derivatives"], derivatives)
         return family
 
     def processing_seconds(self) -> HistogramMetricFamily:

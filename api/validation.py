@@ -54,7 +54,7 @@ class NewUpload:
     filename: str
     content_type: str
     extension: str
-    size: int | None
+    size: int
     callback_url: str | None
     formats: tuple[str, ...]
 
@@ -92,7 +92,7 @@ def parse_new_upload(body, rules: UploadRules) -> NewUpload:
             415, "unsupported_media_type",
             f"{content_type!r} is not an accepted image type; use one of {', '.join(sorted(accepted))}")
     size = _value(body, SIZE)
-    if size is not None and size > rules.max_bytes:
+    if size > rules.max_bytes:
         raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
     formats = _formats(_value(body, FORMATS), rules.writable_formats)
     callback_url = _callback_url(_value(body, CALLBACK_URL), rules.check_callback)

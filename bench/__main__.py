@@ -19,7 +19,7 @@ from pathlib import Path
 
 import PIL
 
-from bench import api_load, memory, pipeline, processing, report
+from bench import api_load, memory, pipeline, presign, processing, report
 from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
 from bench.stacks import (PROJECT_ROOT, PostgresServer, remove_stack, start_api_variant, start_stack,
@@ -223,6 +223,10 @@ def run(plan: Plan, mode: str) -> dict:
     inputs = benchmark_inputs()
     processing_summary = measure_processing(plan, inputs)
     memory_12mp, memory_100mp = measure_memory(inputs["12mp"])
+    say("presigning: µs per upload authorisation, PUT URLs and POST policies side by side")
+    presign_us = presign.measure()
+    for name, micros in presign_us.items():
+        say(f"  {micros} µs  {name}")
     images = burst_images(plan.burst_uploads)
     say("starting a stack on free ports")
     stack = start_stack(WORKERS)
@@ -270,6 +274,7 @@ def run(plan: Plan, mode: str) -> dict:
         "api_variants": api_variants,
         "memory_12mp": memory_12mp,
         "memory_100mp": memory_100mp,
+        "presign_us_per_upload": presign_us,
         "e2e_uploads": plan.e2e_uploads,
         "burst_uploads": plan.burst_uploads,
         "api_seconds": plan.api_seconds,

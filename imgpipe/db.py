@@ -16,7 +16,9 @@ from typing import Callable
 from imgpipe import engines
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
-STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
+# Any status may end deleted, and a deleted row stays deleted: its objects are gone, its facts kept.
+DELETED = "deleted"
+STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED, DELETED)
 # A callback's state: pending until a try is answered 2xx (delivered) or the last try fails.
 DELIVERED = "delivered"
 CALLBACK_STATES = (PENDING, DELIVERED, FAILED)
@@ -44,6 +46,9 @@ COLUMNS = {
     "upload_expires_at": str,
     "processing_started_at": str,
     "upload_token_id": str,
+    "derivative_bytes": int,
+    "deleted_at": str,
+    "purged_at": str,
 }
 
 
@@ -110,10 +115,22 @@ def _pending_expiry_index(db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_uploads_status_upload_expires_at ON uploads (status, upload_expires_at)")
 
 
+def _deletion_and_listing(db) -> None:
+    """Deleted uploads (when, and whether their objects are confirmed gone), what derivatives
+    weigh, and the indexes of newest-first listing, retention by age and unpurged deletions."""
+    for column, kind in (("derivative_bytes", "BIGINT"), ("deleted_at", "TEXT"), ("purged_at", "TEXT")):
+        db.execute(f"ALTER TABLE uploads ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_created ON uploads (created_at, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_status_created ON uploads (status, created_at, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_unpurged ON uploads (deleted_at)"
+               " WHERE purged_at IS NULL AND deleted_at IS NOT NULL")
+
+
 MIGRATIONS = (
     Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
     Migration(2, "browser upload tokens", _upload_tokens),
     Migration(3, "pending uploads by expiry", _pending_expiry_index),
+    Migration(4, "deleted uploads and listing", _deletion_and_listing),
 )
 
 
@@ -214,11 +231,14 @@ def output_formats(row: dict) -> tuple[str, ...]:
     return tuple((row["formats"] or "jpeg").split(","))
 
 
-def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None) -> int:
-    """Note one try at delivering the callback; returns how many tries there have been."""
+def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None,
+                            since: str = "") -> int:
+    """Note one try at delivering the callback; returns how many tries there have been (since
+    `since`, when the callback was asked for again: a deletion announces itself afresh)."""
     db.execute("INSERT INTO webhook_deliveries (upload_id, attempted_at, http_status, error) VALUES (?, ?, ?, ?)",
                [upload_id, timestamp(utcnow()), http_status, error])
-    return db.execute("SELECT count(*) FROM webhook_deliveries WHERE upload_id = ?", [upload_id]).fetchone()[0]
+    return db.execute("SELECT count(*) FROM webhook_deliveries WHERE upload_id = ? AND attempted_at >= ?",
+                      [upload_id, since]).fetchone()[0]
 
 
 def delivery_attempts(db, upload_id: str) -> list[dict]:
@@ -227,10 +247,15 @@ def delivery_attempts(db, upload_id: str) -> list[dict]:
         [upload_id])
 
 
-def finish_callback(db, upload_id: str, state: str) -> bool:
-    """Move a pending callback to delivered or failed; a final one never changes again."""
-    cursor = db.execute("UPDATE uploads SET callback_state = ? WHERE id = ? AND callback_state = ?",
-                        [state, upload_id, PENDING])
+def finish_callback(db, upload_id: str, state: str, *, deleted_at: str | None = None) -> bool:
+    """Move a pending callback to delivered or failed; a final one never changes again.
+
+    `deleted_at` is the row's as the delivered record showed it: a row deleted since then keeps
+    its callback pending, so the deletion is announced as well.
+    """
+    cursor = db.execute(
+        "UPDATE uploads SET callback_state = ? WHERE id = ? AND callback_state = ? AND COALESCE(deleted_at, '') = ?",
+        [state, upload_id, PENDING, deleted_at or ""])
     return cursor.rowcount == 1
 
 
@@ -352,3 +377,102 @@ def processing_seconds(db, bounds: tuple[float, ...]) -> tuple[int, float, list[
         f"SELECT count(*), coalesce(sum({seconds}), 0), {at_most} FROM uploads"
         " WHERE status = ? AND processing_started_at IS NOT NULL", [*map(float, bounds), COMPLETED]).fetchone()
     return total, float(seconds_sum), [count or 0 for count in cumulative]
+
+
+def mark_deleted(db, upload_id: str) -> dict | None:
+    """Move a row to deleted from whatever it was, and ask for its webhook again when it has one.
+
+    Returns the row as it was just before (its status says whether a job may still be writing),
+    the row itself when it was already deleted, or None for an unknown id. A compare-and-set on
+    the status read, tried again when a job moved the row in between.
+    """
+    while True:
+        row = get_upload(db, upload_id)
+        if row is None or row["status"] == DELETED:
+            return row
+        now = timestamp(utcnow())
+        cursor = db.execute(
+            "UPDATE uploads SET status = ?, deleted_at = ?, updated_at = ?,"
+            " callback_state = CASE WHEN callback_url IS NULL THEN callback_state ELSE ? END"
+            " WHERE id = ? AND status = ?",
+            [DELETED, now, now, PENDING, upload_id, row["status"]],
+        )
+        if cursor.rowcount == 1:
+            return row
+
+
+def mark_purged(db, upload_id: str) -> None:
+    """Note that a deleted row's objects are all gone, so the sweeper stops removing them."""
+    db.execute("UPDATE uploads SET purged_at = ? WHERE id = ? AND status = ?",
+               [timestamp(utcnow()), upload_id, DELETED])
+
+
+def unpurged_deleted_before(db, cutoff: datetime, limit: int = 100) -> list[dict]:
+    """Deleted rows whose objects were not confirmed gone, deleted before `cutoff`, oldest first.
+
+    Asked by deleted_at (set only on deleted rows), not status, so the small partial index
+    answers it rather than the index of every deleted row.
+    """
+    return db.query(
+        "SELECT * FROM uploads WHERE purged_at IS NULL AND deleted_at IS NOT NULL AND deleted_at < ?"
+        " ORDER BY deleted_at LIMIT ?",
+        [timestamp(cutoff), limit],
+    )
+
+
+def deleted_with_callback_waiting(db, limit: int = 100) -> list[dict]:
+    """Deleted rows whose webhook (announcing the deletion) has not been delivered yet; through
+    the partial index of pending callbacks, as unpurged_deleted_before explains."""
+    return db.query(
+        "SELECT * FROM uploads WHERE callback_state = 'pending' AND deleted_at IS NOT NULL ORDER BY updated_at LIMIT ?",
+        [limit],
+    )
+
+
+def created_before(db, cutoff: datetime, limit: int = 100) -> list[dict]:
+    """Rows not deleted yet that were created before `cutoff` (any order: retention takes them all)."""
+    live = [PENDING, PROCESSING, COMPLETED, FAILED]
+    return db.query(
+        f"SELECT * FROM uploads WHERE status IN ({', '.join('?' * len(live))}) AND created_at < ? LIMIT ?",
+        [*live, timestamp(cutoff), limit],
+    )
+
+
+def list_uploads(db, *, status: str | None, limit: int, after: tuple[str, str] | None = None) -> list[dict]:
+    """Newest first, by (created_at, id); `after` is the (created_at, id) of the last row of the
+    page before. Without a status, every row but the deleted ones.
+
+    A keyset, not an OFFSET: a page costs the same however deep it is, and rows created
+    meanwhile sort before the first page, never into a later one.
+    """
+    where, params = ("status = ?", [status]) if status else ("status <> ?", [DELETED])
+    if after is not None:
+        created_at, upload_id = after
+        where += " AND created_at <= ? AND (created_at < ? OR id < ?)"
+        params += [created_at, created_at, upload_id]
+    return db.query(
+        f"SELECT * FROM uploads WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+
+
+def rows_by_id(db, upload_ids: list[str]) -> dict[str, dict]:
+    """id -> row for those of `upload_ids` that exist, in one query per 500 ids."""
+    found = {}
+    for start in range(0, len(upload_ids), 500):
+        chunk = upload_ids[start:start + 500]
+        for row in db.query(f"SELECT * FROM uploads WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
+            found[row["id"]] = row
+    return found
+
+
+def record_derivative_bytes(db, upload_id: str, size: int) -> None:
+    """What the derivatives a job wrote weigh, noted before it marks the row completed."""
+    db.execute("UPDATE uploads SET derivative_bytes = ? WHERE id = ? AND status = ?", [size, upload_id, PROCESSING])
+
+
+def stored_bytes(db) -> tuple[int, int]:
+    """Bytes in the bucket for completed uploads: (originals, derivatives). Other rows hold none
+    for long: pending and processing ones are not measured yet, failed and deleted ones are removed."""
+    originals, derivatives = db.execute(
+        "SELECT coalesce(sum(bytes), 0), coalesce(sum(derivative_bytes), 0) FROM uploads WHERE status = ?",
+        [COMPLETED]).fetchone()
+    return originals, derivatives

@@ -66,11 +66,18 @@ def attachment(filename: str) -> str:
 
 def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[dict]) -> dict:
     """Everything about an upload: status, error, results, image facts and its callback's delivery."""
+    return {**summary_body(row, presigner, ttl, now), "callback": callback_body(row, deliveries)}
+
+
+def summary_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
+    """An upload as GET /uploads lists it: the whole record but its callback, which would cost a
+    query per row. A deleted upload keeps its facts; its results are null, as its objects are gone."""
     return {
         **status_body(row),
         "filename": row["filename"],
         "content_type": row["content_type"],
         "key": row["key"],
+        "deleted_at": row["deleted_at"],
         "results": results_body(row, presigner, ttl, now),
         "image": {
             "width": row["width"],
@@ -78,7 +85,6 @@ def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[
             "format": row["format"],
             "bytes": row["bytes"],
         },
-        "callback": callback_body(row, deliveries),
     }
 
 

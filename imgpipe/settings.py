@@ -47,6 +47,8 @@ class Settings:
     webhook_retry_intervals: str = "10,30,60,120,300"
     cors_origins: str = ""
     upload_token_secret: str = ""
+    orphan_min_age: float = 3600.0
+    retention_days: float = 0.0
 
     def __post_init__(self):
         """A malformed retry list, origin list or token secret is refused when the settings are read,
@@ -129,7 +131,8 @@ _PREFIXED = {
     "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
-    "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret",
+    "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
+    "retention_days",
 }
 
 

@@ -24,6 +24,7 @@ from imgpipe.queues import inflight_key, make_queue, make_webhook_queue, rejecte
 from imgpipe.settings import Settings
 from imgpipe.storage import LIST_PAGE, Storage, StorageUnavailable
 from processor.events import MalformedEvent, parse_event
+from processor.housekeeping import tidy
 from processor.jobs import enqueue_processing
 from processor.webhooks import enqueue_delivery
 
@@ -142,6 +143,7 @@ class Relay:
         for row in rows:
             if enqueue_delivery(self.webhooks, self.settings, row["id"]):
                 log.info("upload %s: webhook enqueued (sweep)", row["id"])
+        tidy(self)
 
     def drive_uploaded_originals(self) -> None:
         """Drive pending uploads whose original is in the bucket: their event was missed.

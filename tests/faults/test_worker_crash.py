@@ -136,7 +136,7 @@ def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, t
         return 204
 
     with webhook_receiver(answers=[answer_once_the_worker_is_dead]) as receiver:
-        created = api.create(photo.name, "image/jpeg", callback_url=f"{receiver.url}/hook")
+        created = api.create_for(photo, callback_url=f"{receiver.url}/hook")
         put_file(created["upload"], photo)
         receiver.wait_for(1)
         os.kill(work_horse(stack.processes["worker"].pid), signal.SIGKILL)
