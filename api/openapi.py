@@ -136,7 +136,21 @@ SCHEMAS = {
             "bytes": {"type": ["integer", "null"]},
         }),
         "callback": _ref("Callback"),
+        "moderation": _ref("Moderation"),
     }),
+    "Moderation": {
+        "oneOf": [{"type": "null"}, _closed({
+            "score": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": "The model's probability that the picture is not safe for work."},
+            "flagged": {"type": "boolean",
+                        "description": "score at or over the threshold. In reject mode a flagged upload is failed "
+                                       "(rejected_by_moderation) and has no derivatives; in flag mode it completes."},
+            "threshold": {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "IMGPIPE_MODERATION_THRESHOLD when the upload was scored."},
+            "model": _closed({"name": {"type": "string"}, "version": {"type": "string"}}),
+        })],
+        "description": "null when moderation was off for the upload, or before it was processed.",
+    },
     "Callback": {
         "oneOf": [{"type": "null"}, _closed({
             "url": {"type": "string", "format": "uri"},

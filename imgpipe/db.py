@@ -41,6 +41,12 @@ COLUMNS = {
     "updated_at": str,
     "upload_expires_at": str,
     "processing_started_at": str,
+    # What the moderation model said; all null when moderation was off for the upload.
+    "moderation_score": float,
+    "moderation_flagged": int,
+    "moderation_threshold": float,
+    "moderation_model": str,
+    "moderation_model_version": str,
 }
 # One row per try at delivering an upload's callback.
 DELIVERY_COLUMNS = {
@@ -86,6 +92,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         table.create_index(["status", "updated_at"], if_not_exists=True)
         db.execute("CREATE INDEX IF NOT EXISTS uploads_callback_pending ON uploads (updated_at)"
                    " WHERE callback_state = 'pending'")
+        db.execute("CREATE INDEX IF NOT EXISTS uploads_flagged ON uploads (status, created_at)"
+                   " WHERE moderation_flagged = 1")
         deliveries = db["webhook_deliveries"]
         deliveries.create(DELIVERY_COLUMNS, pk="id", not_null={"upload_id", "attempted_at"}, if_not_exists=True)
         deliveries.create_index(["upload_id"], if_not_exists=True)
@@ -185,6 +193,25 @@ def release_attempt(db, upload_id: str) -> None:
     """Un-count an attempt that could not reach storage: an outage is not the image's fault."""
     db.execute("UPDATE uploads SET attempts = attempts - 1 WHERE id = ? AND status = ? AND attempts > 0",
                [upload_id, PROCESSING])
+
+
+def record_moderation(db, upload_id: str, *, score: float, flagged: bool, threshold: float,
+                      model: str, model_version: str) -> bool:
+    """Keep what the moderation model said about a row being processed, before the row becomes
+    final: a completed or rejected upload never lacks its verdict."""
+    cursor = db.execute(
+        "UPDATE uploads SET moderation_score = ?, moderation_flagged = ?, moderation_threshold = ?,"
+        " moderation_model = ?, moderation_model_version = ? WHERE id = ? AND status = ?",
+        [score, int(flagged), threshold, model, model_version, upload_id, PROCESSING],
+    )
+    return cursor.rowcount == 1
+
+
+def flagged_counts(db) -> dict[str, int]:
+    """How many uploads the moderation model flagged, by status (completed in flag mode, failed in
+    reject mode); the partial index on flagged rows keeps this off the rest of the table."""
+    return dict(db.execute(
+        "SELECT status, count(*) FROM uploads WHERE moderation_flagged = 1 GROUP BY status").fetchall())
 
 
 def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str) -> bool:

@@ -49,7 +49,8 @@ def results_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
 
 
 def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[dict]) -> dict:
-    """Everything about an upload: status, error, results, image facts and its callback's delivery."""
+    """Everything about an upload: status, error, results, image facts, its callback's delivery
+    and its moderation."""
     return {
         **status_body(row),
         "filename": row["filename"],
@@ -63,6 +64,21 @@ def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[
             "bytes": row["bytes"],
         },
         "callback": callback_body(row, deliveries),
+        "moderation": moderation_body(row),
+    }
+
+
+def moderation_body(row: dict) -> dict | None:
+    """The moderation model's score of the upload, whether it was flagged at the threshold in
+    force then, and which model said so; null when moderation was off for it (or it was not
+    processed yet)."""
+    if row["moderation_model"] is None:
+        return None
+    return {
+        "score": row["moderation_score"],
+        "flagged": bool(row["moderation_flagged"]),
+        "threshold": row["moderation_threshold"],
+        "model": {"name": row["moderation_model"], "version": row["moderation_model_version"]},
     }
 
 

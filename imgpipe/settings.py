@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
+# off: no model is loaded; flag: every upload is scored and kept; reject: one scored at or over the threshold fails.
+MODERATION_MODES = ("off", "flag", "reject")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -40,10 +43,18 @@ class Settings:
     webhook_secret: str = ""
     webhook_allow_hosts: str = ""
     webhook_retry_intervals: str = "10,30,60,120,300"
+    moderation: str = "off"
+    moderation_threshold: float = 0.8
 
     def __post_init__(self):
-        """A malformed retry list is refused when the settings are read, not at a webhook's first retry."""
+        """A malformed retry list or moderation setting is refused when the settings are read,
+        not at a webhook's first retry or a worker's first job."""
         self.webhook_intervals
+        if self.moderation not in MODERATION_MODES:
+            raise ValueError(f"IMGPIPE_MODERATION must be one of {', '.join(MODERATION_MODES)}, got {self.moderation!r}")
+        if not 0 <= self.moderation_threshold <= 1:
+            raise ValueError("IMGPIPE_MODERATION_THRESHOLD is the model's probability, from 0 to 1,"
+                             f" got {self.moderation_threshold!r}")
 
     @property
     def public_s3_url(self) -> str:
@@ -97,7 +108,7 @@ _PREFIXED = {
     "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
-    "webhook_allow_hosts", "webhook_retry_intervals",
+    "webhook_allow_hosts", "webhook_retry_intervals", "moderation", "moderation_threshold",
 }
 
 
