@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install up down test unit bench clean
 
-# The moderation model and its runtime (about 150 MB) are installed only when asked for:
+# The moderation model and its runtime (about 175 MB) are installed only when asked for:
 # `make up MODERATION=1`, or by turning moderation on (`make up IMGPIPE_MODERATION=flag`).
 # The tests and the benchmark always install them: they run the real model.
 MODERATION ?= $(filter flag reject,$(IMGPIPE_MODERATION))

@@ -18,7 +18,8 @@ from imgpipe.stack import PROJECT_ROOT
 from notify_config.definition import minio_server_env
 
 MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
-INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN", "IMGPIPE_WEBHOOK_SECRET")
+INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN", "IMGPIPE_WEBHOOK_SECRET",
+                "IMGPIPE_MODERATION", "IMGPIPE_MODERATION_THRESHOLD", "IMGPIPE_EXTRAS")
 
 
 def compose_config(**env: str) -> dict:
@@ -96,3 +97,15 @@ def test_s3_base_url_the_token_and_the_webhook_secret_come_from_the_environment(
     assert settings.public_s3_url == "https://files.example.com"
     assert settings.api_token == "t0ken"
     assert settings.webhook_secret == "hmac-key"
+
+
+def test_moderation_is_off_and_not_built_in_unless_asked(services):
+    assert Settings.from_env(services["worker"]["environment"]).moderation == "off"
+    assert services["worker"]["build"]["args"] == {"EXTRAS": ""}
+    asked = compose_config(IMGPIPE_EXTRAS="moderation", IMGPIPE_MODERATION="reject",
+                           IMGPIPE_MODERATION_THRESHOLD="0.6")["services"]["worker"]
+    settings = Settings.from_env(asked["environment"])
+    assert (settings.moderation, settings.moderation_threshold) == ("reject", 0.6)
+    assert asked["build"]["args"] == {"EXTRAS": "moderation"}
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert 'ARG EXTRAS=""' in dockerfile and 'pip install ".${EXTRAS:+[$EXTRAS]}"' in dockerfile
