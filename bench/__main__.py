@@ -103,7 +103,7 @@ def measure_moderation(plan: Plan, inputs: dict[str, bytes]) -> dict:
     timing = moderation.time_round_robin(sized, plan.moderation_rounds)
     for size, row in timing.items():
         say(f"  {size}: off {row['off_ms']} ms, on {row['on_ms']} ms (+{row['added_ms']}), verdict alone"
-            f" {row['verdict_ms']} ms")
+            f" {row['verdict_ms']} ms; by CPU +{row['added_cpu_ms']} ms, verdict alone {row['verdict_cpu_ms']} ms")
     say("moderation: a worker's memory with it off and on, each in a fresh process")
     work_dir = PROJECT_ROOT / "bench" / "tmp"
     work_dir.mkdir(parents=True, exist_ok=True)

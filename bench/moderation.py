@@ -35,7 +35,8 @@ def moderator_settings(mode: str) -> Settings:
 def time_round_robin(inputs: dict[str, bytes], rounds: dict[str, int]) -> dict[str, dict[str, float]]:
     """Median ms per picture with moderation off and on, the verdict alone, and the time added:
     the median of each round's on − off, so a slow spell of the shared machine that spans a
-    round lands on both sides of the difference."""
+    round lands on both sides of the difference. The same by this process's CPU time, which
+    other users of the machine disturb less."""
     from processor.imaging import make_derivatives
     from processor.moderation import load_moderator
 
@@ -47,31 +48,35 @@ def time_round_robin(inputs: dict[str, bytes], rounds: dict[str, int]) -> dict[s
     def on(data: bytes) -> None:
         moderator.judge(make_derivatives(data).by_format())
 
-    steps = {"off": off, "on": on}
     summary = {}
     for size, data in inputs.items():
         made = make_derivatives(data).by_format()
-        timings: dict[str, list[float]] = {"off": [], "on": [], "verdict": []}
+        steps = {"off": lambda: off(data), "on": lambda: on(data), "verdict": lambda: moderator.judge(made)}
+        wall: dict[str, list[float]] = {name: [] for name in steps}
+        cpu: dict[str, list[float]] = {name: [] for name in steps}
         for step in steps.values():
-            step(data)
+            step()
         for round_index in range(rounds[size]):
-            order = list(steps) if round_index % 2 == 0 else list(steps)[::-1]
-            for name in order:
-                began = time.perf_counter()
-                steps[name](data)
-                timings[name].append((time.perf_counter() - began) * 1000)
-            began = time.perf_counter()
-            moderator.judge(made)
-            timings["verdict"].append((time.perf_counter() - began) * 1000)
-        medians = {name: statistics.median(values) for name, values in timings.items()}
+            order = ["off", "on"] if round_index % 2 == 0 else ["on", "off"]
+            for name in [*order, "verdict"]:
+                began, began_cpu = time.perf_counter(), time.process_time()
+                steps[name]()
+                wall[name].append((time.perf_counter() - began) * 1000)
+                cpu[name].append((time.process_time() - began_cpu) * 1000)
         summary[size] = {
-            "off_ms": round(medians["off"], 1),
-            "on_ms": round(medians["on"], 1),
-            "added_ms": round(statistics.median(on - off for on, off in zip(timings["on"], timings["off"])), 1),
-            "verdict_ms": round(medians["verdict"], 1),
+            "off_ms": round(statistics.median(wall["off"]), 1),
+            "on_ms": round(statistics.median(wall["on"]), 1),
+            "added_ms": _median_difference(wall),
+            "verdict_ms": round(statistics.median(wall["verdict"]), 1),
+            "added_cpu_ms": _median_difference(cpu),
+            "verdict_cpu_ms": round(statistics.median(cpu["verdict"]), 1),
             "rounds": rounds[size],
         }
     return summary
+
+
+def _median_difference(timings: dict[str, list[float]]) -> float:
+    return round(statistics.median(on - off for on, off in zip(timings["on"], timings["off"])), 1)
 
 
 def memory(inputs: dict[str, bytes], work_dir: Path) -> dict[str, dict]:

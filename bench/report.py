@@ -147,11 +147,13 @@ def memory_table(results: dict) -> list[str]:
 
 
 def moderation_table(results: dict) -> list[str]:
-    lines = ["| input | off ms | on ms | added ms | verdict alone ms | idle MiB off / on | peak MiB off / on | rounds |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| input | off ms | on ms | added ms | verdict alone ms | added CPU ms | verdict alone CPU ms |"
+             " idle MiB off / on | peak MiB off / on | rounds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for size, row in results["moderation"]["time"].items():
         used = results["moderation"]["memory"][size]
         lines.append(f"| {size} | {row['off_ms']} | {row['on_ms']} | {row['added_ms']} | {row['verdict_ms']} |"
+                     f" {row['added_cpu_ms']} | {row['verdict_cpu_ms']} |"
                      f" {used['off']['idle_mb']} / {used['on']['idle_mb']} | {used['off']['peak_mb']} /"
                      f" {used['on']['peak_mb']} | {row['rounds']} |")
     return lines
