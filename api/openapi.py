@@ -63,6 +63,7 @@ SUMMARY_PROPERTIES = {
         "format": {"type": ["string", "null"]},
         "bytes": {"type": ["integer", "null"]},
     }),
+    "moderation": _ref("Moderation"),
 }
 
 # NewUpload and NewUploadBatch, the request bodies, are added by document_for from api/contract.py.
@@ -126,6 +127,19 @@ SCHEMAS = {
         "next_cursor": {"type": ["string", "null"], "pattern": CURSOR_PATTERN,
                         "description": "Pass as cursor for the page after this one; null on the last page."},
     }),
+    "Moderation": {
+        "oneOf": [{"type": "null"}, _closed({
+            "score": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": "The model's probability that the picture is not safe for work."},
+            "flagged": {"type": "boolean",
+                        "description": "score at or over the threshold. In reject mode a flagged upload is failed "
+                                       "(rejected_by_moderation) and has no derivatives; in flag mode it completes."},
+            "threshold": {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "IMGPIPE_MODERATION_THRESHOLD when the upload was scored."},
+            "model": _closed({"name": {"type": "string"}, "version": {"type": "string"}}),
+        })],
+        "description": "null when moderation was off for the upload, or before it was processed.",
+    },
     "Callback": {
         "oneOf": [{"type": "null"}, _closed({
             "url": {"type": "string", "format": "uri"},

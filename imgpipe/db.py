@@ -49,6 +49,12 @@ COLUMNS = {
     "derivative_bytes": int,
     "deleted_at": str,
     "purged_at": str,
+    # What the moderation model said; all null when moderation was off for the upload.
+    "moderation_score": float,
+    "moderation_flagged": int,
+    "moderation_threshold": float,
+    "moderation_model": str,
+    "moderation_model_version": str,
 }
 
 
@@ -126,11 +132,21 @@ def _deletion_and_listing(db) -> None:
                " WHERE purged_at IS NULL AND deleted_at IS NOT NULL")
 
 
+def _moderation(db) -> None:
+    """What the moderation model said of an upload, and the flagged ones found at once."""
+    for column, kind in (("moderation_score", "DOUBLE PRECISION"), ("moderation_flagged", "INTEGER"),
+                         ("moderation_threshold", "DOUBLE PRECISION"), ("moderation_model", "TEXT"),
+                         ("moderation_model_version", "TEXT")):
+        db.execute(f"ALTER TABLE uploads ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_flagged ON uploads (status, created_at) WHERE moderation_flagged = 1")
+
+
 MIGRATIONS = (
     Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
     Migration(2, "browser upload tokens", _upload_tokens),
     Migration(3, "pending uploads by expiry", _pending_expiry_index),
     Migration(4, "deleted uploads and listing", _deletion_and_listing),
+    Migration(5, "moderation verdicts", _moderation),
 )
 
 
@@ -274,6 +290,25 @@ def release_attempt(db, upload_id: str) -> None:
     """Un-count an attempt that could not reach storage: an outage is not the image's fault."""
     db.execute("UPDATE uploads SET attempts = attempts - 1 WHERE id = ? AND status = ? AND attempts > 0",
                [upload_id, PROCESSING])
+
+
+def record_moderation(db, upload_id: str, *, score: float, flagged: bool, threshold: float,
+                      model: str, model_version: str) -> bool:
+    """Keep what the moderation model said about a row being processed, before the row becomes
+    final: a completed or rejected upload never lacks its verdict."""
+    cursor = db.execute(
+        "UPDATE uploads SET moderation_score = ?, moderation_flagged = ?, moderation_threshold = ?,"
+        " moderation_model = ?, moderation_model_version = ? WHERE id = ? AND status = ?",
+        [score, int(flagged), threshold, model, model_version, upload_id, PROCESSING],
+    )
+    return cursor.rowcount == 1
+
+
+def flagged_counts(db) -> dict[str, int]:
+    """How many uploads the moderation model flagged, by status (completed in flag mode, failed in
+    reject mode); the partial index on flagged rows keeps this off the rest of the table."""
+    return dict(db.execute(
+        "SELECT status, count(*) FROM uploads WHERE moderation_flagged = 1 GROUP BY status").fetchall())
 
 
 def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str) -> bool:

@@ -71,7 +71,8 @@ def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[
 
 def summary_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
     """An upload as GET /uploads lists it: the whole record but its callback, which would cost a
-    query per row. A deleted upload keeps its facts; its results are null, as its objects are gone."""
+    query per row. A deleted upload keeps its facts; its results are null, as its objects are gone.
+    Its moderation is here, so a listing shows which uploads were flagged."""
     return {
         **status_body(row),
         "filename": row["filename"],
@@ -85,6 +86,21 @@ def summary_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
             "format": row["format"],
             "bytes": row["bytes"],
         },
+        "moderation": moderation_body(row),
+    }
+
+
+def moderation_body(row: dict) -> dict | None:
+    """The moderation model's score of the upload, whether it was flagged at the threshold in
+    force then, and which model said so; null when moderation was off for it (or it was not
+    processed yet)."""
+    if row["moderation_model"] is None:
+        return None
+    return {
+        "score": row["moderation_score"],
+        "flagged": bool(row["moderation_flagged"]),
+        "threshold": row["moderation_threshold"],
+        "model": {"name": row["moderation_model"], "version": row["moderation_model_version"]},
     }
 
 

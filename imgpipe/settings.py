@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 MIN_TOKEN_SECRET_LENGTH = 32
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
+# off: no model is loaded; flag: every upload is scored and kept; reject: one scored at or over the threshold fails.
+MODERATION_MODES = ("off", "flag", "reject")
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,22 @@ class Settings:
     orphan_min_age: float = 3600.0
     retention_days: float = 0.0
 
+    moderation: str = "off"
+    moderation_threshold: float = 0.8
+
     def __post_init__(self):
-        """A malformed retry list, origin list or token secret is refused when the settings are read,
-        not at the first request that needs it."""
+        """A malformed retry list, origin list, token secret or moderation setting is refused when
+        the settings are read, not at the first request or job that needs it."""
         self.webhook_intervals
         self.allowed_origins
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_UPLOAD_TOKEN_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
+        if self.moderation not in MODERATION_MODES:
+            raise ValueError(f"IMGPIPE_MODERATION must be one of {', '.join(MODERATION_MODES)}, got {self.moderation!r}")
+        if not 0 <= self.moderation_threshold <= 1:
+            raise ValueError("IMGPIPE_MODERATION_THRESHOLD is the model's probability, from 0 to 1,"
+                             f" got {self.moderation_threshold!r}")
 
     @property
     def public_s3_url(self) -> str:
@@ -132,7 +142,7 @@ _PREFIXED = {
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
-    "retention_days",
+    "retention_days", "moderation", "moderation_threshold",
 }
 
 

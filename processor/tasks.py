@@ -12,6 +12,7 @@ what it wrote (its UPDATE to completed fails on a deleted row).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from imgpipe import db as uploads
@@ -20,6 +21,7 @@ from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import ImageRejected, make_derivatives
+from processor.moderation import REJECTED
 from processor.resources import Resources, resources
 from processor.webhooks import enqueue_delivery
 
@@ -67,6 +69,16 @@ def _derive(res: Resources, row: dict) -> str:
             "too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
     data = res.storage.read(key)
     derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=uploads.output_formats(row))
+    if res.moderator is not None:
+        verdict = res.moderator.judge(derivatives.by_format())
+        uploads.record_moderation(res.db, upload_id, **dataclasses.asdict(verdict))
+        if verdict.flagged:
+            log.info("upload %s: flagged by moderation (score %.4f, threshold %s)", upload_id, verdict.score,
+                     verdict.threshold)
+        if verdict.flagged and res.moderator.rejects:
+            # Before any derivative is written: a rejected upload never has any.
+            return _fail(res, row, REJECTED, f"the moderation model scored it {verdict.score:.4f},"
+                                             f" at or over the threshold {verdict.threshold}")
     made = [(derivative_key(kind, upload_id, fmt), encoded, content_type(fmt))
             for fmt, by_kind in derivatives.by_format().items() for kind, encoded in by_kind.items()]
     writes = [res.writers.submit(res.storage.write, target, encoded, mime) for target, encoded, mime in made]

@@ -34,12 +34,15 @@ from rq.job import Job
 from imgpipe.queues import make_queue, make_webhook_queue
 from imgpipe.settings import Settings
 from processor.jobs import enqueue_processing, job_id_for
-from processor.resources import use_settings
+from processor.moderation import ModelUnavailable
+from processor.resources import moderator, use_settings
 from processor.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
 PR_SET_PDEATHSIG = 1
+# A worker configured to do what this install cannot (sysexits' EX_CONFIG): starting it again would not help.
+EXIT_CANNOT_START = 78
 
 
 class ImagesWorker(SimpleWorker):
@@ -56,8 +59,14 @@ class ImagesWorker(SimpleWorker):
 def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
     """Work the queues in this process until asked to stop. A worker that stops unasked (RQ's
     worker quits when Redis drops mid-job: it cannot record the job's end) exits non-zero,
-    and the supervisor starts a new one."""
+    and the supervisor starts a new one. The moderation model is loaded first: a worker that
+    cannot load it says why and exits EXIT_CANNOT_START before taking any job."""
     use_settings(settings)
+    try:
+        moderator(settings)
+    except ModelUnavailable as unavailable:
+        log.error("the worker cannot start: %s", unavailable)
+        sys.exit(EXIT_CANNOT_START)
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
     queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
     worker = None
@@ -94,6 +103,9 @@ def supervise(settings: Settings, *, burst: bool = False) -> None:
         child.join()
         if stopping or child.exitcode == 0:
             return
+        if child.exitcode == EXIT_CANNOT_START:
+            log.error("not starting the worker again: it cannot start as configured (the reason is above)")
+            sys.exit(EXIT_CANNOT_START)
         log.warning("worker process %s ended unasked (%s); re-driving its job and starting a new one",
                     child.pid, _how_it_ended(child.exitcode))
         recover_jobs_of(settings, name)
