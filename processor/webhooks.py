@@ -13,6 +13,7 @@ import http.client
 import json
 import logging
 import time
+from datetime import datetime
 
 from rq import Queue, Retry
 
@@ -39,11 +40,13 @@ def delivery_job_id(upload_id: str) -> str:
     return f"deliver-{upload_id}"
 
 
-def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *, replace_started: bool = False) -> bool:
+def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *,
+                     started_before: datetime | None = None) -> bool:
+    """Make sure a job will deliver this upload's webhook; a job started before `started_before` is replaced."""
     intervals = list(settings.webhook_intervals)
     return enqueue_once(queue, "processor.webhooks.deliver_callback", upload_id, job_id=delivery_job_id(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
-                        description=f"deliver the webhook of upload {upload_id}", replace_started=replace_started)
+                        description=f"deliver the webhook of upload {upload_id}", started_before=started_before)
 
 
 def deliver_callback(upload_id: str) -> str:

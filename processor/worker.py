@@ -25,7 +25,7 @@ import signal
 import socket
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 import redis
 from rq import SimpleWorker, Worker
@@ -190,12 +190,14 @@ def still_running(pid: int | None, born: datetime | None) -> bool:
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:
+    """Replace the job of a worker known to be dead: whatever it started until now was its own."""
     [upload_id] = job.args
+    now = datetime.now(timezone.utc)
     if job.id == job_id_for(upload_id):
-        enqueue_processing(make_queue(connection, settings), upload_id, replace_started=True)
+        enqueue_processing(make_queue(connection, settings), upload_id, started_before=now)
         log.info("upload %s: processing job re-driven after its worker died", upload_id)
     elif job.id == delivery_job_id(upload_id):
-        enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, replace_started=True)
+        enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, started_before=now)
         log.info("upload %s: webhook job re-driven after its worker died", upload_id)
 
 
