@@ -1,4 +1,4 @@
-"""GET /uploads' query (status, limit, cursor) and its cursor.
+"""GET /uploads' query (status, flagged, limit, cursor) and its cursor.
 
 The cursor is the (created_at, id) of the last upload of a page: the creation time's 20 digits
 then the id's 32 hex digits. Clients hand it back as it is. Every string of that shape is a
@@ -15,7 +15,7 @@ from api.validation import RequestRejected
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-LIST_PARAMETERS = {"status", "limit", "cursor"}
+LIST_PARAMETERS = {"status", "flagged", "limit", "cursor"}
 CURSOR_PATTERN = "^[0-9]{20}[0-9a-f]{32}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 # Where the separators of an ISO timestamp (2026-01-02T03:04:05.678901Z) go back into its digits.
@@ -25,6 +25,7 @@ _TIMESTAMP_PARTS = ((0, 4, ""), (4, 6, "-"), (6, 8, "-"), (8, 10, "T"), (10, 12,
 @dataclass(frozen=True)
 class ListQuery:
     status: str | None  # None: every upload but the deleted ones
+    flagged: bool  # only the uploads the moderation model flagged
     limit: int
     after: tuple[str, str] | None  # (created_at, id) of the last upload of the page before
 
@@ -41,11 +42,14 @@ def parse_list_query(args: dict[str, list[str]], statuses: tuple[str, ...]) -> L
     status = values.get("status")
     if status is not None and status not in statuses:
         raise RequestRejected(400, "invalid_request", f"status must be one of {', '.join(statuses)}")
+    flagged = values.get("flagged", "false")
+    if flagged not in ("true", "false"):
+        raise RequestRejected(400, "invalid_request", "flagged must be true or false")
     limit = values.get("limit", str(DEFAULT_LIMIT))
     if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT):
         raise RequestRejected(400, "invalid_request", f"limit must be a whole number from 1 to {MAX_LIMIT}")
     cursor = values.get("cursor")
-    return ListQuery(status, int(limit), decode_cursor(cursor) if cursor is not None else None)
+    return ListQuery(status, flagged == "true", int(limit), decode_cursor(cursor) if cursor is not None else None)
 
 
 def encode_cursor(row: dict) -> str:

@@ -257,6 +257,8 @@ LIST_UPLOADS = {
     "parameters": [
         {"name": "status", "in": "query", "required": False, "schema": _ref("Status"),
          "description": "Only uploads in this status. Left out: every upload but the deleted ones."},
+        {"name": "flagged", "in": "query", "required": False, "schema": {"enum": ["true", "false"], "default": "false"},
+         "description": "true: only the uploads the moderation model flagged (see moderation in each entry)."},
         {"name": "limit", "in": "query", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
          "description": "Uploads per page."},

@@ -109,7 +109,8 @@ def list_uploads():
     """Newest first, a page at a time; next_cursor asks for the page after, null on the last one."""
     svc = services()
     query = parse_list_query(request.args.to_dict(flat=False), uploads.STATUSES)
-    rows = uploads.list_uploads(svc.db, status=query.status, limit=query.limit + 1, after=query.after)
+    rows = uploads.list_uploads(svc.db, status=query.status, flagged=query.flagged, limit=query.limit + 1,
+                                after=query.after)
     page, more = rows[:query.limit], len(rows) > query.limit
     now = uploads.utcnow()
     return {

@@ -99,16 +99,18 @@ class Api:
     def delete(self, upload_id: str) -> dict:
         return self.call("DELETE", f"/uploads/{upload_id}")
 
-    def list_page(self, *, status: str | None = None, limit: int = 100, cursor: str | None = None) -> dict:
-        params = {name: value for name, value in (("status", status), ("limit", limit), ("cursor", cursor))
-                  if value is not None}
+    def list_page(self, *, status: str | None = None, flagged: bool = False, limit: int = 100,
+                  cursor: str | None = None) -> dict:
+        params = {name: value for name, value in (("status", status), ("flagged", "true" if flagged else None),
+                                                  ("limit", limit), ("cursor", cursor)) if value is not None}
         return self.call("GET", "/uploads", params=params)
 
-    def newest(self, count: int, status: str | None = None) -> list[dict]:
-        """The `count` newest uploads (in `status`), following the cursor across pages."""
+    def newest(self, count: int, status: str | None = None, flagged: bool = False) -> list[dict]:
+        """The `count` newest uploads (in `status`; only flagged ones if asked), following the
+        cursor across pages."""
         found, cursor = [], None
         while len(found) < count:
-            page = self.list_page(status=status, limit=min(100, count - len(found)), cursor=cursor)
+            page = self.list_page(status=status, flagged=flagged, limit=min(100, count - len(found)), cursor=cursor)
             found += page["uploads"]
             cursor = page["next_cursor"]
             if cursor is None:

@@ -389,7 +389,8 @@ def delete(upload_ids: tuple[str, ...], api_url: str, as_json: bool):
                                " without it, every upload but the deleted ones.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000),
               help="How many uploads to list, newest first.")
-def list_uploads(api_url: str, as_json: bool, status: str | None, limit: int):
+@click.option("--flagged", is_flag=True, help="Only the uploads the moderation model flagged.")
+def list_uploads(api_url: str, as_json: bool, status: str | None, limit: int, flagged: bool):
     """List uploads, newest first: id, status, when it was created, file name, and why a failed one failed.
 
     Example: imgpipe ls --status failed --limit 50
@@ -397,7 +398,7 @@ def list_uploads(api_url: str, as_json: bool, status: str | None, limit: int):
     from cli.client import ClientError
 
     try:
-        found = make_api(api_url).newest(limit, status=status)
+        found = make_api(api_url).newest(limit, status=status, flagged=flagged)
     except ClientError as error:
         raise click.ClickException(f"{error.code}: {error.message}") from None
     if as_json:

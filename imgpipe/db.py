@@ -473,14 +473,18 @@ def created_before(db, cutoff: datetime, limit: int = 100) -> list[dict]:
     )
 
 
-def list_uploads(db, *, status: str | None, limit: int, after: tuple[str, str] | None = None) -> list[dict]:
+def list_uploads(db, *, status: str | None, limit: int, after: tuple[str, str] | None = None,
+                 flagged: bool = False) -> list[dict]:
     """Newest first, by (created_at, id); `after` is the (created_at, id) of the last row of the
-    page before. Without a status, every row but the deleted ones.
+    page before. Without a status, every row but the deleted ones; `flagged`, only the rows the
+    moderation model flagged.
 
     A keyset, not an OFFSET: a page costs the same however deep it is, and rows created
     meanwhile sort before the first page, never into a later one.
     """
     where, params = ("status = ?", [status]) if status else ("status <> ?", [DELETED])
+    if flagged:
+        where += " AND moderation_flagged = 1"
     if after is not None:
         created_at, upload_id = after
         where += " AND created_at <= ? AND (created_at < ? OR id < ?)"

@@ -458,6 +458,8 @@ def test_listing_pages_newest_first_by_time_then_id_and_leaves_out_deleted_rows(
         after = (page[-1]["created_at"], page[-1]["id"])
     assert pages == [["5", "3"], ["2", "1"]]
     assert [row["id"][0] for row in uploads.list_uploads(database, status="deleted", limit=10)] == ["4"]
+    database.execute("UPDATE uploads SET moderation_flagged = 1 WHERE id IN (?, ?)", ["2" * 32, "4" * 32])
+    assert [row["id"][0] for row in uploads.list_uploads(database, status=None, flagged=True, limit=10)] == ["2"]
     third = ("2026-01-01T00:00:01.000000Z", "3" * 32)
     assert [row["id"][0] for row in uploads.list_uploads(database, status="completed", limit=10, after=third)] == ["2"]
 

@@ -110,6 +110,9 @@ def test_threshold_zero_flags_every_upload_and_flag_mode_keeps_it(stack, api, ph
         assert_matches_the_spec(api, record)
     assert requests.get(records[1]["results"]["formats"]["webp"]["thumbnail"], timeout=10).status_code == 200
     assert flagged_metric(api)["completed"] == before["completed"] + 2
+    listed = api.get("/uploads?flagged=true&limit=100").json()["uploads"]
+    assert {record["id"] for record in records} <= {entry["id"] for entry in listed}
+    assert all(entry["moderation"]["flagged"] for entry in listed)
 
 
 def test_reject_mode_fails_a_flagged_upload_and_keeps_no_derivative(stack, api, photo):

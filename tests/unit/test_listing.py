@@ -15,7 +15,8 @@ def parse(**args):
 
 def test_defaults_are_every_status_but_deleted_from_the_newest():
     query = parse()
-    assert (query.status, query.limit, query.after) == (None, DEFAULT_LIMIT, None)
+    assert (query.status, query.flagged, query.limit, query.after) == (None, False, DEFAULT_LIMIT, None)
+    assert (parse(flagged="true").flagged, parse(flagged="false").flagged) == (True, False)
 
 
 def test_a_cursor_round_trips_to_the_row_it_came_from():
@@ -42,6 +43,7 @@ def test_a_cursor_of_another_shape_is_400(cursor):
 @pytest.mark.parametrize("args", [
     {"status": ["done"]}, {"limit": ["0"]}, {"limit": [str(MAX_LIMIT + 1)]}, {"limit": ["-1"]},
     {"limit": ["ten"]}, {"limit": ["٣"]}, {"limit": ["1", "2"]}, {"page": ["2"]}, {"status": []},
+    {"flagged": ["yes"]}, {"flagged": ["1"]}, {"flagged": ["true", "false"]},
 ])
 def test_bad_parameters_are_400(args):
     with pytest.raises(RequestRejected) as info:
