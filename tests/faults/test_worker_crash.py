@@ -166,7 +166,7 @@ def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with
     connection = redis.Redis.from_url(stack.settings.redis_url)
     database = uploads.connect(stack.settings.database)
     [photo] = make_jpegs(tmp_path / "in", 1)
-    created = api.create(photo.name, "image/jpeg")
+    created = api.create_for(photo)
     job_id = f"process-{created['id']}"
     with database.exclusive():  # the claim's UPDATE waits for this write lock
         database.execute("UPDATE uploads SET attempts = attempts WHERE id = ?", [created["id"]])
