@@ -9,7 +9,7 @@ row's own state decides whether the new one does any work.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -20,6 +20,9 @@ JOB_TIMEOUT = 120
 # when to give up on an image; these retries mostly carry jobs through a storage outage.
 RETRY_INTERVALS = [1, 5, 15, 30, 60, 120]
 _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
+# A worker marks the job it takes off the queue started at once; one still queued in its own
+# record but on no queue this long after it was enqueued was taken by a worker that died first.
+TAKEN_AND_LOST_AFTER = timedelta(seconds=10)
 
 
 def job_id_for(upload_id: str) -> str:
@@ -63,10 +66,18 @@ def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, ti
             except NoSuchJobError:
                 continue
             status = job.get_status(refresh=False)
-            if status in _LIVE and not (status == JobStatus.STARTED and _started_before(job, started_before)):
+            if status in _LIVE and not (status == JobStatus.STARTED and _started_before(job, started_before)
+                                        or status == JobStatus.QUEUED and _taken_and_lost(queue, job)):
                 return False
             job.delete()
     return False
+
+
+def _taken_and_lost(queue: Queue, job: Job) -> bool:
+    """A queued job that is not on its queue: a worker popped it and died (a power loss, a
+    SIGKILL) before it could mark it started, so no registry and no reaper will ever see it."""
+    waited = datetime.now(timezone.utc) - (job.enqueued_at or datetime.now(timezone.utc))
+    return waited > TAKEN_AND_LOST_AFTER and queue.connection.lpos(queue.key, job.id) is None
 
 
 def _started_before(job: Job, moment: datetime | None) -> bool:

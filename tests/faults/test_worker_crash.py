@@ -18,7 +18,9 @@ from rq import Worker
 from rq.job import Job
 
 from imgpipe import db as uploads
+from imgpipe.queues import make_queue
 from pipeline_client import Api, make_jpegs, put_file, upload_all
+from processor.jobs import TAKEN_AND_LOST_AFTER, job_id_for
 from stacks import process_tree
 from webhook_receiver import webhook_receiver
 
@@ -188,3 +190,28 @@ def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with
     assert (status_after_the_loss, job_status_after_the_loss) == ("pending", "started")
     assert final["status"] == "completed"
     assert uploads.get_upload(database, created["id"])["attempts"] == 1
+
+
+def test_a_job_a_worker_took_off_the_queue_and_died_with_is_enqueued_again(stack_with, tmp_path):
+    """A worker that listens on several queues pops a job id with LPOP and only then marks the job
+    started: killed in between, the job stays `queued` in its own record but lies on no queue and
+    in no registry. The relay's sweep must see that and enqueue it again."""
+    stack = stack_with()
+    stack.stop_process("worker")
+    api = Api(stack.api_url)
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    queue = make_queue(connection, stack.settings)
+    [photo] = make_jpegs(tmp_path / "in", 1)
+    created = api.create_for(photo)
+    put_file(created["upload"], photo)
+    job_id = job_id_for(created["id"])
+    deadline = time.monotonic() + 10
+    while connection.lpos(queue.key, job_id) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert connection.lrem(queue.key, 1, job_id) == 1, "the job was queued; now a worker took it and died"
+    assert Job.fetch(job_id, connection=connection).get_status() == "queued"
+
+    stack.start_worker()
+    final = api.wait_final(created["id"], timeout=TAKEN_AND_LOST_AFTER.total_seconds() + 30)
+    assert final["status"] == "completed"
+    assert uploads.get_upload(uploads.connect(stack.settings.database), created["id"])["attempts"] == 1
