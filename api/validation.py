@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from api.contract import BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, NEW_UPLOAD, SIZE, Field
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
+from imgpipe.refusal import Refused
 
 BASE_CONTENT_TYPES = {
     "image/jpeg": "jpg",
@@ -41,12 +42,8 @@ HTTP_URI = re.compile(
     rf"(?:/(?:{_PCHAR})*)*(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?\Z")
 
 
-class RequestRejected(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class RequestRejected(Refused):
+    """A request body or query that is not what the contract describes."""
 
 
 @dataclass(frozen=True)
