@@ -14,7 +14,9 @@ COPY imgpipe ./imgpipe
 COPY processor ./processor
 COPY notify_config ./notify_config
 COPY cli ./cli
-RUN pip install . \
+# EXTRAS=moderation adds the moderation model and its runtime (docker-compose.yml: IMGPIPE_EXTRAS).
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS:+[$EXTRAS]}" \
     && useradd --system --uid 10001 --home-dir /app imgpipe \
     && mkdir /data && chown imgpipe /data
 

@@ -4,8 +4,14 @@ BIN := $(VENV)/bin
 
 .PHONY: install up down test unit bench clean
 
+# The moderation model and its runtime (about 175 MB) are installed only when asked for:
+# `make up MODERATION=1`, or by turning moderation on (`make up IMGPIPE_MODERATION=flag`).
+# The tests and the benchmark always install them: they run the real model.
+MODERATION ?= $(filter flag reject,$(IMGPIPE_MODERATION))
+test unit: MODERATION = 1
+
 install:
-	@scripts/install_python.sh
+	@scripts/install_python.sh $(if $(MODERATION),moderation)
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
 
@@ -32,7 +38,7 @@ unit: install
 # recovery measurements (sweeper, durability choices) in bench/recovery.json.
 # `make bench BENCH_FLAGS=--quick` runs the smaller version of both.
 bench:
-	@scripts/install_python.sh
+	@scripts/install_python.sh moderation
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
 	@scripts/install_bench_deps.sh

@@ -49,8 +49,12 @@ CONTENT_TYPE = Field(
     description="The image type; heic, heif and avif only where the server reads them. Case and parameters "
                 "are ignored, as in a Content-Type header. Any other type is answered 415.")
 SIZE = Field(
-    "size", "integer", minimum=0, invalid="size must be a non-negative integer (bytes)",
-    description="Bytes; over the limit is answered 400 too_large. null is the same as leaving it out.")
+    "size", "integer", required=True, minimum=0,
+    invalid="size is required: the file's exact length in bytes (a non-negative integer), which the upload URL is"
+            " signed for (storage refuses any other length)",
+    description="The file's exact length in bytes. The upload URL signs it as Content-Length, so storage refuses "
+                "a PUT of any other length; over the limit is answered 400 too_large, and leaving it out "
+                "400 invalid_request.")
 FORMATS = Field(
     "formats", "array", items="string", min_items=1, invalid="formats must be a non-empty list of format names",
     description="The formats to make every derivative in (each once; repeats are ignored). "

@@ -27,12 +27,33 @@ class PipelineCollector:
 
     def collect(self):
         yield self.uploads_by_status()
+        yield self.stored_bytes()
+        yield self.flagged_uploads()
         yield self.processing_seconds()
         yield from self.redis_metrics()
 
     def uploads_by_status(self) -> GaugeMetricFamily:
         counts = uploads.count_by_status(self.services.db)
         family = GaugeMetricFamily("imgpipe_uploads", "Uploads by status.", labels=["status"])
+        for status, count in counts.items():
+            family.add_metric([status], count)
+        return family
+
+    def stored_bytes(self) -> GaugeMetricFamily:
+        """What completed uploads keep in the bucket: their originals and their derivatives."""
+        originals, derivatives = uploads.stored_bytes(self.services.db)
+        family = GaugeMetricFamily("imgpipe_stored_bytes", "Bytes in the bucket for completed uploads.",
+                                   labels=["kind"])
+        family.add_metric(["original"], originals)
+        family.add_metric(["derivatives"], derivatives)
+        return family
+
+    def flagged_uploads(self) -> GaugeMetricFamily:
+        """Uploads the moderation model flagged: kept (completed) in flag mode, failed in reject mode."""
+        counts = dict.fromkeys((uploads.COMPLETED, uploads.FAILED), 0)
+        counts.update(uploads.flagged_counts(self.services.db))
+        family = GaugeMetricFamily("imgpipe_uploads_flagged", "Uploads the moderation model flagged, by status.",
+                                   labels=["status"])
         for status, count in counts.items():
             family.add_metric([status], count)
         return family

@@ -11,6 +11,7 @@ import copy
 from flask import Blueprint, current_app
 
 from api.contract import batch_schema, new_upload_schema
+from api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
 from imgpipe.engines import ENGINES
@@ -42,10 +43,39 @@ def _closed(properties: dict, required: list[str] | None = None) -> dict:
             "additionalProperties": False}
 
 
+# An upload as GET /uploads lists it; GET /uploads/<id> adds its callback.
+SUMMARY_PROPERTIES = {
+    "id": {"type": "string", "pattern": ID_PATTERN},
+    "status": _ref("Status"),
+    "error": _ref("UploadError"),
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
+    "filename": {"type": "string"},
+    "content_type": {"type": "string"},
+    "key": {"type": "string"},
+    "deleted_at": {"type": ["string", "null"], "format": "date-time",
+                   "description": "When the upload was deleted (its objects removed); null otherwise."},
+    "results": _ref("UploadResults"),
+    "image": _closed({
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+        "format": {"type": ["string", "null"]},
+        "bytes": {"type": ["integer", "null"]},
+        "blurhash": {"type": ["string", "null"], "minLength": 6,
+                     "description": "A BlurHash of the picture (https://blurha.sh): a blurred stand-in a page "
+                                    "decodes and shows while the image loads; null until completed."},
+        "dominant_color": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$",
+                           "description": "The colour covering most of the picture, #rrggbb; null until completed."},
+    }),
+    "moderation": _ref("Moderation"),
+}
+
 # NewUpload and NewUploadBatch, the request bodies, are added by document_for from api/contract.py.
 SCHEMAS = {
     "Error": _closed({"error": _closed({"code": {"type": "string"}, "message": {"type": "string"}})}),
-    "Status": {"type": "string", "enum": list(STATUSES)},
+    "Status": {"type": "string", "enum": list(STATUSES),
+               "description": "pending → processing → completed | failed, and deleted from any of them; "
+                              "never back."},
     "UploadError": {
         "oneOf": [{"type": "null"}, _closed({"code": {"type": "string"}, "message": {"type": "string"}})],
         "description": "null unless the upload failed; then a stable code (not_an_image, corrupt_image, …) and a message.",
@@ -65,8 +95,11 @@ SCHEMAS = {
         "upload": _closed({
             "method": {"const": "PUT"},
             "url": {"type": "string", "format": "uri"},
-            "headers": {**_closed({"Content-Type": {"type": "string"}, "If-None-Match": {"const": "*"}}),
-                        "description": "Send every one of these headers with the PUT: the URL's signature covers them."},
+            "headers": {**_closed({"Content-Type": {"type": "string"}, "If-None-Match": {"const": "*"},
+                                   "Content-Length": {"type": "string", "pattern": "^[0-9]+$"}}),
+                        "description": "Send every one of these headers with the PUT: the URL's signature covers "
+                                       "them. Content-Length is the declared size (curl and browsers send it "
+                                       "themselves from the file; a browser refuses to set it by hand)."},
             "expires_at": TIMESTAMP,
         }),
     }),
@@ -97,29 +130,26 @@ SCHEMAS = {
                                    "presets' JPEG URLs, null when the upload has none."},
         "expires_at": {"type": ["string", "null"], "format": "date-time"},
     }),
-    "UploadRecord": _closed({
-        "id": {"type": "string", "pattern": ID_PATTERN},
-        "status": _ref("Status"),
-        "error": _ref("UploadError"),
-        "created_at": TIMESTAMP,
-        "updated_at": TIMESTAMP,
-        "filename": {"type": "string"},
-        "content_type": {"type": "string"},
-        "key": {"type": "string"},
-        "results": _ref("UploadResults"),
-        "image": _closed({
-            "width": {"type": ["integer", "null"]},
-            "height": {"type": ["integer", "null"]},
-            "format": {"type": ["string", "null"]},
-            "bytes": {"type": ["integer", "null"]},
-            "blurhash": {"type": ["string", "null"], "minLength": 6,
-                         "description": "A BlurHash of the picture (https://blurha.sh): a blurred stand-in a page "
-                                        "decodes and shows while the image loads; null until completed."},
-            "dominant_color": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$",
-                               "description": "The colour covering most of the picture, #rrggbb; null until completed."},
-        }),
-        "callback": _ref("Callback"),
+    "UploadRecord": _closed({**SUMMARY_PROPERTIES, "callback": _ref("Callback")}),
+    "UploadSummary": _closed(SUMMARY_PROPERTIES),
+    "UploadList": _closed({
+        "uploads": {"type": "array", "items": _ref("UploadSummary"), "description": "Newest first."},
+        "next_cursor": {"type": ["string", "null"], "pattern": CURSOR_PATTERN,
+                        "description": "Pass as cursor for the page after this one; null on the last page."},
     }),
+    "Moderation": {
+        "oneOf": [{"type": "null"}, _closed({
+            "score": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": "The model's probability that the picture is not safe for work."},
+            "flagged": {"type": "boolean",
+                        "description": "score at or over the threshold. In reject mode a flagged upload is failed "
+                                       "(rejected_by_moderation) and has no derivatives; in flag mode it completes."},
+            "threshold": {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "IMGPIPE_MODERATION_THRESHOLD when the upload was scored."},
+            "model": _closed({"name": {"type": "string"}, "version": {"type": "string"}}),
+        })],
+        "description": "null when moderation was off for the upload, or before it was processed.",
+    },
     "Callback": {
         "oneOf": [{"type": "null"}, _closed({
             "url": {"type": "string", "format": "uri"},
@@ -166,18 +196,18 @@ NOT_FOUND = _error("No upload with this id.")
 def _create(deprecated: bool = False) -> dict:
     return {
         "summary": "Ask for an upload URL" + (" (older path)" if deprecated else ""),
-        "description": "Records a pending upload and answers a presigned PUT URL. Send the bytes there with "
-                       "the Content-Type header given; processing starts when the object lands.",
+        "description": "Records a pending upload and answers a presigned PUT URL. Send exactly `size` bytes "
+                       "there with the headers given (storage refuses any other length, and a second PUT); "
+                       "processing starts when the object lands.",
         "operationId": "createUploadLegacy" if deprecated else "createUpload",
         "deprecated": deprecated,
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUpload")}}},
         "responses": {
             "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
-            "400": _error("The body is not the JSON object this call expects (invalid_request), the size is over "
-                          "the limit (too_large), a format cannot be written (unsupported_output_format), a preset "
-                          "does not exist (unknown_preset), the callback URL leads to a forbidden address "
-                          "(callback_not_allowed), or a browser upload token that caps bytes was sent without the "
-                          "size (size_required)."),
+            "400": _error("The body is not the JSON object this call expects, size included (invalid_request), "
+                          "the size is over the limit (too_large), a format cannot be written "
+                          "(unsupported_output_format), a preset does not exist (unknown_preset), or the callback "
+                          "URL leads to a forbidden address (callback_not_allowed)."),
             "401": UNAUTHORIZED,
             "403": USED_UP,
             "413": _error("The request body is over 64 KiB."),
@@ -196,8 +226,7 @@ CREATE_BATCH = {
     "responses": {
         "201": _json(_ref("UploadBatchCreated"), "One entry per file."),
         "400": _error("The body is not a JSON object with a non-empty files list of objects (invalid_request), "
-                      "or has more files than the limit (too_many_files), or a browser upload token that caps "
-                      "bytes was sent without every entry's size (size_required)."),
+                      "or has more files than the limit (too_many_files)."),
         "401": UNAUTHORIZED,
         "403": USED_UP,
         "413": _error("The request body is over 64 KiB."),
@@ -229,6 +258,50 @@ def _results(deprecated: bool = False) -> dict:
     }
 
 
+LIST_UPLOADS = {
+    "summary": "Uploads, newest first, a page at a time",
+    "description": "Ordered by creation time (then id), newest first. Pages are a keyset: uploads created "
+                   "while a client pages through come before its first page, never into a later one, so no "
+                   "upload is skipped or repeated.",
+    "operationId": "listUploads",
+    "parameters": [
+        {"name": "status", "in": "query", "required": False, "schema": _ref("Status"),
+         "description": "Only uploads in this status. Left out: every upload but the deleted ones."},
+        {"name": "flagged", "in": "query", "required": False, "schema": {"enum": ["true", "false"], "default": "false"},
+         "description": "true: only the uploads the moderation model flagged (see moderation in each entry)."},
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+         "description": "Uploads per page."},
+        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+         "description": "next_cursor of the page before, handed back as it is."},
+    ],
+    "responses": {
+        "200": _json(_ref("UploadList"), "One page."),
+        "400": _error("A parameter is unknown, repeated or out of range, or the cursor is not shaped as "
+                      "next_cursor is (invalid_request)."),
+        "401": UNAUTHORIZED,
+        "403": FORBIDDEN,
+    },
+}
+
+DELETE_UPLOAD = {
+    "summary": "Delete an upload: its original and every derivative",
+    "description": "Removes the original and the derivatives in every format; the upload stays listed as "
+                   "deleted with its facts, and its results become null. Deleting again answers the same. "
+                   "An upload with a callback_url gets a webhook with status deleted. A job still running "
+                   "removes what it writes.",
+    "operationId": "deleteUpload",
+    "parameters": [UPLOAD_ID],
+    "responses": {
+        "200": _json(_ref("UploadStatus"), "The upload, deleted."),
+        "401": UNAUTHORIZED,
+        "403": FORBIDDEN,
+        "404": NOT_FOUND,
+        "503": _error("Object storage is unavailable: the upload is marked deleted, and asking again removes "
+                      "its objects once storage is back (the sweeper does too)."),
+    },
+}
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -239,7 +312,7 @@ DOCUMENT = {
     },
     "security": [{}, {"apiToken": []}, {"uploadToken": []}],
     "paths": {
-        "/uploads": {"post": _create()},
+        "/uploads": {"post": _create(), "get": LIST_UPLOADS},
         "/uploads/batch": {"post": CREATE_BATCH},
         "/uploads/{id}": {"get": {
             "summary": "The whole record: status, error, results and image facts",
@@ -247,7 +320,7 @@ DOCUMENT = {
             "parameters": [UPLOAD_ID],
             "responses": {"200": _json(_ref("UploadRecord"), "The upload."), "401": UNAUTHORIZED,
                           "403": FORBIDDEN, "404": NOT_FOUND},
-        }},
+        }, "delete": DELETE_UPLOAD},
         "/uploads/{id}/status": {"get": _status()},
         "/uploads/{id}/results": {"get": _results()},
         "/upload": {"post": _create(deprecated=True)},

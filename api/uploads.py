@@ -1,4 +1,5 @@
-"""Upload routes: create (presign) one or a batch, whole record, status, results, and the older singular paths."""
+"""Upload routes: create (presign) one or a batch, list, whole record, status, results, delete,
+and the older singular paths."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from datetime import datetime, timedelta, timezone
 from flask import Blueprint, current_app, g, request
 from werkzeug.routing import BaseConverter
 
+from api.listing import encode_cursor, parse_list_query
 from api.validation import NewUpload, RequestRejected, parse_batch, parse_new_upload
 from imgpipe import db as uploads
+from imgpipe.deletion import delete_upload
 from imgpipe.keys import UPLOAD_ID_REGEX, new_upload_id, original_key
-from imgpipe.records import record_body, results_body, status_body
+from imgpipe.records import record_body, results_body, status_body, summary_body
 
 bp = Blueprint("uploads", __name__)
 
@@ -56,17 +59,14 @@ def _parse_entry(svc, entry: dict) -> NewUpload | dict:
 def _charge_upload_token(svc, news: list[NewUpload]) -> None:
     """Count the uploads a browser upload token is about to create against its caps, all or none.
 
-    Bytes are the sizes the uploads declare, so a token that caps bytes needs every one. Upload
-    URLs do not sign Content-Length yet: until the store holds a PUT to its declared size, the
-    cap bounds what is declared, and each upload is still refused past IMGPIPE_MAX_UPLOAD_BYTES.
+    Bytes are the sizes the uploads declare, which their upload URLs sign as Content-Length, so
+    the store holds each PUT to them.
     """
     token = g.get("upload_token")
     if token is None or not news or (token.max_files is None and token.max_bytes is None):
         return
-    if token.max_bytes is not None and any(new.size is None for new in news):
-        raise RequestRejected(400, "size_required", "this upload token caps bytes: give every upload's size")
     expires_at = datetime.fromtimestamp(token.expires_at, timezone.utc)
-    size = sum(new.size or 0 for new in news)
+    size = sum(new.size for new in news)
     if not uploads.charge_upload_token(svc.db, token.id, expires_at, files=len(news), size=size,
                                        max_files=token.max_files, max_bytes=token.max_bytes):
         raise RequestRejected(403, "token_exhausted",
@@ -74,12 +74,16 @@ def _charge_upload_token(svc, news: list[NewUpload]) -> None:
 
 
 def create(svc, new: NewUpload) -> dict:
-    """Record a pending upload and presign the PUT of its original: the body of POST /uploads' 201."""
+    """Record a pending upload and presign the PUT of its original: the body of POST /uploads' 201.
+
+    The signed Content-Length makes the store itself refuse a PUT of any other length, so no more
+    than the declared size (itself at most IMGPIPE_MAX_UPLOAD_BYTES) can ever be stored.
+    """
     upload_id = new_upload_id()
     key = original_key(upload_id, new.extension)
     ttl = svc.settings.upload_url_ttl
     now = uploads.utcnow()
-    headers = {"Content-Type": new.content_type, "If-None-Match": "*"}
+    headers = {"Content-Type": new.content_type, "If-None-Match": "*", "Content-Length": str(new.size)}
     url = svc.storage.presign_put(key, headers, ttl, now)
     expires_at = now + timedelta(seconds=ttl)
     row = uploads.insert_upload(
@@ -98,6 +102,33 @@ def create(svc, new: NewUpload) -> dict:
             "expires_at": row["upload_expires_at"],
         },
     }
+
+
+@bp.get("/uploads", strict_slashes=False)
+def list_uploads():
+    """Newest first, a page at a time; next_cursor asks for the page after, null on the last one."""
+    svc = services()
+    query = parse_list_query(request.args.to_dict(flat=False), uploads.STATUSES)
+    rows = uploads.list_uploads(svc.db, status=query.status, flagged=query.flagged, limit=query.limit + 1,
+                                after=query.after)
+    page, more = rows[:query.limit], len(rows) > query.limit
+    now = uploads.utcnow()
+    return {
+        "uploads": [summary_body(row, svc.storage, svc.settings.result_url_ttl, now, svc.settings.derivative_presets)
+                    for row in page],
+        "next_cursor": encode_cursor(page[-1]) if more else None,
+    }
+
+
+@bp.delete("/uploads/<upload_id:upload_id>", strict_slashes=False)
+def remove_upload(upload_id):
+    """Delete the upload's objects; the row stays, deleted. Asking again answers the same."""
+    svc = services()
+    row = delete_upload(svc.db, svc.storage, upload_id, svc.settings.derivative_presets)
+    if row is None:
+        raise RequestRejected(404, "not_found", f"no upload with id {upload_id!r}")
+    current_app.logger.info("upload %s: deleted", upload_id)
+    return status_body(row)
 
 
 @bp.get("/uploads/<upload_id:upload_id>", strict_slashes=False)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from api.contract import BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, NEW_UPLOAD, PRESETS, SIZE, Field
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
+from imgpipe.refusal import Refused
 
 BASE_CONTENT_TYPES = {
     "image/jpeg": "jpg",
@@ -41,12 +42,8 @@ HTTP_URI = re.compile(
     rf"(?:/(?:{_PCHAR})*)*(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?\Z")
 
 
-class RequestRejected(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class RequestRejected(Refused):
+    """A request body or query that is not what the contract describes."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class NewUpload:
     filename: str
     content_type: str
     extension: str
-    size: int | None
+    size: int
     callback_url: str | None
     formats: tuple[str, ...]
     presets: tuple[str, ...] | None = None  # None: every preset
@@ -94,7 +91,7 @@ def parse_new_upload(body, rules: UploadRules) -> NewUpload:
             415, "unsupported_media_type",
             f"{content_type!r} is not an accepted image type; use one of {', '.join(sorted(accepted))}")
     size = _value(body, SIZE)
-    if size is not None and size > rules.max_bytes:
+    if size > rules.max_bytes:
         raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
     formats = _formats(_value(body, FORMATS), rules.writable_formats)
     presets = _presets(_value(body, PRESETS), rules.presets)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import PIL
 
-from bench import api_load, memory, pipeline, processing, report
+from bench import api_load, memory, moderation, pipeline, presign, processing, report
 from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
@@ -40,16 +40,20 @@ class Plan:
     api_seconds: int
     api_rounds: int
     gunicorn_variants: dict[str, tuple[list[str], str, dict[str, str]]]
-    reprocess_stored: int  # uploads stored and then reprocessed (the issue's 10,000, scaled to the run's time)
-    reprocess_fresh: int  # fresh uploads timed, before and during the reprocess
+    moderation_rounds: dict[str, int]
+    reprocess_stored: int  # uploads stored and then reprocessed (10,000 would be the target's; scaled to the run's time)
+    reprocess_fresh: int  # fresh uploads timed, alone and again during the reprocess
 
 
 SHIPPED_WORKERS = "imgpipe worker × 2 (as shipped)"
 # name: (kind in bench.worker_variants, or "shipped" for `imgpipe worker`; how many)
+MODERATED_WORKERS = "imgpipe worker × 2, IMGPIPE_MODERATION=flag"
 WORKER_VARIANTS = {
     "imgpipe worker × 3": ("shipped", 3),
     "RQ's forking Worker × 2": ("forking", 2),
+    MODERATED_WORKERS: ("moderation", 2),
 }
+MODERATION_SIZES = ("1mp", "12mp")
 
 
 SHIPPED_API = "sync, 2 workers (as shipped)"
@@ -66,11 +70,11 @@ GUNICORN_VARIANTS = {
 }
 FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
             worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS,
-            reprocess_stored=1000, reprocess_fresh=40)
+            moderation_rounds={"1mp": 21, "12mp": 13}, reprocess_stored=1000, reprocess_fresh=40)
 QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
-             worker_variants={"RQ's forking Worker × 2": ("forking", 2)}, api_seconds=3, api_rounds=1,
-             gunicorn_variants={name: GUNICORN_VARIANTS[name] for name in (CORS_API, MINIMAL_API)},
-             reprocess_stored=150, reprocess_fresh=8)
+             worker_variants={name: WORKER_VARIANTS[name] for name in ("RQ's forking Worker × 2", MODERATED_WORKERS)},
+             api_seconds=3, api_rounds=1, gunicorn_variants={name: GUNICORN_VARIANTS[name] for name in (CORS_API, MINIMAL_API)},
+             moderation_rounds={"1mp": 5, "12mp": 3}, reprocess_stored=150, reprocess_fresh=8)
 
 
 def say(message: str) -> None:
@@ -105,6 +109,24 @@ def measure_memory(data: bytes) -> tuple[dict, dict]:
     say(f"memory: ours on a {width}×{height} JPEG ({width * height / 1e6:.0f} MP)")
     largest = memory.peak_rss(photo_like_jpeg(width, height, seed=1), width, height, work_dir, ("ours",))
     return memory_12mp, {"width": width, "height": height, **largest["ours"]}
+
+
+def measure_moderation(plan: Plan, inputs: dict[str, bytes]) -> dict:
+    """Moderation off and on side by side: time per picture, then memory in fresh processes."""
+    sized = {size: inputs[size] for size in MODERATION_SIZES}
+    say(f"moderation: make_derivatives with and without the model's verdict, rounds {plan.moderation_rounds}")
+    timing = moderation.time_round_robin(sized, plan.moderation_rounds)
+    for size, row in timing.items():
+        say(f"  {size}: off {row['off_ms']} ms, on {row['on_ms']} ms (+{row['added_ms']}), verdict alone"
+            f" {row['verdict_ms']} ms; by CPU +{row['added_cpu_ms']} ms, verdict alone {row['verdict_cpu_ms']} ms")
+    say("moderation: a worker's memory with it off and on, each in a fresh process")
+    work_dir = PROJECT_ROOT / "bench" / "tmp"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    used = moderation.memory(sized, work_dir)
+    for size, row in used.items():
+        say(f"  {size}: idle {row['off']['idle_mb']} → {row['on']['idle_mb']} MiB, peak {row['off']['peak_mb']}"
+            f" → {row['on']['peak_mb']} MiB")
+    return {"time": timing, "memory": used}
 
 
 def burst_images(count: int) -> list[bytes]:
@@ -249,6 +271,11 @@ def run(plan: Plan, mode: str) -> dict:
     inputs = benchmark_inputs()
     processing_summary = measure_processing(plan, inputs)
     memory_12mp, memory_100mp = measure_memory(inputs["12mp"])
+    say("presigning: µs per upload authorisation, PUT URLs and POST policies side by side")
+    presign_us = presign.measure()
+    for name, micros in presign_us.items():
+        say(f"  {micros} µs  {name}")
+    moderation_cost = measure_moderation(plan, inputs)
     images = burst_images(plan.burst_uploads)
     say("starting a stack on free ports")
     stack = start_stack(WORKERS)
@@ -286,6 +313,10 @@ def run(plan: Plan, mode: str) -> dict:
         "api_p99_ms": api_variants[SHIPPED_API]["p99_ms"],
         "worker_peak_rss_mb_12mp": memory_12mp["ours"]["peak_delta_mb"],
         "worker_peak_rss_mb_100mp": memory_100mp["peak_delta_mb"],
+        "moderation_added_ms_1mp": moderation_cost["time"]["1mp"]["added_ms"],
+        "moderation_added_ms_12mp": moderation_cost["time"]["12mp"]["added_ms"],
+        "moderation_added_idle_mb": moderation_cost["memory"]["12mp"]["added_idle_mb"],
+        "moderation_added_peak_mb_12mp": moderation_cost["memory"]["12mp"]["added_peak_mb"],
         "api_rps_of_minimal_flask": api_variants[MINIMAL_API]["rps"],
         "cors_rps_cost": cors_cost(api_variants),
         "cors_cpu_cost": cors_cpu_cost(api_variants),
@@ -301,6 +332,8 @@ def run(plan: Plan, mode: str) -> dict:
         "api_variants": api_variants,
         "memory_12mp": memory_12mp,
         "memory_100mp": memory_100mp,
+        "presign_us_per_upload": presign_us,
+        "moderation": moderation_cost,
         "e2e_uploads": plan.e2e_uploads,
         "burst_uploads": plan.burst_uploads,
         "api_seconds": plan.api_seconds,

@@ -19,7 +19,8 @@ def create_upload():
         "status": "pending",
         "key": "originals/" + "0" * 32 + ".jpg",
         "upload": {"method": "PUT", "url": FAKE_URL,
-                   "headers": {"Content-Type": body["content_type"], "If-None-Match": "*"},
+                   "headers": {"Content-Type": body["content_type"], "If-None-Match": "*",
+                               "Content-Length": str(body["size"])},
                    "expires_at": "2026-01-01T00:15:00.000000Z"},
     }, 201
 

@@ -45,9 +45,9 @@ class Client:
         self.api = requests.Session()
         self.s3 = requests.Session()
 
-    def create(self) -> dict:
+    def create(self, size: int) -> dict:
         response = self.api.post(f"{self.api_url}/uploads", timeout=10,
-                                 json={"filename": "photo.jpg", "content_type": "image/jpeg"})
+                                 json={"filename": "photo.jpg", "content_type": "image/jpeg", "size": size})
         response.raise_for_status()
         return response.json()
 
@@ -155,7 +155,7 @@ def timed_single_uploads(stack: Stack, data: bytes, uploads: int, warmups: int =
     samples: list[dict[str, float]] = []
     observed: list[float] = []
     for index in range(warmups + uploads):
-        upload = client.create()
+        upload = client.create(len(data))
         client.put(upload, data)
         put_end = time.time()
         status = client.wait_final(upload["id"])
@@ -191,7 +191,7 @@ def burst(stack: Stack, images: list[bytes], timeout: float = 300.0) -> dict:
     the time from the first PUT's start to the last row's completion."""
     client = Client(stack.api_url)
     db = connect(stack.settings.database)
-    created = [client.create() for _ in images]
+    created = [client.create(len(data)) for data in images]
     ids = [upload["id"] for upload in created]
     cpu_before = stack_cpu_seconds(stack)
     began = time.time()

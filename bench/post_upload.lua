@@ -1,7 +1,7 @@
 -- wrk script: every request is the JSON POST /uploads a client makes before its PUT.
 -- At the end it prints one line, BENCH-JSON {...}, that bench/api_load.py reads.
 wrk.method = "POST"
-wrk.body = '{"filename": "photo.jpg", "content_type": "image/jpeg"}'
+wrk.body = '{"filename": "photo.jpg", "content_type": "image/jpeg", "size": 1048576}'
 wrk.headers["Content-Type"] = "application/json"
 -- A browser page on another origin sends its Origin: bench/api_load.py sets BENCH_ORIGIN.
 local origin = os.getenv("BENCH_ORIGIN")

@@ -37,6 +37,10 @@ TARGETS = {
     "api_rps_postgresql": ("POST /uploads, 32 connections, on PostgreSQL (requests/s)", "—", None),
     "worker_peak_rss_mb_12mp": ("worker peak RSS over idle, 12 MP (MiB)", "≤ 3 × decoded", None),
     "worker_peak_rss_mb_100mp": ("worker peak RSS over idle, 100 MP (MiB)", "—", None),
+    "moderation_added_ms_1mp": ("moderation on: worker time added per 1 MP picture (ms)", "—", None),
+    "moderation_added_ms_12mp": ("moderation on: worker time added per 12 MP picture (ms)", "—", None),
+    "moderation_added_idle_mb": ("moderation on: worker RSS added before any picture (MiB)", "—", None),
+    "moderation_added_peak_mb_12mp": ("moderation on: worker peak RSS added, 12 MP (MiB)", "—", None),
 }
 
 
@@ -176,6 +180,19 @@ def memory_table(results: dict) -> list[str]:
     return lines
 
 
+def moderation_table(results: dict) -> list[str]:
+    lines = ["| input | off ms | on ms | added ms | verdict alone ms | added CPU ms | verdict alone CPU ms |"
+             " idle MiB off / on | peak MiB off / on | rounds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for size, row in results["moderation"]["time"].items():
+        used = results["moderation"]["memory"][size]
+        lines.append(f"| {size} | {row['off_ms']} | {row['on_ms']} | {row['added_ms']} | {row['verdict_ms']} |"
+                     f" {row['added_cpu_ms']} | {row['verdict_cpu_ms']} |"
+                     f" {used['off']['idle_mb']} / {used['on']['idle_mb']} | {used['off']['peak_mb']} /"
+                     f" {used['on']['peak_mb']} | {row['rounds']} |")
+    return lines
+
+
 def generated_section(results: dict) -> str:
     info = results["machine"]
     parts = [
@@ -230,6 +247,12 @@ def generated_section(results: dict) -> str:
         "Memory, one derivation in a fresh process (the 12 MP input, and the largest picture a worker accepts by default):",
         "",
         *memory_table(results),
+        "",
+        "Moderation off and on (`IMGPIPE_MODERATION=flag`): ms per picture for make_derivatives alone and then "
+        "with the model's verdict, interleaved in one process; a fresh process's RSS before the picture and its "
+        "peak, with the model loaded when on:",
+        "",
+        *moderation_table(results),
         END,
     ]
     return "\n".join(parts)

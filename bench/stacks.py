@@ -42,12 +42,15 @@ def worker_names(stack: Stack) -> list[str]:
 
 def use_worker_variant(stack: Stack, kind: str, count: int) -> None:
     """Replace the stack's workers by `count` of a kind from bench.worker_variants, or of
-    `imgpipe worker` itself when kind is "shipped"."""
+    `imgpipe worker` itself when kind is "shipped" ("moderation": with IMGPIPE_MODERATION=flag)."""
     for name in worker_names(stack):
         stack.stop_process(name)
     for index in range(count):
         if kind == "shipped":
             stack.start_worker(index)
+        elif kind == "moderation":
+            stack.spawn(f"worker-{kind}-{index}", [sys.executable, "-m", "cli.main", "worker"],
+                        env={**stack.env(), "IMGPIPE_MODERATION": "flag"})
         else:
             stack.spawn(f"worker-{kind}-{index}", [sys.executable, "-m", "bench.worker_variants", kind])
 

@@ -18,9 +18,10 @@ import redis
 import requests
 
 from bench.minio_requests import request_counts
+from cli.stack import Stack
 from imgpipe import db as uploads
 from imgpipe.keys import new_upload_id, original_key
-from cli.stack import Stack
+from imgpipe.queues import relayed_count_key
 from imgpipe.storage import LIST_PAGE, Storage
 from notify_config.apply import apply
 
@@ -45,7 +46,7 @@ def events_lost(stack: Stack):
     put back after. Checks that no event reached Redis meanwhile."""
     storage = Storage(stack.settings)
     events = redis.Redis.from_url(stack.settings.redis_url)
-    relayed_key = f"{stack.settings.events_key}:relayed"
+    relayed_key = relayed_count_key(stack.settings)
     relayed_before = int(events.get(relayed_key) or 0)
     storage.client.delete_bucket_notification(stack.settings.s3_bucket_name)
     try:
@@ -61,8 +62,8 @@ def put_without_event(stack: Stack, image: bytes) -> tuple[str, float]:
     """Create an upload and PUT it as a client does, its event lost; returns the upload's id
     and when the PUT was answered (time.monotonic)."""
     with events_lost(stack):
-        created = requests.post(f"{stack.api_url}/uploads", json={"filename": "lost.jpg", "content_type": "image/jpeg"},
-                                timeout=10)
+        created = requests.post(f"{stack.api_url}/uploads", timeout=10,
+                                json={"filename": "lost.jpg", "content_type": "image/jpeg", "size": len(image)})
         created.raise_for_status()
         body = created.json()
         put = requests.put(body["upload"]["url"], data=image, headers=body["upload"]["headers"], timeout=30)

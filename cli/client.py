@@ -21,7 +21,7 @@ import requests
 from imgpipe.filetypes import guess_content_type
 
 VERSIONS = ("original", "resized", "compressed", "thumbnail")
-FINAL = ("completed", "failed")
+FINAL = ("completed", "failed", "deleted")
 CHUNK = 256 * 1024
 BATCH_SIZE = 50  # the server's default IMGPIPE_MAX_BATCH; a lower limit makes batches split in two
 
@@ -96,6 +96,27 @@ class Api:
     def results(self, upload_id: str) -> dict:
         return self.call("GET", f"/uploads/{upload_id}/results")
 
+    def delete(self, upload_id: str) -> dict:
+        return self.call("DELETE", f"/uploads/{upload_id}")
+
+    def list_page(self, *, status: str | None = None, flagged: bool = False, limit: int = 100,
+                  cursor: str | None = None) -> dict:
+        params = {name: value for name, value in (("status", status), ("flagged", "true" if flagged else None),
+                                                  ("limit", limit), ("cursor", cursor)) if value is not None}
+        return self.call("GET", "/uploads", params=params)
+
+    def newest(self, count: int, status: str | None = None, flagged: bool = False) -> list[dict]:
+        """The `count` newest uploads (in `status`; only flagged ones if asked), following the
+        cursor across pages."""
+        found, cursor = [], None
+        while len(found) < count:
+            page = self.list_page(status=status, flagged=flagged, limit=min(100, count - len(found)), cursor=cursor)
+            found += page["uploads"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        return found
+
     def wait(self, upload_id: str, timeout: float) -> dict:
         """Poll until the upload is completed or failed (quickly at first, then every second)."""
         deadline = time.monotonic() + timeout
@@ -132,8 +153,10 @@ class _ProgressReader:
 def put_file(upload: dict, path: Path, on_progress: Callable[[int], None]) -> None:
     """PUT the bytes to the presigned URL: no API token goes there, the URL itself is the permission."""
     reader = _ProgressReader(path, on_progress)
+    # requests sends an empty stream chunked, without the Content-Length the URL signs.
+    body = reader if reader.size else b""
     try:
-        response = requests.request(upload["method"], upload["url"], data=reader,
+        response = requests.request(upload["method"], upload["url"], data=body,
                                     headers=upload["headers"], timeout=(10, 300))
     except requests.RequestException as error:
         raise ClientError("upload_failed", f"could not PUT to object storage: {error}") from None

@@ -434,6 +434,65 @@ def token(ttl: int, max_files: int | None, max_bytes: int | None, token_id: str 
         click.echo(minted)
 
 
+@cli.command()
+@click.argument("upload_ids", nargs=-1, required=True, metavar="ID...")
+@api_option
+@json_option
+def delete(upload_ids: tuple[str, ...], api_url: str, as_json: bool):
+    """Delete uploads: their originals and every derivative, in every format.
+
+    The uploads stay listed with status "deleted", and their results are gone. Deleting one
+    again is no error. Prints one line per id; exits 0 only when every one was deleted.
+
+    Example: imgpipe delete 3f2c9e0a4b1d4c6e8f7a9b0c1d2e3f40
+    """
+    from cli.client import ClientError
+
+    api = make_api(api_url)
+    deleted, errors = [], []
+    for upload_id in upload_ids:
+        try:
+            deleted.append(api.delete(upload_id))
+        except ClientError as error:
+            errors.append({"id": upload_id, "code": error.code, "message": error.message})
+    if as_json:
+        print_json({"deleted": deleted, "errors": errors})
+    else:
+        for body in deleted:
+            click.echo(f"{body['id']}  {body['status']}")
+        for error in errors:
+            click.echo(f"{error['id']}  {error['code']}: {error['message']}", err=True)
+    sys.exit(1 if errors else 0)
+
+
+@cli.command(name="ls")
+@api_option
+@json_option
+@click.option("--status", help="Only uploads in this status (pending, processing, completed, failed or deleted);"
+                               " without it, every upload but the deleted ones.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000),
+              help="How many uploads to list, newest first.")
+@click.option("--flagged", is_flag=True, help="Only the uploads the moderation model flagged.")
+def list_uploads(api_url: str, as_json: bool, status: str | None, limit: int, flagged: bool):
+    """List uploads, newest first: id, status, when it was created, file name, and why a failed one failed.
+
+    Example: imgpipe ls --status failed --limit 50
+    """
+    from cli.client import ClientError
+
+    try:
+        found = make_api(api_url).newest(limit, status=status, flagged=flagged)
+    except ClientError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    if as_json:
+        print_json({"uploads": found})
+        return
+    for upload in found:
+        error = upload["error"]
+        click.echo("  ".join([upload["id"], f"{upload['status']:<10}", upload["created_at"], upload["filename"]]
+                             + ([error["code"]] if error else [])))
+
+
 def main():
     cli()
 

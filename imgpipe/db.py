@@ -18,7 +18,9 @@ from imgpipe import engines
 from imgpipe.presets import BUILT_IN
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
-STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
+# Any status may end deleted, and a deleted row stays deleted: its objects are gone, its facts kept.
+DELETED = "deleted"
+STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED, DELETED)
 # A callback's state: pending until a try is answered 2xx (delivered) or the last try fails.
 DELIVERED = "delivered"
 CALLBACK_STATES = (PENDING, DELIVERED, FAILED)
@@ -46,6 +48,15 @@ COLUMNS = {
     "upload_expires_at": str,
     "processing_started_at": str,
     "upload_token_id": str,
+    "derivative_bytes": int,
+    "deleted_at": str,
+    "purged_at": str,
+    # What the moderation model said; all null when moderation was off for the upload.
+    "moderation_score": float,
+    "moderation_flagged": int,
+    "moderation_threshold": float,
+    "moderation_model": str,
+    "moderation_model_version": str,
     "presets": str,  # the preset names the upload asked for, comma-separated; NULL: every preset
     "derivatives": str,  # JSON, what the bucket holds: preset -> format -> version (imgpipe.presets)
     "blurhash": str,
@@ -116,6 +127,26 @@ def _pending_expiry_index(db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_uploads_status_upload_expires_at ON uploads (status, upload_expires_at)")
 
 
+def _deletion_and_listing(db) -> None:
+    """Deleted uploads (when, and whether their objects are confirmed gone), what derivatives
+    weigh, and the indexes of newest-first listing, retention by age and unpurged deletions."""
+    for column, kind in (("derivative_bytes", "BIGINT"), ("deleted_at", "TEXT"), ("purged_at", "TEXT")):
+        db.execute(f"ALTER TABLE uploads ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_created ON uploads (created_at, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_status_created ON uploads (status, created_at, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_unpurged ON uploads (deleted_at)"
+               " WHERE purged_at IS NULL AND deleted_at IS NOT NULL")
+
+
+def _moderation(db) -> None:
+    """What the moderation model said of an upload, and the flagged ones found at once."""
+    for column, kind in (("moderation_score", "DOUBLE PRECISION"), ("moderation_flagged", "INTEGER"),
+                         ("moderation_threshold", "DOUBLE PRECISION"), ("moderation_model", "TEXT"),
+                         ("moderation_model_version", "TEXT")):
+        db.execute(f"ALTER TABLE uploads ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_flagged ON uploads (status, created_at) WHERE moderation_flagged = 1")
+
+
 def _presets_and_placeholders(db) -> None:
     """Which presets an upload asked for, what the bucket holds of each, and its placeholder."""
     for name in ("presets", "derivatives", "blurhash", "dominant_color"):
@@ -126,7 +157,9 @@ MIGRATIONS = (
     Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
     Migration(2, "browser upload tokens", _upload_tokens),
     Migration(3, "pending uploads by expiry", _pending_expiry_index),
-    Migration(4, "presets and placeholders", _presets_and_placeholders),
+    Migration(4, "deleted uploads and listing", _deletion_and_listing),
+    Migration(5, "moderation verdicts", _moderation),
+    Migration(6, "presets and placeholders", _presets_and_placeholders),
 )
 
 
@@ -244,11 +277,14 @@ def stored_derivatives(row: dict) -> dict[str, dict[str, str]]:
     return BUILT_IN.versions(None, output_formats(row)) if row["status"] == COMPLETED else {}
 
 
-def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None) -> int:
-    """Note one try at delivering the callback; returns how many tries there have been."""
+def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None,
+                            since: str = "") -> int:
+    """Note one try at delivering the callback; returns how many tries there have been (since
+    `since`, when the callback was asked for again: a deletion announces itself afresh)."""
     db.execute("INSERT INTO webhook_deliveries (upload_id, attempted_at, http_status, error) VALUES (?, ?, ?, ?)",
                [upload_id, timestamp(utcnow()), http_status, error])
-    return db.execute("SELECT count(*) FROM webhook_deliveries WHERE upload_id = ?", [upload_id]).fetchone()[0]
+    return db.execute("SELECT count(*) FROM webhook_deliveries WHERE upload_id = ? AND attempted_at >= ?",
+                      [upload_id, since]).fetchone()[0]
 
 
 def delivery_attempts(db, upload_id: str) -> list[dict]:
@@ -257,10 +293,15 @@ def delivery_attempts(db, upload_id: str) -> list[dict]:
         [upload_id])
 
 
-def finish_callback(db, upload_id: str, state: str) -> bool:
-    """Move a pending callback to delivered or failed; a final one never changes again."""
-    cursor = db.execute("UPDATE uploads SET callback_state = ? WHERE id = ? AND callback_state = ?",
-                        [state, upload_id, PENDING])
+def finish_callback(db, upload_id: str, state: str, *, deleted_at: str | None = None) -> bool:
+    """Move a pending callback to delivered or failed; a final one never changes again.
+
+    `deleted_at` is the row's as the delivered record showed it: a row deleted since then keeps
+    its callback pending, so the deletion is announced as well.
+    """
+    cursor = db.execute(
+        "UPDATE uploads SET callback_state = ? WHERE id = ? AND callback_state = ? AND COALESCE(deleted_at, '') = ?",
+        [state, upload_id, PENDING, deleted_at or ""])
     return cursor.rowcount == 1
 
 
@@ -281,6 +322,25 @@ def release_attempt(db, upload_id: str) -> None:
                [upload_id, PROCESSING])
 
 
+def record_moderation(db, upload_id: str, *, score: float, flagged: bool, threshold: float,
+                      model: str, model_version: str) -> bool:
+    """Keep what the moderation model said about a row being processed, before the row becomes
+    final: a completed or rejected upload never lacks its verdict."""
+    cursor = db.execute(
+        "UPDATE uploads SET moderation_score = ?, moderation_flagged = ?, moderation_threshold = ?,"
+        " moderation_model = ?, moderation_model_version = ? WHERE id = ? AND status = ?",
+        [score, int(flagged), threshold, model, model_version, upload_id, PROCESSING],
+    )
+    return cursor.rowcount == 1
+
+
+def flagged_counts(db) -> dict[str, int]:
+    """How many uploads the moderation model flagged, by status (completed in flag mode, failed in
+    reject mode); the partial index on flagged rows keeps this off the rest of the table."""
+    return dict(db.execute(
+        "SELECT status, count(*) FROM uploads WHERE moderation_flagged = 1 GROUP BY status").fetchall())
+
+
 def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str,
                    derivatives: dict[str, dict[str, str]] | None = None, blurhash: str | None = None,
                    dominant_color: str | None = None, from_status: str = PROCESSING) -> bool:
@@ -296,15 +356,15 @@ def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, im
     return cursor.rowcount == 1
 
 
-def record_reprocessed(db, upload_id: str, derivatives: dict[str, dict[str, str]], *,
+def record_reprocessed(db, upload_id: str, derivatives: dict[str, dict[str, str]], *, derivative_bytes: int,
                        blurhash: str | None = None, dominant_color: str | None = None) -> bool:
-    """Note what a completed upload's objects are after a reprocess; its placeholder too when
-    one was made again. The status stays completed, and updated_at is left alone: nothing a
-    client polls for has changed."""
+    """Note what a completed upload's objects are after a reprocess, and what they weigh; its
+    placeholder too when one was made again. The status stays completed, and updated_at is left
+    alone: nothing a client polls for has changed."""
     cursor = db.execute(
-        "UPDATE uploads SET derivatives = ?, blurhash = COALESCE(?, blurhash),"
+        "UPDATE uploads SET derivatives = ?, derivative_bytes = ?, blurhash = COALESCE(?, blurhash),"
         " dominant_color = COALESCE(?, dominant_color) WHERE id = ? AND status = ?",
-        [json.dumps(derivatives), blurhash, dominant_color, upload_id, COMPLETED],
+        [json.dumps(derivatives), derivative_bytes, blurhash, dominant_color, upload_id, COMPLETED],
     )
     return cursor.rowcount == 1
 
@@ -432,3 +492,106 @@ def processing_seconds(db, bounds: tuple[float, ...]) -> tuple[int, float, list[
         f"SELECT count(*), coalesce(sum({seconds}), 0), {at_most} FROM uploads"
         " WHERE status = ? AND processing_started_at IS NOT NULL", [*map(float, bounds), COMPLETED]).fetchone()
     return total, float(seconds_sum), [count or 0 for count in cumulative]
+
+
+def mark_deleted(db, upload_id: str) -> dict | None:
+    """Move a row to deleted from whatever it was, and ask for its webhook again when it has one.
+
+    Returns the row as it was just before (its status says whether a job may still be writing),
+    the row itself when it was already deleted, or None for an unknown id. A compare-and-set on
+    the status read, tried again when a job moved the row in between.
+    """
+    while True:
+        row = get_upload(db, upload_id)
+        if row is None or row["status"] == DELETED:
+            return row
+        now = timestamp(utcnow())
+        cursor = db.execute(
+            "UPDATE uploads SET status = ?, deleted_at = ?, updated_at = ?,"
+            " callback_state = CASE WHEN callback_url IS NULL THEN callback_state ELSE ? END"
+            " WHERE id = ? AND status = ?",
+            [DELETED, now, now, PENDING, upload_id, row["status"]],
+        )
+        if cursor.rowcount == 1:
+            return row
+
+
+def mark_purged(db, upload_id: str) -> None:
+    """Note that a deleted row's objects are all gone, so the sweeper stops removing them."""
+    db.execute("UPDATE uploads SET purged_at = ? WHERE id = ? AND status = ?",
+               [timestamp(utcnow()), upload_id, DELETED])
+
+
+def unpurged_deleted_before(db, cutoff: datetime, limit: int = 100) -> list[dict]:
+    """Deleted rows whose objects were not confirmed gone, deleted before `cutoff`, oldest first.
+
+    Asked by deleted_at (set only on deleted rows), not status, so the small partial index
+    answers it rather than the index of every deleted row.
+    """
+    return db.query(
+        "SELECT * FROM uploads WHERE purged_at IS NULL AND deleted_at IS NOT NULL AND deleted_at < ?"
+        " ORDER BY deleted_at LIMIT ?",
+        [timestamp(cutoff), limit],
+    )
+
+
+def deleted_with_callback_waiting(db, limit: int = 100) -> list[dict]:
+    """Deleted rows whose webhook (announcing the deletion) has not been delivered yet; through
+    the partial index of pending callbacks, as unpurged_deleted_before explains."""
+    return db.query(
+        "SELECT * FROM uploads WHERE callback_state = 'pending' AND deleted_at IS NOT NULL ORDER BY updated_at LIMIT ?",
+        [limit],
+    )
+
+
+def created_before(db, cutoff: datetime, limit: int = 100) -> list[dict]:
+    """Rows not deleted yet that were created before `cutoff` (any order: retention takes them all)."""
+    live = [PENDING, PROCESSING, COMPLETED, FAILED]
+    return db.query(
+        f"SELECT * FROM uploads WHERE status IN ({', '.join('?' * len(live))}) AND created_at < ? LIMIT ?",
+        [*live, timestamp(cutoff), limit],
+    )
+
+
+def list_uploads(db, *, status: str | None, limit: int, after: tuple[str, str] | None = None,
+                 flagged: bool = False) -> list[dict]:
+    """Newest first, by (created_at, id); `after` is the (created_at, id) of the last row of the
+    page before. Without a status, every row but the deleted ones; `flagged`, only the rows the
+    moderation model flagged.
+
+    A keyset, not an OFFSET: a page costs the same however deep it is, and rows created
+    meanwhile sort before the first page, never into a later one.
+    """
+    where, params = ("status = ?", [status]) if status else ("status <> ?", [DELETED])
+    if flagged:
+        where += " AND moderation_flagged = 1"
+    if after is not None:
+        created_at, upload_id = after
+        where += " AND created_at <= ? AND (created_at < ? OR id < ?)"
+        params += [created_at, created_at, upload_id]
+    return db.query(
+        f"SELECT * FROM uploads WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+
+
+def rows_by_id(db, upload_ids: list[str]) -> dict[str, dict]:
+    """id -> row for those of `upload_ids` that exist, in one query per 500 ids."""
+    found = {}
+    for start in range(0, len(upload_ids), 500):
+        chunk = upload_ids[start:start + 500]
+        for row in db.query(f"SELECT * FROM uploads WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
+            found[row["id"]] = row
+    return found
+
+
+def record_derivative_bytes(db, upload_id: str, size: int) -> None:
+    """What the derivatives a job wrote weigh, noted before it marks the row completed."""
+    db.execute("UPDATE uploads SET derivative_bytes = ? WHERE id = ? AND status = ?", [size, upload_id, PROCESSING])
+
+
+def stored_bytes(db) -> tuple[int, int]:
+    """Bytes in the bucket for completed uploads: (originals, derivatives). Other rows hold none
+    for long: pending and processing ones are not measured yet, failed and deleted ones are removed."""
+    originals, derivatives = db.execute(
+        "SELECT coalesce(sum(bytes), 0), coalesce(sum(derivative_bytes), 0) FROM uploads WHERE status = ?",
+        [COMPLETED]).fetchone()
+    return originals, derivatives

@@ -54,3 +54,9 @@ def upload_id_from_key(key: str) -> str | None:
     """The id an original's key belongs to, or None for any object imgpipe did not name."""
     match = _ORIGINAL_KEY.match(key)
     return match.group(1) if match else None
+
+
+def derivative_keys(upload_id: str, presets=DERIVATIVES) -> list[str]:
+    """Every derivative key an upload can have of these presets (by name), in every output format,
+    whether it was asked for or not."""
+    return [derivative_key(preset, upload_id, fmt) for fmt in _EXTENSION for preset in presets]

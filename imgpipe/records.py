@@ -82,11 +82,19 @@ def attachment(filename: str) -> str:
 def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[dict], presets: Presets) -> dict:
     """Everything about an upload: status, error, results, image facts (with the placeholder a
     page shows while an image loads) and its callback's delivery."""
+    return {**summary_body(row, presigner, ttl, now, presets), "callback": callback_body(row, deliveries)}
+
+
+def summary_body(row: dict, presigner, ttl: int, now: datetime, presets: Presets) -> dict:
+    """An upload as GET /uploads lists it: the whole record but its callback, which would cost a
+    query per row. A deleted upload keeps its facts; its results are null, as its objects are gone.
+    Its moderation is here, so a listing shows which uploads were flagged."""
     return {
         **status_body(row),
         "filename": row["filename"],
         "content_type": row["content_type"],
         "key": row["key"],
+        "deleted_at": row["deleted_at"],
         "results": results_body(row, presigner, ttl, now, presets),
         "image": {
             "width": row["width"],
@@ -96,7 +104,21 @@ def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[
             "blurhash": row["blurhash"],
             "dominant_color": row["dominant_color"],
         },
-        "callback": callback_body(row, deliveries),
+        "moderation": moderation_body(row),
+    }
+
+
+def moderation_body(row: dict) -> dict | None:
+    """The moderation model's score of the upload, whether it was flagged at the threshold in
+    force then, and which model said so; null when moderation was off for it (or it was not
+    processed yet)."""
+    if row["moderation_model"] is None:
+        return None
+    return {
+        "score": row["moderation_score"],
+        "flagged": bool(row["moderation_flagged"]),
+        "threshold": row["moderation_threshold"],
+        "model": {"name": row["moderation_model"], "version": row["moderation_model_version"]},
     }
 
 

@@ -19,6 +19,8 @@ from imgpipe.presets import Presets, load_presets
 
 MIN_TOKEN_SECRET_LENGTH = 32
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
+# off: no model is loaded; flag: every upload is scored and kept; reject: one scored at or over the threshold fails.
+MODERATION_MODES = ("off", "flag", "reject")
 
 
 @dataclass(frozen=True)
@@ -50,17 +52,27 @@ class Settings:
     webhook_retry_intervals: str = "10,30,60,120,300"
     cors_origins: str = ""
     upload_token_secret: str = ""
+    orphan_min_age: float = 3600.0
+    retention_days: float = 0.0
+
+    moderation: str = "off"
+    moderation_threshold: float = 0.8
     presets: str = ""  # path of the presets file; empty: the built-in resized, compressed and thumbnail
 
     def __post_init__(self):
-        """A malformed retry list, origin list, token secret or presets file is refused when the
-        settings are read, so a process refuses to start on it rather than failing at the first
-        request, webhook or upload that needs it."""
+        """A malformed retry list, origin list, token secret, moderation setting or presets file is
+        refused when the settings are read, so a process refuses to start on it rather than failing
+        at the first request, webhook or upload that needs it."""
         self.webhook_intervals
         self.allowed_origins
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_UPLOAD_TOKEN_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
+        if self.moderation not in MODERATION_MODES:
+            raise ValueError(f"IMGPIPE_MODERATION must be one of {', '.join(MODERATION_MODES)}, got {self.moderation!r}")
+        if not 0 <= self.moderation_threshold <= 1:
+            raise ValueError("IMGPIPE_MODERATION_THRESHOLD is the model's probability, from 0 to 1,"
+                             f" got {self.moderation_threshold!r}")
         self.derivative_presets
 
     @functools.cached_property
@@ -140,7 +152,8 @@ _PREFIXED = {
     "events_key", "queue_name", "max_upload_bytes", "max_pixels", "upload_url_ttl",
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
-    "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "presets",
+    "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
+    "retention_days", "moderation", "moderation_threshold", "presets",
 }
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from imgpipe.presign import Credentials, presign
@@ -94,9 +95,21 @@ class Storage:
         self._call(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data),
                    content_type=content_type)
 
-    def delete(self, key: str) -> None:
-        """Remove an object; one that is already gone is no error (S3 answers a delete either way)."""
-        self._call(self.client.remove_object, self.bucket, key)
+    def remove(self, keys: list[str]) -> None:
+        """Remove these objects, one request per 1000; a key that is already gone is no error."""
+        def remove_all():
+            return list(self.client.remove_objects(self.bucket, (DeleteObject(key) for key in keys)))
+        errors = self._call(remove_all)
+        if errors:
+            raise StorageUnavailable(f"MinIO did not remove {len(errors)} object(s): {errors[0].code} {errors[0].name}")
+
+    def list_after(self, prefix: str, after: str, limit: int) -> list[tuple[str, datetime]]:
+        """Up to `limit` (at most 1000) keys under `prefix` that sort after `after`, with when each
+        was written: one LIST request, whatever the bucket holds."""
+        def first_page():
+            listing = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=after or None)
+            return [(item.object_name, item.last_modified) for item in itertools.islice(listing, limit)]
+        return self._call(first_page)
 
     def check(self) -> None:
         """Raise StorageUnavailable unless the bucket answers."""

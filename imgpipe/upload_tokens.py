@@ -25,6 +25,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from imgpipe.refusal import Refused
+
 # A token that would still be valid this long from now is refused: a leaked one must die soon.
 MAX_LIFETIME = 24 * 3600
 TOKEN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
@@ -32,15 +34,9 @@ _FIELDS = {"id", "exp", "files", "bytes"}
 _SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}\Z")
 
 
-class TokenRefused(Exception):
+class TokenRefused(Refused):
     """Why a token opens nothing: 401 when it is not (or no longer) a valid token, 403 when it is
     valid but used up."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
 The relay, its sweeper and the reaper may all ask for the same upload (duplicate events, a
 re-driven in-flight event, a row that looked stuck). The job id is derived from the upload id
 and enqueued as unique, so a job already waiting or running absorbs the repeat; a job that
-has ended is replaced, and the row's own state decides whether the new one does any work.
+has ended, or that has looked started for longer than a live one can, is replaced, and the
+row's own state decides whether the new one does any work.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -17,27 +20,32 @@ JOB_TIMEOUT = 120
 # when to give up on an image; these retries mostly carry jobs through a storage outage.
 RETRY_INTERVALS = [1, 5, 15, 30, 60, 120]
 _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
+# A worker marks the job it takes off the queue started at once; one still queued in its own
+# record but on no queue this long after it was enqueued was taken by a worker that died first.
+TAKEN_AND_LOST_AFTER = timedelta(seconds=10)
 
 
 def job_id_for(upload_id: str) -> str:
     return f"process-{upload_id}"
 
 
-def enqueue_processing(queue: Queue, upload_id: str, *, replace_started: bool = False) -> bool:
+def enqueue_processing(queue: Queue, upload_id: str, *, started_before: datetime | None = None) -> bool:
     """Make sure a job will process this upload; False when one was already on its way.
 
-    replace_started is for a row stuck in processing past its deadline: a job still marked
-    started then belongs to a worker that died, and waiting for it would wait forever.
+    A job still marked started since before `started_before` belongs to a worker that died
+    with it (a lost host), whether or not it had moved its row to processing yet: it is
+    replaced, as waiting for it would wait until RQ calls it abandoned, its timeout plus a
+    minute after it began.
     """
     return enqueue_once(queue, "processor.tasks.process_upload", upload_id, job_id=job_id_for(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                        description=f"process upload {upload_id}", replace_started=replace_started)
+                        description=f"process upload {upload_id}", started_before=started_before)
 
 
 def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, timeout: int, retry: Retry,
-                 description: str, replace_started: bool = False, args: tuple | None = None) -> bool:
+                 description: str, started_before: datetime | None = None, args: tuple | None = None) -> bool:
     """Enqueue function(upload_id) (or function(*args)) as job `job_id` unless a live job of that
-    id exists (False then); an ended one is replaced."""
+    id exists (False then); an ended one, or one started before `started_before`, is replaced."""
     for _ in range(3):
         try:
             queue.enqueue_call(
@@ -58,7 +66,19 @@ def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, ti
             except NoSuchJobError:
                 continue
             status = job.get_status(refresh=False)
-            if status in _LIVE and not (replace_started and status == JobStatus.STARTED):
+            if status in _LIVE and not (status == JobStatus.STARTED and _started_before(job, started_before)
+                                        or status == JobStatus.QUEUED and _taken_and_lost(queue, job)):
                 return False
             job.delete()
     return False
+
+
+def _taken_and_lost(queue: Queue, job: Job) -> bool:
+    """A queued job that is not on its queue: a worker popped it and died (a power loss, a
+    SIGKILL) before it could mark it started, so no registry and no reaper will ever see it."""
+    waited = datetime.now(timezone.utc) - (job.enqueued_at or datetime.now(timezone.utc))
+    return waited > TAKEN_AND_LOST_AFTER and queue.connection.lpos(queue.key, job.id) is None
+
+
+def _started_before(job: Job, moment: datetime | None) -> bool:
+    return moment is not None and (job.started_at is None or job.started_at < moment)

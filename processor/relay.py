@@ -24,6 +24,7 @@ from imgpipe.queues import inflight_key, make_queue, make_webhook_queue, rejecte
 from imgpipe.settings import Settings
 from imgpipe.storage import LIST_PAGE, Storage, StorageUnavailable
 from processor.events import MalformedEvent, parse_event
+from processor.housekeeping import tidy
 from processor.jobs import enqueue_processing
 from processor.webhooks import enqueue_delivery
 
@@ -100,7 +101,10 @@ class Relay:
                 continue
             self.drive(upload_id, reason="event")
 
-    def drive(self, upload_id: str, *, reason: str, replace_started: bool = False) -> None:
+    def drive(self, upload_id: str, *, reason: str) -> None:
+        """Enqueue the upload's job unless its row is final or a job is on its way. A job that
+        has looked started for longer than IMGPIPE_PROCESSING_DEADLINE died with its worker
+        and is replaced, also when it died before moving its row out of pending."""
         row = uploads.get_upload(self.db, upload_id)
         if row is None:
             log.info("ignored %s for unknown upload %s", reason, upload_id)
@@ -108,7 +112,8 @@ class Relay:
         if row["status"] not in (uploads.PENDING, uploads.PROCESSING):
             log.info("ignored %s for upload %s: already %s", reason, upload_id, row["status"])
             return
-        if enqueue_processing(self.queue, upload_id, replace_started=replace_started):
+        abandoned_before = uploads.utcnow() - timedelta(seconds=self.settings.processing_deadline)
+        if enqueue_processing(self.queue, upload_id, started_before=abandoned_before):
             log.info("upload %s: enqueued (%s)", upload_id, reason)
 
     def sweep(self) -> None:
@@ -122,16 +127,15 @@ class Relay:
 
     def redrive_stuck_processing(self) -> None:
         """Rows in processing are driven again, a page at a time in turn: one whose job is gone
-        (lost with Redis) once it is IMGPIPE_SWEEP_MIN_AGE old, and one past the processing
-        deadline even though its job still looks started (its worker died with it)."""
+        (lost with Redis) once it is IMGPIPE_SWEEP_MIN_AGE old, and one whose job has looked
+        started for longer than the processing deadline (its worker died with it)."""
         rows = uploads.in_status_older_than(self.db, uploads.PROCESSING, self.min_age, ROWS_PER_STEP,
                                             after=self.pages[uploads.PROCESSING])
         self.pages[uploads.PROCESSING] = uploads.page_end(rows, ROWS_PER_STEP)
         deadline = uploads.timestamp(uploads.utcnow() - timedelta(seconds=self.settings.processing_deadline))
         for row in rows:
             past_deadline = row["updated_at"] < deadline
-            self.drive(row["id"], reason="stuck in processing" if past_deadline else "processing, its job lost",
-                       replace_started=past_deadline)
+            self.drive(row["id"], reason="stuck in processing" if past_deadline else "processing, its job lost")
 
     def ask_again_for_waiting_webhooks(self) -> None:
         """Final rows whose webhook is still pending may have lost their delivery job (Redis
@@ -142,6 +146,7 @@ class Relay:
         for row in rows:
             if enqueue_delivery(self.webhooks, self.settings, row["id"]):
                 log.info("upload %s: webhook enqueued (sweep)", row["id"])
+        tidy(self)
 
     def drive_uploaded_originals(self) -> None:
         """Drive pending uploads whose original is in the bucket: their event was missed.

@@ -14,9 +14,11 @@ New uploads get the CPU first, and a reprocess of any size takes only what they 
 waits GIVE_WAY_MAX_SECONDS at most in all, so a long burst of uploads gets its worker back.
 One helper per worker process, forked with its first job.
 
-An upload that failed may be tried again (after IMGPIPE_MAX_PIXELS was raised, say): if it
-now succeeds it becomes completed, the one way a final status changes; if not, it keeps its
-status with the newer reason. No webhook is sent for a reprocess.
+An upload that failed for a reason of this side's (`internal`: the attempts ran out, say over
+a bug since fixed) may be tried again while its original is kept (the sweeper removes a failed
+upload's original after IMGPIPE_ORPHAN_MIN_AGE; a refused one is removed at once): if it now
+succeeds it becomes completed, the one way a final status changes; if not, it keeps its status
+with the newer reason. No webhook is sent for a reprocess.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import multiprocessing
 import os
 import signal
 import time
+from datetime import datetime
 
 from rq import Queue, Retry, get_current_job
 
@@ -38,15 +41,19 @@ from imgpipe.queues import image_jobs_busy, make_queue
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.jobs import enqueue_once
 from processor.resources import Resources, resources
-from processor.tasks import write_derivatives
+from processor.tasks import REJECTED_CONTENT, remove_if_deleted, write_derivatives
 
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 300
 RETRY_INTERVALS = [5, 30, 120]  # storage outages; an image's own problems are answers, not errors
 # What a job answers, for the command's summary.
-REMADE, PRUNED, PLACEHOLDER_ADDED, COMPLETED, STILL_FAILED, REFUSED, CURRENT, SKIPPED = (
-    "remade", "pruned", "placeholder added", "completed", "still failed", "refused", "current", "skipped")
+REMADE, PRUNED, PLACEHOLDER_ADDED, COMPLETED, STILL_FAILED, REFUSED, NO_ORIGINAL, CURRENT, SKIPPED = (
+    "remade", "pruned", "placeholder added", "completed", "still failed", "refused", "no original", "current",
+    "skipped")
+# Failures that leave no original to go back to: the upload's own bytes were refused (and
+# removed), or there never was one.
+WITHOUT_ORIGINAL = REJECTED_CONTENT | {"missing_original", "upload_expired"}
 PRESETS_DIFFER = "presets differ"
 ANSWERS_TTL = 24 * 3600
 HELPER_NICENESS = 19
@@ -62,17 +69,19 @@ def reprocess_job_id(upload_id: str) -> str:
 
 
 def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
-                      answers_key: str, *, replace_started: bool = False) -> bool:
+                      answers_key: str, *, started_before: datetime | None = None) -> bool:
     return enqueue_once(queue, "processor.reprocess.reprocess_upload", upload_id,
                         args=(upload_id, presets_version, only, prune, answers_key), job_id=reprocess_job_id(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                        description=f"reprocess upload {upload_id}", replace_started=replace_started)
+                        description=f"reprocess upload {upload_id}", started_before=started_before)
 
 
 def work_for(row: dict, presets: Presets, *, only: tuple[str, ...] | None, prune: bool) -> Reprocessing | None:
     """What the upload needs, or None when it has it all: every object of the presets in use
     (of `only`, when given) at its current version, a placeholder, and with `prune` nothing
-    more. A failed upload needs everything."""
+    more. A failed upload needs everything, unless its failure left no original."""
+    if row["status"] == uploads.FAILED and row["error_code"] in WITHOUT_ORIGINAL:
+        return None
     failed = row["status"] == uploads.FAILED
     work = reprocessing(presets, stored=uploads.stored_derivatives(row), wanted=uploads.requested_presets(row),
                         upload_formats=uploads.output_formats(row), only=None if failed else only, prune=prune)
@@ -119,9 +128,11 @@ def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, pru
         write_derivatives(res, upload_id, derivatives)
         placeholder = {"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color}
     way.wait()
-    for name, fmt in work.delete:
-        res.storage.delete(derivative_key(name, upload_id, fmt))
-    uploads.record_reprocessed(res.db, upload_id, work.after, **placeholder)
+    res.storage.remove([derivative_key(name, upload_id, fmt) for name, fmt in work.delete])
+    if not uploads.record_reprocessed(res.db, upload_id, work.after,
+                                      derivative_bytes=_stored_bytes(res, upload_id, work.after), **placeholder):
+        remove_if_deleted(res, upload_id)
+        return SKIPPED
     log.info("upload %s: reprocessed (made %s, deleted %s)", upload_id,
              ", ".join(work.make) or "nothing", ", ".join(f"{name}/{fmt}" for name, fmt in work.delete) or "nothing")
     return REMADE if work.make else PRUNED if work.delete else PLACEHOLDER_ADDED
@@ -147,8 +158,9 @@ def _retry_failed(res: Resources, row: dict, presets: Presets, way: GiveWay) -> 
     way.wait()
     size = res.storage.size_of(row["key"])
     if size is None:
-        uploads.replace_failure(res.db, upload_id, "missing_original", "the original is not in the bucket")
-        return STILL_FAILED
+        uploads.replace_failure(res.db, upload_id, "missing_original", "the original was removed after it failed"
+                                f" ({row['error_code']}: {row['error_message']})")
+        return NO_ORIGINAL
     wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
     try:
         if size > res.settings.max_upload_bytes:
@@ -159,13 +171,22 @@ def _retry_failed(res: Resources, row: dict, presets: Presets, way: GiveWay) -> 
         uploads.replace_failure(res.db, upload_id, rejected.code, rejected.message)
         return STILL_FAILED
     way.wait()
-    write_derivatives(res, upload_id, derivatives)
-    uploads.mark_completed(res.db, upload_id, size=size, width=derivatives.width, height=derivatives.height,
-                           image_format=derivatives.format, derivatives=presets.versions(wanted, formats),
-                           blurhash=derivatives.blurhash, dominant_color=derivatives.dominant_color,
-                           from_status=uploads.FAILED)
+    written = write_derivatives(res, upload_id, derivatives)
+    stored = presets.versions(wanted, formats)
+    if not uploads.mark_completed(res.db, upload_id, size=size, width=derivatives.width, height=derivatives.height,
+                                  image_format=derivatives.format, derivatives=stored, blurhash=derivatives.blurhash,
+                                  dominant_color=derivatives.dominant_color, from_status=uploads.FAILED):
+        remove_if_deleted(res, upload_id)
+        return SKIPPED
+    uploads.record_reprocessed(res.db, upload_id, stored, derivative_bytes=written)
     log.info("upload %s: completed on reprocessing after it had failed", upload_id)
     return COMPLETED
+
+
+def _stored_bytes(res: Resources, upload_id: str, stored: dict[str, dict[str, str]]) -> int:
+    """What the upload's derivatives weigh now, asked of the store: the job rewrote only some."""
+    return sum(res.storage.size_of(derivative_key(name, upload_id, fmt)) or 0
+               for name, formats in stored.items() for fmt in formats)
 
 
 class GiveWay:

@@ -4,6 +4,8 @@ RQ calls a job with its arguments only, so the worker hands its Settings over on
 `use_settings`, before it takes a job; every job then sees the settings the worker was
 started with. A forked child (RQ's forking worker) makes its own connections and threads
 from the same settings, since it cannot share its parent's.
+The moderation model is the exception to "made by its first job": the worker loads it as it
+starts, so a model that cannot be loaded stops the worker there.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from imgpipe.keys import DERIVATIVES
 from imgpipe.queues import make_webhook_queue
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
+from processor.moderation import Moderator, load_moderator
 
 
 @dataclass
@@ -30,11 +33,13 @@ class Resources:
     storage: Storage
     writers: ThreadPoolExecutor
     webhooks: Queue
+    moderator: Moderator | None
     pid: int
 
 
 _settings: Settings | None = None
 _resources: Resources | None = None
+_moderator: tuple[int, Moderator | None] | None = None
 
 
 def use_settings(settings: Settings) -> None:
@@ -51,5 +56,15 @@ def resources() -> Resources:
         db = uploads.connect(_settings.database)
         writers = ThreadPoolExecutor(max_workers=len(DERIVATIVES), thread_name_prefix="derivative-writer")
         webhooks = make_webhook_queue(Redis.from_url(_settings.redis_url), _settings)
-        _resources = Resources(_settings, db, Storage(_settings), writers, webhooks, os.getpid())
+        _resources = Resources(_settings, db, Storage(_settings), writers, webhooks, moderator(_settings),
+                               os.getpid())
     return _resources
+
+
+def moderator(settings: Settings) -> Moderator | None:
+    """This process's moderation model (None when moderation is off), loaded by its first call
+    and never again in this process; raises ModelUnavailable when it cannot be loaded."""
+    global _moderator
+    if _moderator is None or _moderator[0] != os.getpid():
+        _moderator = (os.getpid(), load_moderator(settings))
+    return _moderator[1]

@@ -4,21 +4,32 @@ The row is the source of truth. A job first claims it (pending or processing →
 counting the attempt), writes every derivative, and only then marks it completed, so nothing
 claims to be complete before its objects exist. A duplicate job finds the row final and
 does nothing. A row that ends with a callback URL gets its webhook delivery enqueued.
+
+The bucket keeps only what an upload can still use: an original refused for what it contains is
+removed as soon as the row says why, and a job whose upload was deleted while it ran removes
+what it wrote (its UPDATE to completed fails on a deleted row).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from imgpipe import db as uploads
+from imgpipe.deletion import upload_keys
 from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
+from processor.moderation import REJECTED
 from processor.resources import Resources, resources
 from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
+
+# Failures caused by the upload's own bytes: its original can never become anything.
+REJECTED_CONTENT = frozenset({"empty_file", "not_an_image", "corrupt_image", "too_large", "too_many_pixels",
+                              "unsupported_format"})
 
 
 def process_upload(upload_id: str) -> str:
@@ -27,6 +38,7 @@ def process_upload(upload_id: str) -> str:
     row = uploads.claim_for_processing(res.db, upload_id)
     if row is None:
         log.info("upload %s: already final, nothing to do", upload_id)
+        remove_if_deleted(res, upload_id)
         return "skipped"
     log.info("upload %s: processing (attempt %s)", upload_id, row["attempts"])
     if row["attempts"] > res.settings.max_attempts:
@@ -60,30 +72,67 @@ def _derive(res: Resources, row: dict) -> str:
     wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
     derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=formats,
                                    presets=presets.chosen(wanted))
-    write_derivatives(res, upload_id, derivatives)
+    if res.moderator is not None:
+        verdict = res.moderator.judge(derivatives.by_format())
+        uploads.record_moderation(res.db, upload_id, **dataclasses.asdict(verdict))
+        if verdict.flagged:
+            log.info("upload %s: flagged by moderation (score %.4f, threshold %s)", upload_id, verdict.score,
+                     verdict.threshold)
+        if verdict.flagged and res.moderator.rejects:
+            # Before any derivative is written: a rejected upload never has any.
+            return _fail(res, row, REJECTED, f"the moderation model scored it {verdict.score:.4f},"
+                                             f" at or over the threshold {verdict.threshold}")
+    uploads.record_derivative_bytes(res.db, upload_id, write_derivatives(res, upload_id, derivatives))
     if uploads.mark_completed(res.db, upload_id, size=len(data), width=derivatives.width,
                               height=derivatives.height, image_format=derivatives.format,
                               derivatives=presets.versions(wanted, formats), blurhash=derivatives.blurhash,
                               dominant_color=derivatives.dominant_color):
         _announce(res, row)
+    elif remove_if_deleted(res, upload_id):
+        return uploads.DELETED
     log.info("upload %s: completed (%s %sx%s, %s bytes)", upload_id, derivatives.format,
              derivatives.width, derivatives.height, len(data))
     return uploads.COMPLETED
 
 
-def write_derivatives(res: Resources, upload_id: str, derivatives: Derivatives) -> None:
-    """Every object made, written at once on the writer threads; returns when all are stored."""
-    writes = [res.writers.submit(res.storage.write, derivative_key(name, upload_id, fmt), encoded, content_type(fmt))
-              for name, made in derivatives.made.items() for fmt, encoded in made.items()]
+def write_derivatives(res: Resources, upload_id: str, derivatives: Derivatives) -> int:
+    """Every object made, written at once on the writer threads; returns, once all are stored,
+    how many bytes they are."""
+    made = [(derivative_key(name, upload_id, fmt), encoded, content_type(fmt))
+            for name, by_format in derivatives.made.items() for fmt, encoded in by_format.items()]
+    writes = [res.writers.submit(res.storage.write, target, encoded, mime) for target, encoded, mime in made]
     for write in writes:
         write.result()
+    return sum(len(encoded) for _, encoded, _ in made)
 
 
 def _fail(res: Resources, row: dict, code: str, message: str) -> str:
     if uploads.mark_failed(res.db, row["id"], code, message):
+        if code in REJECTED_CONTENT:
+            _remove_rejected_original(res, row)
         _announce(res, row)
     log.info("upload %s: failed %s: %s", row["id"], code, message)
     return uploads.FAILED
+
+
+def _remove_rejected_original(res: Resources, row: dict) -> None:
+    """Logged, never raised, when storage refuses: the sweeper removes the originals of failed rows."""
+    try:
+        res.storage.remove([row["key"]])
+        log.info("upload %s: rejected original removed", row["id"])
+    except StorageUnavailable as error:
+        log.warning("upload %s: could not remove its rejected original yet (%s)", row["id"], error)
+
+
+def remove_if_deleted(res: Resources, upload_id: str) -> bool:
+    """When the upload was deleted while this job held it, remove every object it may have written.
+    The DELETE removed what was there then; this removes what came after."""
+    row = uploads.get_upload(res.db, upload_id)
+    if row is None or row["status"] != uploads.DELETED:
+        return False
+    res.storage.remove(upload_keys(row, res.settings.derivative_presets))
+    log.info("upload %s: deleted while processing, its objects removed", upload_id)
+    return True
 
 
 def _announce(res: Resources, row: dict) -> None:

@@ -1,4 +1,5 @@
-"""Webhooks: POSTing an upload's record to its callback URL once it is completed or failed.
+"""Webhooks: POSTing an upload's record to its callback URL once it is completed or failed, and
+again when it is deleted (the tries are then counted afresh).
 
 Delivery is a job of its own, on a queue of its own that workers take only when no image is
 waiting, enqueued after the row is final: a slow or dead receiver never holds up or fails
@@ -12,6 +13,7 @@ import http.client
 import json
 import logging
 import time
+from datetime import datetime
 
 from rq import Queue, Retry
 
@@ -38,11 +40,13 @@ def delivery_job_id(upload_id: str) -> str:
     return f"deliver-{upload_id}"
 
 
-def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *, replace_started: bool = False) -> bool:
+def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *,
+                     started_before: datetime | None = None) -> bool:
+    """Make sure a job will deliver this upload's webhook; a job started before `started_before` is replaced."""
     intervals = list(settings.webhook_intervals)
     return enqueue_once(queue, "processor.webhooks.deliver_callback", upload_id, job_id=delivery_job_id(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
-                        description=f"deliver the webhook of upload {upload_id}", replace_started=replace_started)
+                        description=f"deliver the webhook of upload {upload_id}", started_before=started_before)
 
 
 def deliver_callback(upload_id: str) -> str:
@@ -68,13 +72,14 @@ def deliver_callback(upload_id: str) -> str:
         error = str(refused)
     except (OSError, http.client.HTTPException) as failure:
         error = f"{type(failure).__name__}: {failure}"
-    tries = uploads.record_delivery_attempt(res.db, upload_id, http_status=http_status, error=error)
+    tries = uploads.record_delivery_attempt(res.db, upload_id, http_status=http_status, error=error,
+                                            since=row["deleted_at"] or "")
     if error is None:
-        uploads.finish_callback(res.db, upload_id, uploads.DELIVERED)
+        uploads.finish_callback(res.db, upload_id, uploads.DELIVERED, deleted_at=row["deleted_at"])
         log.info("upload %s: webhook delivered (try %s, HTTP %s)", upload_id, tries, http_status)
         return uploads.DELIVERED
     if tries > len(settings.webhook_intervals):
-        uploads.finish_callback(res.db, upload_id, uploads.FAILED)
+        uploads.finish_callback(res.db, upload_id, uploads.FAILED, deleted_at=row["deleted_at"])
         log.warning("upload %s: webhook failed after %s tries: %s", upload_id, tries, error)
         return uploads.FAILED
     log.info("upload %s: webhook try %s failed (%s), will retry", upload_id, tries, error)

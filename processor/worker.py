@@ -25,7 +25,7 @@ import signal
 import socket
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 import redis
 from rq import SimpleWorker, Worker
@@ -34,13 +34,16 @@ from rq.job import Job
 from imgpipe.queues import make_queue, make_reprocess_queue, make_webhook_queue
 from imgpipe.settings import Settings
 from processor.jobs import enqueue_processing, job_id_for
+from processor.moderation import ModelUnavailable
 from processor.reprocess import enqueue_reprocess, reprocess_job_id
-from processor.resources import use_settings
+from processor.resources import moderator, use_settings
 from processor.webhooks import delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
 PR_SET_PDEATHSIG = 1
+# A worker configured to do what this install cannot (sysexits' EX_CONFIG): starting it again would not help.
+EXIT_CANNOT_START = 78
 
 
 class ImagesWorker(SimpleWorker):
@@ -57,8 +60,14 @@ class ImagesWorker(SimpleWorker):
 def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
     """Work the queues in this process until asked to stop. A worker that stops unasked (RQ's
     worker quits when Redis drops mid-job: it cannot record the job's end) exits non-zero,
-    and the supervisor starts a new one."""
+    and the supervisor starts a new one. The moderation model is loaded first: a worker that
+    cannot load it says why and exits EXIT_CANNOT_START before taking any job."""
     use_settings(settings)
+    try:
+        moderator(settings)
+    except ModelUnavailable as unavailable:
+        log.error("the worker cannot start: %s", unavailable)
+        sys.exit(EXIT_CANNOT_START)
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
     # In priority order: images, then webhooks, then reprocessing.
     queues = [make_queue(connection, settings), make_webhook_queue(connection, settings),
@@ -97,6 +106,9 @@ def supervise(settings: Settings, *, burst: bool = False) -> None:
         child.join()
         if stopping or child.exitcode == 0:
             return
+        if child.exitcode == EXIT_CANNOT_START:
+            log.error("not starting the worker again: it cannot start as configured (the reason is above)")
+            sys.exit(EXIT_CANNOT_START)
         log.warning("worker process %s ended unasked (%s); re-driving its job and starting a new one",
                     child.pid, _how_it_ended(child.exitcode))
         recover_jobs_of(settings, name)
@@ -181,15 +193,17 @@ def still_running(pid: int | None, born: datetime | None) -> bool:
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:
+    """Replace the job of a worker known to be dead: whatever it started until now was its own."""
     upload_id = job.args[0]
+    now = datetime.now(timezone.utc)
     if job.id == job_id_for(upload_id):
-        enqueue_processing(make_queue(connection, settings), upload_id, replace_started=True)
+        enqueue_processing(make_queue(connection, settings), upload_id, started_before=now)
         log.info("upload %s: processing job re-driven after its worker died", upload_id)
     elif job.id == delivery_job_id(upload_id):
-        enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, replace_started=True)
+        enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, started_before=now)
         log.info("upload %s: webhook job re-driven after its worker died", upload_id)
     elif job.id == reprocess_job_id(upload_id):
-        enqueue_reprocess(make_reprocess_queue(connection, settings), *job.args, replace_started=True)
+        enqueue_reprocess(make_reprocess_queue(connection, settings), *job.args, started_before=now)
         log.info("upload %s: reprocess job re-driven after its worker died", upload_id)
 
 

@@ -24,16 +24,25 @@ class Api:
     def get(self, path: str) -> requests.Response:
         return self.http.get(self.base + path, timeout=10)
 
-    def create(self, filename: str = "photo.jpg", content_type: str = "image/jpeg", **extra) -> dict:
-        response = self.post("/uploads", json={"filename": filename, "content_type": content_type, **extra})
+    def create(self, filename: str = "photo.jpg", content_type: str = "image/jpeg", size: int = 1000, **extra) -> dict:
+        """A pending upload whose URL takes exactly `size` bytes (tests that never PUT leave it)."""
+        response = self.post("/uploads", json={"filename": filename, "content_type": content_type, "size": size,
+                                                **extra})
         assert response.status_code == 201, response.text
         return response.json()
+
+    def create_for(self, path, content_type: str = "image/jpeg", **extra) -> dict:
+        """A pending upload for this file: its name and its size."""
+        return self.create(path.name, content_type, path.stat().st_size, **extra)
+
+    def delete(self, upload_id: str) -> requests.Response:
+        return self.http.delete(f"{self.base}/uploads/{upload_id}", timeout=10)
 
     def wait_final(self, upload_id: str, timeout: float = 30.0) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.get(f"/uploads/{upload_id}/status").json()
-            if status["status"] in ("completed", "failed"):
+            if status["status"] in ("completed", "failed", "deleted"):
                 return status
             time.sleep(0.05)
         raise AssertionError(f"upload {upload_id} still {status['status']} after {timeout} s")
@@ -58,7 +67,7 @@ def upload_all(api: Api, paths, *, threads: int = 8) -> list[dict]:
     """Create and PUT every file, several at a time; returns the created uploads in order."""
     def one(path):
         client = Api(api.base)
-        created = client.create(path.name, "image/jpeg")
+        created = client.create_for(path)
         put_file(created["upload"], path)
         return created
 

@@ -1,17 +1,21 @@
 // The upload page: the chosen files are presigned by the API (several in one batch request),
 // each is PUT straight to object storage (its own progress bar), then its status is polled
-// until its versions are ready.
+// until its versions are ready. The most recent uploads are listed again when the page loads,
+// and each one can be deleted.
 "use strict";
 
 const VERSIONS = ["original", "resized", "compressed", "thumbnail"];
 // The server's default IMGPIPE_MAX_BATCH; a server with a lower limit makes batches split in two.
 const BATCH_SIZE = 50;
+const RECENT = 20;
+const FINAL = ["completed", "failed", "deleted"];
 
 const STATUS_WORDS = {
   uploading: "Uploading…",
   pending: "Uploaded, waiting for a worker…",
   processing: "Making the versions…",
   completed: "Done",
+  deleted: "Deleted",
 };
 
 const ERROR_WORDS = {
@@ -78,7 +82,10 @@ function putToStorage(upload, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(upload.method, upload.url);
-    for (const [name, value] of Object.entries(upload.headers)) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(upload.headers)) {
+      // The browser sends the file's length itself and refuses to be told it.
+      if (name.toLowerCase() !== "content-length") xhr.setRequestHeader(name, value);
+    }
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
@@ -96,7 +103,7 @@ async function waitUntilFinal(id, onStatus) {
   let pause = 250;
   for (;;) {
     const status = await callApi("GET", `/uploads/${id}/status`);
-    if (status.status === "completed" || status.status === "failed") return status;
+    if (FINAL.includes(status.status)) return status;
     onStatus(status.status);
     await sleep(pause);
     pause = Math.min(pause * 1.5, 2000);
@@ -104,12 +111,56 @@ async function waitUntilFinal(id, onStatus) {
 }
 
 class Card {
-  constructor(file, list) {
+  constructor(name) {
     this.node = document.getElementById("upload-card").content.firstElementChild.cloneNode(true);
-    this.find(".name").textContent = file.name;
+    this.find(".name").textContent = name;
     this.bar = this.find("progress");
     this.show("uploading");
-    list.append(this.node);
+    this.find(".delete").addEventListener("click", () => this.remove());
+  }
+
+  // A card for an upload the API listed: as far along as the upload is, followed until it is final.
+  static listed(upload) {
+    const card = new Card(upload.filename);
+    card.attach(upload.id);
+    card.bar.hidden = true;
+    if (upload.status === "completed") card.complete(upload.results);
+    else if (upload.status === "failed") card.fail(upload.error.code, upload.error.message);
+    else {
+      card.show(upload.status);
+      card.follow(upload.id);
+    }
+    return card;
+  }
+
+  attach(id) {
+    this.node.dataset.uploadId = id;
+    this.find(".delete").hidden = false;
+    // The list of recent uploads may have been fetched just after this one was created.
+    for (const twin of document.querySelectorAll(`#recent [data-upload-id="${id}"]`)) twin.remove();
+  }
+
+  async follow(id) {
+    try {
+      const final = await waitUntilFinal(id, (status) => this.show(status));
+      if (final.status === "failed") return this.fail(final.error.code, final.error.message);
+      if (final.status === "deleted") return this.node.remove();
+      this.complete(await callApi("GET", `/uploads/${id}/results`));
+    } catch (error) {
+      this.fail(error.code || "network_error", error.message);
+    }
+  }
+
+  async remove() {
+    const button = this.find(".delete");
+    button.disabled = true;
+    try {
+      await callApi("DELETE", `/uploads/${this.node.dataset.uploadId}`);
+      this.node.remove();
+    } catch (error) {
+      button.disabled = false;
+      this.fail(error.code || "network_error", error.message);
+    }
   }
 
   find(selector) {
@@ -137,16 +188,18 @@ class Card {
   }
 
   complete(results) {
+    // An upload asked for in other formats only has no JPEG versions: show its first format's.
+    const urls = results.thumbnail ? results : { ...Object.values(results.formats)[0], original: results.original };
     this.bar.hidden = true;
     this.show("completed");
     const image = this.find("img");
-    image.src = results.thumbnail;
+    image.src = urls.thumbnail;
     image.alt = `Thumbnail of ${this.find(".name").textContent}`;
     image.hidden = false;
     const links = this.find(".links");
     for (const version of VERSIONS) {
       const link = document.createElement("a");
-      link.href = results[version];
+      link.href = urls[version];
       link.textContent = version;
       link.target = "_blank";
       link.rel = "noopener";
@@ -184,7 +237,8 @@ async function createBatch(bodies) {
 }
 
 async function uploadAll(files, list) {
-  const cards = files.map((file) => new Card(file, list));
+  const cards = files.map((file) => new Card(file.name));
+  list.append(...cards.map((card) => card.node));
   const answers = await createUploads(files.map((file) => ({
     filename: file.name, content_type: contentTypeOf(file), size: file.size,
   })));
@@ -194,15 +248,28 @@ async function uploadAll(files, list) {
 async function uploadOne(file, card, created) {
   try {
     if (created instanceof Error) throw created;
-    card.node.dataset.uploadId = created.id;
+    card.attach(created.id);
     await putToStorage(created.upload, file, (fraction) => card.progress(fraction));
     card.bar.value = 100;
-    const final = await waitUntilFinal(created.id, (status) => card.show(status));
-    if (final.status === "failed") return card.fail(final.error.code, final.error.message);
-    card.complete(await callApi("GET", `/uploads/${created.id}/results`));
   } catch (error) {
-    card.fail(error.code || "network_error", error.message);
+    return card.fail(error.code || "network_error", error.message);
   }
+  await card.follow(created.id);
+}
+
+// The uploads made before this page was loaded, newest first, below the ones made from it.
+async function showRecent(section) {
+  const list = section.querySelector("ul");
+  try {
+    const page = await callApi("GET", `/uploads?limit=${RECENT}`);
+    const shown = (id) => document.querySelector(`[data-upload-id="${id}"]`) !== null;
+    list.append(...page.uploads.filter((upload) => !shown(upload.id)).map((upload) => Card.listed(upload).node));
+  } catch (error) {
+    const card = new Card("Recent uploads could not be listed");
+    card.fail(error.code || "network_error", error.message);
+    list.append(card.node);
+  }
+  section.hidden = list.children.length === 0;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -212,6 +279,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const start = (files) => {
     if (files.length) uploadAll(Array.from(files), list);
   };
+  showRecent(document.getElementById("recent-section"));
 
   input.addEventListener("change", () => {
     start(input.files);

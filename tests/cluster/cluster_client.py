@@ -85,19 +85,19 @@ class ClusterClient:
             return list(pool.map(one, enumerate(paths, start=first)))
 
     def send_one(self, path: Path, index: int) -> Sent:
-        api_host, created = self.create(path.name, index)
         data = path.read_bytes()
+        api_host, created = self.create(path.name, len(data), index)
         node, status, refused_by = self.put(created["upload"], data, index % len(self.nodes))
         return Sent(created["id"], created["key"], data, api_host, node, status, refused_by, time.monotonic())
 
-    def create(self, filename: str, index: int) -> tuple[str, dict]:
+    def create(self, filename: str, size: int, index: int) -> tuple[str, dict]:
         """POST /uploads to API host `index` mod 2; a 503 (storage unavailable: the API's own
         connections to a node that died) is retried on the other host, as the answer asks."""
         deadline = time.monotonic() + RETRY_503_FOR
         for attempt in itertools.count(index):
             api_host, api_url = self.apis[attempt % len(self.apis)]
-            response = self.http().post(f"{api_url}/uploads", json={"filename": filename, "content_type": "image/jpeg"},
-                                        timeout=HTTP_TIMEOUT)
+            response = self.http().post(f"{api_url}/uploads", timeout=HTTP_TIMEOUT,
+                                        json={"filename": filename, "content_type": "image/jpeg", "size": size})
             if response.status_code != 503 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)

@@ -93,6 +93,16 @@ class Network:
         """SIGKILL every process on the host, as a power cut would; returns the pids killed."""
         return kill_namespace_processes(self.namespace(host))
 
+    def freeze_host(self, host: str) -> set[int]:
+        """SIGSTOP every process on the host, so that all of it stops at one moment while the
+        test looks at what it was doing; thaw_host or kill_host follows. Returns the pids."""
+        return stop_namespace_processes(self.namespace(host))
+
+    def thaw_host(self, host: str) -> None:
+        for pid in self.pids(host) - {os.getpid()}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def remove(self) -> None:
         """Kill every process in the network's namespaces and delete them (hosts first, bridge last)."""
         for name in reversed(self.created):
@@ -136,6 +146,17 @@ def kill_namespace_processes(name: str, timeout: float = 10.0) -> set[int]:
         killed |= pids
         time.sleep(0.05)
     return killed
+
+
+def stop_namespace_processes(name: str) -> set[int]:
+    """SIGSTOP every process in the namespace, and any that one of them forked meanwhile."""
+    stopped: set[int] = set()
+    while pids := namespace_pids(name) - {os.getpid()} - stopped:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        stopped |= pids
+    return stopped
 
 
 def remove_namespace(name: str) -> None:

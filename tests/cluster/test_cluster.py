@@ -18,6 +18,8 @@ from imgpipe import db as uploads
 from pipeline_client import make_jpegs
 
 CUT_SECONDS = 20
+# A frozen worker's last statement may still be on its way to PostgreSQL: time for it to land.
+FROZEN_SETTLE_SECONDS = 0.2
 # MinIO drops a lock its holder stopped refreshing after 1 to 2 minutes.
 STALE_LOCK_WAIT = 180
 STALE_LOCK_TIMEOUT = 420
@@ -64,6 +66,29 @@ def processing_job_on(cluster, statuses: StatusLog, host: str) -> str | None:
     return None
 
 
+def freeze_mid_job(cluster, statuses: StatusLog, host: str) -> str | None:
+    """Freeze the host while one of its workers holds a job whose row is processing, and return
+    that upload; None, with the host running again, when no such job is held once it is frozen.
+
+    The status log runs behind the rows, and a job lasts a few tenths of a second: a host
+    killed on its word alone may have finished the job first. A frozen host finishes nothing,
+    so a fresh read of the row says whether a kill now lands mid-job."""
+    if processing_job_on(cluster, statuses, host) is None:
+        return None
+    cluster.network.freeze_host(host)
+    time.sleep(FROZEN_SETTLE_SECONDS)
+    database = cluster.database()
+    try:
+        for job_id in cluster.jobs_held_on(host):
+            row = uploads.get_upload(database, job_id.removeprefix("process-"))
+            if row is not None and row["status"] == "processing":
+                return row["id"]
+    finally:
+        database.close()
+    cluster.network.thaw_host(host)
+    return None
+
+
 def first_node_of_the_servers(cluster) -> str:
     """The MinIO node the servers connect to first: the first address their hosts file gives."""
     first = cluster.run_on("worker1", ["getent", "ahostsv4", MINIO_NAME], timeout=10).split()[0]
@@ -99,23 +124,26 @@ def test_uploads_spread_over_all_four_minio_nodes_all_complete(cluster, tmp_path
 
 
 def test_a_worker_host_killed_mid_burst_loses_nothing(cluster, tmp_path):
-    """Every process of worker1 is SIGKILLed while it holds a job: worker2 works the queue and
-    the relay's reaper re-drives the row the dead host held."""
+    """Every process of worker1 is SIGKILLed while it holds a job (frozen first, so the kill is
+    sure to land before that job ends): worker2 works the queue and the relay's reaper
+    re-drives the row the dead host held."""
     client = ClusterClient(cluster)
     files = make_jpegs(tmp_path / "in", 100, size=(1600, 1200))
     started = time.monotonic()
     with StatusLog(cluster) as statuses:
         burst = Burst(client, files)
-        held = wait_until(lambda: len(burst.sent) >= 20 and processing_job_on(cluster, statuses, "worker1"),
-                          60, "worker1 processing a job mid-burst")
+        held = wait_until(lambda: len(burst.sent) >= 20 and freeze_mid_job(cluster, statuses, "worker1"),
+                          60, "worker1 frozen while processing a job mid-burst")
         killed = cluster.network.kill_host("worker1")
         killed_at = time.monotonic()
         sent = burst.join()
         statuses.wait_final([upload.id for upload in sent], timeout=120)
-    print(f"worker host killed: {len(sent)} uploads final in {time.monotonic() - started:.1f} s")
+    after_kill = sum(upload.finished_at > killed_at for upload in sent)
+    print(f"worker host killed: {len(sent)} uploads final in {time.monotonic() - started:.1f} s,"
+          f" {after_kill} sent after the kill")
 
     assert killed and not cluster.network.pids("worker1")
-    assert sum(upload.finished_at > killed_at for upload in sent) >= 20, "the kill was not mid-burst"
+    assert after_kill >= 20, "the kill was not mid-burst"
     assert uploads.get_upload(cluster.database(), held)["attempts"] >= 2, "the held row was not re-driven"
     assert not statuses.moved_back()
     check_outputs(cluster, client, sent, read_from=list(MINIO_HOSTS))

@@ -18,7 +18,7 @@ def test_a_webhook_whose_job_was_lost_is_still_delivered(stack_with, tmp_path):
     with webhook_receiver() as receiver:
         stack.stop_process("worker")
         stack.stop_process("relay")
-        created = api.create(photo.name, "image/jpeg", callback_url=f"{receiver.url}/hook")
+        created = api.create_for(photo, callback_url=f"{receiver.url}/hook")
         put_file(created["upload"], photo)
         stack.stop_process("redis")
 

@@ -58,7 +58,7 @@ def test_a_minio_outage_is_reported_and_drained(stack_with, tmp_path):
     stack.stop_process("minio")
     stack.start_worker()
 
-    refused = wait_for_status(api, "/uploads", 503, json={"filename": "a.jpg", "content_type": "image/jpeg"})
+    refused = wait_for_status(api, "/uploads", 503, json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 9})
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "storage_unavailable"
     health = api.get("/healthz")
@@ -71,4 +71,4 @@ def test_a_minio_outage_is_reported_and_drained(stack_with, tmp_path):
     finals = [api.wait_final(upload["id"], timeout=60) for upload in created]
     assert [final["status"] for final in finals] == ["completed"] * 10
     assert wait_for_status(api, "/healthz", 200).status_code == 200
-    assert api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg"}).status_code == 201
+    assert api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 9}).status_code == 201

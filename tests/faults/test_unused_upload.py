@@ -17,7 +17,7 @@ def test_an_unused_upload_url_expires(stack_with, tmp_path):
     stack = stack_with(upload_url_ttl=2, upload_grace=1, sweep_min_age=0.5)
     api = Api(stack.api_url)
     [late] = make_jpegs(tmp_path / "in", 1)
-    created = api.create()
+    created = api.create_for(late)
 
     final = api.wait_final(created["id"], timeout=20)
     assert final["status"] == "failed"

@@ -91,7 +91,7 @@ def test_a_killed_process_is_started_again_with_a_growing_delay_and_down_stops_a
 
         api = Api(up.api_url)
         [photo] = make_jpegs(tmp_path / "in", 1)
-        created = api.create(photo.name, "image/jpeg")
+        created = api.create_for(photo)
         put_file(created["upload"], photo)
         assert api.wait_final(created["id"], timeout=30)["status"] == "completed"
 

@@ -15,9 +15,13 @@ from pathlib import Path
 import pytest
 import redis
 from rq import Worker
+from rq.job import Job
 
 from imgpipe import db as uploads
+from imgpipe.queues import make_queue
 from pipeline_client import Api, make_jpegs, put_file, upload_all
+from processor.jobs import TAKEN_AND_LOST_AFTER, job_id_for
+from stacks import process_tree
 from webhook_receiver import webhook_receiver
 
 
@@ -136,7 +140,7 @@ def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, t
         return 204
 
     with webhook_receiver(answers=[answer_once_the_worker_is_dead]) as receiver:
-        created = api.create(photo.name, "image/jpeg", callback_url=f"{receiver.url}/hook")
+        created = api.create_for(photo, callback_url=f"{receiver.url}/hook")
         put_file(created["upload"], photo)
         receiver.wait_for(1)
         os.kill(work_horse(stack.processes["worker"].pid), signal.SIGKILL)
@@ -150,3 +154,64 @@ def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, t
         time.sleep(0.1)
     assert callback["state"] == "delivered"
     assert [attempt["http_status"] for attempt in callback["attempts"]] == [204]
+
+
+@pytest.mark.engines("sqlite")  # on PostgreSQL a dead client's UPDATE that waits for a lock still runs once it is free
+def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with, tmp_path):
+    """The worker's whole group dies after RQ marked the job started and before the job moved
+    the row to processing, while another worker (as on another host) runs on. The row is still
+    pending, and its job looks started: the relay replaces that job once it has been started
+    for longer than the processing deadline, well before RQ would call it abandoned (its
+    timeout plus a minute after it began)."""
+    stack = stack_with(workers=2, processing_deadline=3)
+    api = Api(stack.api_url)
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    database = uploads.connect(stack.settings.database)
+    [photo] = make_jpegs(tmp_path / "in", 1)
+    created = api.create_for(photo)
+    job_id = f"process-{created['id']}"
+    with database.exclusive():  # the claim's UPDATE waits for this write lock
+        database.execute("UPDATE uploads SET attempts = attempts WHERE id = ?", [created["id"]])
+        put_file(created["upload"], photo)
+        deadline = time.monotonic() + 20
+        while not (holder := next((worker for worker in Worker.all(connection=connection)
+                                   if worker.get_current_job_id() == job_id), None)):
+            assert time.monotonic() < deadline, "no worker took the job"
+            time.sleep(0.01)
+        [lost] = [process for process in stack.processes.values() if holder.pid in process_tree(process.pid)]
+        for pid in process_tree(lost.pid):
+            os.kill(pid, signal.SIGKILL)
+        lost.wait()
+    status_after_the_loss = uploads.get_upload(database, created["id"])["status"]
+    job_status_after_the_loss = Job.fetch(job_id, connection=connection).get_status()
+
+    final = api.wait_final(created["id"], timeout=30)
+
+    assert (status_after_the_loss, job_status_after_the_loss) == ("pending", "started")
+    assert final["status"] == "completed"
+    assert uploads.get_upload(database, created["id"])["attempts"] == 1
+
+
+def test_a_job_a_worker_took_off_the_queue_and_died_with_is_enqueued_again(stack_with, tmp_path):
+    """A worker that listens on several queues pops a job id with LPOP and only then marks the job
+    started: killed in between, the job stays `queued` in its own record but lies on no queue and
+    in no registry. The relay's sweep must see that and enqueue it again."""
+    stack = stack_with()
+    stack.stop_process("worker")
+    api = Api(stack.api_url)
+    connection = redis.Redis.from_url(stack.settings.redis_url)
+    queue = make_queue(connection, stack.settings)
+    [photo] = make_jpegs(tmp_path / "in", 1)
+    created = api.create_for(photo)
+    put_file(created["upload"], photo)
+    job_id = job_id_for(created["id"])
+    deadline = time.monotonic() + 10
+    while connection.lpos(queue.key, job_id) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert connection.lrem(queue.key, 1, job_id) == 1, "the job was queued; now a worker took it and died"
+    assert Job.fetch(job_id, connection=connection).get_status() == "queued"
+
+    stack.start_worker()
+    final = api.wait_final(created["id"], timeout=TAKEN_AND_LOST_AFTER.total_seconds() + 30)
+    assert final["status"] == "completed"
+    assert uploads.get_upload(uploads.connect(stack.settings.database), created["id"])["attempts"] == 1

@@ -17,7 +17,7 @@ def client(stack):
     return app.test_client()
 
 
-NEW_UPLOAD = {"filename": "a.jpg", "content_type": "image/jpeg"}
+NEW_UPLOAD = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}
 
 
 def test_calls_without_the_token_are_401_json(client):
@@ -25,8 +25,9 @@ def test_calls_without_the_token_are_401_json(client):
         response = client.post("/uploads", json=NEW_UPLOAD, headers=headers)
         assert response.status_code == 401, headers
         assert response.get_json()["error"]["code"] == "unauthorized"
-    for path in ("/uploads/" + "0" * 32, "/uploads/" + "0" * 32 + "/status", "/metrics", "/rq/", "/"):
+    for path in ("/uploads/" + "0" * 32, "/uploads/" + "0" * 32 + "/status", "/uploads", "/metrics", "/rq/", "/"):
         assert client.get(path).status_code == 401, path
+    assert client.delete("/uploads/" + "0" * 32).status_code == 401
 
 
 def test_the_token_opens_every_call(client):
@@ -36,6 +37,8 @@ def test_the_token_opens_every_call(client):
     upload_id = created.get_json()["id"]
     assert client.get(f"/uploads/{upload_id}/status", headers=headers).get_json()["status"] == "pending"
     assert client.get("/metrics", headers=headers).status_code == 200
+    assert upload_id in [upload["id"] for upload in client.get("/uploads", headers=headers).get_json()["uploads"]]
+    assert client.delete(f"/uploads/{upload_id}", headers=headers).get_json()["status"] == "deleted"
 
 
 def test_healthz_stays_open(client):

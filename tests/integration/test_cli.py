@@ -115,7 +115,7 @@ def test_an_unreachable_api_says_so(run, tmp_path):
 def test_a_batch_bigger_than_the_server_takes_is_split_until_it_fits(stack, monkeypatch):
     count = stack.settings.max_batch + 10
     monkeypatch.setattr(client, "BATCH_SIZE", count)
-    bodies = [{"filename": f"{index}.jpg", "content_type": "image/jpeg"} for index in range(count)]
+    bodies = [{"filename": f"{index}.jpg", "content_type": "image/jpeg", "size": 10} for index in range(count)]
     bodies[3]["content_type"] = "text/plain"
 
     created = client.Api(stack.api_url).create_many(bodies)

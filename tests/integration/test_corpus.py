@@ -32,9 +32,11 @@ def outcomes(corpus_api, tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")
     created = {}
     for name, data in CORPUS.items():
+        if name == TOO_LARGE:
+            continue  # refused before any upload: test_a_file_over_the_limit_gets_no_upload_url
         path = folder / name
         path.write_bytes(data)
-        upload = corpus_api.create(name, ANY_DECLARED_TYPE)
+        upload = corpus_api.create(name, ANY_DECLARED_TYPE, len(data))
         put_file(upload["upload"], path)
         created[name] = upload["id"]
     return {name: corpus_api.wait_final(upload_id, timeout=60) | {"id": upload_id}
@@ -81,14 +83,20 @@ EXPECTED_FAILURES = {
     **{f"not-an-image-{kind}": "not_an_image" for kind in imagegen.NOT_IMAGES},
     "truncated.jpg": "corrupt_image",
     "bomb.png": "too_many_pixels",
-    "too-large.bmp": "too_large",
     "icon.ico": "unsupported_format",
 }
+TOO_LARGE = "too-large.bmp"
 
 
 def test_the_corpus_is_what_it_claims():
-    assert len(CORPUS["too-large.bmp"]) > MAX_UPLOAD_BYTES
-    assert max(len(data) for name, data in CORPUS.items() if name != "too-large.bmp") < MAX_UPLOAD_BYTES
+    assert len(CORPUS[TOO_LARGE]) > MAX_UPLOAD_BYTES
+    assert max(len(data) for name, data in CORPUS.items() if name != TOO_LARGE) < MAX_UPLOAD_BYTES
+
+
+def test_a_file_over_the_limit_gets_no_upload_url(corpus_api):
+    response = corpus_api.post("/uploads", json={"filename": TOO_LARGE, "content_type": ANY_DECLARED_TYPE,
+                                                 "size": len(CORPUS[TOO_LARGE])})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "too_large")
 
 
 def test_every_bad_input_fails_with_its_code(outcomes):
@@ -99,7 +107,7 @@ def test_every_bad_input_fails_with_its_code(outcomes):
 
 def test_every_image_completes(outcomes):
     completed = {name for name, outcome in outcomes.items() if outcome["status"] == "completed"}
-    assert completed == set(CORPUS) - set(EXPECTED_FAILURES)
+    assert completed == set(CORPUS) - set(EXPECTED_FAILURES) - {TOO_LARGE}
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

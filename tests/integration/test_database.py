@@ -160,7 +160,7 @@ def test_counts_and_processing_seconds_for_metrics(database):
         database.execute("UPDATE uploads SET processing_started_at = ?, updated_at = ? WHERE id = ?",
                          ["2026-01-01T23:59:59.000000Z", f"2026-01-02T00:00:{seconds}000Z", upload_id])
     new_row(database, "d" * 32)
-    assert uploads.count_by_status(database) == {"pending": 1, "processing": 0, "completed": 3, "failed": 0}
+    assert uploads.count_by_status(database) == {"pending": 1, "processing": 0, "completed": 3, "failed": 0, "deleted": 0}
     total, seconds_sum, cumulative = uploads.processing_seconds(database, (0.5, 1.5, 5.0))
     assert (total, cumulative) == (3, [0, 2, 3])
     assert seconds_sum == pytest.approx(1.04 + 1.4 + 4.0, abs=1e-3)
@@ -406,12 +406,127 @@ def test_a_reprocess_records_objects_and_a_failed_upload_may_complete(database):
     uploads.claim_for_processing(database, done["id"])
     uploads.mark_completed(database, done["id"], size=1, width=1, height=1, image_format="PNG",
                            derivatives={"thumbnail": {"jpeg": "0123"}}, blurhash="00TSUA", dominant_color="#000000")
-    assert uploads.record_reprocessed(database, done["id"], {"square": {"webp": "4567"}})
+    assert uploads.record_reprocessed(database, done["id"], {"square": {"webp": "4567"}}, derivative_bytes=321)
     row = uploads.get_upload(database, done["id"])
-    assert (uploads.stored_derivatives(row), row["blurhash"]) == ({"square": {"webp": "4567"}}, "00TSUA")
+    assert (uploads.stored_derivatives(row), row["blurhash"], row["derivative_bytes"]) == (
+        {"square": {"webp": "4567"}}, "00TSUA", 321)
     uploads.mark_failed(database, failed["id"], "too_many_pixels", "too big")
-    assert not uploads.record_reprocessed(database, failed["id"], {})
+    assert not uploads.record_reprocessed(database, failed["id"], {}, derivative_bytes=0)
     assert uploads.replace_failure(database, failed["id"], "corrupt_image", "broken")
     assert uploads.mark_completed(database, failed["id"], size=1, width=1, height=1, image_format="PNG",
                                   from_status="failed")
     assert uploads.get_upload(database, failed["id"])["status"] == "completed"
+def test_any_status_can_end_deleted_and_a_deleted_row_stays_deleted(database):
+    for index, path in enumerate([[], ["claim"], ["claim", "complete"], ["fail"]]):
+        upload_id = f"{index}" * 32
+        new_row(database, upload_id)
+        if "claim" in path:
+            uploads.claim_for_processing(database, upload_id)
+        if "complete" in path:
+            uploads.mark_completed(database, upload_id, size=10, width=2, height=3, image_format="JPEG")
+        if "fail" in path:
+            uploads.mark_failed(database, upload_id, "not_an_image", "text")
+        before = uploads.get_upload(database, upload_id)
+        assert uploads.mark_deleted(database, upload_id)["status"] == before["status"]
+        deleted = uploads.get_upload(database, upload_id)
+        assert deleted["status"] == "deleted" and deleted["deleted_at"] == deleted["updated_at"]
+        assert (deleted["width"], deleted["error_code"]) == (before["width"], before["error_code"])
+        assert uploads.claim_for_processing(database, upload_id) is None
+        assert not uploads.mark_completed(database, upload_id, size=1, width=1, height=1, image_format="PNG")
+        assert not uploads.mark_failed(database, upload_id, "internal", "late")
+        assert uploads.mark_deleted(database, upload_id) == deleted
+    assert uploads.mark_deleted(database, "f" * 32) is None
+
+
+def test_deleting_asks_for_the_webhook_again_and_counts_its_tries_afresh(database):
+    row = uploads.insert_upload(database, upload_id="c" * 32, filename="a.jpg", content_type="image/jpeg",
+                                key=f"originals/{'c' * 32}.jpg", declared_size=1,
+                                callback_url="https://hooks.example.com/in", upload_expires_at=uploads.utcnow())
+    new_row(database)
+    for upload_id in (row["id"], "a" * 32):
+        uploads.mark_failed(database, upload_id, "upload_expired", "never uploaded")
+    uploads.record_delivery_attempt(database, row["id"], http_status=500, error="answered HTTP 500")
+    assert uploads.finish_callback(database, row["id"], uploads.FAILED)
+    assert uploads.deleted_with_callback_waiting(database) == []
+    for upload_id in (row["id"], "a" * 32):
+        uploads.mark_deleted(database, upload_id)
+    deleted = uploads.get_upload(database, row["id"])
+    assert deleted["callback_state"] == "pending"
+    assert uploads.get_upload(database, "a" * 32)["callback_state"] is None
+    assert [r["id"] for r in uploads.deleted_with_callback_waiting(database)] == [row["id"]]
+    assert uploads.record_delivery_attempt(database, row["id"], http_status=204, error=None,
+                                           since=deleted["deleted_at"]) == 1
+    assert len(uploads.delivery_attempts(database, row["id"])) == 2
+
+
+def test_purging_is_noted_once_the_objects_are_gone(database):
+    new_row(database)
+    uploads.mark_deleted(database, "a" * 32)
+    assert uploads.unpurged_deleted_before(database, uploads.utcnow() - timedelta(seconds=60)) == []
+    later = uploads.utcnow() + timedelta(seconds=1)
+    assert [r["id"] for r in uploads.unpurged_deleted_before(database, later)] == ["a" * 32]
+    uploads.mark_purged(database, "a" * 32)
+    assert uploads.unpurged_deleted_before(database, later) == []
+
+
+def insert_created_at(database, upload_id: str, created_at: str, status: str = "pending"):
+    new_row(database, upload_id)
+    database.execute("UPDATE uploads SET created_at = ?, status = ? WHERE id = ?", [created_at, status, upload_id])
+
+
+def test_listing_pages_newest_first_by_time_then_id_and_leaves_out_deleted_rows(database):
+    same = "2026-01-01T00:00:01.000000Z"
+    insert_created_at(database, "1" * 32, "2026-01-01T00:00:00.000000Z")
+    insert_created_at(database, "2" * 32, same, "completed")
+    insert_created_at(database, "3" * 32, same, "failed")
+    insert_created_at(database, "4" * 32, same, "deleted")
+    insert_created_at(database, "5" * 32, "2026-01-01T00:00:02.000000Z")
+    pages, after = [], None
+    while True:
+        page = uploads.list_uploads(database, status=None, limit=2, after=after)
+        if not page:
+            break
+        pages.append([row["id"][0] for row in page])
+        after = (page[-1]["created_at"], page[-1]["id"])
+    assert pages == [["5", "3"], ["2", "1"]]
+    assert [row["id"][0] for row in uploads.list_uploads(database, status="deleted", limit=10)] == ["4"]
+    database.execute("UPDATE uploads SET moderation_flagged = 1 WHERE id IN (?, ?)", ["2" * 32, "4" * 32])
+    assert [row["id"][0] for row in uploads.list_uploads(database, status=None, flagged=True, limit=10)] == ["2"]
+    third = ("2026-01-01T00:00:01.000000Z", "3" * 32)
+    assert [row["id"][0] for row in uploads.list_uploads(database, status="completed", limit=10, after=third)] == ["2"]
+
+
+def test_retention_finds_rows_created_before_the_cutoff_that_are_not_deleted(database):
+    insert_created_at(database, "1" * 32, "2026-01-01T00:00:00.000000Z", "completed")
+    insert_created_at(database, "2" * 32, "2026-01-01T00:00:00.000000Z", "deleted")
+    insert_created_at(database, "3" * 32, "2026-03-01T00:00:00.000000Z", "completed")
+    cutoff = uploads.parse_timestamp("2026-02-01T00:00:00.000000Z")
+    assert [row["id"] for row in uploads.created_before(database, cutoff)] == ["1" * 32]
+
+
+def test_rows_by_id_and_stored_bytes(database):
+    for upload_id in ("a" * 32, "b" * 32, "c" * 32):
+        new_row(database, upload_id)
+        uploads.claim_for_processing(database, upload_id)
+    for upload_id, original, derived in (("a" * 32, 100, 30), ("b" * 32, 1000, 300)):
+        uploads.record_derivative_bytes(database, upload_id, derived)
+        uploads.mark_completed(database, upload_id, size=original, width=1, height=1, image_format="PNG")
+    uploads.mark_failed(database, "c" * 32, "not_an_image", "text", size=5)
+    assert uploads.stored_bytes(database) == (1100, 330)
+    uploads.mark_deleted(database, "b" * 32)
+    assert uploads.stored_bytes(database) == (100, 30)
+    ids = ["a" * 32, "d" * 32, "c" * 32]
+    assert {upload_id: row["status"] for upload_id, row in uploads.rows_by_id(database, ids).items()} == {
+        "a" * 32: "completed", "c" * 32: "failed"}
+
+
+def test_a_delivery_of_the_record_from_before_a_delete_leaves_the_deletion_to_announce(database):
+    row = uploads.insert_upload(database, upload_id="c" * 32, filename="a.jpg", content_type="image/jpeg",
+                                key=f"originals/{'c' * 32}.jpg", declared_size=1,
+                                callback_url="https://hooks.example.com/in", upload_expires_at=uploads.utcnow())
+    uploads.mark_failed(database, row["id"], "upload_expired", "never uploaded")
+    uploads.mark_deleted(database, row["id"])
+    assert not uploads.finish_callback(database, row["id"], uploads.DELIVERED)
+    assert uploads.get_upload(database, row["id"])["callback_state"] == "pending"
+    deleted_at = uploads.get_upload(database, row["id"])["deleted_at"]
+    assert uploads.finish_callback(database, row["id"], uploads.DELIVERED, deleted_at=deleted_at)

@@ -34,8 +34,9 @@ def transparent_corner_png(path):
 
 def test_every_format_asked_for_is_made_and_png_keeps_the_transparent_corner(api, tmp_path):
     formats = list(writable_formats())
-    created = api.create("logo.png", "image/png", formats=list(reversed(formats)))
-    put_file(created["upload"], transparent_corner_png(tmp_path / "logo.png"))
+    logo = transparent_corner_png(tmp_path / "logo.png")
+    created = api.create_for(logo, "image/png", formats=list(reversed(formats)))
+    put_file(created["upload"], logo)
     assert api.wait_final(created["id"], timeout=60)["status"] == "completed"
 
     results = api.get(f"/uploads/{created['id']}/results").json()
@@ -57,8 +58,8 @@ def test_every_format_asked_for_is_made_and_png_keeps_the_transparent_corner(api
 
 
 def test_without_jpeg_the_jpeg_urls_are_null_and_no_jpeg_is_written(api, stack, tmp_path):
-    created = api.create("photo.jpg", "image/jpeg", formats=["webp"])
     Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(tmp_path / "photo.jpg")
+    created = api.create_for(tmp_path / "photo.jpg", formats=["webp"])
     put_file(created["upload"], tmp_path / "photo.jpg")
     assert api.wait_final(created["id"])["status"] == "completed"
 
@@ -71,8 +72,8 @@ def test_without_jpeg_the_jpeg_urls_are_null_and_no_jpeg_is_written(api, stack, 
 
 
 def test_a_jpeg_only_upload_is_unchanged(api, stack, tmp_path):
-    created = api.create("photo.jpg", "image/jpeg")
     Image.linear_gradient("L").resize((800, 600)).convert("RGB").save(tmp_path / "photo.jpg")
+    created = api.create_for(tmp_path / "photo.jpg")
     put_file(created["upload"], tmp_path / "photo.jpg")
     assert api.wait_final(created["id"])["status"] == "completed"
 
@@ -89,7 +90,8 @@ def test_a_jpeg_only_upload_is_unchanged(api, stack, tmp_path):
 
 def test_formats_the_server_cannot_write_are_refused(api):
     for formats in (["gif"], ["jpeg", "heic"], ["WEBP"]):
-        response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "formats": formats})
+        response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+                                              "formats": formats})
         assert (response.status_code, response.json()["error"]["code"]) == (400, "unsupported_output_format")
-    response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "formats": []})
+    response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": []})
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_request")

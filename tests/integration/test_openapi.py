@@ -48,7 +48,8 @@ def jpeg(path, size=(640, 480)):
 
 def test_creating_uploads_and_its_refusals_match(check):
     check("POST", "/uploads", "/uploads", 201, json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10})
-    check("POST", "/upload/", "/upload", 201, json={"filename": "a.png", "content_type": "image/png"})
+    check("POST", "/upload/", "/upload", 201, json={"filename": "a.png", "content_type": "image/png", "size": 0})
+    check("POST", "/uploads", "/uploads", 400, json={"filename": "a.png", "content_type": "image/png"})
     check("POST", "/uploads", "/uploads", 400, data="not json", headers={"Content-Type": "application/json"})
     check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg"})
     check("POST", "/uploads", "/uploads", 415, json={"filename": "a.txt", "content_type": "text/plain"})
@@ -65,14 +66,15 @@ def test_unknown_ids_match(check):
 
 
 def test_a_pending_then_completed_upload_matches_at_every_step(check, api, tmp_path):
+    photo = jpeg(tmp_path / "photo.jpg")
     created = check("POST", "/uploads", "/uploads", 201,
-                    json={"filename": "photo.jpg", "content_type": "image/jpeg"}).json()
+                    json={"filename": "photo.jpg", "content_type": "image/jpeg", "size": photo.stat().st_size}).json()
     upload_id = created["id"]
     pending = check("GET", f"/uploads/{upload_id}/results", "/uploads/{id}/results", 200).json()
     assert pending["thumbnail"] is None
     check("GET", f"/uploads/{upload_id}", "/uploads/{id}", 200)
 
-    put_file(created["upload"], jpeg(tmp_path / "photo.jpg"))
+    put_file(created["upload"], photo)
     assert api.wait_final(upload_id)["status"] == "completed"
 
     check("GET", f"/uploads/{upload_id}/status", "/uploads/{id}/status", 200)
@@ -85,9 +87,9 @@ def test_a_pending_then_completed_upload_matches_at_every_step(check, api, tmp_p
 
 
 def test_a_failed_upload_matches(check, api, tmp_path):
-    created = api.create("notes.jpg", "image/jpeg")
     fake = tmp_path / "notes.jpg"
     fake.write_text("plain text\n" * 10)
+    created = api.create_for(fake)
     put_file(created["upload"], fake)
     assert api.wait_final(created["id"])["status"] == "failed"
     record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
@@ -97,24 +99,54 @@ def test_a_failed_upload_matches(check, api, tmp_path):
 
 def test_batches_formats_and_callbacks_match(check, api, tmp_path):
     check("POST", "/uploads/batch", "/uploads/batch", 201, json={"files": [
-        {"filename": "a.jpg", "content_type": "image/jpeg"}, {"filename": "a.txt", "content_type": "text/plain"}]})
+        {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10},
+        {"filename": "a.jpg", "content_type": "image/jpeg"},
+        {"filename": "a.txt", "content_type": "text/plain", "size": 10}]})
     check("POST", "/uploads/batch/", "/uploads/batch", 400, json={"files": []})
     check("POST", "/uploads", "/uploads", 400,
-          json={"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://10.0.0.1/hook"})
-    check("POST", "/uploads", "/uploads", 400, json={"filename": "a.jpg", "content_type": "image/jpeg", "formats": ["gif"]})
+          json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "callback_url": "http://10.0.0.1/hook"})
+    check("POST", "/uploads", "/uploads", 400,
+          json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": ["gif"]})
+    photo = jpeg(tmp_path / "photo.jpg")
     with webhook_receiver(answers=[500]) as hook:
         created = check("POST", "/uploads", "/uploads", 201, json={
             "filename": "photo.jpg", "content_type": "image/jpeg", "formats": ["png", "webp"],
-            "callback_url": hook.url}).json()
+            "size": photo.stat().st_size, "callback_url": hook.url}).json()
         pending = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
         assert pending["callback"]["state"] == "pending"
-        put_file(created["upload"], jpeg(tmp_path / "photo.jpg"))
+        put_file(created["upload"], photo)
         assert api.wait_final(created["id"])["status"] == "completed"
         hook.wait_for(2)
     record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
     assert [attempt["http_status"] for attempt in record["callback"]["attempts"]][:1] == [500]
     results = check("GET", f"/uploads/{created['id']}/results", "/uploads/{id}/results", 200).json()
     assert results["resized"] is None and results["formats"]["webp"]["resized"].startswith("http")
+
+
+def test_listing_and_deleting_match(check, api, tmp_path):
+    photo = jpeg(tmp_path / "photo.jpg")
+    created = api.create_for(photo)
+    put_file(created["upload"], photo)
+    assert api.wait_final(created["id"])["status"] == "completed"
+    api.create()
+
+    page = check("GET", "/uploads?limit=1", "/uploads", 200).json()
+    assert page["next_cursor"]
+    after = check("GET", f"/uploads/?limit=1&cursor={page['next_cursor']}", "/uploads", 200).json()
+    assert after["uploads"][0]["id"] == created["id"]
+    check("GET", "/uploads?status=completed", "/uploads", 200)
+    for query in ("limit=0", "limit=101", "status=done", "cursor=nope", "limit=1&limit=2", "page=2"):
+        check("GET", f"/uploads?{query}", "/uploads", 400)
+
+    deleted = check("DELETE", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
+    assert deleted["status"] == "deleted"
+    assert check("DELETE", f"/uploads/{created['id']}/", "/uploads/{id}", 200).json() == deleted
+    record = check("GET", f"/uploads/{created['id']}", "/uploads/{id}", 200).json()
+    assert record["deleted_at"] == deleted["updated_at"] and record["results"]["original"] is None
+    check("GET", f"/uploads/{created['id']}/results", "/uploads/{id}/results", 200)
+    listed = check("GET", "/uploads?status=deleted&limit=100", "/uploads", 200).json()
+    assert created["id"] in [upload["id"] for upload in listed["uploads"]]
+    check("DELETE", f"/uploads/{'0' * 32}", "/uploads/{id}", 404)
 
 
 def test_service_endpoints_match(check):

@@ -41,7 +41,7 @@ def metric_samples(text: str) -> dict:
 def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_path):
     photo = tmp_path / "photo.jpg"
     Image.radial_gradient("L").resize((800, 600)).convert("RGB").save(photo)
-    created = api.create("photo.jpg", "image/jpeg")
+    created = api.create_for(photo)
     put_file(created["upload"], photo)
     assert api.wait_final(created["id"])["status"] == "completed"
 
@@ -51,7 +51,7 @@ def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_
     samples = metric_samples(response.text)
 
     assert {status for (name, labels) in samples if name == "imgpipe_uploads" for _, status in labels} == {
-        "pending", "processing", "completed", "failed"}
+        "pending", "processing", "completed", "failed", "deleted"}
     completed = samples[("imgpipe_uploads", (("status", "completed"),))]
     assert completed >= 1
     assert samples[("imgpipe_processing_seconds_count", ())] == completed
@@ -109,7 +109,7 @@ def test_with_a_token_everything_but_healthz_needs_it(token_api, stack):
         bearer = requests.get(token_api + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
         assert bearer.status_code == status, path
         assert requests.get(token_api + path, auth=("anyone", TOKEN), timeout=10).status_code == status, path
-    created = requests.post(token_api + "/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg"},
+    created = requests.post(token_api + "/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 1},
                             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert created.status_code == 201
 
@@ -140,7 +140,7 @@ def test_gunicorn_logs_one_json_object_per_line(stack, tmp_path):
         while True:
             try:
                 created = requests.post(f"http://127.0.0.1:{port}/uploads", timeout=2,
-                                        json={"filename": "a.jpg", "content_type": "image/jpeg"}).json()
+                                        json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 1}).json()
                 break
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its worker still booting
                 assert time.monotonic() < deadline, log.read_text()

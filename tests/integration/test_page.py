@@ -12,6 +12,8 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
+from imgpipe.deletion import upload_keys
+from imgpipe.storage import Storage
 TIMEOUT_MS = 30_000
 
 
@@ -36,11 +38,13 @@ def picture(path, size, colours):
     return path
 
 
-def cards_with_status(page, status: str, count: int):
+def cards_with_status(page, status: str, count: int, where: str = "#uploads"):
+    """The cards of uploads made from this page (#uploads), or of those listed when it loaded (#recent)."""
     page.wait_for_function(
-        "([status, count]) => document.querySelectorAll(`.upload[data-status='${status}']`).length === count",
-        arg=[status, count])
-    return page.locator(f".upload[data-status='{status}']")
+        "([where, status, count]) =>"
+        " document.querySelectorAll(`${where} .upload[data-status='${status}']`).length === count",
+        arg=[where, status, count])
+    return page.locator(f"{where} .upload[data-status='{status}']")
 
 
 def test_two_images_show_their_thumbnails_and_working_links(page, tmp_path):
@@ -75,7 +79,7 @@ def test_two_images_show_their_thumbnails_and_working_links(page, tmp_path):
     failed = cards_with_status(page, "failed", 1)
     assert failed.locator(".state").inner_text() == "This file is not an image."
     assert failed.locator(".error-code").inner_text().startswith("not_an_image: ")
-    assert page.locator(".upload").count() == 3
+    assert page.locator("#uploads .upload").count() == 3
 
     screenshot = os.environ.get("IMGPIPE_PAGE_SCREENSHOT")
     if screenshot:
@@ -109,3 +113,38 @@ def test_several_files_are_asked_for_in_one_batch_request(page, tmp_path):
     assert sorted(done.locator(".name").all_inner_texts()) == ["view-0.jpg", "view-1.jpg", "view-2.jpg"]
     assert refused.locator(".name").inner_text() == "notes.txt"
     assert refused.locator(".error-code").inner_text().startswith("unsupported_media_type: 'text/plain'")
+
+
+def test_recent_uploads_come_back_after_a_reload_and_one_can_be_deleted(page, stack, tmp_path):
+    photo = picture(tmp_path / "lighthouse.jpg", (800, 600), (50, 90, 160))
+    scan = tmp_path / "scan.jpg"
+    scan.write_text("not a scan after all\n" * 20)
+    page.set_input_files("#files", [str(photo), str(scan)])
+    ids = {card.locator(".name").inner_text(): card.get_attribute("data-upload-id")
+           for status in ("completed", "failed") for card in cards_with_status(page, status, 1).all()}
+
+    page.reload()
+    recent = {name: page.locator(f"#recent .upload[data-upload-id='{upload_id}']") for name, upload_id in ids.items()}
+    for card in recent.values():
+        card.wait_for()
+    assert page.locator("#uploads .upload").count() == 0
+    assert page.locator("#recent .upload").count() <= 20
+    done = recent["lighthouse.jpg"]
+    assert (done.get_attribute("data-status"), done.locator(".state").inner_text()) == ("completed", "Done")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=done.locator("img").element_handle())
+    thumbnail = requests.get(done.locator("img").get_attribute("src"), timeout=10)
+    assert max(Image.open(io.BytesIO(thumbnail.content)).size) == 300
+    failed = recent["scan.jpg"]
+    assert failed.get_attribute("data-status") == "failed"
+    assert failed.locator(".error-code").inner_text().startswith("not_an_image: ")
+
+    done.locator(".delete").click()
+    done.wait_for(state="detached")
+    upload_id = ids["lighthouse.jpg"]
+    assert requests.get(f"{stack.api_url}/uploads/{upload_id}/status", timeout=10).json()["status"] == "deleted"
+    storage = Storage(stack.settings)
+    assert [key for key in upload_keys({"id": upload_id, "key": f"originals/{upload_id}.jpg"})
+            if storage.size_of(key) is not None] == []
+    page.reload()
+    recent["scan.jpg"].wait_for()
+    assert page.locator(f"#recent .upload[data-upload-id='{upload_id}']").count() == 0

@@ -18,7 +18,7 @@ def write_jpeg(path, size=(1600, 1200)):
 
 
 def upload(api, path, content_type="image/jpeg", filename=None) -> dict:
-    created = api.create(filename or path.name, content_type)
+    created = api.create(filename or path.name, content_type, path.stat().st_size)
     put_file(created["upload"], path)
     return created
 
@@ -98,10 +98,10 @@ def test_unknown_ids_are_404_json(api, path):
 
 
 def test_trailing_slashes_and_singular_paths_answer(api):
-    created = api.post("/upload/", json={"filename": "a.png", "content_type": "image/png"})
+    created = api.post("/upload/", json={"filename": "a.png", "content_type": "image/png", "size": 10})
     assert created.status_code == 201
     upload_id = created.json()["id"]
-    assert api.post("/uploads/", json={"filename": "a.png", "content_type": "image/png"}).status_code == 201
+    assert api.post("/uploads/", json={"filename": "a.png", "content_type": "image/png", "size": 10}).status_code == 201
     for path in (f"/uploads/{upload_id}/", f"/uploads/{upload_id}/status/", f"/uploads/{upload_id}/results/",
                  f"/upload/{upload_id}/status/", f"/upload/{upload_id}/result/"):
         response = api.get(path)
@@ -117,6 +117,7 @@ def test_malformed_requests_get_4xx_json(api):
         (dict(json=["a.jpg"]), 400),
         (dict(json={"filename": "a.txt", "content_type": "text/plain"}), 415),
         (dict(json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10**12}), 400),
+        (dict(json={"filename": "a.jpg", "content_type": "image/jpeg"}), 400),
         (dict(data="x" * 200_000, headers={"Content-Type": "application/json"}), 413),
     ]
     for kwargs, expected in cases:
@@ -145,7 +146,7 @@ def test_healthz_reports_every_dependency_and_the_database_engine(api, stack):
 
 def test_the_upload_url_signs_the_declared_content_type(api, tmp_path):
     source = write_jpeg(tmp_path / "a.jpg", (50, 50))
-    created = api.create("a.jpg", "image/jpeg")
+    created = api.create_for(source)
     wrong = dict(created["upload"], headers={**created["upload"]["headers"], "Content-Type": "text/html"})
     assert curl_put(wrong, source).stdout == "403"
     missing = dict(created["upload"], headers={"Content-Type": "image/jpeg"})

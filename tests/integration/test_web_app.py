@@ -222,7 +222,7 @@ def test_a_token_cap_holds_across_gunicorn_workers_under_concurrent_requests(web
 
     def create(_):
         with requests.Session() as session:  # a connection each, so both workers take requests
-            return session.post(f"{web_api}/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg"},
+            return session.post(f"{web_api}/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 1000},
                                 headers={"Authorization": f"Bearer {token}"}, timeout=20)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
@@ -245,7 +245,7 @@ def polyglot_png() -> bytes:
 
 def test_an_uploaded_html_polyglot_opens_as_a_download_not_as_a_page_of_the_store(browser, api, stack, tmp_path):
     (tmp_path / "polyglot.png").write_bytes(polyglot_png())
-    created = api.create("polyglot.png", "image/png")
+    created = api.create_for(tmp_path / "polyglot.png", "image/png")
     put_file(created["upload"], tmp_path / "polyglot.png")
     assert api.wait_final(created["id"])["status"] == "completed"
     original = api.get(f"/uploads/{created['id']}/results").json()["original"]
@@ -281,7 +281,7 @@ def test_the_upload_page_works_under_its_policy_which_blocks_inline_script(brows
     try:
         page.goto(stack.api_url + "/")
         page.set_input_files("#files", [str(tmp_path / "pier.jpg")])
-        thumbnail = page.locator(".upload[data-status='completed'] img")
+        thumbnail = page.locator("#uploads .upload[data-status='completed'] img")
         thumbnail.wait_for(state="visible")
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
         assert page.evaluate("window.violations") == []

@@ -36,8 +36,8 @@ def callback_when(api, upload_id: str, state: str, timeout: float = 20.0) -> dic
 
 def test_a_completed_upload_posts_its_signed_record_to_the_callback(api, stack, tmp_path):
     with webhook_receiver() as hook:
-        created = api.create("photo.jpg", "image/jpeg", callback_url=f"{hook.url}/done?ref=42")
-        put_file(created["upload"], photo(tmp_path / "photo.jpg"))
+        created = api.create_for(photo(tmp_path / "photo.jpg"), callback_url=f"{hook.url}/done?ref=42")
+        put_file(created["upload"], tmp_path / "photo.jpg")
         assert api.wait_final(created["id"])["status"] == "completed"
         [request] = hook.wait_for(1)
 
@@ -62,7 +62,7 @@ def test_a_failed_upload_is_announced_too_and_retried_until_a_2xx(api, stack, tm
     fake = tmp_path / "notes.jpg"
     fake.write_text("plain text\n" * 10)
     with webhook_receiver(answers=[500, 503], default=200) as hook:
-        created = api.create("notes.jpg", "image/jpeg", callback_url=f"{hook.url}/hook")
+        created = api.create_for(fake, callback_url=f"{hook.url}/hook")
         put_file(created["upload"], fake)
         assert api.wait_final(created["id"])["status"] == "failed"
         requests_seen = hook.wait_for(3)
@@ -88,8 +88,8 @@ def delivery_job_when_ended(stack, upload_id: str, timeout: float = 10.0) -> Job
 
 def test_a_callback_never_answered_2xx_fails_after_its_tries_and_redirects_are_not_followed(api, stack, tmp_path):
     with webhook_receiver() as elsewhere, webhook_receiver(default=(302, {"Location": f"{elsewhere.url}/"})) as hook:
-        created = api.create("photo.jpg", "image/jpeg", callback_url=f"{hook.url}/hook")
-        put_file(created["upload"], photo(tmp_path / "photo.jpg"))
+        created = api.create_for(photo(tmp_path / "photo.jpg"), callback_url=f"{hook.url}/hook")
+        put_file(created["upload"], tmp_path / "photo.jpg")
         callback = callback_when(api, created["id"], "failed")
         job = delivery_job_when_ended(stack, created["id"])
         assert (job.get_status(), job.return_value()) == (JobStatus.FINISHED, "failed")
@@ -109,7 +109,7 @@ def test_a_callback_never_answered_2xx_fails_after_its_tries_and_redirects_are_n
     "http://0x7f.1/hook",
 ])
 def test_callbacks_to_addresses_inside_the_network_are_refused_when_asked_for(api, callback_url):
-    response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg",
+    response = api.post("/uploads", json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
                                           "callback_url": callback_url})
     assert response.status_code == 400
     error = response.json()["error"]

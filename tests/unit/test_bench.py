@@ -1,11 +1,18 @@
 """The benchmark's pure parts do what its figures claim (no timing here: `make bench` measures)."""
 
+import base64
+import hashlib
+import hmac
 import io
+import json
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
 
-from bench import alternatives, inputs
+from bench import alternatives, inputs, presign
+from imgpipe.presign import _signing_key
 from bench.pipeline import percentile
 from bench.processing import IMPLEMENTATIONS, check_outputs
 
@@ -51,3 +58,15 @@ def test_percentile_is_nearest_rank():
     assert percentile(values, 0.50) == 10
     assert percentile(values, 0.95) == 19
     assert percentile([7.0], 0.95) == 7.0
+
+
+def test_the_cached_key_post_policy_signs_as_minio_py_does():
+    """So the two POST policy variants of bench/presign.py do the same work, one with the key cached."""
+    now = datetime.now(timezone.utc)
+    fields = presign.post_policy_minio(now)
+    expected = hmac.new(_signing_key(presign.CREDENTIALS, now), fields["policy"].encode(), hashlib.sha256).hexdigest()
+    assert fields["x-amz-signature"] == expected
+    ours = presign.post_policy_cached_key(now)
+    assert ["content-length-range", presign.SIZE, presign.SIZE] in json.loads(base64.b64decode(ours["policy"]))[
+        "conditions"]
+    assert "content-length" in parse_qs(urlsplit(presign.put_shipped(now)).query)["X-Amz-SignedHeaders"][0]

@@ -21,7 +21,8 @@ from notify_config.definition import minio_server_env
 
 MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 INTERPOLATED = ("S3_BASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "IMGPIPE_API_TOKEN", "IMGPIPE_WEBHOOK_SECRET",
-                "IMGPIPE_CORS_ORIGINS", "IMGPIPE_UPLOAD_TOKEN_SECRET", "POSTGRES_PASSWORD")
+                "IMGPIPE_CORS_ORIGINS", "IMGPIPE_UPLOAD_TOKEN_SECRET", "POSTGRES_PASSWORD",
+                "IMGPIPE_MODERATION", "IMGPIPE_MODERATION_THRESHOLD", "IMGPIPE_EXTRAS")
 CLUSTER_FILE = "docker-compose.cluster.yml"
 MINIO_NODES = ("minio1", "minio2", "minio3", "minio4")
 PYTHON_SERVICES = ("setup", "api", "relay", "worker")
@@ -171,3 +172,15 @@ def test_the_cluster_password_and_public_address_come_from_the_environment():
     assert urlsplit(services["worker"]["environment"]["DATABASE_URL"]).password == "s3cret"
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
     assert Settings.from_env(services["api"]["environment"]).public_s3_url == "https://files.example.com"
+
+
+def test_moderation_is_off_and_not_built_in_unless_asked(services):
+    assert Settings.from_env(services["worker"]["environment"]).moderation == "off"
+    assert services["worker"]["build"]["args"] == {"EXTRAS": ""}
+    asked = compose_config(IMGPIPE_EXTRAS="moderation", IMGPIPE_MODERATION="reject",
+                           IMGPIPE_MODERATION_THRESHOLD="0.6")["services"]["worker"]
+    settings = Settings.from_env(asked["environment"])
+    assert (settings.moderation, settings.moderation_threshold) == ("reject", 0.6)
+    assert asked["build"]["args"] == {"EXTRAS": "moderation"}
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert 'ARG EXTRAS=""' in dockerfile and 'pip install ".${EXTRAS:+[$EXTRAS]}"' in dockerfile

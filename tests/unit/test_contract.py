@@ -17,7 +17,7 @@ RULES = UploadRules(accepted=accepted_content_types({"heif", "avif"}), max_bytes
 MAX_FILES = 3
 NEW_UPLOAD = new_upload_schema(sorted(RULES.accepted), RULES.max_bytes, RULES.writable_formats, RULES.presets)
 BATCH = batch_schema(MAX_FILES)
-VALID = {"filename": "a.jpg", "content_type": "image/png"}
+VALID = {"filename": "a.jpg", "content_type": "image/png", "size": 10}
 ODD_VALUES = [None, True, 0, -1, 10.0, 1.5, "", "x", "https://example.com/hook", [], [1], ["jpeg"], [{}], {}]
 
 

@@ -1,8 +1,8 @@
 import time
 from datetime import datetime, timezone
 
-from imgpipe.keys import (derivative_key, is_upload_id, new_upload_id, original_key, originals_made_from,
-                          upload_id_from_key)
+from imgpipe.keys import (derivative_key, derivative_keys, is_upload_id, new_upload_id, original_key,
+                          originals_made_from, upload_id_from_key)
 
 
 def test_keys_are_made_from_the_id_only():
@@ -53,3 +53,11 @@ def test_listing_after_a_moment_yields_the_originals_made_from_then_on():
     after = new_upload_id()
     assert original_key(before, "jpg") < originals_made_from(moment) < original_key(after, "jpg")
     assert originals_made_from(moment).startswith("originals/")
+
+
+def test_every_derivative_key_in_every_format():
+    upload_id = new_upload_id()
+    keys = derivative_keys(upload_id)
+    assert len(keys) == len(set(keys)) == 12
+    assert {key.rsplit(".", 1)[1] for key in keys} == {"jpg", "png", "webp", "avif"}
+    assert derivative_key("thumbnail", upload_id, "webp") in keys

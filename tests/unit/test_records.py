@@ -6,7 +6,7 @@ import json
 
 from imgpipe import db as uploads
 from imgpipe.presets import BUILT_IN, parse_presets
-from imgpipe.records import attachment, record_body, results_body
+from imgpipe.records import attachment, record_body, results_body, summary_body
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 UPLOAD_ID = "e" * 32
@@ -121,3 +121,22 @@ def test_an_attachment_keeps_any_name_in_utf8_and_a_safe_ascii_fallback():
     assert attachment('Ünïcode "quoted" \\ name.jpg') == (
         'attachment; filename="_n_code _quoted_ _ name.jpg"; '
         "filename*=UTF-8''%C3%9Cn%C3%AFcode%20%22quoted%22%20%5C%20name.jpg")
+
+
+def test_a_deleted_upload_keeps_its_facts_and_points_at_nothing():
+    deleted = row(status="deleted", formats="jpeg,webp", width=640, height=480, format="JPEG", bytes=1234,
+                  deleted_at="2026-01-02T03:04:00.000000Z", updated_at="2026-01-02T03:04:00.000000Z")
+    body = record_body(deleted, KeyPresigner(), 60, NOW, [], BUILT_IN)
+    assert (body["status"], body["deleted_at"]) == ("deleted", "2026-01-02T03:04:00.000000Z")
+    assert body["image"] == {"width": 640, "height": 480, "format": "JPEG", "bytes": 1234, "blurhash": None,
+                             "dominant_color": None}
+    results = body["results"]
+    assert [results[kind] for kind in ("original", "resized", "compressed", "thumbnail", "expires_at")] == [None] * 5
+    assert all(url is None for urls in results["formats"].values() for url in urls.values())
+
+
+def test_a_listed_upload_is_the_record_without_its_callback():
+    hooked = row(callback_url="https://hooks.example.com/in", callback_state="delivered")
+    assert summary_body(hooked, KeyPresigner(), 60, NOW, BUILT_IN) == {
+        name: value for name, value in record_body(hooked, KeyPresigner(), 60, NOW, [], BUILT_IN).items()
+        if name != "callback"}

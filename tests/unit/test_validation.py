@@ -32,7 +32,7 @@ def test_a_valid_request():
 
 
 def test_content_type_parameters_and_case_are_ignored():
-    assert parse({"filename": "a.png", "content_type": "Image/PNG; charset=binary"}).extension == "png"
+    assert parse({"filename": "a.png", "content_type": "Image/PNG; charset=binary", "size": 10}).extension == "png"
 
 
 def test_optional_types_follow_the_installed_decoders():
@@ -49,26 +49,39 @@ def test_non_images_are_415(content_type):
 
 @pytest.mark.parametrize("body", [
     None, [], "x", {}, {"filename": "a.jpg"}, {"content_type": "image/jpeg"},
-    {"filename": 3, "content_type": "image/jpeg"}, {"filename": "a.jpg", "content_type": None},
+    {"filename": 3, "content_type": "image/jpeg", "size": 10}, {"filename": "a.jpg", "content_type": None},
     {"filename": "a.jpg", "content_type": "image/jpeg", "size": -1},
     {"filename": "a.jpg", "content_type": "image/jpeg", "size": "10"},
     {"filename": "a.jpg", "content_type": "image/jpeg", "size": True},
     {"filename": "a.jpg", "content_type": "image/jpeg", "extra": 1},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "ftp://x/y"},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": 5},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://[::1/hook"},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://example.com:99999/hook"},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "https:///hook"},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "formats": []},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "formats": "webp"},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "formats": [1]},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "presets": []},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "presets": "square"},
-    {"filename": "a.jpg", "content_type": "image/jpeg", "presets": [None]},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "callback_url": "ftp://x/y"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "callback_url": 5},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "callback_url": "http://[::1/hook"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "callback_url": "http://example.com:99999/hook"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "callback_url": "https:///hook"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": []},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": "webp"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": [1]},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": []},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": "square"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": [None]},
 ])
 def test_malformed_bodies_are_400(body):
     error = rejected(body)
     assert (error.status, error.code) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize("body", [{"filename": "a.jpg", "content_type": "image/jpeg"},
+                                  {"filename": "a.jpg", "content_type": "image/jpeg", "size": None}])
+def test_size_is_required_because_the_upload_url_signs_it(body):
+    error = rejected(body)
+    assert (error.status, error.code) == (400, "invalid_request")
+    assert error.message.startswith("size is required")
+
+
+def test_a_size_of_zero_and_the_limit_itself_are_accepted():
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 0}).size == 0
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 1000.0}).size == 1000
 
 
 def test_declared_size_over_the_limit_is_400_too_large():
@@ -85,7 +98,7 @@ def test_filenames_lose_paths_and_control_characters():
 
 def test_a_filename_with_nothing_usable_gets_a_label():
     for name in ("", "   ", "../..", "/", "\x00"):
-        assert parse({"filename": name, "content_type": "image/png"}).filename == "upload"
+        assert parse({"filename": name, "content_type": "image/png", "size": 10}).filename == "upload"
 
 
 def test_an_empty_content_type_is_415():
@@ -93,40 +106,42 @@ def test_an_empty_content_type_is_415():
 
 
 def test_callback_url_is_kept():
-    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "https://example.com/hook"})
+    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+                 "callback_url": "https://example.com/hook"})
     assert new.callback_url == "https://example.com/hook"
 
 
 def test_a_callback_the_address_check_refuses_is_400_callback_not_allowed():
-    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "callback_url": "http://internal.example/"})
+    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+                      "callback_url": "http://internal.example/"})
     assert (error.status, error.code) == (400, "callback_not_allowed")
     assert "private address" in error.message
 
 
 def test_formats_default_to_jpeg_and_are_kept_once_each_in_a_fixed_order():
-    assert parse({"filename": "a.jpg", "content_type": "image/jpeg"}).formats == ("jpeg",)
-    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "formats": None}).formats == ("jpeg",)
-    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "formats": ["webp", "jpeg", "webp"]})
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}).formats == ("jpeg",)
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": None}).formats == ("jpeg",)
+    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": ["webp", "jpeg", "webp"]})
     assert new.formats == ("jpeg", "webp")
 
 
 @pytest.mark.parametrize("formats", [["gif"], ["avif"], ["jpeg", "WEBP"]])
 def test_formats_this_server_cannot_write_are_400(formats):
-    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "formats": formats})
+    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": formats})
     assert (error.status, error.code) == (400, "unsupported_output_format")
     assert "jpeg, png, webp" in error.message
 
 
 def test_presets_default_to_all_and_are_kept_once_each_in_the_servers_order():
-    assert parse({"filename": "a.jpg", "content_type": "image/jpeg"}).presets is None
-    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "presets": None}).presets is None
-    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "presets": ["thumbnail", "square", "thumbnail"]})
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}).presets is None
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": None}).presets is None
+    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": ["thumbnail", "square", "thumbnail"]})
     assert new.presets == ("square", "thumbnail")
 
 
 @pytest.mark.parametrize("presets", [["compressed"], ["square", "Square"], [""]])
 def test_presets_this_server_does_not_have_are_400_unknown_preset(presets):
-    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "presets": presets})
+    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": presets})
     assert (error.status, error.code) == (400, "unknown_preset")
     assert "presets are resized, square, thumbnail" in error.message
 

@@ -1,0 +1,14 @@
+"""A request refused for what it asked: an HTTP status, a stable code and a sentence.
+
+The API answers every one as its JSON error; the checks that raise them stay free of Flask.
+"""
+
+from __future__ import annotations
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message

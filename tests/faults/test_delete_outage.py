@@ -1,0 +1,35 @@
+"""A delete while MinIO is down: the row is deleted at once, the call says storage is unavailable,
+and the sweeper removes the objects once MinIO is back and no job can still be writing."""
+
+from __future__ import annotations
+
+import time
+
+from imgpipe.db import connect, get_upload
+from imgpipe.deletion import upload_keys
+from imgpipe.storage import Storage
+from pipeline_client import Api, make_jpegs, put_file
+
+
+def test_a_delete_while_storage_is_down_is_finished_by_the_sweeper(stack_with, tmp_path):
+    stack = stack_with(processing_deadline=10)
+    api, storage = Api(stack.api_url), Storage(stack.settings)
+    [photo] = make_jpegs(tmp_path / "in", 1)
+    created = api.create_for(photo, formats=["jpeg", "webp"])
+    put_file(created["upload"], photo)
+    assert api.wait_final(created["id"])["status"] == "completed"
+    stack.stop_process("minio")
+
+    response = api.delete(created["id"])
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "storage_unavailable")
+    assert api.get(f"/uploads/{created['id']}/status").json()["status"] == "deleted"
+    row = get_upload(connect(stack.settings.database), created["id"])
+    assert row["purged_at"] is None
+
+    stack.start_minio()
+    assert len([key for key in upload_keys(created) if storage.size_of(key) is not None]) == 7
+    deadline = time.monotonic() + 30
+    while any(storage.size_of(key) is not None for key in upload_keys(created)):
+        assert time.monotonic() < deadline, "the sweeper did not remove the deleted upload's objects"
+        time.sleep(0.2)
+    assert get_upload(connect(stack.settings.database), created["id"])["purged_at"] is not None
