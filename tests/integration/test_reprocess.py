@@ -210,6 +210,18 @@ def test_one_preset_can_be_made_again_alone_and_dates_select(stack, stored, tmp_
     assert fetch(results["presets"]["square"]["jpeg"]).size == (300, 300)
 
 
+def test_deleting_an_upload_removes_every_presets_objects(stack, tmp_path):
+    api = Api(stack.api_url)
+    [created] = upload_all(api, make_jpegs(tmp_path, 1, size=SIZE))
+    assert api.wait_final(created["id"])["status"] == "completed"
+    storage = Storage(stack.settings)
+    made = [derivative_key(name, created["id"], fmt) for name, fmt in (("square", "jpeg"), ("preview", "webp"),
+                                                                       ("thumbnail", "jpeg"))]
+    assert all(storage.size_of(key) for key in made)
+    assert api.delete(created["id"]).json()["status"] == "deleted"
+    assert [key for key in made if storage.size_of(key) is not None] == []
+
+
 def test_an_upload_that_failed_internal_completes_when_tried_again(stack, stored):
     """A refused upload's original is gone and it is passed over; one whose attempts ran out (as
     if a bug since fixed had made every attempt crash) is made from its original and completes."""
