@@ -39,6 +39,7 @@ class Services:
             writable_formats=writable_formats(),
             check_callback=functools.partial(
                 check_new_callback, allowed_hosts=settings.webhook_allowed_hosts, resolve=resolve_host),
+            presets=settings.derivative_presets.names,
         )
         self._local = threading.local()
         self._storage_checked_at = -STORAGE_CHECK_INTERVAL

@@ -59,13 +59,17 @@ FORMATS = Field(
     "formats", "array", items="string", min_items=1, invalid="formats must be a non-empty list of format names",
     description="The formats to make every derivative in (each once; repeats are ignored). "
                 "null or left out: jpeg. Only the formats this server can write are listed.")
+PRESETS = Field(
+    "presets", "array", items="string", min_items=1, invalid="presets must be a non-empty list of preset names",
+    description="The presets to make (each once; repeats are ignored). null or left out: every preset. "
+                "Only this server's presets are listed (IMGPIPE_PRESETS; built in: resized, compressed, thumbnail).")
 CALLBACK_URL = Field(
     "callback_url", "string", max_length=MAX_URL_LENGTH, pattern="^[Hh][Tt][Tt][Pp][Ss]?://", format="uri",
     invalid="callback_url must be an http(s) URL",
     description="Where to POST the whole record (signed) once the upload is completed or failed. A host that "
                 "is, or resolves to, a loopback, private, link-local, multicast, reserved or cloud-metadata "
                 "address is answered 400 callback_not_allowed unless the server allows it by name.")
-NEW_UPLOAD = (FILENAME, CONTENT_TYPE, SIZE, FORMATS, CALLBACK_URL)  # checked in this order
+NEW_UPLOAD = (FILENAME, CONTENT_TYPE, SIZE, FORMATS, PRESETS, CALLBACK_URL)  # checked in this order
 
 FILES = Field(
     "files", "array", required=True, items="object", min_items=1, invalid="files must be a non-empty list of objects",
@@ -74,12 +78,13 @@ FILES = Field(
 BATCH = (FILES,)
 
 
-def new_upload_schema(content_types, max_bytes: int, formats) -> dict:
+def new_upload_schema(content_types, max_bytes: int, formats, presets) -> dict:
     """POST /uploads' body with this server's limits; each is answered with its own code, not invalid_request."""
     properties = {field.name: field.schema() for field in NEW_UPLOAD}
     properties[CONTENT_TYPE.name]["enum"] = list(content_types)  # 415 unsupported_media_type
     properties[SIZE.name]["maximum"] = max_bytes  # 400 too_large
     properties[FORMATS.name]["items"]["enum"] = list(formats)  # 400 unsupported_output_format
+    properties[PRESETS.name]["items"]["enum"] = list(presets)  # 400 unknown_preset
     return _object(NEW_UPLOAD, properties)
 
 

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from imgpipe import db as uploads
-from imgpipe.queues import make_queue, make_webhook_queue, relayed_count_key
+from imgpipe.queues import make_queue, make_reprocess_queue, make_webhook_queue, relayed_count_key
 
 bp = Blueprint("metrics", __name__)
 
@@ -70,7 +70,8 @@ class PipelineCollector:
     def redis_metrics(self):
         svc = self.services
         depth = GaugeMetricFamily("imgpipe_queue_depth", "Jobs waiting in the RQ queue.", labels=["queue"])
-        for queue in (make_queue(svc.redis, svc.settings), make_webhook_queue(svc.redis, svc.settings)):
+        for queue in (make_queue(svc.redis, svc.settings), make_webhook_queue(svc.redis, svc.settings),
+                      make_reprocess_queue(svc.redis, svc.settings)):
             depth.add_metric([queue.name], queue.count)
         yield depth
         waiting = GaugeMetricFamily("imgpipe_events_waiting", "MinIO events not yet taken by the relay.")

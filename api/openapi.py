@@ -16,7 +16,6 @@ from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
 from imgpipe.engines import ENGINES
 from imgpipe.formats import OUTPUT_FORMATS, writable_formats
-from imgpipe.keys import DERIVATIVES
 
 bp = Blueprint("openapi", __name__)
 
@@ -62,6 +61,11 @@ SUMMARY_PROPERTIES = {
         "height": {"type": ["integer", "null"]},
         "format": {"type": ["string", "null"]},
         "bytes": {"type": ["integer", "null"]},
+        "blurhash": {"type": ["string", "null"], "minLength": 6,
+                     "description": "A BlurHash of the picture (https://blurha.sh): a blurred stand-in a page "
+                                    "decodes and shows while the image loads; null until completed."},
+        "dominant_color": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$",
+                           "description": "The colour covering most of the picture, #rrggbb; null until completed."},
     }),
     "moderation": _ref("Moderation"),
 }
@@ -114,10 +118,16 @@ SCHEMAS = {
         "compressed": NULLABLE_URL,
         "thumbnail": NULLABLE_URL,
         "formats": {"type": "object", "propertyNames": {"enum": list(OUTPUT_FORMATS)},
-                    "additionalProperties": _closed({kind: NULLABLE_URL for kind in DERIVATIVES}),
-                    "description": "The three versions in every format the upload asked for (jpeg included). "
-                                   "The top-level resized, compressed and thumbnail are the JPEG ones, "
-                                   "null when jpeg was not asked for."},
+                    "additionalProperties": {"type": "object", "additionalProperties": NULLABLE_URL},
+                    "description": "Per format, the URL of every preset made in it: the same URLs as presets, "
+                                   "grouped the other way."},
+        "presets": {"type": "object", "additionalProperties": {
+                        "type": "object", "propertyNames": {"enum": list(OUTPUT_FORMATS)},
+                        "additionalProperties": NULLABLE_URL},
+                    "description": "Per preset, the URL of its object in each format it is made in: once completed, "
+                                   "what the upload has of the presets in use; before, what it is going to get "
+                                   "(null URLs). The top-level resized, compressed and thumbnail are the built-in "
+                                   "presets' JPEG URLs, null when the upload has none."},
         "expires_at": {"type": ["string", "null"], "format": "date-time"},
     }),
     "UploadRecord": _closed({**SUMMARY_PROPERTIES, "callback": _ref("Callback")}),
@@ -196,8 +206,8 @@ def _create(deprecated: bool = False) -> dict:
             "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
             "400": _error("The body is not the JSON object this call expects, size included (invalid_request), "
                           "the size is over the limit (too_large), a format cannot be written "
-                          "(unsupported_output_format), or the callback URL leads to a forbidden address "
-                          "(callback_not_allowed)."),
+                          "(unsupported_output_format), a preset does not exist (unknown_preset), or the callback "
+                          "URL leads to a forbidden address (callback_not_allowed)."),
             "401": UNAUTHORIZED,
             "403": USED_UP,
             "413": _error("The request body is over 64 KiB."),
@@ -297,8 +307,8 @@ DOCUMENT = {
     "info": {
         "title": "imgpipe",
         "version": "1",
-        "description": "Presigned uploads straight to object storage; a resized, a compressed and a thumbnail "
-                       "version made in the background. Paths also answer with a trailing slash.",
+        "description": "Presigned uploads straight to object storage; a version per preset (built in: resized, "
+                       "compressed and thumbnail) made in the background. Paths also answer with a trailing slash.",
     },
     "security": [{}, {"apiToken": []}, {"uploadToken": []}],
     "paths": {
@@ -362,7 +372,8 @@ def document_for(settings) -> dict:
     """The document with this deployment's limits and formats filled in, so clients (and fuzzers) know them."""
     document = copy.deepcopy(DOCUMENT)
     document["components"]["schemas"].update(
-        NewUpload=new_upload_schema(ALL_CONTENT_TYPES, settings.max_upload_bytes, writable_formats()),
+        NewUpload=new_upload_schema(ALL_CONTENT_TYPES, settings.max_upload_bytes, writable_formats(),
+                                    settings.derivative_presets.names),
         NewUploadBatch=batch_schema(settings.max_batch))
     return document
 

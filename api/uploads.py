@@ -89,7 +89,7 @@ def create(svc, new: NewUpload) -> dict:
     row = uploads.insert_upload(
         svc.db, upload_id=upload_id, filename=new.filename, content_type=new.content_type, key=key,
         declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at, formats=new.formats,
-        upload_token_id=_upload_token_id())
+        upload_token_id=_upload_token_id(), presets=new.presets)
     current_app.logger.info("upload %s: pending (%s, %s)", upload_id, new.content_type, new.filename)
     return {
         "id": upload_id,
@@ -114,7 +114,8 @@ def list_uploads():
     page, more = rows[:query.limit], len(rows) > query.limit
     now = uploads.utcnow()
     return {
-        "uploads": [summary_body(row, svc.storage, svc.settings.result_url_ttl, now) for row in page],
+        "uploads": [summary_body(row, svc.storage, svc.settings.result_url_ttl, now, svc.settings.derivative_presets)
+                    for row in page],
         "next_cursor": encode_cursor(page[-1]) if more else None,
     }
 
@@ -123,7 +124,7 @@ def list_uploads():
 def remove_upload(upload_id):
     """Delete the upload's objects; the row stays, deleted. Asking again answers the same."""
     svc = services()
-    row = delete_upload(svc.db, svc.storage, upload_id)
+    row = delete_upload(svc.db, svc.storage, upload_id, svc.settings.derivative_presets)
     if row is None:
         raise RequestRejected(404, "not_found", f"no upload with id {upload_id!r}")
     current_app.logger.info("upload %s: deleted", upload_id)
@@ -135,7 +136,8 @@ def get_record(upload_id):
     row = _find(upload_id)
     svc = services()
     deliveries = uploads.delivery_attempts(svc.db, row["id"])
-    return record_body(row, svc.storage, svc.settings.result_url_ttl, uploads.utcnow(), deliveries)
+    return record_body(row, svc.storage, svc.settings.result_url_ttl, uploads.utcnow(), deliveries,
+                       svc.settings.derivative_presets)
 
 
 @bp.get("/uploads/<upload_id:upload_id>/status", strict_slashes=False)
@@ -148,7 +150,8 @@ def get_status(upload_id):
 @bp.get("/upload/<upload_id:upload_id>/result", strict_slashes=False)
 def get_results(upload_id):
     svc = services()
-    return results_body(_find(upload_id), svc.storage, svc.settings.result_url_ttl, uploads.utcnow())
+    return results_body(_find(upload_id), svc.storage, svc.settings.result_url_ttl, uploads.utcnow(),
+                        svc.settings.derivative_presets)
 
 
 def _json_body(refusal: str):

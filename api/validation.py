@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
-from api.contract import BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, NEW_UPLOAD, SIZE, Field
+from api.contract import BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, NEW_UPLOAD, PRESETS, SIZE, Field
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
 from imgpipe.refusal import Refused
@@ -54,6 +54,7 @@ class NewUpload:
     size: int
     callback_url: str | None
     formats: tuple[str, ...]
+    presets: tuple[str, ...] | None = None  # None: every preset
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class UploadRules:
     max_bytes: int
     writable_formats: tuple[str, ...]  # output formats this Pillow can encode
     check_callback: Callable[[str], None]  # raises CallbackRefused for a URL webhooks must not go to
+    presets: tuple[str, ...]  # this server's preset names, in the presets file's order
 
 
 def accepted_content_types(readable_formats: set[str]) -> dict[str, str]:
@@ -92,8 +94,9 @@ def parse_new_upload(body, rules: UploadRules) -> NewUpload:
     if size > rules.max_bytes:
         raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
     formats = _formats(_value(body, FORMATS), rules.writable_formats)
+    presets = _presets(_value(body, PRESETS), rules.presets)
     callback_url = _callback_url(_value(body, CALLBACK_URL), rules.check_callback)
-    return NewUpload(filename, content_type, accepted[content_type], size, callback_url, formats)
+    return NewUpload(filename, content_type, accepted[content_type], size, callback_url, formats, presets)
 
 
 def parse_batch(body, max_files: int) -> list[dict]:
@@ -146,6 +149,16 @@ def _formats(value, writable: tuple[str, ...]) -> tuple[str, ...]:
         raise RequestRejected(400, "unsupported_output_format",
                               f"cannot write {', '.join(refused)}; formats are {', '.join(writable)}")
     return tuple(name for name in OUTPUT_FORMATS if name in value)
+
+
+def _presets(value, known: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The presets asked for, each once, in the server's order; None (every preset) when not given."""
+    if value is None:
+        return None
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise RequestRejected(400, "unknown_preset", f"no preset named {', '.join(unknown)}; presets are {', '.join(known)}")
+    return tuple(name for name in known if name in value)
 
 
 def _callback_url(value, check_callback: Callable[[str], None]) -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import PIL
 
 from bench import api_load, memory, moderation, pipeline, presign, processing, report
+from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
 from bench.stacks import (PROJECT_ROOT, PostgresServer, remove_stack, start_api_variant, start_stack,
@@ -40,6 +41,8 @@ class Plan:
     api_rounds: int
     gunicorn_variants: dict[str, tuple[list[str], str, dict[str, str]]]
     moderation_rounds: dict[str, int]
+    reprocess_stored: int  # uploads stored and then reprocessed (10,000 would be the target's; scaled to the run's time)
+    reprocess_fresh: int  # fresh uploads timed, alone and again during the reprocess
 
 
 SHIPPED_WORKERS = "imgpipe worker × 2 (as shipped)"
@@ -67,11 +70,11 @@ GUNICORN_VARIANTS = {
 }
 FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
             worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS,
-            moderation_rounds={"1mp": 21, "12mp": 13})
+            moderation_rounds={"1mp": 21, "12mp": 13}, reprocess_stored=1000, reprocess_fresh=40)
 QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
              worker_variants={name: WORKER_VARIANTS[name] for name in ("RQ's forking Worker × 2", MODERATED_WORKERS)},
              api_seconds=3, api_rounds=1, gunicorn_variants={name: GUNICORN_VARIANTS[name] for name in (CORS_API, MINIMAL_API)},
-             moderation_rounds={"1mp": 5, "12mp": 3})
+             moderation_rounds={"1mp": 5, "12mp": 3}, reprocess_stored=150, reprocess_fresh=8)
 
 
 def say(message: str) -> None:
@@ -86,6 +89,11 @@ def measure_processing(plan: Plan, inputs: dict[str, bytes]) -> dict:
         row.update(width=width, height=height, jpeg_mb=round(len(inputs[size]) / 1e6, 2))
         say(f"  {size}: ours {row['ours_ms']} ms, naive {row['naive_ms']}, vips {row['vips_ms']},"
             f" floor {row['floor_ms']}")
+    rounds = 20 * plan.rounds["12mp"]
+    placeholder_ms = processing.placeholder_ms(inputs["12mp"], rounds)
+    summary["12mp"].update(placeholder_ms=round(placeholder_ms, 2),
+                           placeholder_share=round(placeholder_ms / summary["12mp"]["ours_ms"], 4))
+    say(f"  placeholder: {placeholder_ms:.2f} ms ({summary['12mp']['placeholder_share']:.1%} of a 12 MP derivation)")
     return summary
 
 
@@ -160,6 +168,22 @@ def measure_pipeline(stack, plan: Plan, single: bytes, images: list[bytes]) -> d
                           "pure_cpu_ms_per_image": round(pure_cpu_ms, 1), "pipeline_overhead": overhead,
                           "pipeline_cpu_overhead": cpu_overhead}
     return variants
+
+
+def measure_reprocess(stack, plan: Plan, single: bytes) -> dict:
+    """Fresh uploads' latency alone and while `imgpipe reprocess` re-makes many stored uploads,
+    on the shipped workers."""
+    use_worker_variant(stack, "shipped", WORKERS)
+    say(f"reprocess: {plan.reprocess_stored} uploads stored, then {plan.reprocess_fresh} fresh uploads timed"
+        " alone and as many during their reprocess")
+    stored = burst_images(plan.reprocess_stored)
+    result = reprocess_bench.fresh_upload_latency_during_reprocess(stack, single, stored, plan.reprocess_fresh,
+                                                                   WORKERS)
+    say(f"  p50 {result['idle']['p50_ms']} ms alone, {result['during_reprocess']['p50_ms']} ms during"
+        f" (×{result['p50_ratio']}), in {result['blocks']} alternating blocks of each;"
+        f" {result['reprocessed_while_measured']} reprocessed meanwhile,"
+        f" still running at the end: {result['reprocess_running_throughout']}")
+    return result
 
 
 def measure_databases(stacks: dict, plan: Plan, single: bytes, images: list[bytes]) -> dict:
@@ -265,6 +289,7 @@ def run(plan: Plan, mode: str) -> dict:
         versions["postgresql"] = database.execute("SHOW server_version").fetchone()[0].split()[0]
         database.close()
         latency = measure_databases({"sqlite": stack, "postgresql": postgresql_stack}, plan, inputs["1mp"], images)
+        reprocessing = measure_reprocess(stack, plan, inputs["1mp"])
         api_variants = measure_api(stack, plan, postgresql_stack)
     finally:
         remove_stack(stack)
@@ -276,6 +301,9 @@ def run(plan: Plan, mode: str) -> dict:
     return {
         "ratio_vs_naive_12mp": processing_summary["12mp"]["ratio_vs_naive"],
         "ratio_vs_vips_12mp": processing_summary["12mp"]["ratio_vs_vips"],
+        "ratio_vs_vips_1mp": processing_summary["1mp"]["ratio_vs_vips"],
+        "placeholder_share_12mp": processing_summary["12mp"]["placeholder_share"],
+        "reprocess_e2e_p50_ratio": reprocessing["p50_ratio"],
         "e2e_p50_ms": shipped["idle"]["p50_ms"],
         "e2e_p95_ms": shipped["idle"]["p95_ms"],
         "burst_images_per_s": shipped["burst"]["images_per_s"],
@@ -300,6 +328,7 @@ def run(plan: Plan, mode: str) -> dict:
         "processing": processing_summary,
         "pure_images_per_s": shipped["pure_images_per_s"],
         "pipeline_variants": variants,
+        "reprocess": reprocessing,
         "api_variants": api_variants,
         "memory_12mp": memory_12mp,
         "memory_100mp": memory_100mp,

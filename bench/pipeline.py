@@ -143,6 +143,12 @@ def wait_for_workers(stack: Stack, count: int, timeout: float = 30.0) -> None:
 
 def idle_latency(stack: Stack, data: bytes, uploads: int, warmups: int = 2) -> dict:
     """Single uploads one at a time, each on a stack with nothing else to do."""
+    return latency_summary(*timed_single_uploads(stack, data, uploads, warmups))
+
+
+def timed_single_uploads(stack: Stack, data: bytes, uploads: int, warmups: int = 2) -> tuple[list[dict], list[float]]:
+    """`uploads` single uploads one at a time, IDLE_GAP_SECONDS apart, after `warmups` untimed
+    ones: each one's stages (stages_ms), and when the poller saw it completed (ms after its PUT)."""
     client = Client(stack.api_url)
     connection = redis.Redis.from_url(stack.settings.redis_url)
     db = connect(stack.settings.database)
@@ -163,10 +169,14 @@ def idle_latency(stack: Stack, data: bytes, uploads: int, warmups: int = 2) -> d
             observed.append((seen - put_end) * 1000)
         time.sleep(IDLE_GAP_SECONDS)
     db.close()
+    return samples, observed
+
+
+def latency_summary(samples: list[dict], observed: list[float]) -> dict:
     e2e = [sample["e2e"] for sample in samples]
     stage_names = [name for name in samples[0] if name != "e2e"]
     return {
-        "uploads": uploads,
+        "uploads": len(samples),
         "p50_ms": round(percentile(e2e, 0.50), 1),
         "p95_ms": round(percentile(e2e, 0.95), 1),
         "max_ms": round(max(e2e), 1),

@@ -84,6 +84,26 @@ def summarize(timings: dict[str, dict[str, list[float]]]) -> dict[str, dict[str,
     return summary
 
 
+def placeholder_ms(data: bytes, rounds: int) -> float:
+    """Median ms to make the placeholder (BlurHash and dominant colour) as a derivation does: from
+    the picture's thumbnail, the smallest uncropped picture it has made by then. Timed apart,
+    since inside make_derivatives it is too small to see in the noise of the whole."""
+    from imgpipe.presets import BUILT_IN
+    from processor.imaging import Pictures, load, orient, to_srgb_rgb
+    from processor.imaging.placeholder import placeholder
+
+    image, _ = load(data, max_pixels=100_000_000)
+    image = to_srgb_rgb(orient(image))
+    thumbnail = Pictures(image, image.size).of([BUILT_IN.get("resized"), BUILT_IN.get("thumbnail")])["thumbnail"]
+    placeholder(thumbnail)
+    timings = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        placeholder(thumbnail)
+        timings.append((time.perf_counter() - began) * 1000)
+    return statistics.median(timings)
+
+
 def _derive_in_pool(data: bytes) -> float:
     """Derive once; the CPU seconds it took in this process (all its threads)."""
     began = time.process_time()

@@ -19,11 +19,16 @@ END = "<!-- bench:end -->"
 TARGETS = {
     "ratio_vs_naive_12mp": ("processing 12 MP, ours / naive Pillow", "≤ 0.35", lambda v: v <= 0.35),
     "ratio_vs_vips_12mp": ("processing 12 MP, ours / pyvips", "≤ 0.8", lambda v: v <= 0.8),
+    "ratio_vs_vips_1mp": ("processing 1 MP, ours / pyvips", "≤ 0.6", lambda v: v <= 0.6),
+    "placeholder_share_12mp": ("placeholder (BlurHash + dominant colour) / 12 MP derivation", "≤ 0.03",
+                               lambda v: v <= 0.03),
     "e2e_p50_ms": ("end-to-end 1 MP, idle stack, p50 (ms)", "≤ 150", lambda v: v <= 150),
     "e2e_p95_ms": ("end-to-end 1 MP, idle stack, p95 (ms)", "≤ 300", lambda v: v <= 300),
     "burst_images_per_s": ("burst of 1 MP uploads, two workers (images/s)", "—", None),
     "pipeline_overhead": ("pipeline overhead at saturation, 1 − burst/pure", "≤ 0.10", lambda v: v <= 0.10),
     "pipeline_cpu_overhead": ("the same by CPU time, 1 − CPU alone/CPU in the pipeline", "—", None),
+    "reprocess_e2e_p50_ratio": ("end-to-end 1 MP p50 during `imgpipe reprocess` / alone", "≤ 1.2",
+                                lambda v: v <= 1.2),
     "api_rps": ("POST /uploads, 32 connections (requests/s)", "≥ 2500", lambda v: v >= 2500),
     "api_p99_ms": ("POST /uploads, 32 connections, p99 (ms)", "≤ 30", lambda v: v <= 30),
     "cors_rps_cost": ("POST /uploads requests/s lost with CORS on, 1 − with/without", "—", None),
@@ -128,6 +133,16 @@ def cpu_table(results: dict) -> list[str]:
     return lines
 
 
+def reprocess_table(results: dict) -> list[str]:
+    run = results["reprocess"]
+    lines = ["| fresh 1 MP uploads | p50 ms | p95 ms | claimed→completed ms |", "| --- | ---: | ---: | ---: |"]
+    for label, key in (("alone", "idle"), ("during the reprocess", "during_reprocess")):
+        latency = run[key]
+        lines.append(f"| {label} | {latency['p50_ms']} | {latency['p95_ms']} |"
+                     f" {latency['stage_medians_ms']['claim_to_completed']} |")
+    return lines
+
+
 def api_table(results: dict) -> list[str]:
     lines = ["| gunicorn | requests/s | p50 ms | p99 ms | max ms | failed requests | requests/s of every round |"
              " gunicorn CPU ms per request, every round |",
@@ -194,6 +209,10 @@ def generated_section(results: dict) -> str:
         "",
         *processing_table(results),
         "",
+        f"The placeholder (BlurHash and dominant colour, from the thumbnail a derivation has made by then), "
+        f"timed apart: {results['processing']['12mp']['placeholder_ms']} ms, "
+        f"{results['processing']['12mp']['placeholder_share']:.1%} of the 12 MP derivation (which includes it).",
+        "",
         f"Pipeline: {results['e2e_uploads']} single 1 MP uploads on the idle stack (stage medians in ms), "
         f"then a burst of {results['burst_uploads']}, each burst between two runs of pure processing of the "
         f"same images in two processes:",
@@ -203,6 +222,17 @@ def generated_section(results: dict) -> str:
         "CPU ms per image during each burst, by process:",
         "",
         *cpu_table(results),
+        "",
+        f"Reprocessing: {results['reprocess']['stored_uploads']} stored 1 MP uploads to re-make by `imgpipe reprocess` "
+        f"(one job out at a time, as shipped) after a presets change, on the same two workers as "
+        f"{results['reprocess']['fresh_uploads']} fresh uploads timed alone and as many during it, in "
+        f"{results['reprocess']['blocks']} alternating blocks of each (the command stopped with Ctrl-C after each "
+        f"busy block and started again before the next). "
+        f"It re-made {results['reprocess']['reprocessed_while_measured']} "
+        f"({results['reprocess']['reprocess_uploads_per_s']}/s) while measured; still running at the end: "
+        f"{'yes' if results['reprocess']['reprocess_running_throughout'] else 'no'}.",
+        "",
+        *reprocess_table(results),
         "",
         f"API, `wrk -t2 -c32 -d{results['api_seconds']}s --latency`, POST /uploads, each configuration's "
         f"median round by requests/s (rounds interleaved):",

@@ -182,12 +182,19 @@ def download(url: str, target: Path) -> Path:
 
 
 def download_results(results: dict, directory: Path) -> dict[str, str]:
-    """Save the four objects as <directory>/<id>/<version>.<ext>; returns version -> path."""
-    saved = {}
-    for version in VERSIONS:
-        extension = Path(urlsplit(results[version]).path).suffix or ".jpg"
-        saved[version] = str(download(results[version], directory / results["id"] / f"{version}{extension}"))
-    return saved
+    """Save the original and every preset's objects as <directory>/<id>/<name>.<ext>
+    (original.jpg, resized.jpg, square.webp, …); returns name -> path, the name a preset's
+    when it has one format, <preset>.<ext> when it has several."""
+    files = {"original": (f"original{_extension(results['original'])}", results["original"])}
+    for preset, by_format in results["presets"].items():
+        for url in by_format.values():
+            filename = f"{preset}{_extension(url)}"
+            files[preset if len(by_format) == 1 else filename] = (filename, url)
+    return {name: str(download(url, directory / results["id"] / filename)) for name, (filename, url) in files.items()}
+
+
+def _extension(url: str) -> str:
+    return Path(urlsplit(url).path).suffix or ".jpg"
 
 
 @dataclass

@@ -72,6 +72,8 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
     if not settings.database_url:
         database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
         settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
+    if settings.presets:  # an absolute path: the stack's processes run from the project's root, not from here
+        settings = dataclasses.replace(settings, presets=str(Path(settings.presets).resolve()))
     stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=console_port,
                   minio_queue_dir=minio_queue_dir)
     try:
@@ -184,6 +186,87 @@ def worker(burst: bool):
     supervise(settings, burst=burst)
 
 
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
+REPROCESS_NICENESS = 10
+
+
+@cli.command()
+@click.option("--preset", "only", multiple=True, metavar="NAME",
+              help="Make only this preset again (repeatable); by default every preset whose objects are out of date.")
+@click.option("--status", "statuses", multiple=True, default=["completed"], show_default=True,
+              type=click.Choice(["completed", "failed"]),
+              help="Uploads in this status (repeatable). A failed upload is tried again from its original.")
+@click.option("--since", type=click.DateTime(DATE_FORMATS), help="Only uploads created at or after this UTC time.")
+@click.option("--until", type=click.DateTime(DATE_FORMATS), help="Only uploads created before this UTC time.")
+@click.option("--prune", is_flag=True, help="Also delete the objects of presets (and formats) no longer in use.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Jobs out at once. 1 keeps all workers but one free for new uploads.")
+@click.option("--dry-run", is_flag=True, help="Only say how many uploads would be reprocessed.")
+def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, prune: bool, jobs: int, dry_run: bool):
+    """Re-make stored uploads' objects from their originals after the presets changed.
+
+    Reads IMGPIPE_PRESETS like the workers do (they must run with the same file), picks the
+    selected uploads whose objects differ from what the presets make now, and has the workers
+    re-make them on a queue they take after new uploads. Ctrl-C stops it; the same command
+    again goes on where it stopped, and running it when nothing changed does nothing. Exits 0
+    when every upload taken on is done.
+
+    Example: imgpipe reprocess --preset thumbnail --since 2026-01-01 --prune
+    """
+    import secrets
+
+    import redis
+
+    from cli.progress import ProgressBoard
+    from cli.reprocess import Selection, reprocess as run_reprocess, uploads_to_reprocess
+    from imgpipe.queues import make_queue, make_reprocess_queue, reprocess_answers_key
+
+    configure_logging()
+    settings = load_settings()
+    presets = settings.derivative_presets
+    unknown = sorted(set(only) - set(presets.names))
+    if unknown:
+        raise click.UsageError(f"no preset named {', '.join(unknown)} in {presets.source}; presets are"
+                               f" {', '.join(presets.names)}")
+    selection = Selection(statuses=tuple(statuses), only=tuple(only) or None, prune=prune,
+                          created_from=_utc_timestamp(since), created_before=_utc_timestamp(until))
+    upload_ids = uploads_to_reprocess(open_current_database(settings), presets, selection)
+    click.echo(f"presets {presets.version} ({presets.source}): {len(upload_ids)} upload(s) to reprocess")
+    if dry_run or not upload_ids:
+        return
+    connection = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    os.nice(REPROCESS_NICENESS)  # its polling, like the workers' reprocess jobs, gives way to new uploads
+    board = ProgressBoard()
+    bar = board.add("reprocess", len(upload_ids), counting=True)
+
+    def progress(outcome):
+        board.advance(bar, 1)
+        board.note(bar, outcome.summary())
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    outcome = run_reprocess(make_reprocess_queue(connection, settings), make_queue(connection, settings),
+                            reprocess_answers_key(settings, secrets.token_hex(8)), upload_ids, presets.version, selection,
+                            jobs=jobs, on_progress=progress)
+    board.finish(bar, outcome.summary())
+    if outcome.presets_differ:
+        raise click.ClickException(f"the workers run other presets than {presets.source} (version {presets.version}):"
+                                   " restart them with the same IMGPIPE_PRESETS, then run this again")
+    if outcome.stopped:
+        click.echo(f"Stopped after {outcome.done} of {outcome.total}: {outcome.summary()}."
+                   " Run the same command again to go on.")
+        sys.exit(130)
+    click.echo(f"Done: {outcome.summary()}.")
+    sys.exit(0 if outcome.ok else 1)
+
+
+def _utc_timestamp(moment) -> str | None:
+    from datetime import timezone
+
+    from imgpipe.db import timestamp
+
+    return timestamp(moment.replace(tzinfo=timezone.utc)) if moment else None
+
+
 def api_option(command):
     """--api / IMGPIPE_API, shared by the commands that talk to a running API."""
     return click.option("--api", "api_url", envvar="IMGPIPE_API", default="http://127.0.0.1:8000",
@@ -224,7 +307,7 @@ def outcome_line(outcome) -> str:
 @json_option
 @click.option("--no-wait", is_flag=True, help="Return once the files are uploaded, without waiting for processing.")
 @click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Save the original and the three versions in DIR/<id>/ (original.<ext>, resized.jpg, …).")
+              help="Save the original and every preset's objects in DIR/<id>/ (original.<ext>, resized.jpg, …).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 32),
               help="How many files to upload at the same time.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each file's processing.")
@@ -286,7 +369,7 @@ def status(upload_id: str, api_url: str, as_json: bool, wait: bool, timeout: flo
 @api_option
 @json_option
 @click.option("--download", "download_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Save the original and the three versions in DIR/<id>/ (original.<ext>, resized.jpg, …).")
+              help="Save the original and every preset's objects in DIR/<id>/ (original.<ext>, resized.jpg, …).")
 def results(upload_id: str, api_url: str, as_json: bool, download_dir: Path | None):
     """Print the URLs of an upload's original, resized, compressed and thumbnail versions.
 

@@ -1,4 +1,4 @@
-"""Upload progress for several files at once: one bar per file on stderr.
+"""Progress for several files at once, one bar per file on stderr (or one bar counting items).
 
 Uploads run in threads, so bars cannot each own the cursor the way click.progressbar does.
 On a terminal all bars are redrawn together in place; anywhere else (a pipe, a log file)
@@ -36,15 +36,22 @@ class ProgressBoard:
         self.lines_on_screen = 0
         self.last_draw = 0.0
 
-    def add(self, label: str, total: int) -> int:
+    def add(self, label: str, total: int, *, counting: bool = False) -> int:
+        """A new bar of `total` bytes (or, `counting`, of `total` items); returns its row."""
         with self.lock:
-            self.rows.append({"label": label, "sent": 0, "total": total, "note": ""})
+            self.rows.append({"label": label, "sent": 0, "total": total, "note": "", "counting": counting})
             self._draw(force=True)
             return len(self.rows) - 1
 
     def advance(self, row: int, sent: int) -> None:
         with self.lock:
             self.rows[row]["sent"] += sent
+            self._draw()
+
+    def note(self, row: int, note: str) -> None:
+        """Change what the bar says after its numbers, without ending it."""
+        with self.lock:
+            self.rows[row]["note"] = note
             self._draw()
 
     def finish(self, row: int, note: str) -> None:
@@ -61,7 +68,10 @@ class ProgressBoard:
         fraction = row["sent"] / row["total"] if row["total"] else 1.0
         filled = int(WIDTH * min(fraction, 1.0))
         bar = "#" * filled + "-" * (WIDTH - filled)
-        sizes = f"{human_bytes(row['sent'])}/{human_bytes(row['total'])}"
+        if row["counting"]:
+            sizes = f"{row['sent']}/{row['total']}"
+        else:
+            sizes = f"{human_bytes(row['sent'])}/{human_bytes(row['total'])}"
         return f"{label:<{LABEL}} [{bar}] {fraction:4.0%} {sizes}  {row['note']}".rstrip()
 
     def _draw(self, force: bool = False) -> None:

@@ -9,11 +9,13 @@ SQLite and PostgreSQL (imgpipe.engines). The schema is versioned by MIGRATIONS, 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from imgpipe import engines
+from imgpipe.presets import BUILT_IN
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
 # Any status may end deleted, and a deleted row stays deleted: its objects are gone, its facts kept.
@@ -55,6 +57,10 @@ COLUMNS = {
     "moderation_threshold": float,
     "moderation_model": str,
     "moderation_model_version": str,
+    "presets": str,  # the preset names the upload asked for, comma-separated; NULL: every preset
+    "derivatives": str,  # JSON, what the bucket holds: preset -> format -> version (imgpipe.presets)
+    "blurhash": str,
+    "dominant_color": str,
 }
 
 
@@ -141,12 +147,19 @@ def _moderation(db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS uploads_flagged ON uploads (status, created_at) WHERE moderation_flagged = 1")
 
 
+def _presets_and_placeholders(db) -> None:
+    """Which presets an upload asked for, what the bucket holds of each, and its placeholder."""
+    for name in ("presets", "derivatives", "blurhash", "dominant_color"):
+        db.execute(f"ALTER TABLE uploads ADD COLUMN {name} TEXT")
+
+
 MIGRATIONS = (
     Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
     Migration(2, "browser upload tokens", _upload_tokens),
     Migration(3, "pending uploads by expiry", _pending_expiry_index),
     Migration(4, "deleted uploads and listing", _deletion_and_listing),
     Migration(5, "moderation verdicts", _moderation),
+    Migration(6, "presets and placeholders", _presets_and_placeholders),
 )
 
 
@@ -191,7 +204,7 @@ def require_schema(db, migrations: tuple[Migration, ...] = MIGRATIONS) -> None:
 
 def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
                   upload_expires_at: datetime, formats: tuple[str, ...] = ("jpeg",),
-                  upload_token_id: str | None = None) -> dict:
+                  upload_token_id: str | None = None, presets: tuple[str, ...] | None = None) -> dict:
     now = timestamp(utcnow())
     row = {
         "id": upload_id,
@@ -203,6 +216,7 @@ def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, 
         "callback_url": callback_url,
         "callback_state": PENDING if callback_url else None,
         "formats": ",".join(formats),
+        "presets": ",".join(presets) if presets is not None else None,
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
@@ -245,6 +259,22 @@ def get_upload(db, upload_id: str) -> dict | None:
 def output_formats(row: dict) -> tuple[str, ...]:
     """The formats the derivatives are made in; rows from before formats existed are JPEG only."""
     return tuple((row["formats"] or "jpeg").split(","))
+
+
+def requested_presets(row: dict) -> tuple[str, ...] | None:
+    """The presets the upload asked for; None when it named none (it gets every preset)."""
+    return tuple(row["presets"].split(",")) if row["presets"] else None
+
+
+def stored_derivatives(row: dict) -> dict[str, dict[str, str]]:
+    """What the bucket holds for the upload: preset -> format -> version.
+
+    Uploads completed before this was recorded have the built-in three in their formats, made
+    as the built-in presets make them.
+    """
+    if row["derivatives"]:
+        return json.loads(row["derivatives"])
+    return BUILT_IN.versions(None, output_formats(row)) if row["status"] == COMPLETED else {}
 
 
 def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None,
@@ -311,13 +341,63 @@ def flagged_counts(db) -> dict[str, int]:
         "SELECT status, count(*) FROM uploads WHERE moderation_flagged = 1 GROUP BY status").fetchall())
 
 
-def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str) -> bool:
+def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str,
+                   derivatives: dict[str, dict[str, str]] | None = None, blurhash: str | None = None,
+                   dominant_color: str | None = None, from_status: str = PROCESSING) -> bool:
+    """Complete a row being processed; `from_status=FAILED` is for `imgpipe reprocess`, which may
+    re-try an upload that failed (after a limit was raised, say) and complete it."""
     cursor = db.execute(
-        "UPDATE uploads SET status = ?, bytes = ?, width = ?, height = ?, format = ?,"
-        " error_code = NULL, error_message = NULL, updated_at = ? WHERE id = ? AND status = ?",
-        [COMPLETED, size, width, height, image_format, timestamp(utcnow()), upload_id, PROCESSING],
+        "UPDATE uploads SET status = ?, bytes = ?, width = ?, height = ?, format = ?, derivatives = ?,"
+        " blurhash = ?, dominant_color = ?, error_code = NULL, error_message = NULL, updated_at = ?"
+        " WHERE id = ? AND status = ?",
+        [COMPLETED, size, width, height, image_format, _json_or_none(derivatives), blurhash, dominant_color,
+         timestamp(utcnow()), upload_id, from_status],
     )
     return cursor.rowcount == 1
+
+
+def record_reprocessed(db, upload_id: str, derivatives: dict[str, dict[str, str]], *, derivative_bytes: int,
+                       blurhash: str | None = None, dominant_color: str | None = None) -> bool:
+    """Note what a completed upload's objects are after a reprocess, and what they weigh; its
+    placeholder too when one was made again. The status stays completed, and updated_at is left
+    alone: nothing a client polls for has changed."""
+    cursor = db.execute(
+        "UPDATE uploads SET derivatives = ?, derivative_bytes = ?, blurhash = COALESCE(?, blurhash),"
+        " dominant_color = COALESCE(?, dominant_color) WHERE id = ? AND status = ?",
+        [json.dumps(derivatives), derivative_bytes, blurhash, dominant_color, upload_id, COMPLETED],
+    )
+    return cursor.rowcount == 1
+
+
+def replace_failure(db, upload_id: str, code: str, message: str) -> bool:
+    """A failed upload tried again by `imgpipe reprocess` that failed again: the newer reason."""
+    cursor = db.execute("UPDATE uploads SET error_code = ?, error_message = ? WHERE id = ? AND status = ?",
+                        [code, message, upload_id, FAILED])
+    return cursor.rowcount == 1
+
+
+def final_uploads(db, statuses: tuple[str, ...], *, created_from: str | None = None,
+                  created_before: str | None = None, after: tuple[str, str] | None = None,
+                  limit: int = 500) -> list[dict]:
+    """Uploads in `statuses`, created in [created_from, created_before), oldest first, a page at a
+    time: pass the last row's (created_at, id) as `after` for the next page."""
+    where = [f"status IN ({', '.join('?' * len(statuses))})"]
+    values: list = list(statuses)
+    if created_from:
+        where.append("created_at >= ?")
+        values.append(created_from)
+    if created_before:
+        where.append("created_at < ?")
+        values.append(created_before)
+    if after:
+        where.append("(created_at > ? OR (created_at = ? AND id > ?))")
+        values += [after[0], after[0], after[1]]
+    return list(db.query(f"SELECT * FROM uploads WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?",
+                         [*values, limit]))
+
+
+def _json_or_none(value) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None = None) -> bool:

@@ -11,9 +11,11 @@ import secrets
 import time
 from datetime import datetime
 
-DERIVATIVES = ("resized", "compressed", "thumbnail")
+DERIVATIVES = ("resized", "compressed", "thumbnail")  # the built-in presets, named at the top of /results
 
-_PREFIX = {"resized": "resized", "compressed": "compressed", "thumbnail": "thumbnails"}
+# A preset's objects go under its name, but for the built-in thumbnail's, whose prefix was
+# always plural; imgpipe.presets reserves "thumbnails" (and "originals") as preset names.
+_PREFIX = {"thumbnail": "thumbnails"}
 _EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 ORIGINALS_PREFIX = "originals/"
 UPLOAD_ID_REGEX = "[0-9a-f]{32}"
@@ -43,9 +45,9 @@ def original_key(upload_id: str, extension: str) -> str:
     return f"{ORIGINALS_PREFIX}{upload_id}.{extension}"
 
 
-def derivative_key(kind: str, upload_id: str, output_format: str = "jpeg") -> str:
-    """resized/<id>.jpg for the JPEG derivatives; the other output formats differ only in extension."""
-    return f"{_PREFIX[kind]}/{upload_id}.{_EXTENSION[output_format]}"
+def derivative_key(preset: str, upload_id: str, output_format: str = "jpeg") -> str:
+    """<preset>/<id>.<ext>: resized/<id>.jpg, square/<id>.webp; the built-in thumbnail's are thumbnails/<id>.jpg."""
+    return f"{_PREFIX.get(preset, preset)}/{upload_id}.{_EXTENSION[output_format]}"
 
 
 def upload_id_from_key(key: str) -> str | None:
@@ -54,6 +56,7 @@ def upload_id_from_key(key: str) -> str | None:
     return match.group(1) if match else None
 
 
-def derivative_keys(upload_id: str) -> list[str]:
-    """Every derivative key an upload can have, in every output format, whether it was asked for or not."""
-    return [derivative_key(kind, upload_id, fmt) for fmt in _EXTENSION for kind in DERIVATIVES]
+def derivative_keys(upload_id: str, presets=DERIVATIVES) -> list[str]:
+    """Every derivative key an upload can have of these presets (by name), in every output format,
+    whether it was asked for or not."""
+    return [derivative_key(preset, upload_id, fmt) for fmt in _EXTENSION for preset in presets]

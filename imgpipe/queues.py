@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from redis import Redis
 from rq import Queue
+from rq.registry import StartedJobRegistry
 
 from imgpipe.settings import Settings
 
@@ -19,6 +20,22 @@ def make_queue(connection: Redis, settings: Settings) -> Queue:
 def make_webhook_queue(connection: Redis, settings: Settings) -> Queue:
     """Webhook deliveries wait in their own queue, which workers take only when no image waits."""
     return Queue(f"{settings.queue_name}-webhooks", connection=connection)
+
+
+def make_reprocess_queue(connection: Redis, settings: Settings) -> Queue:
+    """`imgpipe reprocess` jobs wait in their own queue, which workers take only when no image
+    and no webhook waits: new uploads always pass a reprocess, however long."""
+    return Queue(f"{settings.queue_name}-reprocess", connection=connection)
+
+
+def image_jobs_busy(images: Queue) -> bool:
+    """Whether an image job waits or runs: new uploads' work, which reprocessing gives way to."""
+    return bool(images.count or StartedJobRegistry(queue=images).get_job_count(cleanup=False))
+
+
+def reprocess_answers_key(settings: Settings, run: str) -> str:
+    """Where one `imgpipe reprocess` run's jobs push their answers, for the command to wait on."""
+    return f"{settings.queue_name}-reprocess:answers:{run}"
 
 
 def inflight_key(settings: Settings) -> str:

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from imgpipe import db as uploads
+from imgpipe.formats import OUTPUT_FORMATS
 from imgpipe.keys import DERIVATIVES, derivative_key
+from imgpipe.presets import Presets
 
 
 def status_body(row: dict) -> dict:
@@ -25,28 +27,41 @@ def status_body(row: dict) -> dict:
     }
 
 
-def results_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
-    """Presigned GET URLs of the original and the derivatives once completed, null before.
+def results_body(row: dict, presigner, ttl: int, now: datetime, presets: Presets) -> dict:
+    """Presigned GET URLs of the original and of every preset's objects once completed, null before.
 
-    The top-level derivative URLs are the JPEG ones (null when JPEG was not asked for);
-    `formats` has the three URLs of every format the upload asked for, JPEG included.
+    `presets` lists them per preset and format, `formats` the same per format and preset. The
+    top-level resized, compressed and thumbnail are the built-in presets' JPEG ones, as before
+    presets existed (null when the upload has no such object). A completed upload lists the
+    objects it has of the presets in use; one still in the works, those it is going to get.
     """
-    formats = uploads.output_formats(row)
     completed = row["status"] == uploads.COMPLETED
 
     def url(key: str, response_headers: dict[str, str] | None = None) -> str | None:
         return presigner.presign_get(key, ttl, now, response_headers) if completed else None
 
-    by_format = {fmt: {kind: url(derivative_key(kind, row["id"], fmt)) for kind in DERIVATIVES} for fmt in formats}
-    jpeg = by_format.get("jpeg", dict.fromkeys(DERIVATIVES))
+    by_preset = {name: {fmt: url(derivative_key(name, row["id"], fmt)) for fmt in OUTPUT_FORMATS if fmt in formats}
+                 for name, formats in _listed(row, presets).items()}
+    by_format = {fmt: {name: urls[fmt] for name, urls in by_preset.items() if fmt in urls} for fmt in OUTPUT_FORMATS}
     return {
         "id": row["id"],
         "status": row["status"],
         "original": url(row["key"], original_response_headers(row)),
-        **jpeg,
-        "formats": by_format,
+        **{name: by_preset.get(name, {}).get("jpeg") for name in DERIVATIVES},
+        "formats": {fmt: urls for fmt, urls in by_format.items() if urls},
+        "presets": by_preset,
         "expires_at": uploads.timestamp(now + timedelta(seconds=ttl)) if completed else None,
     }
+
+
+def _listed(row: dict, presets: Presets) -> dict[str, tuple[str, ...]]:
+    """Preset name -> formats the results list: stored objects of the presets in use once
+    completed, the plan before."""
+    wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
+    if row["status"] != uploads.COMPLETED:
+        return presets.plan(wanted, formats)
+    stored = uploads.stored_derivatives(row)
+    return {preset.name: tuple(stored[preset.name]) for preset in presets.chosen(wanted) if stored.get(preset.name)}
 
 
 def original_response_headers(row: dict) -> dict[str, str]:
@@ -64,12 +79,13 @@ def attachment(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[dict]) -> dict:
-    """Everything about an upload: status, error, results, image facts and its callback's delivery."""
-    return {**summary_body(row, presigner, ttl, now), "callback": callback_body(row, deliveries)}
+def record_body(row: dict, presigner, ttl: int, now: datetime, deliveries: list[dict], presets: Presets) -> dict:
+    """Everything about an upload: status, error, results, image facts (with the placeholder a
+    page shows while an image loads) and its callback's delivery."""
+    return {**summary_body(row, presigner, ttl, now, presets), "callback": callback_body(row, deliveries)}
 
 
-def summary_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
+def summary_body(row: dict, presigner, ttl: int, now: datetime, presets: Presets) -> dict:
     """An upload as GET /uploads lists it: the whole record but its callback, which would cost a
     query per row. A deleted upload keeps its facts; its results are null, as its objects are gone.
     Its moderation is here, so a listing shows which uploads were flagged."""
@@ -79,12 +95,14 @@ def summary_body(row: dict, presigner, ttl: int, now: datetime) -> dict:
         "content_type": row["content_type"],
         "key": row["key"],
         "deleted_at": row["deleted_at"],
-        "results": results_body(row, presigner, ttl, now),
+        "results": results_body(row, presigner, ttl, now, presets),
         "image": {
             "width": row["width"],
             "height": row["height"],
             "format": row["format"],
             "bytes": row["bytes"],
+            "blurhash": row["blurhash"],
+            "dominant_color": row["dominant_color"],
         },
         "moderation": moderation_body(row),
     }

@@ -8,11 +8,14 @@ the service imgpipe replaces, and every one has a default that works on a laptop
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
+
+from imgpipe.presets import Presets, load_presets
 
 MIN_TOKEN_SECRET_LENGTH = 32
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
@@ -54,10 +57,12 @@ class Settings:
 
     moderation: str = "off"
     moderation_threshold: float = 0.8
+    presets: str = ""  # path of the presets file; empty: the built-in resized, compressed and thumbnail
 
     def __post_init__(self):
-        """A malformed retry list, origin list, token secret or moderation setting is refused when
-        the settings are read, not at the first request or job that needs it."""
+        """A malformed retry list, origin list, token secret, moderation setting or presets file is
+        refused when the settings are read, so a process refuses to start on it rather than failing
+        at the first request, webhook or upload that needs it."""
         self.webhook_intervals
         self.allowed_origins
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
@@ -68,6 +73,12 @@ class Settings:
         if not 0 <= self.moderation_threshold <= 1:
             raise ValueError("IMGPIPE_MODERATION_THRESHOLD is the model's probability, from 0 to 1,"
                              f" got {self.moderation_threshold!r}")
+        self.derivative_presets
+
+    @functools.cached_property
+    def derivative_presets(self) -> Presets:
+        """The presets every upload's derivatives are made by, read once from the file."""
+        return load_presets(self.presets)
 
     @property
     def public_s3_url(self) -> str:
@@ -142,7 +153,7 @@ _PREFIXED = {
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
-    "retention_days", "moderation", "moderation_threshold",
+    "retention_days", "moderation", "moderation_threshold", "presets",
 }
 
 

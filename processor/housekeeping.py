@@ -66,7 +66,7 @@ def _in_use(key: str, rows: dict[str, dict]) -> bool:
 def purge_deleted(settings, db, storage) -> None:
     cutoff = uploads.utcnow() - timedelta(seconds=settings.processing_deadline)
     for row in uploads.unpurged_deleted_before(db, cutoff, ROWS_PER_SWEEP):
-        purge(db, storage, row)
+        purge(db, storage, row, settings.derivative_presets)
         log.info("upload %s: objects of the deleted upload removed again", row["id"])
 
 
@@ -81,5 +81,5 @@ def apply_retention(settings, db, storage) -> None:
         return
     cutoff = uploads.utcnow() - timedelta(days=settings.retention_days)
     for row in uploads.created_before(db, cutoff, ROWS_PER_SWEEP):
-        delete_upload(db, storage, row["id"])
+        delete_upload(db, storage, row["id"], settings.derivative_presets)
         log.info("upload %s: deleted, older than IMGPIPE_RETENTION_DAYS (%g)", row["id"], settings.retention_days)

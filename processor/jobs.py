@@ -43,14 +43,14 @@ def enqueue_processing(queue: Queue, upload_id: str, *, started_before: datetime
 
 
 def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, timeout: int, retry: Retry,
-                 description: str, started_before: datetime | None = None) -> bool:
-    """Enqueue function(upload_id) as job `job_id` unless a live job of that id exists (False then);
-    an ended one, or one started before `started_before`, is replaced."""
+                 description: str, started_before: datetime | None = None, args: tuple | None = None) -> bool:
+    """Enqueue function(upload_id) (or function(*args)) as job `job_id` unless a live job of that
+    id exists (False then); an ended one, or one started before `started_before`, is replaced."""
     for _ in range(3):
         try:
             queue.enqueue_call(
                 function,
-                args=(upload_id,),
+                args=args or (upload_id,),
                 job_id=job_id,
                 unique=True,
                 timeout=timeout,

@@ -71,10 +71,12 @@ def model_picture(made: dict[str, dict[str, bytes]]) -> Image.Image:
 
     The JPEG thumbnail when JPEG was asked for, else another format's (every format's thumbnail
     is the same picture); transparency is flattened on white, as the JPEG derivatives flatten it,
-    so a picture scores the same whatever formats its upload asked for.
+    so a picture scores the same whatever formats its upload asked for. Where the presets have no
+    thumbnail, the smallest object made in that format stands in for it.
     """
     output_format = next((name for name in THUMBNAIL_PREFERENCE if name in made), next(iter(made)))
-    picture = Image.open(io.BytesIO(made[output_format]["thumbnail"]))
+    by_preset = made[output_format]
+    picture = Image.open(io.BytesIO(by_preset.get("thumbnail") or min(by_preset.values(), key=len)))
     picture.load()
     if picture.has_transparency_data:
         background = Image.new("RGBA", picture.size, WHITE)

@@ -20,7 +20,7 @@ from imgpipe.deletion import upload_keys
 from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
-from processor.imaging import ImageRejected, make_derivatives
+from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.moderation import REJECTED
 from processor.resources import Resources, resources
 from processor.webhooks import enqueue_delivery
@@ -38,7 +38,7 @@ def process_upload(upload_id: str) -> str:
     row = uploads.claim_for_processing(res.db, upload_id)
     if row is None:
         log.info("upload %s: already final, nothing to do", upload_id)
-        _remove_if_deleted(res, upload_id)
+        remove_if_deleted(res, upload_id)
         return "skipped"
     log.info("upload %s: processing (attempt %s)", upload_id, row["attempts"])
     if row["attempts"] > res.settings.max_attempts:
@@ -68,7 +68,10 @@ def _derive(res: Resources, row: dict) -> str:
         raise ImageRejected(
             "too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
     data = res.storage.read(key)
-    derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=uploads.output_formats(row))
+    presets = res.settings.derivative_presets
+    wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
+    derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=formats,
+                                   presets=presets.chosen(wanted))
     if res.moderator is not None:
         verdict = res.moderator.judge(derivatives.by_format())
         uploads.record_moderation(res.db, upload_id, **dataclasses.asdict(verdict))
@@ -79,20 +82,28 @@ def _derive(res: Resources, row: dict) -> str:
             # Before any derivative is written: a rejected upload never has any.
             return _fail(res, row, REJECTED, f"the moderation model scored it {verdict.score:.4f},"
                                              f" at or over the threshold {verdict.threshold}")
-    made = [(derivative_key(kind, upload_id, fmt), encoded, content_type(fmt))
-            for fmt, by_kind in derivatives.by_format().items() for kind, encoded in by_kind.items()]
-    writes = [res.writers.submit(res.storage.write, target, encoded, mime) for target, encoded, mime in made]
-    for write in writes:
-        write.result()
-    uploads.record_derivative_bytes(res.db, upload_id, sum(len(encoded) for _, encoded, _ in made))
+    uploads.record_derivative_bytes(res.db, upload_id, write_derivatives(res, upload_id, derivatives))
     if uploads.mark_completed(res.db, upload_id, size=len(data), width=derivatives.width,
-                              height=derivatives.height, image_format=derivatives.format):
+                              height=derivatives.height, image_format=derivatives.format,
+                              derivatives=presets.versions(wanted, formats), blurhash=derivatives.blurhash,
+                              dominant_color=derivatives.dominant_color):
         _announce(res, row)
-    elif _remove_if_deleted(res, upload_id):
+    elif remove_if_deleted(res, upload_id):
         return uploads.DELETED
     log.info("upload %s: completed (%s %sx%s, %s bytes)", upload_id, derivatives.format,
              derivatives.width, derivatives.height, len(data))
     return uploads.COMPLETED
+
+
+def write_derivatives(res: Resources, upload_id: str, derivatives: Derivatives) -> int:
+    """Every object made, written at once on the writer threads; returns, once all are stored,
+    how many bytes they are."""
+    made = [(derivative_key(name, upload_id, fmt), encoded, content_type(fmt))
+            for name, by_format in derivatives.made.items() for fmt, encoded in by_format.items()]
+    writes = [res.writers.submit(res.storage.write, target, encoded, mime) for target, encoded, mime in made]
+    for write in writes:
+        write.result()
+    return sum(len(encoded) for _, encoded, _ in made)
 
 
 def _fail(res: Resources, row: dict, code: str, message: str) -> str:
@@ -113,13 +124,13 @@ def _remove_rejected_original(res: Resources, row: dict) -> None:
         log.warning("upload %s: could not remove its rejected original yet (%s)", row["id"], error)
 
 
-def _remove_if_deleted(res: Resources, upload_id: str) -> bool:
+def remove_if_deleted(res: Resources, upload_id: str) -> bool:
     """When the upload was deleted while this job held it, remove every object it may have written.
     The DELETE removed what was there then; this removes what came after."""
     row = uploads.get_upload(res.db, upload_id)
     if row is None or row["status"] != uploads.DELETED:
         return False
-    res.storage.remove(upload_keys(row))
+    res.storage.remove(upload_keys(row, res.settings.derivative_presets))
     log.info("upload %s: deleted while processing, its objects removed", upload_id)
     return True
 

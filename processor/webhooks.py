@@ -58,7 +58,8 @@ def deliver_callback(upload_id: str) -> str:
     if row is None or row["callback_state"] != uploads.PENDING:
         return "skipped"
     now = uploads.utcnow()
-    record = record_body(row, res.storage, settings.result_url_ttl, now, uploads.delivery_attempts(res.db, upload_id))
+    record = record_body(row, res.storage, settings.result_url_ttl, now, uploads.delivery_attempts(res.db, upload_id),
+                         settings.derivative_presets)
     body = json.dumps(record).encode()
     headers = signed_headers(settings.webhook_secret, int(time.time()), body)
     http_status, error = None, None

@@ -31,10 +31,11 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.job import Job
 
-from imgpipe.queues import make_queue, make_webhook_queue
+from imgpipe.queues import make_queue, make_reprocess_queue, make_webhook_queue
 from imgpipe.settings import Settings
 from processor.jobs import enqueue_processing, job_id_for
 from processor.moderation import ModelUnavailable
+from processor.reprocess import enqueue_reprocess, reprocess_job_id
 from processor.resources import moderator, use_settings
 from processor.webhooks import delivery_job_id, enqueue_delivery
 
@@ -68,7 +69,9 @@ def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
         log.error("the worker cannot start: %s", unavailable)
         sys.exit(EXIT_CANNOT_START)
     connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
-    queues = [make_queue(connection, settings), make_webhook_queue(connection, settings)]  # images first
+    # In priority order: images, then webhooks, then reprocessing.
+    queues = [make_queue(connection, settings), make_webhook_queue(connection, settings),
+              make_reprocess_queue(connection, settings)]
     worker = None
     try:
         worker = ImagesWorker(queues, connection=connection, name=name, maintenance_interval=30)
@@ -191,7 +194,7 @@ def still_running(pid: int | None, born: datetime | None) -> bool:
 
 def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:
     """Replace the job of a worker known to be dead: whatever it started until now was its own."""
-    [upload_id] = job.args
+    upload_id = job.args[0]
     now = datetime.now(timezone.utc)
     if job.id == job_id_for(upload_id):
         enqueue_processing(make_queue(connection, settings), upload_id, started_before=now)
@@ -199,6 +202,9 @@ def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:
     elif job.id == delivery_job_id(upload_id):
         enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, started_before=now)
         log.info("upload %s: webhook job re-driven after its worker died", upload_id)
+    elif job.id == reprocess_job_id(upload_id):
+        enqueue_reprocess(make_reprocess_queue(connection, settings), *job.args, started_before=now)
+        log.info("upload %s: reprocess job re-driven after its worker died", upload_id)
 
 
 def _how_it_ended(exitcode: int | None) -> str:

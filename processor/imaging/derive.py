@@ -1,139 +1,298 @@
-"""The derivatives of one upload: the steps (load, orient, colour, resize, encode) run in
-order over one decoded picture, with the work that can overlap put on a small thread pool.
+"""The derivatives of one upload: the steps (load, orient, colour, resize, crop, encode) run in
+order over one decoded picture, with the work that can overlap put on two threads beside the
+caller's: one that resizes, one that encodes.
 
-Everything concurrent in the image code is here: the pool, what runs on it beside the
+Everything concurrent in the image code is here: those threads, what runs on them beside the
 caller's own work, and what a forked child must forget. The step modules beside this one
 run on whichever thread calls them.
+
+Which pictures are made comes from the presets (imgpipe.presets): every preset with a box is
+resampled from the smallest picture already made that is big enough for it (so the built-in
+thumbnail comes from the resized picture, a small fraction of the pixels), and a full-size
+preset is the decoded picture itself. The built-in presets make exactly the bytes the three
+fixed derivatives always did.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 
 from PIL import Image
 
+from imgpipe.formats import OUTPUT_FORMATS
+from imgpipe.presets import BUILT_IN, Preset
 from processor.imaging import loading
 from processor.imaging.colour import strip_metadata, to_srgb_rgb, to_srgb_rgba
-from processor.imaging.encoding import encode_as, encode_jpeg
+from processor.imaging.cropping import CENTER, cover_size, cover_window, entropy_focus
+from processor.imaging.encoding import encode
 from processor.imaging.loading import decode, open_accepted, open_checked, readable_accepted_formats
 from processor.imaging.orientation import TRANSPOSED_ORIENTATIONS, exif_orientation, orient
-from processor.imaging.resizing import band_edges, fit_size, join_bands, resize, resize_band
+from processor.imaging.placeholder import placeholder
+from processor.imaging.resizing import (band_edges, exact_column_split, fit_size, join_bands, join_columns, resize,
+                                       resize_band, resize_columns, resize_window)
 
 log = logging.getLogger(__name__)
 
-RESIZED_BOX = (1024, 1024)
-THUMBNAIL_BOX = (300, 300)
-COMPRESSED_QUALITY = 60
-RESIZED_QUALITY = 85
-THUMBNAIL_QUALITY = 85
-
-# Pictures at least this big are resized in RESIZE_BANDS horizontal bands at once, one per
-# thread (Pillow lets go of the GIL while it resamples). Below this size the threads cost
-# more than they save.
+# Pictures at least this big are resized in two horizontal bands at once, one on this thread
+# and one on the RESIZING thread (Pillow lets go of the GIL while it resamples). Below this size
+# the threads cost more than they save.
 PARALLEL_RESIZE_MIN_PIXELS = 2_000_000
 RESIZE_BANDS = 2
+# Smaller pictures are resized in two column halves at once when the halves are exact
+# (resizing.exact_column_split), which a 1 MP photo resized to 1024 wide always is.
+PARALLEL_COLUMNS_MIN_PIXELS = 250_000
+# A JPEG is decoded a second time with DCT scaling when that still leaves at least this many
+# times the pixels its boxed presets need in each direction (libjpeg scales by 1/2, 1/4, 1/8).
+SCALED_DECODE_MIN_FACTOR = 2
 
 
 @dataclass(frozen=True)
 class Derivatives:
-    """The derivatives made from one upload, and what the upload was (an MPO is reported as JPEG)."""
+    """What was made from one upload, and what the upload was (an MPO is reported as JPEG)."""
 
-    resized: bytes | None  # JPEG fits inside 1024x1024 (None when JPEG was not asked for)
-    compressed: bytes | None  # JPEG full upright size, quality 60
-    thumbnail: bytes | None  # JPEG fits inside 300x300
+    made: dict[str, dict[str, bytes]]  # preset name -> output format -> encoded bytes
     width: int  # upright width of the original (after EXIF orientation)
     height: int
     format: str  # what the bytes are, as Pillow names it: "JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF"
-    other_formats: dict[str, dict[str, bytes]] = field(default_factory=dict)  # "webp" -> {"resized": ...}, ...
+    blurhash: str
+    dominant_color: str  # "#rrggbb"
+
+    @property
+    def resized(self) -> bytes | None:
+        return self.made.get("resized", {}).get("jpeg")
+
+    @property
+    def compressed(self) -> bytes | None:
+        return self.made.get("compressed", {}).get("jpeg")
+
+    @property
+    def thumbnail(self) -> bytes | None:
+        return self.made.get("thumbnail", {}).get("jpeg")
 
     def by_format(self) -> dict[str, dict[str, bytes]]:
-        """Every derivative made: output format -> derivative name -> encoded bytes."""
-        jpeg = {"resized": self.resized, "compressed": self.compressed, "thumbnail": self.thumbnail}
-        return {**({"jpeg": jpeg} if self.resized is not None else {}), **self.other_formats}
+        """The same bytes grouped the other way: output format -> preset name -> encoded bytes."""
+        grouped = {fmt: {name: encoded[fmt] for name, encoded in self.made.items() if fmt in encoded}
+                   for fmt in OUTPUT_FORMATS}
+        return {fmt: by_preset for fmt, by_preset in grouped.items() if by_preset}
 
 
-def make_derivatives(data: bytes, *, max_pixels: int, formats: tuple[str, ...] = ("jpeg",)) -> Derivatives:
-    """Decode `data` and make resized, compressed and thumbnail from it.
+def make_derivatives(data: bytes, *, max_pixels: int, formats: tuple[str, ...] = ("jpeg",),
+                     presets: tuple[Preset, ...] = BUILT_IN.presets) -> Derivatives:
+    """Decode `data` once and make every preset's picture from it, in every format it takes.
 
-    A JPEG at least twice the resized box in each direction is also decoded a second time,
-    on a worker thread and at once, with libjpeg's DCT scaling (1/2, 1/4 or 1/8 of the
-    size, whichever still covers the box): the two small derivatives come from that, while
-    this thread decodes the full picture and encodes the compressed one. The scaled decode
-    costs less than box-reducing and resampling the full picture would, so the two run side
-    by side for no extra CPU. Any other picture is decoded once; its full-size encode runs
-    on a worker thread while this thread resizes (Pillow lets go of the GIL while it resizes
-    and encodes, so on two cores the two overlap).
+    `max_pixels` is the largest picture accepted (Settings.max_pixels). `formats` are the
+    upload's output formats ("jpeg", "png", "webp", "avif"), which a preset follows unless
+    it names its own. JPEG comes first, flattened on white; the other formats are made
+    after it from the same decode, with transparency kept.
 
-    `max_pixels` is the largest picture accepted (Settings.max_pixels). `formats` names the
-    output formats wanted ("jpeg", "png", "webp", "avif"); those besides JPEG are made after
-    it from the same decode, with transparency kept.
+    A JPEG at least SCALED_DECODE_MIN_FACTOR times what its boxed presets need in each
+    direction is also decoded a second time, on a worker thread and at once, with libjpeg's
+    DCT scaling: the boxed JPEG pictures come from that, while this thread decodes the full
+    picture and encodes the full-size ones. The scaled decode costs less than box-reducing
+    and resampling the full picture would, so the two run side by side for no extra CPU.
+    Any other picture is decoded once, and this thread makes its boxed pictures one after
+    another (resizing half of each on the RESIZING thread where that gives the same pixels)
+    while the ENCODING thread encodes what is ready: the full-size picture first, then each
+    boxed one as it is made (Pillow lets go of the GIL while it resizes and encodes, so on two
+    cores they overlap).
+    The placeholder is made here from the smallest picture while the last encodes finish.
     """
+    wanted = {preset: preset.formats_for(formats) for preset in presets}
+    jpeg = [preset for preset, fmts in wanted.items() if "jpeg" in fmts]
+    others = {fmt: [preset for preset, fmts in wanted.items() if fmt in fmts] for fmt in OUTPUT_FORMATS if fmt != "jpeg"}
+    others = {fmt: chosen for fmt, chosen in others.items() if chosen}
     opened, fmt = open_checked(data, max_pixels=max_pixels)
-    small = _start_small_derivatives_from_scaled_jpeg(data, opened) if "jpeg" in formats else None
+    scaled = _start_scaled_jpeg_pictures(data, opened, [preset for preset in jpeg if preset.box])
     decode(opened)
     upright = orient(opened)
     # Before to_srgb_rgb, which may convert an opaque picture in place.
-    kept = to_srgb_rgba(upright) if upright.has_transparency_data and set(formats) - {"jpeg"} else None
+    kept = to_srgb_rgba(upright) if upright.has_transparency_data and others else None
     image = to_srgb_rgb(upright)
     strip_metadata(image)
-    width, height = image.size
-    resized = compressed = thumbnail = None
-    if small is not None:
-        compressed = encode_jpeg(image, COMPRESSED_QUALITY)
-        resized, thumbnail = _scaled_result_or_none(small) or small_derivatives(image, image.size)
-    elif "jpeg" in formats:
-        pending = _encoder_pool().submit(encode_jpeg, image, COMPRESSED_QUALITY)
-        try:
-            resized, thumbnail = small_derivatives(image, image.size)
-        finally:
-            compressed = pending.result()
-    others = other_format_derivatives(image if kept is None else kept, [f for f in formats if f != "jpeg"])
-    return Derivatives(
-        resized=resized, compressed=compressed, thumbnail=thumbnail,
-        width=width, height=height, format=fmt, other_formats=others,
-    )
+    pictures = Pictures(image, image.size)
+    encoded: list[tuple[str, str, bytes]] = []
+    placeholder_made = None
+    if jpeg:
+        if scaled is not None:
+            encoded += _encode_full_size(image, {"jpeg": jpeg})
+            boxed, smallest = _scaled_result_or_none(scaled) or _encode_boxed(pictures, {"jpeg": jpeg})
+            encoded += boxed
+            placeholder_made = placeholder(smallest)
+        else:
+            pending = _start_encodes(pictures, image, {"jpeg": jpeg})
+            placeholder_made = placeholder(pictures.smallest())
+            encoded += _results(pending)
+    if others:
+        source = pictures if kept is None else Pictures(kept, image.size)
+        pending = _start_encodes(source, source.source, others)
+        placeholder_made = placeholder_made or placeholder(source.smallest())
+        encoded += _results(pending)
+    blurhash, dominant = placeholder_made or placeholder(image)
+    made: dict[str, dict[str, bytes]] = {preset.name: {} for preset in presets}
+    for name, output_format, blob in sorted(encoded, key=lambda item: OUTPUT_FORMATS.index(item[1])):
+        made[name][output_format] = blob
+    return Derivatives(made={name: by_format for name, by_format in made.items() if by_format},
+                       width=image.width, height=image.height, format=fmt, blurhash=blurhash, dominant_color=dominant)
 
 
-def small_derivatives(image: Image.Image, upright_size: tuple[int, int], *, parallel: bool = True) -> tuple[bytes, bytes]:
-    """The resized and thumbnail JPEGs from `image`, upright and sRGB, which may be a scaled-down
-    decode of the original: both are sized from the original's upright size, so they keep
-    exactly its aspect. The thumbnail comes from the resized picture (a small fraction of
-    the pixels)."""
-    resized_image = resize_to(image, fit_size(upright_size, RESIZED_BOX), parallel=parallel)
-    thumbnail_image = resize_to(resized_image, fit_size(upright_size, THUMBNAIL_BOX), parallel=parallel)
-    return encode_jpeg(resized_image, RESIZED_QUALITY), encode_jpeg(thumbnail_image, THUMBNAIL_QUALITY)
+class Pictures:
+    """The pictures of one source at the presets' sizes, each resampled from the smallest
+    uncropped picture already made that is big enough for it.
+
+    `source` may be a DCT-scaled decode smaller than the upright picture: sizes come from
+    `upright`, the original's upright size, so they keep exactly its aspect. `parallel=False`
+    keeps resizing on the calling thread (a task already on the RESIZING thread must not wait for it).
+    """
+
+    def __init__(self, source: Image.Image, upright: tuple[int, int], *, parallel: bool = True):
+        self.source = source
+        self.upright = upright
+        self.parallel = parallel
+        self.uncropped = [source]
+        self.made: dict[str, Image.Image] = {}
+
+    def order(self, presets: list[Preset]) -> list[Preset]:
+        """The order to make boxed presets in: fit ones first, largest first, so each smaller
+        one can start from a bigger one; cover ones then, from the smallest that holds their window."""
+        fits = sorted((preset for preset in presets if preset.mode == "fit"),
+                      key=lambda preset: -_area(fit_size(self.upright, preset.box)))
+        return fits + [preset for preset in presets if preset.mode == "cover"]
+
+    def make(self, preset: Preset) -> Image.Image:
+        """The boxed preset's picture, made once."""
+        if preset.name not in self.made:
+            if preset.mode == "fit":
+                target = fit_size(self.upright, preset.box)
+                picture = resize_to(self._smallest_holding(target), target, parallel=self.parallel)
+                self.uncropped.append(picture)
+            else:
+                picture = self._cover(preset)
+            self.made[preset.name] = picture
+        return self.made[preset.name]
+
+    def of(self, presets: list[Preset]) -> dict[str, Image.Image]:
+        """Each boxed preset's picture."""
+        for preset in self.order(presets):
+            self.make(preset)
+        return {preset.name: self.made[preset.name] for preset in presets}
+
+    def smallest(self) -> Image.Image:
+        return min(self.uncropped, key=lambda picture: _area(picture.size))
+
+    def _smallest_holding(self, size: tuple[int, int]) -> Image.Image:
+        """The smallest uncropped picture at least `size` in both directions (the first of equals)."""
+        return min((picture for picture in self.uncropped if picture.width >= size[0] and picture.height >= size[1]),
+                   key=lambda picture: _area(picture.size))
+
+    def _cover(self, preset: Preset) -> Image.Image:
+        out = cover_size(self.upright, preset.box)
+        focus = entropy_focus(self.smallest(), out) if preset.crop == "entropy" else CENTER
+        left, top, right, bottom = cover_window(self.upright, out, focus)
+        base = self._smallest_holding(_source_needed(self.upright, preset))
+        scale_x, scale_y = base.width / self.upright[0], base.height / self.upright[1]
+        return resize_window(base, out, (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y))
 
 
-def _start_small_derivatives_from_scaled_jpeg(data: bytes, opened: Image.Image) -> Future | None:
-    """Start making the small derivatives from a DCT-scaled decode, when `opened` is a JPEG
-    big enough for one; None otherwise (they are then made from the full picture)."""
-    if opened.format not in ("JPEG", "MPO"):
+def _area(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
+
+
+Encoded = list[tuple[str, str, bytes]]  # (preset name, output format, bytes)
+
+
+def _start_encodes(pictures: Pictures, full: Image.Image, presets_by_format: dict[str, list[Preset]]) -> list[Future]:
+    """Make the boxed pictures here, one after another, and put their encodes on the ENCODING
+    thread as each is ready. Each task encodes one picture in all its formats, one after
+    another: two saves of one Image at once would trample its encoder options.
+
+    The full-size encodes, the longest task from PARALLEL_RESIZE_MIN_PIXELS up, start first
+    there. Below it they are short next to the first (largest) resize, whose two halves then
+    have both cores to themselves, and start once that picture is made, while this thread
+    makes the smaller ones.
+    """
+    pool = _pool(ENCODING)
+    pending = []
+    if full.width * full.height >= PARALLEL_RESIZE_MIN_PIXELS:
+        pending.append(pool.submit(_encode_full_size, full, presets_by_format))
+    boxed = {preset.name: preset for presets in presets_by_format.values() for preset in presets if preset.box}
+    for preset in pictures.order(list(boxed.values())):
+        formats = [fmt for fmt, presets in presets_by_format.items() if preset in presets]
+        pending.append(pool.submit(_encode_picture, pictures.make(preset), preset, formats))
+        if len(pending) == 1:
+            pending.append(pool.submit(_encode_full_size, full, presets_by_format))
+    if not pending:
+        pending.append(pool.submit(_encode_full_size, full, presets_by_format))
+    return pending
+
+
+def _results(pending: list[Future]) -> Encoded:
+    """Every encode's bytes, once all have ended (so none is left running when one failed)."""
+    wait(pending)
+    return [item for future in pending for item in future.result()]
+
+
+def _encode_picture(picture: Image.Image, preset: Preset, formats: list[str]) -> Encoded:
+    return [(preset.name, fmt, encode(picture, fmt, preset.quality_for(fmt))) for fmt in formats]
+
+
+def _encode_full_size(image: Image.Image, presets_by_format: dict[str, list[Preset]]) -> Encoded:
+    return [(preset.name, fmt, encode(image, fmt, preset.quality_for(fmt)))
+            for fmt, presets in presets_by_format.items() for preset in presets if not preset.box]
+
+
+def _encode_boxed(pictures: Pictures, presets_by_format: dict[str, list[Preset]]) -> tuple[Encoded, Image.Image]:
+    """(the boxed presets' encodes, made on this thread, and the smallest uncropped picture)."""
+    encoded = []
+    for fmt, presets in presets_by_format.items():
+        boxed = [preset for preset in presets if preset.box]
+        made = pictures.of(boxed)
+        encoded += [(preset.name, fmt, encode(made[preset.name], fmt, preset.quality_for(fmt))) for preset in boxed]
+    return encoded, pictures.smallest()
+
+
+def _start_scaled_jpeg_pictures(data: bytes, opened: Image.Image, boxed: list[Preset]) -> Future | None:
+    """Start making the boxed JPEG presets from a DCT-scaled decode, when `opened` is a JPEG big
+    enough for one; None otherwise (they are then made from the full picture)."""
+    if not boxed or opened.format not in ("JPEG", "MPO"):
         return None
     orientation = exif_orientation(opened)
     upright = opened.size[::-1] if orientation in TRANSPOSED_ORIENTATIONS else opened.size
-    target = fit_size(upright, RESIZED_BOX)
+    needs = [_source_needed(upright, preset) for preset in boxed]
+    target = (max(width for width, _ in needs), max(height for _, height in needs))
     stored_target = target[::-1] if orientation in TRANSPOSED_ORIENTATIONS else target
-    if min(opened.size[0] // stored_target[0], opened.size[1] // stored_target[1]) < 2:
+    if min(opened.size[0] // stored_target[0], opened.size[1] // stored_target[1]) < SCALED_DECODE_MIN_FACTOR:
         return None
-    return _encoder_pool().submit(_small_derivatives_from_scaled_jpeg, data, upright, stored_target)
+    return _pool(RESIZING).submit(_scaled_jpeg_pictures, data, upright, stored_target, boxed)
 
 
-def _small_derivatives_from_scaled_jpeg(data: bytes, upright: tuple[int, int],
-                                        stored_target: tuple[int, int]) -> tuple[bytes, bytes]:
+def _source_needed(upright: tuple[int, int], preset: Preset) -> tuple[int, int]:
+    """The smallest picture, in whole pixels, a boxed preset's picture can be resampled from
+    without upscaling: its own size for a fit preset; for a cover preset, the picture scaled
+    so that the window it keeps has the box's pixels."""
+    if preset.mode == "fit":
+        return fit_size(upright, preset.box)
+    out = cover_size(upright, preset.box)
+    scale = max(out[0] / upright[0], out[1] / upright[1])
+    return tuple(min(side, math.ceil(side * scale - 1e-9)) for side in upright)
+
+
+def _scaled_jpeg_pictures(data: bytes, upright: tuple[int, int], stored_target: tuple[int, int],
+                          boxed: list[Preset]):
     scaled = open_accepted(data)
     scaled.draft(None, stored_target)
     decode(scaled)
     image = to_srgb_rgb(orient(scaled))
     strip_metadata(image)
-    return small_derivatives(image, upright, parallel=False)
+    return _encode_boxed(Pictures(image, upright, parallel=False), {"jpeg": boxed})
 
 
-def _scaled_result_or_none(future: Future) -> tuple[bytes, bytes] | None:
-    """The small derivatives from the scaled decode, or None if it failed: the caller then
+def _scaled_result_or_none(future: Future):
+    """The boxed pictures' encodes from the scaled decode, or None if it failed: the caller then
     makes them from the full picture.
 
     Whatever damage makes the scaled decode fail also shows in the full decode, which has
@@ -149,74 +308,65 @@ def _scaled_result_or_none(future: Future) -> tuple[bytes, bytes] | None:
         return None
 
 
-def other_format_derivatives(picture: Image.Image, formats: list[str]) -> dict[str, dict[str, bytes]]:
-    """The three derivatives of `picture` (upright, sRGB, RGB or RGBA) in each of `formats`.
-
-    The full-size encodes run one after another on a worker thread (two saves of one Image
-    at once would trample its encoder options) while this thread resizes and encodes the
-    small ones.
-    """
-    if not formats:
-        return {}
-    pending = _encoder_pool().submit(lambda: {name: encode_as(picture, name, "compressed") for name in formats})
-    try:
-        resized = resize_to(picture, fit_size(picture.size, RESIZED_BOX))
-        thumbnail = resize_to(resized, fit_size(picture.size, THUMBNAIL_BOX))
-        small = {name: {"resized": encode_as(resized, name, "resized"), "thumbnail": encode_as(thumbnail, name, "thumbnail")}
-                 for name in formats}
-    finally:
-        compressed = pending.result()
-    return {name: {"resized": small[name]["resized"], "compressed": compressed[name], "thumbnail": small[name]["thumbnail"]}
-            for name in formats}
-
-
 def resize_to(image: Image.Image, size: tuple[int, int], *, parallel: bool = True) -> Image.Image:
-    """`resize(image, size)`, in bands on the pool when the picture is big enough to gain.
+    """`resize(image, size)`, in two parts at once when the picture is big enough to gain: in
+    bands (to within rounding) from PARALLEL_RESIZE_MIN_PIXELS up, in two exact column halves
+    from PARALLEL_COLUMNS_MIN_PIXELS up where exact_column_split allows.
 
     `parallel=False` keeps the work on this thread (a task already running on the
-    pool must not wait for the pool).
+    RESIZING thread must not wait for it).
     """
-    if parallel and image.size != size and image.width * image.height >= PARALLEL_RESIZE_MIN_PIXELS:
+    pixels = image.width * image.height
+    if not parallel or image.size == size or pixels < PARALLEL_COLUMNS_MIN_PIXELS:
+        return resize(image, size)
+    if pixels >= PARALLEL_RESIZE_MIN_PIXELS:
         return resize_in_bands(image, size)
-    return resize(image, size)
+    cut = exact_column_split(image.size, size)
+    if cut is None:
+        return resize(image, size)
+    right = _pool(RESIZING).submit(resize_columns, image, size, cut, size[0])
+    left = resize_columns(image, size, 0, cut)
+    return join_columns(image.mode, size, cut, left, right.result())
 
 
 def resize_in_bands(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """`resize(image, size)` (to within rounding) made in RESIZE_BANDS horizontal bands at
-    once: all but the last on the pool, the last on this thread."""
+    once: all but the last on the RESIZING thread, the last on this thread."""
     edges = band_edges(size[1], RESIZE_BANDS)
     spans = list(zip(edges, edges[1:]))
-    pending = [_encoder_pool().submit(resize_band, image, size, top, bottom) for top, bottom in spans[:-1]]
+    pending = [_pool(RESIZING).submit(resize_band, image, size, top, bottom) for top, bottom in spans[:-1]]
     last = resize_band(image, size, *spans[-1])
     return join_bands(image.mode, size, edges, [future.result() for future in pending] + [last])
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+# The threads beside the caller's own, one per kind of work, so the other half of a resize,
+# which the caller waits for, never queues behind encodes that nobody waits for yet.
+RESIZING, ENCODING = "resize", "encode"
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
 
 
-def _encoder_pool() -> ThreadPoolExecutor:
-    """One small pool per process for the work that runs beside the caller's own: the
-    scaled decode and small derivatives of a big JPEG, or the full-size encode, and resize
-    bands (all but the one the caller resizes itself).
+def _pool(kind: str) -> ThreadPoolExecutor:
+    """The one thread for RESIZING (the other half or band of a resize, or the scaled decode
+    and boxed pictures of a big JPEG) or for ENCODING (the encodes that run while the caller
+    makes the next picture).
 
     Forgotten in a forked child (`imgpipe worker` forks its worker process): the
     parent's threads don't exist there, and a pool that believes they do never
     runs anything.
     """
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=RESIZE_BANDS, thread_name_prefix="imgpipe-encode")
-        return _pool
+    with _pools_lock:
+        if kind not in _pools:
+            _pools[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imgpipe-{kind}")
+        return _pools[kind]
 
 
 def _forget_threads_after_fork() -> None:
-    """A forked child starts with no pool and with fresh locks: a lock held by one of the
+    """A forked child starts with no pools and with fresh locks: a lock held by one of the
     parent's threads at the fork would stay held forever here."""
-    global _pool, _pool_lock
-    _pool = None
-    _pool_lock = threading.Lock()
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
     loading.warnings_lock = threading.Lock()
 
 

@@ -1,4 +1,4 @@
-"""Encode: the derivatives' bytes, JPEG or one of the other output formats, no metadata."""
+"""Encode: a derivative's bytes in one output format at one quality, no metadata."""
 
 from __future__ import annotations
 
@@ -6,27 +6,28 @@ import io
 
 from PIL import Image
 
-# The output formats besides JPEG: Pillow's writer, and its options per derivative. WebP 85 and
-# AVIF 70 give about the PSNR of JPEG 85 on photographs, WebP 50 and AVIF 50 that of JPEG 60,
-# in fewer bytes; AVIF speed 8 of 10 takes about as long as WebP's default effort.
-OTHER_FORMATS = {
-    "png": ("PNG", {"resized": {}, "compressed": {}, "thumbnail": {}}),
-    "webp": ("WEBP", {"resized": {"quality": 85}, "compressed": {"quality": 50}, "thumbnail": {"quality": 85}}),
-    "avif": ("AVIF", {"resized": {"quality": 70, "speed": 8}, "compressed": {"quality": 50, "speed": 8},
-                      "thumbnail": {"quality": 70, "speed": 8}}),
-}
+# Pillow's writer per output format. AVIF at speed 8 of 10 takes about as long as WebP's
+# default effort; qualities come from the preset (imgpipe.presets).
+PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
+AVIF_SPEED = 8
 
 
-def encode_jpeg(image: Image.Image, quality: int) -> bytes:
-    """Baseline JPEG with libjpeg's standard tables scaled to `quality`; no metadata written."""
+def encode(image: Image.Image, output_format: str, quality: int | None) -> bytes:
+    """`image` as `output_format` ("jpeg", "png", "webp", "avif"); `quality` is None for PNG,
+    which is lossless."""
+    if output_format == "jpeg":
+        return encode_jpeg(image, quality)
+    options = {} if quality is None else {"quality": quality}
+    if output_format == "avif":
+        options["speed"] = AVIF_SPEED
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality, optimize=False, progressive=False)
+    image.save(buffer, PILLOW_FORMATS[output_format], **options)
     return buffer.getvalue()
 
 
-def encode_as(image: Image.Image, output_format: str, derivative: str) -> bytes:
-    """`image` in one of OTHER_FORMATS, with that derivative's options; no metadata written."""
-    pillow_format, options = OTHER_FORMATS[output_format]
+def encode_jpeg(image: Image.Image, quality: int) -> bytes:
+    """Baseline JPEG with libjpeg's standard tables scaled to `quality`, 4:2:0, no metadata.
+    Not optimized: Huffman optimisation saves a few percent and costs a second pass."""
     buffer = io.BytesIO()
-    image.save(buffer, pillow_format, **options[derivative])
+    image.save(buffer, "JPEG", quality=quality, optimize=False, progressive=False)
     return buffer.getvalue()

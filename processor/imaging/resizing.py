@@ -4,6 +4,7 @@ horizontal band at a time (processor.imaging.derive puts the bands on threads)."
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from PIL import Image
 
@@ -72,6 +73,39 @@ def resize_band(image: Image.Image, size: tuple[int, int], top: int, bottom: int
     return source.resize((size[0], bottom - top), RESIZE_FILTER, box=box)
 
 
+def exact_column_split(size: tuple[int, int], target: tuple[int, int]) -> int | None:
+    """The output column at which resize(image of `size`, target) can be made in two parts, left
+    and right, whose pixels are exactly those of the one resize; None when it cannot.
+
+    Each part is resampled from a window of the source (Pillow's `box`), and its filter
+    weights come out bit for bit as the whole resize's when every window edge and filter
+    centre is exact in floating point: when the horizontal scale (source width / target width)
+    is a fraction whose denominator is a power of two, as it is for any width resized to a box
+    of 1024 (or any power of two), and no integer reduction comes first. Row parts are not
+    exact (Pillow's vertical pass rounds a band's rows differently), nor is any other scale.
+    """
+    scale = Fraction(size[0], target[0])
+    reduces = int(size[0] / target[0] / RESIZE_REDUCING_GAP) > 1 or int(size[1] / target[1] / RESIZE_REDUCING_GAP) > 1
+    if target[0] < 2 or reduces or scale.denominator & (scale.denominator - 1):
+        return None
+    return target[0] // 2
+
+
+def resize_columns(image: Image.Image, size: tuple[int, int], first: int, last: int) -> Image.Image:
+    """Columns first..last of resize(image, size), made from the source window they read:
+    exactly the whole resize's pixels where exact_column_split allows the cut."""
+    scale = image.width / size[0]
+    return image.resize((last - first, size[1]), RESIZE_FILTER, box=(first * scale, 0.0, last * scale, image.height),
+                        reducing_gap=RESIZE_REDUCING_GAP)
+
+
+def join_columns(mode: str, size: tuple[int, int], cut: int, left: Image.Image, right: Image.Image) -> Image.Image:
+    joined = Image.new(mode, size, None)  # not cleared: the parts cover every pixel
+    joined.paste(left, (0, 0))
+    joined.paste(right, (cut, 0))
+    return joined
+
+
 def band_edges(length: int, bands: int) -> list[int]:
     """Cut points splitting 0..length into `bands` nearly equal parts (fewer when short)."""
     return sorted({length * index // bands for index in range(bands + 1)})
@@ -81,7 +115,12 @@ def join_bands(mode: str, size: tuple[int, int], edges: list[int], bands: list[I
     """One picture of `size` from the bands made between `edges`."""
     if len(bands) == 1:
         return bands[0]
-    joined = Image.new(mode, size)
+    joined = Image.new(mode, size, None)  # not cleared: the parts cover every pixel
     for top, band in zip(edges, bands):
         joined.paste(band, (0, top))
     return joined
+
+
+def resize_window(image: Image.Image, size: tuple[int, int], window: tuple[float, float, float, float]) -> Image.Image:
+    """The part of `image` inside `window` (left, top, right, bottom; fractional) resampled to `size`."""
+    return image.resize(size, RESIZE_FILTER, box=window, reducing_gap=RESIZE_REDUCING_GAP)

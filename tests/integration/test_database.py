@@ -384,6 +384,38 @@ def test_expired_rows_are_taken_in_turn(database):
     assert uploads.page_end(rest, 3, "upload_expires_at") is None
 
 
+def test_final_uploads_come_a_page_at_a_time_oldest_first_between_dates(database):
+    ids = [f"{index:032x}" for index in range(7)]
+    for index, upload_id in enumerate(ids):
+        new_row(database, upload_id)
+        database.execute("UPDATE uploads SET status = ?, created_at = ? WHERE id = ?",
+                         ["failed" if index == 3 else "completed", f"2026-01-0{1 + index // 2}T00:00:00.000000Z",
+                          upload_id])
+    seen, after = [], None
+    while page := uploads.final_uploads(database, ("completed",), after=after, limit=2):
+        seen += [row["id"] for row in page]
+        after = page[-1]["created_at"], page[-1]["id"]
+    assert seen == [upload_id for index, upload_id in enumerate(ids) if index != 3]
+    between = uploads.final_uploads(database, ("completed", "failed"), created_from="2026-01-02T00:00:00.000000Z",
+                                    created_before="2026-01-04T00:00:00.000000Z")
+    assert [row["id"] for row in between] == ids[2:6]
+
+
+def test_a_reprocess_records_objects_and_a_failed_upload_may_complete(database):
+    done, failed = new_row(database, "c" * 32), new_row(database, "d" * 32)
+    uploads.claim_for_processing(database, done["id"])
+    uploads.mark_completed(database, done["id"], size=1, width=1, height=1, image_format="PNG",
+                           derivatives={"thumbnail": {"jpeg": "0123"}}, blurhash="00TSUA", dominant_color="#000000")
+    assert uploads.record_reprocessed(database, done["id"], {"square": {"webp": "4567"}}, derivative_bytes=321)
+    row = uploads.get_upload(database, done["id"])
+    assert (uploads.stored_derivatives(row), row["blurhash"], row["derivative_bytes"]) == (
+        {"square": {"webp": "4567"}}, "00TSUA", 321)
+    uploads.mark_failed(database, failed["id"], "too_many_pixels", "too big")
+    assert not uploads.record_reprocessed(database, failed["id"], {}, derivative_bytes=0)
+    assert uploads.replace_failure(database, failed["id"], "corrupt_image", "broken")
+    assert uploads.mark_completed(database, failed["id"], size=1, width=1, height=1, image_format="PNG",
+                                  from_status="failed")
+    assert uploads.get_upload(database, failed["id"])["status"] == "completed"
 def test_any_status_can_end_deleted_and_a_deleted_row_stays_deleted(database):
     for index, path in enumerate([[], ["claim"], ["claim", "complete"], ["fail"]]):
         upload_id = f"{index}" * 32

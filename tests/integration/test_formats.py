@@ -78,7 +78,8 @@ def test_a_jpeg_only_upload_is_unchanged(api, stack, tmp_path):
     assert api.wait_final(created["id"])["status"] == "completed"
 
     results = api.get(f"/uploads/{created['id']}/results").json()
-    assert list(results) == ["id", "status", "original", "resized", "compressed", "thumbnail", "formats", "expires_at"]
+    assert list(results) == ["id", "status", "original", "resized", "compressed", "thumbnail", "formats", "presets",
+                            "expires_at"]
     assert results["formats"] == {"jpeg": {kind: results[kind] for kind in SIZES}}
     assert results["thumbnail"].split("?")[0].endswith(f"/thumbnails/{created['id']}.jpg")
     assert fetch(results["compressed"]).format == "JPEG"

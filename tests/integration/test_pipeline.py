@@ -49,7 +49,9 @@ def test_a_jpeg_becomes_four_fetchable_objects(api, tmp_path):
     assert sizes["thumbnail"].size == (300, 225)
 
     record = api.get(f"/uploads/{created['id']}").json()
+    placeholder = {"blurhash": record["image"].pop("blurhash"), "dominant_color": record["image"].pop("dominant_color")}
     assert record["image"] == {"width": 1600, "height": 1200, "format": "JPEG", "bytes": len(original)}
+    assert len(placeholder["blurhash"]) == 28 and len(placeholder["dominant_color"]) == 7
     assert record["filename"] == "holiday photo.jpg"
 
 

@@ -49,6 +49,7 @@ def test_a_completed_upload_posts_its_signed_record_to_the_callback(api, stack, 
     record = api.get(f"/uploads/{created['id']}").json()
     assert set(sent) == set(record)
     assert (sent["id"], sent["status"], sent["error"], sent["image"]) == (created["id"], "completed", None, record["image"])
+    assert sent["image"]["blurhash"] and sent["image"]["dominant_color"].startswith("#")
     assert sent["callback"] == {"url": f"{hook.url}/done?ref=42", "state": "pending", "attempts": []}
     thumbnail = requests.get(sent["results"]["thumbnail"], timeout=10)
     assert Image.open(io.BytesIO(thumbnail.content)).size == (300, 225)

@@ -12,9 +12,10 @@ from api.validation import (BATCH_FIELDS, NEW_UPLOAD_FIELDS, RequestRejected, Up
                             parse_batch, parse_new_upload)
 
 RULES = UploadRules(accepted=accepted_content_types({"heif", "avif"}), max_bytes=1000,
-                    writable_formats=("jpeg", "png", "webp"), check_callback=lambda url: None)
+                    writable_formats=("jpeg", "png", "webp"), check_callback=lambda url: None,
+                    presets=("resized", "square"))
 MAX_FILES = 3
-NEW_UPLOAD = new_upload_schema(sorted(RULES.accepted), RULES.max_bytes, RULES.writable_formats)
+NEW_UPLOAD = new_upload_schema(sorted(RULES.accepted), RULES.max_bytes, RULES.writable_formats, RULES.presets)
 BATCH = batch_schema(MAX_FILES)
 VALID = {"filename": "a.jpg", "content_type": "image/png", "size": 10}
 ODD_VALUES = [None, True, 0, -1, 10.0, 1.5, "", "x", "https://example.com/hook", [], [1], ["jpeg"], [{}], {}]

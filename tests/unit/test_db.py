@@ -43,3 +43,10 @@ def test_placeholders_become_psycopg_ones_outside_quoted_text():
         "UPDATE uploads SET status = %s WHERE id = %s AND status IN (%s, %s)"
     assert pyformat("SELECT '?', \"a?\", ? WHERE name LIKE 'x%'") == "SELECT '?', \"a?\", %s WHERE name LIKE 'x%%'"
     assert pyformat("SELECT 100 % ?") == "SELECT 100 %% %s"
+
+
+def test_uploads_completed_before_presets_hold_the_built_in_three():
+    row = {name: None for name in uploads.COLUMNS}
+    row.update(status="completed", formats="jpeg,webp")
+    assert list(uploads.stored_derivatives(row)) == ["resized", "compressed", "thumbnail"]
+    assert uploads.stored_derivatives({**row, "status": "failed"}) == {}

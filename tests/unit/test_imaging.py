@@ -456,7 +456,7 @@ def ijg_table(base: list[int], quality: int) -> list[int]:
 
 @pytest.mark.parametrize(
     "name, quality",
-    [("compressed", 60), ("resized", imaging.RESIZED_QUALITY), ("thumbnail", imaging.THUMBNAIL_QUALITY)],
+    [("compressed", 60), ("resized", 85), ("thumbnail", 85)],
 )
 def test_jpeg_quality_uses_the_standard_ijg_tables(name, quality):
     made = make_derivatives(imagegen.photo_like_jpeg(1200, 900, seed=6), max_pixels=MAX_PIXELS)

@@ -10,11 +10,23 @@ import pytest
 from PIL import Image, ImageChops
 
 import imagegen
+from imgpipe.presets import BUILT_IN
 from imgpipe.settings import Settings
 from processor import imaging
 from processor.imaging import derive, make_derivatives
+from processor.imaging.encoding import encode_jpeg
+from processor.imaging.resizing import exact_column_split
 
 MAX_PIXELS = Settings().max_pixels
+RESIZED, THUMBNAIL = BUILT_IN.get("resized"), BUILT_IN.get("thumbnail")
+
+
+def from_full_decode(data: bytes) -> tuple[bytes, bytes]:
+    """resized and thumbnail made the plain way: from the fully decoded picture."""
+    full, _ = imaging.load(data, max_pixels=MAX_PIXELS)
+    image = imaging.to_srgb_rgb(imaging.orient(full))
+    pictures = imaging.Pictures(image, image.size).of([RESIZED, THUMBNAIL])
+    return encode_jpeg(pictures["resized"], 85), encode_jpeg(pictures["thumbnail"], 85)
 
 
 def mean_and_max_difference(a: Image.Image, b: Image.Image) -> tuple[float, int]:
@@ -29,7 +41,7 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
 
 
 @pytest.mark.parametrize("size", [(2400, 1800), (1801, 2999), (3000, 700), (1100, 1100), (5000, 9)])
-@pytest.mark.parametrize("box", [imaging.RESIZED_BOX, imaging.THUMBNAIL_BOX])
+@pytest.mark.parametrize("box", [RESIZED.box, THUMBNAIL.box])
 def test_bands_match_one_resize(size, box):
     picture = imagegen.photo_like(*size, seed=11)
     target = imaging.fit_size(size, box)
@@ -48,8 +60,7 @@ def test_grey_pictures_stay_grey_in_bands():
 def test_small_derivatives_of_a_big_jpeg_match_those_from_the_full_decode():
     data = imagegen.photo_like_jpeg(4200, 2800, seed=3)
     made = make_derivatives(data, max_pixels=MAX_PIXELS)
-    full, _ = imaging.load(data, max_pixels=MAX_PIXELS)
-    resized, thumbnail = imaging.small_derivatives(full, full.size)
+    resized, thumbnail = from_full_decode(data)
     for name, ours, plain, size in (("resized", made.resized, resized, (1024, 683)),
                                     ("thumbnail", made.thumbnail, thumbnail, (300, 200))):
         ours_image, plain_image = Image.open(io.BytesIO(ours)), Image.open(io.BytesIO(plain))
@@ -63,12 +74,11 @@ def test_a_failed_scaled_decode_is_logged_and_the_full_decode_serves(monkeypatch
     def broken(*args):
         raise RuntimeError("scaled decode broke")
 
-    monkeypatch.setattr(derive, "_small_derivatives_from_scaled_jpeg", broken)
+    monkeypatch.setattr(derive, "_scaled_jpeg_pictures", broken)
     data = imagegen.photo_like_jpeg(4200, 2800, seed=3)
     with caplog.at_level(logging.WARNING, logger=derive.__name__):
         made = make_derivatives(data, max_pixels=MAX_PIXELS)
-    full, _ = imaging.load(data, max_pixels=MAX_PIXELS)
-    assert (made.resized, made.thumbnail) == imaging.small_derivatives(full, full.size)
+    assert (made.resized, made.thumbnail) == from_full_decode(data)
     assert "scaled decode broke" in caplog.text
 
 
@@ -96,3 +106,22 @@ def test_corrupt_big_jpeg_is_still_rejected_as_corrupt():
     with pytest.raises(imaging.ImageRejected) as caught:
         make_derivatives(data, max_pixels=MAX_PIXELS)
     assert caught.value.code == "corrupt_image"
+
+
+@pytest.mark.parametrize("size", [(1224, 816), (1600, 1200), (1100, 1100), (1500, 400), (1030, 1000)])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_column_halves_are_exactly_one_resize(size, mode):
+    """Where exact_column_split allows the cut (a width resized to a power of two), the two halves
+    made at once are the one resize's pixels, bit for bit: the built-in presets' bytes stay the same."""
+    picture = imagegen.photo_like(*size, seed=5).convert(mode)
+    target = imaging.fit_size(size, RESIZED.box)
+    assert exact_column_split(size, target) == target[0] // 2
+    assert imaging.resize_to(picture, target).tobytes() == picture.resize(
+        target, imaging.RESIZE_FILTER, reducing_gap=imaging.RESIZE_REDUCING_GAP).tobytes()
+
+
+@pytest.mark.parametrize("size, target", [((1000, 1200), (853, 1024)), ((1224, 816), (640, 427)),
+                                          ((3600, 1500), (1024, 427)), ((1224, 816), (1, 1))])
+def test_no_cut_where_the_halves_would_differ(size, target):
+    """A scale that is no fraction over a power of two, an integer reduction first, or one column."""
+    assert exact_column_split(size, target) is None

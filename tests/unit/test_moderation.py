@@ -11,6 +11,7 @@ from PIL import Image
 
 from imagegen import encode, photo_like
 from imgpipe import db as uploads
+from imgpipe.presets import BUILT_IN
 from imgpipe.records import record_body
 from imgpipe.settings import Settings
 from processor.imaging import make_derivatives
@@ -151,8 +152,8 @@ def test_the_record_carries_the_verdict_or_null(database):
     upload_id = "d" * 32
     row = processing_row(database, upload_id)
     now = datetime(2026, 1, 2, tzinfo=timezone.utc)
-    assert record_body(row, None, 60, now, [])["moderation"] is None
+    assert record_body(row, None, 60, now, [], BUILT_IN)["moderation"] is None
     uploads.record_moderation(database, upload_id, **verdict(True))
-    body = record_body(uploads.get_upload(database, upload_id), None, 60, now, [])
+    body = record_body(uploads.get_upload(database, upload_id), None, 60, now, [], BUILT_IN)
     assert body["moderation"] == {"score": 0.9, "flagged": True, "threshold": 0.8,
                                   "model": {"name": MODEL_PACKAGE, "version": "0.1.0"}}

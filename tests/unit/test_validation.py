@@ -13,7 +13,7 @@ def refuse_internal_hosts(url: str) -> None:
 
 
 RULES = UploadRules(accepted=ACCEPTED, max_bytes=1000, writable_formats=("jpeg", "png", "webp"),
-                    check_callback=refuse_internal_hosts)
+                    check_callback=refuse_internal_hosts, presets=("resized", "square", "thumbnail"))
 
 
 def parse(body):
@@ -62,6 +62,9 @@ def test_non_images_are_415(content_type):
     {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": []},
     {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": "webp"},
     {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": [1]},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": []},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": "square"},
+    {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": [None]},
 ])
 def test_malformed_bodies_are_400(body):
     error = rejected(body)
@@ -127,6 +130,20 @@ def test_formats_this_server_cannot_write_are_400(formats):
     error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "formats": formats})
     assert (error.status, error.code) == (400, "unsupported_output_format")
     assert "jpeg, png, webp" in error.message
+
+
+def test_presets_default_to_all_and_are_kept_once_each_in_the_servers_order():
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}).presets is None
+    assert parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": None}).presets is None
+    new = parse({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": ["thumbnail", "square", "thumbnail"]})
+    assert new.presets == ("square", "thumbnail")
+
+
+@pytest.mark.parametrize("presets", [["compressed"], ["square", "Square"], [""]])
+def test_presets_this_server_does_not_have_are_400_unknown_preset(presets):
+    error = rejected({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "presets": presets})
+    assert (error.status, error.code) == (400, "unknown_preset")
+    assert "presets are resized, square, thumbnail" in error.message
 
 
 def test_a_batch_is_a_non_empty_bounded_list_of_objects():

@@ -1,0 +1,284 @@
+"""The reprocess job: bring one stored upload's objects in line with the presets in use.
+
+`imgpipe reprocess` enqueues one job per upload that needs it, on a queue of its own that
+workers take last (imgpipe.queues). A job re-reads the row and does only what is still
+missing, so running one twice, or after the command was stopped and started again, makes
+nothing twice. New objects are written first; pruned ones are deleted next; the row is
+updated last, so the row never names an object that is not there yet, and a job cut short
+is simply done again.
+
+A job gives way to new uploads: before each of its steps (reading the original, writing,
+deleting, updating the row) it waits while an image job waits or runs, and its image work runs
+in a helper process at the lowest CPU priority (nice 19) that is stopped outright meanwhile.
+New uploads get the CPU first, and a reprocess of any size takes only what they leave; a job
+waits GIVE_WAY_MAX_SECONDS at most in all, so a long burst of uploads gets its worker back.
+One helper per worker process, forked with its first job.
+
+An upload that failed for a reason of this side's (`internal`: the attempts ran out, say over
+a bug since fixed) may be tried again while its original is kept (the sweeper removes a failed
+upload's original after IMGPIPE_ORPHAN_MIN_AGE; a refused one is removed at once): if it now
+succeeds it becomes completed, the one way a final status changes; if not, it keeps its status
+with the newer reason. No webhook is sent for a reprocess.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from datetime import datetime
+
+from rq import Queue, Retry, get_current_job
+
+from imgpipe import db as uploads
+from imgpipe.keys import derivative_key
+from imgpipe.presets import Presets, Reprocessing, reprocessing
+from imgpipe.queues import image_jobs_busy, make_queue
+from processor.imaging import Derivatives, ImageRejected, make_derivatives
+from processor.jobs import enqueue_once
+from processor.resources import Resources, resources
+from processor.tasks import REJECTED_CONTENT, remove_if_deleted, write_derivatives
+
+log = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 300
+RETRY_INTERVALS = [5, 30, 120]  # storage outages; an image's own problems are answers, not errors
+# What a job answers, for the command's summary.
+REMADE, PRUNED, PLACEHOLDER_ADDED, COMPLETED, STILL_FAILED, REFUSED, NO_ORIGINAL, CURRENT, SKIPPED = (
+    "remade", "pruned", "placeholder added", "completed", "still failed", "refused", "no original", "current",
+    "skipped")
+# Failures that leave no original to go back to: the upload's own bytes were refused (and
+# removed), or there never was one.
+WITHOUT_ORIGINAL = REJECTED_CONTENT | {"missing_original", "upload_expired"}
+PRESETS_DIFFER = "presets differ"
+ANSWERS_TTL = 24 * 3600
+HELPER_NICENESS = 19
+GIVE_WAY_CHECK_SECONDS = 0.01  # how often a reprocess job looks whether an image job has come
+# The longest a reprocess job waits for image jobs, all its pauses together: it holds a worker
+# meanwhile, which a long burst of uploads should get back. Past it the job goes on at nice 19.
+GIVE_WAY_MAX_SECONDS = 2.0
+PR_SET_PDEATHSIG = 1
+
+
+def reprocess_job_id(upload_id: str) -> str:
+    return f"reprocess-{upload_id}"
+
+
+def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
+                      answers_key: str, *, started_before: datetime | None = None) -> bool:
+    return enqueue_once(queue, "processor.reprocess.reprocess_upload", upload_id,
+                        args=(upload_id, presets_version, only, prune, answers_key), job_id=reprocess_job_id(upload_id),
+                        timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                        description=f"reprocess upload {upload_id}", started_before=started_before)
+
+
+def work_for(row: dict, presets: Presets, *, only: tuple[str, ...] | None, prune: bool) -> Reprocessing | None:
+    """What the upload needs, or None when it has it all: every object of the presets in use
+    (of `only`, when given) at its current version, a placeholder, and with `prune` nothing
+    more. A failed upload needs everything, unless its failure left no original."""
+    if row["status"] == uploads.FAILED and row["error_code"] in WITHOUT_ORIGINAL:
+        return None
+    failed = row["status"] == uploads.FAILED
+    work = reprocessing(presets, stored=uploads.stored_derivatives(row), wanted=uploads.requested_presets(row),
+                        upload_formats=uploads.output_formats(row), only=None if failed else only, prune=prune)
+    return work if failed or work.needed or not row["blurhash"] else None
+
+
+def reprocess_upload(upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
+                     answers_key: str) -> str:
+    """One upload brought in line with the presets; answers what was done (REMADE, ...), also as
+    [upload_id, answer] pushed on the Redis list `answers_key`, which the command waits on.
+
+    A worker whose presets are not the ones the command read answers PRESETS_DIFFER and does
+    nothing: objects made by other presets than asked would be recorded under the wrong versions.
+    """
+    answer = _reprocess(upload_id, presets_version, only, prune)
+    connection = get_current_job().connection
+    connection.rpush(answers_key, json.dumps([upload_id, answer]))
+    connection.expire(answers_key, ANSWERS_TTL)
+    return answer
+
+
+def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, prune: bool) -> str:
+    res = resources()
+    presets = res.settings.derivative_presets
+    if presets.version != presets_version:
+        log.warning("upload %s: not reprocessed, this worker's presets are version %s, the command's %s",
+                    upload_id, presets.version, presets_version)
+        return PRESETS_DIFFER
+    row = uploads.get_upload(res.db, upload_id)
+    if row is None or row["status"] not in (uploads.COMPLETED, uploads.FAILED):
+        return SKIPPED
+    work = work_for(row, presets, only=tuple(only) if only else None, prune=prune)
+    if work is None:
+        return CURRENT
+    way = GiveWay(make_queue(get_current_job().connection, res.settings))
+    if row["status"] == uploads.FAILED:
+        return _retry_failed(res, row, presets, way)
+    placeholder = {}
+    if work.make or not row["blurhash"]:
+        derivatives = _derive(res, row, presets, work, way)
+        if derivatives is None:
+            return REFUSED
+        way.wait()
+        write_derivatives(res, upload_id, derivatives)
+        placeholder = {"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color}
+    way.wait()
+    res.storage.remove([derivative_key(name, upload_id, fmt) for name, fmt in work.delete])
+    if not uploads.record_reprocessed(res.db, upload_id, work.after,
+                                      derivative_bytes=_stored_bytes(res, upload_id, work.after), **placeholder):
+        remove_if_deleted(res, upload_id)
+        return SKIPPED
+    log.info("upload %s: reprocessed (made %s, deleted %s)", upload_id,
+             ", ".join(work.make) or "nothing", ", ".join(f"{name}/{fmt}" for name, fmt in work.delete) or "nothing")
+    return REMADE if work.make else PRUNED if work.delete else PLACEHOLDER_ADDED
+
+
+def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing, way: GiveWay):
+    """The presets in `work.make` made again from the original (none when only the placeholder
+    is missing); None when the original is refused now (a lower limit, say): the upload keeps
+    what it has."""
+    way.wait()
+    data = res.storage.read(row["key"])
+    try:
+        return derive_in_background(data, way, max_pixels=res.settings.max_pixels,
+                                    formats=uploads.output_formats(row),
+                                    presets=tuple(presets.get(name) for name in work.make))
+    except ImageRejected as rejected:
+        log.warning("upload %s: its original is refused now (%s), left as it was", row["id"], rejected)
+        return None
+
+
+def _retry_failed(res: Resources, row: dict, presets: Presets, way: GiveWay) -> str:
+    upload_id = row["id"]
+    way.wait()
+    size = res.storage.size_of(row["key"])
+    if size is None:
+        uploads.replace_failure(res.db, upload_id, "missing_original", "the original was removed after it failed"
+                                f" ({row['error_code']}: {row['error_message']})")
+        return NO_ORIGINAL
+    wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
+    try:
+        if size > res.settings.max_upload_bytes:
+            raise ImageRejected("too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
+        derivatives = derive_in_background(res.storage.read(row["key"]), way, max_pixels=res.settings.max_pixels,
+                                           formats=formats, presets=presets.chosen(wanted))
+    except ImageRejected as rejected:
+        uploads.replace_failure(res.db, upload_id, rejected.code, rejected.message)
+        return STILL_FAILED
+    way.wait()
+    written = write_derivatives(res, upload_id, derivatives)
+    stored = presets.versions(wanted, formats)
+    if not uploads.mark_completed(res.db, upload_id, size=size, width=derivatives.width, height=derivatives.height,
+                                  image_format=derivatives.format, derivatives=stored, blurhash=derivatives.blurhash,
+                                  dominant_color=derivatives.dominant_color, from_status=uploads.FAILED):
+        remove_if_deleted(res, upload_id)
+        return SKIPPED
+    uploads.record_reprocessed(res.db, upload_id, stored, derivative_bytes=written)
+    log.info("upload %s: completed on reprocessing after it had failed", upload_id)
+    return COMPLETED
+
+
+def _stored_bytes(res: Resources, upload_id: str, stored: dict[str, dict[str, str]]) -> int:
+    """What the upload's derivatives weigh now, asked of the store: the job rewrote only some."""
+    return sum(res.storage.size_of(derivative_key(name, upload_id, fmt)) or 0
+               for name, formats in stored.items() for fmt in formats)
+
+
+class GiveWay:
+    """A reprocess job's deference to new uploads: how long it has waited for image jobs so far."""
+
+    def __init__(self, images: Queue):
+        self.images = images
+        self.waited = 0.0
+
+    def busy(self) -> bool:
+        """Whether the job should hold still now: an image job waits or runs, and the job has
+        not yet waited GIVE_WAY_MAX_SECONDS in all."""
+        return self.waited < GIVE_WAY_MAX_SECONDS and image_jobs_busy(self.images)
+
+    def wait(self) -> None:
+        """Hold still while busy()."""
+        while self.busy():
+            time.sleep(GIVE_WAY_CHECK_SECONDS)
+            self.waited += GIVE_WAY_CHECK_SECONDS
+
+
+class HelperDied(Exception):
+    """The helper process ended in the middle of a derivation (the OOM killer, say): RQ retries the job."""
+
+
+class Helper:
+    """A process of this worker's that runs make_derivatives for its reprocess jobs at nice
+    HELPER_NICENESS, and is stopped (SIGSTOP) while new uploads' image jobs wait or run.
+
+    Forked from the worker (the image code already imported), it dies with it, however the
+    worker ends.
+    """
+
+    def __init__(self):
+        context = multiprocessing.get_context("fork")
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, os.getpid()), daemon=True,
+                                       name="imgpipe-reprocess-helper")
+        self.process.start()
+        theirs.close()
+        self.parent = os.getpid()
+
+    def derive(self, data: bytes, options: dict, way: GiveWay) -> Derivatives:
+        """make_derivatives(data, **options) in the helper, stopped whenever `way.busy()` says so."""
+        self.connection.send((data, options))
+        paused = False
+        try:
+            while not self.connection.poll(GIVE_WAY_CHECK_SECONDS):
+                if not self.process.is_alive():
+                    raise HelperDied(f"the reprocess helper ended ({self.process.exitcode})")
+                if paused:
+                    way.waited += GIVE_WAY_CHECK_SECONDS
+                if way.busy() != paused:
+                    paused = not paused
+                    os.kill(self.process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+        finally:
+            if paused:
+                os.kill(self.process.pid, signal.SIGCONT)
+        succeeded, value = self.connection.recv()
+        if succeeded:
+            return value
+        raise value
+
+
+def _serve(connection, worker_pid: int) -> None:
+    """The helper's life: at the lowest priority, leaving signals to the worker, killed with it
+    (Linux's parent-death signal), making derivatives until its pipe closes."""
+    os.nice(HELPER_NICENESS)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker_pid:  # the worker died before the signal was asked for
+        return
+    while True:
+        try:
+            data, options = connection.recv()
+        except EOFError:
+            return
+        try:
+            connection.send((True, make_derivatives(data, **options)))
+        except Exception as error:
+            connection.send((False, error))
+
+
+_helper: Helper | None = None
+
+
+def derive_in_background(data: bytes, way: GiveWay, **options) -> Derivatives:
+    """make_derivatives(data, **options) in this worker's helper, giving way to image jobs."""
+    global _helper
+    if _helper is None or _helper.parent != os.getpid() or not _helper.process.is_alive():
+        _helper = Helper()
+    return _helper.derive(data, options, way)
