@@ -184,7 +184,10 @@ def still_running(pid: int | None, born: datetime | None) -> bool:
         return True
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            fields = stat.read().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):  # killed, not yet reaped: its pid and start time linger
+            return False
+        start_ticks = int(fields[19])
         with open("/proc/stat") as stat:
             boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
     except (OSError, StopIteration, ValueError, IndexError):

@@ -14,3 +14,18 @@ def test_a_pid_taken_by_a_process_started_after_the_worker_registered_is_another
 
 def test_a_pid_no_process_has_is_a_dead_worker():
     assert not still_running(2 ** 22 + 1, datetime.now(timezone.utc))
+
+
+def test_a_killed_worker_not_yet_reaped_is_dead():
+    """A worker SIGKILLed with its supervisor stays a zombie, pid and start time intact, until it
+    is reaped: a supervisor starting again in that moment must still see it as gone."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    born = datetime.now(timezone.utc)  # a worker registers once its process has started
+    try:
+        while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            pass
+        assert not still_running(pid, born)
+    finally:
+        os.waitpid(pid, 0)
