@@ -263,7 +263,7 @@ def _transfer(api: Api, path: Path, outcome: Outcome, created: dict, *, progress
         row = progress.add(path.name, outcome.bytes)
         try:
             put_file(created["upload"], path, lambda sent: progress.advance(row, sent))
-        except ClientError as error:
+        except ClientError:
             progress.finish(row, "upload failed")
             raise
         progress.finish(row, "uploaded")
