@@ -26,7 +26,7 @@ from PIL import Image
 
 from imgpipe.formats import OUTPUT_FORMATS
 from imgpipe.presets import BUILT_IN, Preset
-from processor.imaging import loading
+from processor.imaging import heap, loading
 from processor.imaging.colour import strip_metadata, to_srgb_rgb, to_srgb_rgba
 from processor.imaging.cropping import CENTER, cover_size, cover_window, entropy_focus
 from processor.imaging.encoding import encode
@@ -372,6 +372,10 @@ def _forget_threads_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_threads_after_fork)
+
+# Keep freed picture buffers for the next picture (processor.imaging.heap) in whatever process
+# imports this module, as a worker does before it forks its worker process.
+heap.keep_freed_buffers()
 
 # Load Pillow's format plugins (and register the optional decoders) now, in whatever process
 # imports this module: `imgpipe worker` imports it before it forks its worker process, so a
