@@ -15,6 +15,7 @@ fixed derivatives always did.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -205,7 +206,7 @@ def _area(size: tuple[int, int]) -> int:
 Encoded = list[tuple[str, str, bytes]]  # (preset name, output format, bytes)
 
 
-def _start_encodes(pictures: Pictures, full: Image.Image, presets_by_format: dict[str, list[Preset]]) -> list[Future]:
+def _start_encodes(pictures: Pictures, full: Image.Image, presets_by_format: dict[str, list[Preset]]) -> list[QueuedEncode]:
     """Make the boxed pictures here, one after another, and put their encodes on the ENCODING
     thread as each is ready. Each task encodes one picture in all its formats, one after
     another: two saves of one Image at once would trample its encoder options.
@@ -215,25 +216,47 @@ def _start_encodes(pictures: Pictures, full: Image.Image, presets_by_format: dic
     have both cores to themselves, and start once that picture is made, while this thread
     makes the smaller ones.
     """
-    pool = _pool(ENCODING)
     pending = []
     if full.width * full.height >= PARALLEL_RESIZE_MIN_PIXELS:
-        pending.append(pool.submit(_encode_full_size, full, presets_by_format))
+        pending.append(_queue_encode(_encode_full_size, full, presets_by_format))
     boxed = {preset.name: preset for presets in presets_by_format.values() for preset in presets if preset.box}
     for preset in pictures.order(list(boxed.values())):
         formats = [fmt for fmt, presets in presets_by_format.items() if preset in presets]
-        pending.append(pool.submit(_encode_picture, pictures.make(preset), preset, formats))
+        pending.append(_queue_encode(_encode_picture, pictures.make(preset), preset, formats))
         if len(pending) == 1:
-            pending.append(pool.submit(_encode_full_size, full, presets_by_format))
+            pending.append(_queue_encode(_encode_full_size, full, presets_by_format))
     if not pending:
-        pending.append(pool.submit(_encode_full_size, full, presets_by_format))
+        pending.append(_queue_encode(_encode_full_size, full, presets_by_format))
     return pending
 
 
-def _results(pending: list[Future]) -> Encoded:
-    """Every encode's bytes, once all have ended (so none is left running when one failed)."""
-    wait(pending)
-    return [item for future in pending for item in future.result()]
+@dataclass(frozen=True)
+class QueuedEncode:
+    """An encode put on the ENCODING thread, with the call itself, so that the caller can make
+    it instead if the thread has not begun it."""
+
+    future: Future
+    call: functools.partial
+
+
+def _queue_encode(encode_call, *args) -> QueuedEncode:
+    call = functools.partial(encode_call, *args)
+    return QueuedEncode(_pool(ENCODING).submit(call), call)
+
+
+def _results(pending: list[QueuedEncode]) -> Encoded:
+    """Every encode's bytes. Those at the end of the queue that the ENCODING thread has not
+    begun are made here rather than waited for, so both threads end at about the same time;
+    the thread's are waited for, all of them even when one failed, so none is left running."""
+    taken = 0
+    while taken < len(pending) and pending[-1 - taken].future.cancel():
+        taken += 1
+    begun, mine = pending[:len(pending) - taken], pending[len(pending) - taken:]
+    try:
+        made_here = [item for queued in mine for item in queued.call()]
+    finally:
+        wait([queued.future for queued in begun])
+    return [item for queued in begun for item in queued.future.result()] + made_here
 
 
 def _encode_picture(picture: Image.Image, preset: Preset, formats: list[str]) -> Encoded:

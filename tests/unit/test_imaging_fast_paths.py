@@ -5,6 +5,12 @@ plain way gives, to within rounding."""
 import io
 import logging
 import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
@@ -14,7 +20,7 @@ from imgpipe.presets import BUILT_IN
 from imgpipe.settings import Settings
 from processor import imaging
 from processor.imaging import derive, make_derivatives
-from processor.imaging.encoding import encode_jpeg
+from processor.imaging.encoding import encode, encode_jpeg
 from processor.imaging.resizing import exact_column_split
 
 MAX_PIXELS = Settings().max_pixels
@@ -125,3 +131,80 @@ def test_column_halves_are_exactly_one_resize(size, mode):
 def test_no_cut_where_the_halves_would_differ(size, target):
     """A scale that is no fraction over a power of two, an integer reduction first, or one column."""
     assert exact_column_split(size, target) is None
+
+
+def _turns_beside(call) -> int:
+    """How often this thread gets to run while another makes `call`, when no thread is ever made
+    to give up the GIL: only one that lets go of it on its own lets another run."""
+    began, ended = threading.Event(), threading.Event()
+
+    def once():
+        began.set()
+        call()
+        ended.set()
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(30)
+    try:
+        other = threading.Thread(target=once)
+        other.start()
+        began.wait()
+        turns = 0
+        while not ended.is_set():
+            turns += 1
+            time.sleep(0)
+        other.join()
+    finally:
+        sys.setswitchinterval(previous)
+    return turns
+
+
+def test_a_jpeg_encode_lets_other_threads_run():
+    """The thread that makes the next picture runs while another encodes. Into a Python buffer,
+    Pillow's JPEG writer holds the GIL through the whole encode, and this thread gets no turn."""
+    picture = imagegen.photo_like(2400, 1600, seed=8)
+    encode(picture, "jpeg", 60)
+    assert _turns_beside(lambda: encode(picture, "jpeg", 60)) >= 5
+
+
+def test_encodes_the_encoding_thread_has_not_begun_are_made_by_the_caller():
+    """The caller makes the queued encodes itself rather than wait behind the thread's work."""
+    picture = imagegen.photo_like(640, 480, seed=9)
+    release = threading.Event()
+    blocker = derive._pool(derive.ENCODING).submit(release.wait, 30)
+    queued = [derive._queue_encode(derive._encode_picture, picture, THUMBNAIL, ["jpeg"]),
+              derive._queue_encode(derive._encode_picture, picture, RESIZED, ["jpeg", "webp"])]
+    results = []
+    caller = threading.Thread(target=lambda: results.append(derive._results(queued)))
+    caller.start()
+    caller.join(timeout=20)
+    release.set()
+    blocker.result()
+    assert not caller.is_alive(), "the caller waited for encodes it could have made"
+    assert [(name, fmt) for name, fmt, _ in results[0]] == [("thumbnail", "jpeg"), ("resized", "jpeg"),
+                                                            ("resized", "webp")]
+    assert results[0][0][2] == encode(picture, "jpeg", 85)
+    assert all(item.future.cancelled() for item in queued)
+
+
+HEAP_CHILD = """
+import resource
+from processor.imaging import heap, make_derivatives
+import imagegen
+data = imagegen.photo_like_jpeg(1224, 816, seed=1)
+make_derivatives(data, max_pixels=100_000_000)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+make_derivatives(data, max_pixels=100_000_000)
+print(heap.keep_freed_buffers(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_a_second_picture_reuses_the_first_ones_memory():
+    """With glibc's default thresholds each 1 MP derivation faults in about 2,400 fresh pages
+    (its buffers go back to the kernel as they are freed); kept, the second faults in next to none."""
+    tests_dir = Path(__file__).resolve().parents[1]
+    child = subprocess.run([sys.executable, "-c", HEAP_CHILD], capture_output=True, text=True, check=True,
+                           cwd=tests_dir.parent, env={**os.environ, "PYTHONPATH": f"{tests_dir}:{tests_dir.parent}"})
+    kept, faults = child.stdout.split()
+    assert kept == "True"
+    assert int(faults) < 300
