@@ -184,3 +184,14 @@ def test_moderation_is_off_and_not_built_in_unless_asked(services):
     assert asked["build"]["args"] == {"EXTRAS": "moderation"}
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     assert 'ARG EXTRAS=""' in dockerfile and 'pip install ".${EXTRAS:+[$EXTRAS]}"' in dockerfile
+
+
+def test_a_presets_file_on_the_host_is_what_every_python_service_reads(services, tmp_path):
+    assert {services[name]["environment"]["IMGPIPE_PRESETS"] for name in ("api", "relay", "worker", "setup")} == {""}
+    presets = tmp_path / "presets.toml"
+    asked = compose_config(IMGPIPE_PRESETS=str(presets))["services"]
+    for name in ("api", "relay", "worker", "setup"):
+        assert asked[name]["environment"]["IMGPIPE_PRESETS"] == "/config/presets.toml", name
+        mounts = {volume["target"]: volume for volume in asked[name]["volumes"]}
+        assert mounts["/config/presets.toml"]["source"] == str(presets), name
+        assert mounts["/config/presets.toml"]["read_only"], name
