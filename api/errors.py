@@ -8,6 +8,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from api.validation import RequestRejected
+from imgpipe.engines import DatabaseUnavailable
 from imgpipe.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ def register_error_handlers(app: Flask) -> None:
     def storage_down(error: StorageUnavailable):
         log.warning("storage unavailable: %s", error)
         return error_response(503, "storage_unavailable", "object storage is unavailable; try again shortly")
+
+    @app.errorhandler(DatabaseUnavailable)
+    def database_down(error: DatabaseUnavailable):
+        log.warning("database unavailable: %s", error)
+        return error_response(503, "database_unavailable", "the database is unavailable; try again shortly")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from api import create_app
 from imgpipe import db as uploads
 from imgpipe.engines import DatabaseUnavailable
 from cli.stack import free_port
-from stacks import ENGINES
+from stacks import ENGINES, stack_settings
 
 BEFORE_VERSIONING = Path(__file__).parent.parent / "fixtures" / "sqlite_before_versioning.sql"
 
@@ -530,3 +531,25 @@ def test_a_delivery_of_the_record_from_before_a_delete_leaves_the_deletion_to_an
     assert uploads.get_upload(database, row["id"])["callback_state"] == "pending"
     deleted_at = uploads.get_upload(database, row["id"])["deleted_at"]
     assert uploads.finish_callback(database, row["id"], uploads.DELIVERED, deleted_at=deleted_at)
+
+
+def test_the_api_answers_503_while_postgresql_is_gone_and_serves_again_after(databases, tmp_path):
+    """A dropped connection or a server that does not answer is an outage, not a bug in the
+    request: 503 with a JSON error, and the next request after it is served."""
+    url = databases.url("postgresql")
+    database, admin = uploads.connect(url), uploads.connect(url)
+    uploads.ensure_schema(database)
+    new_row(database)
+    client = create_app(stack_settings(tmp_path, database_url=url)).test_client()
+    assert client.get("/uploads/" + "a" * 32 + "/status").status_code == 200
+
+    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    answer = client.get("/uploads/" + "a" * 32 + "/status")
+    assert answer.status_code == 503
+    assert answer.get_json()["error"]["code"] == "database_unavailable"
+
+    answer = client.get("/uploads/" + "a" * 32 + "/status")
+    assert answer.status_code == 200 and answer.get_json()["status"] == "pending"
+    admin.close()
+    database.close()
