@@ -1,14 +1,13 @@
 """The C heap of a process that makes derivatives: a picture's freed buffers kept for the
 next picture, not handed back to the kernel as each one is freed.
 
-By default glibc gives a freed block above its mmap threshold straight back to the kernel
-and trims the heap's free top above 128 KiB, so every picture's buffers (the decode, each
-resize's passes, each encode's file) come back as fresh pages, faulted in one at a time: about
-2,400 faults in each 1 MP derivation, a fifth of its time. With the mmap threshold fixed
-at glibc's largest (32 MiB) those buffers come from the heap, and with a trim threshold of
-64 MiB (where glibc's own adaptive thresholds end up at most) the heap keeps a picture's
-working set up to about 12 MP between jobs. What a larger picture used beyond that goes
-back once it is freed.
+By default glibc gives a freed block above its mmap threshold straight back to the kernel and
+trims the heap's free top above 128 KiB, so every picture's buffers (the decode, each resize's
+passes) come back as fresh pages, faulted in one at a time: about 2,400 faults in each 1 MP
+derivation, about 5 ms of its 25. With the mmap threshold fixed at glibc's largest (32 MiB)
+those buffers come from the heap, and with a trim threshold of 64 MiB (where glibc's own
+adaptive thresholds end up at most) the heap keeps a picture's working set up to about 12 MP
+between jobs. What a larger picture used beyond that goes back once it is freed.
 """
 
 from __future__ import annotations
