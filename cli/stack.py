@@ -315,28 +315,13 @@ class PostgresServer:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
 
     def start(self) -> None:
-        binaries = find_postgres()
         self.directory = Path(tempfile.mkdtemp(prefix="imgpipe-postgres-"))
-        password_file = self.directory / "password"
-        password_file.write_text(self.password)
-        as_owner = []
-        if os.geteuid() == 0:
-            for path in (self.directory, password_file):
-                shutil.chown(path, "postgres", "postgres")
-            as_owner = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--"]
         log = self.directory / "postgres.log"
         try:
+            data = init_postgres_cluster(self.directory, self.user, self.password)
             with open(log, "ab") as out:
-                subprocess.run([*as_owner, str(binaries / "initdb"), "--pgdata", str(self.directory / "data"),
-                                "--username", self.user, "--pwfile", str(password_file), "--auth-local=trust",
-                                "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync"],
-                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True, timeout=60)
-                # synchronous_commit=off: a commit returns before its WAL is on disk, which an OS crash
-                # (not a process crash) can lose; the same promise as the SQLite file's synchronous=NORMAL.
                 self.process = subprocess.Popen(
-                    [*as_owner, str(binaries / "postgres"), "-D", str(self.directory / "data"),
-                     "-c", f"listen_addresses={self.host}", "-p", str(self.port), "-c", "unix_socket_directories=",
-                     "-c", "synchronous_commit=off"],
+                    [*as_postgres_owner(), *postgres_server_command(data, self.host, self.port)],
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             wait_until(self._answers, 30, "PostgreSQL", self.process, log)
         except BaseException:
@@ -365,6 +350,39 @@ class PostgresServer:
                 self.process.wait(5)
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def as_postgres_owner() -> list[str]:
+    """The prefix that runs a PostgreSQL program as the `postgres` user under root, which
+    PostgreSQL refuses to run as; nothing otherwise."""
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--"] if os.geteuid() == 0 else []
+
+
+def init_postgres_cluster(directory: Path, user: str, password: str) -> Path:
+    """initdb into `directory`/data with one superuser who logs in over TCP with `password`;
+    returns the data directory. Under root `directory` is handed to the `postgres` user first."""
+    password_file = directory / "password"
+    password_file.write_text(password)
+    if os.geteuid() == 0:
+        for path in (directory, password_file):
+            shutil.chown(path, "postgres", "postgres")
+    data = directory / "data"
+    with open(directory / "postgres.log", "ab") as out:
+        subprocess.run([*as_postgres_owner(), str(find_postgres() / "initdb"), "--pgdata", str(data), "--username", user,
+                        "--pwfile", str(password_file), "--auth-local=trust", "--auth-host=scram-sha-256",
+                        "--encoding=UTF8", "--no-locale", "--no-sync"],
+                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True, timeout=60)
+    return data
+
+
+def postgres_server_command(data: Path, host: str, port: int) -> list[str]:
+    """The server on one address and port, no Unix socket.
+
+    synchronous_commit=off: a commit returns before its WAL is on disk, which an OS crash (not a
+    process crash) can lose; the same promise as the SQLite file's synchronous=NORMAL.
+    """
+    return [str(find_postgres() / "postgres"), "-D", str(data), "-c", f"listen_addresses={host}", "-p", str(port),
+            "-c", "unix_socket_directories=", "-c", "synchronous_commit=off"]
 
 
 def _stop_rank(name: str) -> int:

@@ -29,6 +29,7 @@ from psycopg import sql
 from rq import Worker
 from rq.job import Job
 
+from cli.stack import init_postgres_cluster, postgres_server_command
 from imgpipe import db as uploads
 from imgpipe.queues import make_queue
 from imgpipe.settings import Settings
@@ -36,7 +37,7 @@ from imgpipe.storage import Storage
 from netns import NAME_ROOT, Network
 from notify_config.definition import minio_server_env
 from processor.jobs import job_id_for
-from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_postgres, find_redis
+from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_redis
 
 SUBNET = "10.213.7"
 MINIO_HOSTS = ("minio1", "minio2", "minio3", "minio4")
@@ -210,23 +211,12 @@ class Cluster:
     def start_postgres(self) -> None:
         """A throwaway cluster run by the postgres user, in a folder of its own outside the test's
         (which that user cannot enter). Password login, from the cluster's subnet only."""
-        binaries = find_postgres()
         self.postgres_dir = Path(tempfile.mkdtemp(prefix=f"{self.network.prefix}-postgres-"))
-        password_file = self.postgres_dir / "password"
-        password_file.write_text(self.database_password)
-        for path in (self.postgres_dir, password_file):
-            shutil.chown(path, "postgres", "postgres")
-        data = self.postgres_dir / "data"
-        subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", str(binaries / "initdb"),
-                        "--pgdata", str(data), "--username", DATABASE_USER, "--pwfile", str(password_file),
-                        "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale",
-                        "--no-sync"], check=True, capture_output=True, timeout=60)
+        data = init_postgres_cluster(self.postgres_dir, DATABASE_USER, self.database_password)
         with open(data / "pg_hba.conf", "a") as hba:
             hba.write(f"host all all {SUBNET}.0/24 scram-sha-256\n")
-        self.spawn("postgres", "postgres", [
-            str(binaries / "postgres"), "-D", str(data), "-p", str(POSTGRES_PORT),
-            "-c", f"listen_addresses={self.address('postgres')}", "-c", "unix_socket_directories=",
-            "-c", "synchronous_commit=off"], user="postgres")
+        self.spawn("postgres", "postgres", postgres_server_command(data, self.address("postgres"), POSTGRES_PORT),
+                   user="postgres")
 
     def postgres_ready(self) -> bool:
         with psycopg.connect(postgres_url(self.database_password, "postgres"), connect_timeout=1):
