@@ -144,7 +144,7 @@ def _turns_beside(call) -> int:
         ended.set()
 
     previous = sys.getswitchinterval()
-    sys.setswitchinterval(30)
+    sys.setswitchinterval(1.0)
     try:
         other = threading.Thread(target=once)
         other.start()
