@@ -17,6 +17,7 @@ import logging
 
 from imgpipe import db as uploads
 from imgpipe.deletion import upload_keys
+from imgpipe.engines import DatabaseUnavailable
 from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
@@ -47,9 +48,12 @@ def process_upload(upload_id: str) -> str:
         return _derive(res, row)
     except ImageRejected as rejected:
         return _fail(res, row, rejected.code, rejected.message)
-    except StorageUnavailable as error:
+    except (StorageUnavailable, DatabaseUnavailable) as error:
+        # An outage is not the upload's fault: the attempt is given back (over a new connection
+        # when the database dropped the old one) and RQ tries again later.
         uploads.release_attempt(res.db, upload_id)
-        log.warning("upload %s: storage unavailable (%s), will retry", upload_id, error)
+        log.warning("upload %s: %s unavailable (%s), will retry", upload_id,
+                    "storage" if isinstance(error, StorageUnavailable) else "database", error)
         raise
     except Exception as error:
         if row["attempts"] >= res.settings.max_attempts:

@@ -40,10 +40,13 @@ class Api:
 
     def wait_final(self, upload_id: str, timeout: float = 30.0) -> dict:
         deadline = time.monotonic() + timeout
+        status = {"status": "unanswered"}
         while time.monotonic() < deadline:
-            status = self.get(f"/uploads/{upload_id}/status").json()
-            if status["status"] in ("completed", "failed", "deleted"):
-                return status
+            response = self.get(f"/uploads/{upload_id}/status")
+            if response.status_code != 503:  # a service unavailable for now is asked again, as clients do
+                status = response.json()
+                if status["status"] in ("completed", "failed", "deleted"):
+                    return status
             time.sleep(0.05)
         raise AssertionError(f"upload {upload_id} still {status['status']} after {timeout} s")
 
