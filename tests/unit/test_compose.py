@@ -62,15 +62,21 @@ def test_minio_notifies_redis_exactly_as_the_definition_says(services):
     assert {name: environment.get(name) for name in expected} == expected
 
 
-def test_the_python_services_share_settings_and_the_database(services):
-    python = ["setup", "api", "relay", "worker"]
-    environments = [services[name]["environment"] for name in python]
+def shared_environment(services: dict) -> dict:
+    """The one environment every Python service is given, which reaches MinIO and Redis by their
+    service names and hands out URLs for the host's MinIO."""
+    environments = [services[name]["environment"] for name in PYTHON_SERVICES]
     assert all(environment == environments[0] for environment in environments)
     settings = Settings.from_env(environments[0])
     assert settings.s3_endpoint_url == "http://minio:9000"
     assert settings.public_s3_url == "http://localhost:9000"
     assert settings.redis_url == "redis://redis:6379/0"
-    for name in python:
+    return environments[0]
+
+
+def test_the_python_services_share_settings_and_the_database(services):
+    settings = Settings.from_env(shared_environment(services))
+    for name in PYTHON_SERVICES:
         mounts = {volume["target"]: volume["source"] for volume in services[name]["volumes"]}
         assert mounts["/data"] == "database"
         assert settings.database_path.startswith("/data/")
@@ -140,15 +146,10 @@ def test_every_minio_node_notifies_redis_exactly_as_the_definition_says(cluster_
 
 
 def test_the_cluster_python_services_share_settings_and_keep_rows_in_postgresql(cluster_services):
-    environments = [cluster_services[name]["environment"] for name in PYTHON_SERVICES]
-    assert all(environment == environments[0] for environment in environments)
-    settings = Settings.from_env(environments[0])
-    assert settings.s3_endpoint_url == "http://minio:9000"
-    assert settings.public_s3_url == "http://localhost:9000"
-    assert settings.redis_url == "redis://redis:6379/0"
-    assert "DATABASE_PATH" not in environments[0]
+    environment = shared_environment(cluster_services)
+    assert "DATABASE_PATH" not in environment
     assert not any(cluster_services[name].get("volumes") for name in PYTHON_SERVICES), "no host-local state"
-    database = urlsplit(environments[0]["DATABASE_URL"])
+    database = urlsplit(environment["DATABASE_URL"])
     postgres = cluster_services["postgres"]["environment"]
     assert (database.scheme, database.hostname, database.port) == ("postgresql", "postgres", 5432)
     assert (database.username, database.password, database.path) == (
@@ -187,10 +188,10 @@ def test_moderation_is_off_and_not_built_in_unless_asked(services):
 
 
 def test_a_presets_file_on_the_host_is_what_every_python_service_reads(services, tmp_path):
-    assert {services[name]["environment"]["IMGPIPE_PRESETS"] for name in ("api", "relay", "worker", "setup")} == {""}
+    assert {services[name]["environment"]["IMGPIPE_PRESETS"] for name in PYTHON_SERVICES} == {""}
     presets = tmp_path / "presets.toml"
     asked = compose_config(IMGPIPE_PRESETS=str(presets))["services"]
-    for name in ("api", "relay", "worker", "setup"):
+    for name in PYTHON_SERVICES:
         assert asked[name]["environment"]["IMGPIPE_PRESETS"] == "/config/presets.toml", name
         mounts = {volume["target"]: volume for volume in asked[name]["volumes"]}
         assert mounts["/config/presets.toml"]["source"] == str(presets), name
