@@ -16,6 +16,7 @@ from cluster_stack import MINIO_HOSTS, MINIO_NAME
 from cluster_client import PUT_DEADLINE, ClusterClient, StatusLog, check_outputs
 from imgpipe import db as uploads
 from pipeline_client import make_jpegs
+from polling import eventually
 
 CUT_SECONDS = 20
 # A frozen worker's last statement may still be on its way to PostgreSQL: time for it to land.
@@ -23,15 +24,6 @@ FROZEN_SETTLE_SECONDS = 0.2
 # MinIO drops a lock its holder stopped refreshing after 1 to 2 minutes.
 STALE_LOCK_WAIT = 180
 STALE_LOCK_TIMEOUT = 420
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := predicate():
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"{what}: not seen within {timeout:.0f} s")
 
 
 class Burst:
@@ -132,8 +124,8 @@ def test_a_worker_host_killed_mid_burst_loses_nothing(cluster, tmp_path):
     started = time.monotonic()
     with StatusLog(cluster) as statuses:
         burst = Burst(client, files)
-        held = wait_until(lambda: len(burst.sent) >= 20 and freeze_mid_job(cluster, statuses, "worker1"),
-                          60, "worker1 frozen while processing a job mid-burst")
+        held = eventually(lambda: len(burst.sent) >= 20 and freeze_mid_job(cluster, statuses, "worker1"),
+                          60, "worker1 frozen while processing a job mid-burst", interval=0.02)
         killed = cluster.network.kill_host("worker1")
         killed_at = time.monotonic()
         sent = burst.join()
@@ -164,7 +156,7 @@ def test_a_minio_node_killed_mid_burst_loses_nothing(cluster, tmp_path):
     started = time.monotonic()
     with StatusLog(cluster) as statuses:
         burst = Burst(client, files)
-        wait_until(lambda: len(burst.sent) >= 30, 60, "30 uploads sent")
+        eventually(lambda: len(burst.sent) >= 30, 60, "30 uploads sent", interval=0.02)
         assert cluster.network.kill_host(victim)
         killed_at = time.monotonic()
         sent = burst.join(timeout=PUT_DEADLINE + 30)
@@ -191,9 +183,9 @@ def test_a_worker_host_cut_off_for_20_s_loses_nothing_and_moves_no_row_back(clus
     started = time.monotonic()
     with StatusLog(cluster) as statuses:
         burst = Burst(client, files)
-        held = wait_until(lambda: len(burst.sent) == len(files) and cluster.queued_jobs() <= 16
+        held = eventually(lambda: len(burst.sent) == len(files) and cluster.queued_jobs() <= 16
                           and processing_job_on(cluster, statuses, "worker2"), 90,
-                          "worker2 processing a job while at most 16 wait")
+                          "worker2 processing a job while at most 16 wait", interval=0.02)
         cluster.network.cut("worker2")
         try:
             time.sleep(CUT_SECONDS)

@@ -9,21 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from cli.stack import PROJECT_ROOT, free_port
 from pipeline_client import Api, make_jpegs, put_file
+from polling import eventually
 from stacks import alive, ensure_servers, process_tree
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout} s")
 
 
 class Up:
@@ -43,8 +34,8 @@ class Up:
                  "--port", self.api_url.rsplit(":", 1)[1], "--console-port", str(free_port())],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=PROJECT_ROOT,
                 start_new_session=True)
-        wait_for(lambda: "Press Ctrl-C to stop." in self.text() or self.process.poll() is not None, 120,
-                 "imgpipe up did not say it was up")
+        eventually(lambda: "Press Ctrl-C to stop." in self.text() or self.process.poll() is not None, 120,
+                 "imgpipe up to say it is up")
         assert self.process.poll() is None, self.text()
 
     def text(self) -> str:
@@ -64,8 +55,8 @@ class Up:
         return pid
 
     def came_back(self, name: str, old_pid: int) -> int:
-        return wait_for(lambda: (pid := self.pid(name)) not in (None, old_pid) and alive(pid) and pid, 30,
-                        f"{name} did not come back")
+        return eventually(lambda: (pid := self.pid(name)) not in (None, old_pid) and alive(pid) and pid, 30,
+                        f"{name} to come back")
 
     def remove(self) -> None:
         """Whatever a failed test left running goes."""
@@ -87,7 +78,7 @@ def test_a_killed_process_is_started_again_with_a_growing_delay_and_down_stops_a
         assert len(old_worker) >= 3  # the supervisor, the process running jobs, RQ's scheduler
         up.kill("worker")
         up.came_back("worker", old_worker[0])
-        wait_for(lambda: not any(alive(pid) for pid in old_worker), 10, "the killed worker left processes behind")
+        eventually(lambda: not any(alive(pid) for pid in old_worker), 10, "the killed worker's processes to end")
 
         api = Api(up.api_url)
         [photo] = make_jpegs(tmp_path / "in", 1)

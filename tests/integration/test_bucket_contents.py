@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import time
 
 import pytest
 import redis
@@ -26,6 +25,7 @@ from imgpipe.formats import writable_formats
 from imgpipe.keys import new_upload_id, original_key, upload_id_from_key
 from imgpipe.storage import Storage
 from pipeline_client import curl_put, put_file
+from polling import eventually
 from processor.housekeeping import sweep_orphans
 from processor.jobs import job_id_for
 from webhook_receiver import webhook_receiver
@@ -42,14 +42,6 @@ def bucket(storage: Storage) -> dict[str, int]:
 
 def left_behind(storage: Storage, upload_id: str, key: str) -> list[str]:
     return [name for name in upload_keys({"id": upload_id, "key": key}) if storage.size_of(name) is not None]
-
-
-def eventually(check, timeout: float = 10.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"{what} did not come true within {timeout} s"
-        time.sleep(0.05)
-    return result
 
 
 def photo(path, size=(800, 600)):

@@ -15,6 +15,7 @@ from imgpipe.deletion import upload_keys
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.storage import Storage
 from pipeline_client import Api, curl_put, put_file
+from polling import eventually
 from stacks import running_stack
 
 ORPHAN_MIN_AGE = 3.0
@@ -37,13 +38,6 @@ def present(storage: Storage, upload: dict) -> list[str]:
     return [key for key in upload_keys(upload) if storage.size_of(key) is not None]
 
 
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.1)
-
-
 def test_the_relay_removes_orphans_once_they_are_old_enough_and_nothing_in_use(tidy_stack, tmp_path):
     api, storage = Api(tidy_stack.api_url), Storage(tidy_stack.settings)
     kept_path = photo(tmp_path / "kept.jpg")
@@ -61,7 +55,7 @@ def test_the_relay_removes_orphans_once_they_are_old_enough_and_nothing_in_use(t
 
     time.sleep(ORPHAN_MIN_AGE / 2)
     assert storage.size_of(no_row) is not None and storage.size_of(late["key"]) is not None, "too young to go"
-    wait_until(lambda: storage.size_of(no_row) is None and storage.size_of(late["key"]) is None,
+    eventually(lambda: storage.size_of(no_row) is None and storage.size_of(late["key"]) is None,
                ORPHAN_MIN_AGE + 10, "removing the orphans")
     assert time.monotonic() - written >= ORPHAN_MIN_AGE - 0.5
     assert present(storage, late) == [], "no derivative was ever made for the deleted upload"
@@ -77,7 +71,7 @@ def test_an_original_over_the_limit_that_got_in_anyway_is_removed_and_its_row_ke
     storage.write(created["key"], b"B" * (MAX_UPLOAD_BYTES + 1), "image/bmp")
     status = api.wait_final(created["id"])
     assert (status["status"], status["error"]["code"]) == ("failed", "too_large")
-    wait_until(lambda: storage.size_of(created["key"]) is None, 10, "removing the original")
+    eventually(lambda: storage.size_of(created["key"]) is None, 10, "removing the original")
     record = api.get(f"/uploads/{created['id']}").json()
     assert (record["filename"], record["error"]["code"]) == ("big.bmp", "too_large")
 
@@ -96,7 +90,7 @@ def test_retention_deletes_old_uploads_the_way_delete_does(tmp_path):
         two_days_ago = timestamp(utcnow() - timedelta(days=2))
         database.execute("UPDATE uploads SET created_at = ? WHERE id = ?", [two_days_ago, old["id"]])
 
-        wait_until(lambda: api.get(f"/uploads/{old['id']}/status").json()["status"] == "deleted", 15,
+        eventually(lambda: api.get(f"/uploads/{old['id']}/status").json()["status"] == "deleted", 15,
                    "retention deleting the old upload")
         assert present(storage, old) == []
         row = get_upload(database, old["id"])
