@@ -3,12 +3,12 @@ and the sweeper removes the objects once MinIO is back and no job can still be w
 
 from __future__ import annotations
 
-import time
 
 from imgpipe.db import connect, get_upload
 from imgpipe.deletion import upload_keys
 from imgpipe.storage import Storage
 from pipeline_client import Api, make_jpegs, put_file
+from polling import eventually
 
 
 def test_a_delete_while_storage_is_down_is_finished_by_the_sweeper(stack_with, tmp_path):
@@ -28,8 +28,6 @@ def test_a_delete_while_storage_is_down_is_finished_by_the_sweeper(stack_with, t
 
     stack.start_minio()
     assert len([key for key in upload_keys(created) if storage.size_of(key) is not None]) == 7
-    deadline = time.monotonic() + 30
-    while any(storage.size_of(key) is not None for key in upload_keys(created)):
-        assert time.monotonic() < deadline, "the sweeper did not remove the deleted upload's objects"
-        time.sleep(0.2)
+    eventually(lambda: all(storage.size_of(key) is None for key in upload_keys(created)), 30,
+               "the sweeper to remove the deleted upload's objects")
     assert get_upload(connect(stack.settings.database), created["id"])["purged_at"] is not None

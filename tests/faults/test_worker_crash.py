@@ -20,6 +20,7 @@ from rq.job import Job
 from imgpipe import db as uploads
 from imgpipe.queues import make_queue
 from pipeline_client import Api, make_jpegs, put_file, upload_all
+from polling import eventually
 from processor.jobs import TAKEN_AND_LOST_AFTER, job_id_for
 from stacks import process_tree
 from webhook_receiver import webhook_receiver
@@ -148,10 +149,12 @@ def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, t
         requests_seen = receiver.wait_for(2, timeout=30)
 
     assert [request.path for request in requests_seen] == ["/hook", "/hook"]
-    deadline = time.monotonic() + 10
-    while (callback := api.get(f"/uploads/{created['id']}").json()["callback"])["state"] == "pending":
-        assert time.monotonic() < deadline, callback
-        time.sleep(0.1)
+
+    def settled_callback():
+        callback = api.get(f"/uploads/{created['id']}").json()["callback"]
+        return callback if callback["state"] != "pending" else None
+
+    callback = eventually(settled_callback, 10, "the callback to leave pending")
     assert callback["state"] == "delivered"
     assert [attempt["http_status"] for attempt in callback["attempts"]] == [204]
 
@@ -173,11 +176,9 @@ def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with
     with database.exclusive():  # the claim's UPDATE waits for this write lock
         database.execute("UPDATE uploads SET attempts = attempts WHERE id = ?", [created["id"]])
         put_file(created["upload"], photo)
-        deadline = time.monotonic() + 20
-        while not (holder := next((worker for worker in Worker.all(connection=connection)
-                                   if worker.get_current_job_id() == job_id), None)):
-            assert time.monotonic() < deadline, "no worker took the job"
-            time.sleep(0.01)
+        holder = eventually(lambda: next((worker for worker in Worker.all(connection=connection)
+                                          if worker.get_current_job_id() == job_id), None),
+                            20, "a worker taking the job", interval=0.01)
         [lost] = [process for process in stack.processes.values() if holder.pid in process_tree(process.pid)]
         for pid in process_tree(lost.pid):
             os.kill(pid, signal.SIGKILL)

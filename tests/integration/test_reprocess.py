@@ -28,6 +28,7 @@ from imgpipe.keys import derivative_key
 from imgpipe.queues import make_reprocess_queue
 from imgpipe.storage import Storage
 from pipeline_client import Api, make_jpegs, put_file, upload_all
+from polling import eventually
 from stacks import running_stack
 
 UPLOADS = 30
@@ -124,10 +125,7 @@ def current(stack, ids, preset: str) -> int:
 def wait_for_queue_to_settle(stack, timeout: float = 30) -> None:
     """Until the reprocess queue has nothing waiting or running (a job running at Ctrl-C ends on its own)."""
     queue = make_reprocess_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
-    deadline = time.monotonic() + timeout
-    while queue.count or StartedJobRegistry(queue=queue).count:
-        assert time.monotonic() < deadline, "reprocess jobs still running"
-        time.sleep(0.05)
+    eventually(lambda: not (queue.count or StartedJobRegistry(queue=queue).count), timeout, "the reprocess jobs to end")
 
 
 def fetch(url: str) -> Image.Image:

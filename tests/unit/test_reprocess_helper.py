@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import imagegen
+from polling import eventually
 from processor.imaging import ImageRejected, make_derivatives
 from processor import reprocess
 from processor.reprocess import HELPER_NICENESS, Helper
@@ -81,10 +82,7 @@ def test_the_helper_dies_with_its_worker(tmp_path):
     helper_pid = int(worker.stdout.readline())
     worker.kill()
     worker.wait(10)
-    deadline = time.monotonic() + 10
-    while _alive(helper_pid):
-        assert time.monotonic() < deadline, "the helper outlived its worker"
-        time.sleep(0.05)
+    eventually(lambda: not _alive(helper_pid), 10, "the helper to end with its worker")
 
 
 def _alive(pid: int) -> bool:
