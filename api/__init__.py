@@ -21,6 +21,7 @@ from imgpipe.engines import split_url
 from imgpipe.formats import writable_formats
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
+from imgpipe.store_identities import API
 
 STORAGE_CHECK_INTERVAL = 1.0
 
@@ -31,7 +32,7 @@ class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.database_engine, _ = split_url(settings.database)
-        self.storage = Storage(settings, timeout=1.0, retries=0)
+        self.storage = Storage(settings, API, timeout=1.0, retries=0)
         self.redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.rules = UploadRules(
             accepted=accepted_content_types(readable_extensions()),

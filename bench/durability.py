@@ -32,6 +32,7 @@ from imgpipe.keys import new_upload_id, original_key
 from imgpipe.settings import Settings
 from cli.stack import PROJECT_ROOT, Stack, free_port
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from imgpipe.queues import make_queue
 from processor.jobs import enqueue_processing
 
@@ -78,7 +79,7 @@ def in_turn(variants: dict, request, count: int) -> dict[str, dict]:
 
 def put_latency(stacks: dict[str, Stack], data: bytes, count: int) -> dict[str, dict]:
     """Sequential PUTs of `data` under originals/, each raising an event."""
-    storages = {name: Storage(stack.settings) for name, stack in stacks.items()}
+    storages = {name: Storage(stack.settings, ROOT) for name, stack in stacks.items()}
     result = in_turn(storages, lambda storage: storage.write(original_key(new_upload_id(), "jpg"), data, "image/jpeg"),
                      count)
     for stack in stacks.values():
@@ -89,7 +90,7 @@ def put_latency(stacks: dict[str, Stack], data: bytes, count: int) -> dict[str, 
 def put_latency_with_redis_down(stack: Stack, image: bytes, count: int) -> dict:
     """With synchronous events, a PUT waits for Redis: what it costs while Redis is down."""
     stack.stop_process("redis")
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     samples = []
     try:
         for _ in range(count):
@@ -123,7 +124,7 @@ def kill_and_restart(stack: Stack) -> None:
 
 
 def count_originals(stack: Stack) -> int:
-    listing = Storage(stack.settings).client.list_objects(stack.settings.s3_bucket_name, prefix="originals/",
+    listing = Storage(stack.settings, ROOT).client.list_objects(stack.settings.s3_bucket_name, prefix="originals/",
                                                           recursive=True)
     return sum(1 for _ in listing)
 
@@ -131,7 +132,7 @@ def count_originals(stack: Stack) -> int:
 def survivors(stack: Stack, image: bytes, uploads: int, threads: int = 8) -> dict:
     """PUT `uploads` originals (several at a time) and enqueue a job after each, as the relay
     would; SIGKILL Redis and MinIO the moment the last is answered; count what is left."""
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     queue = make_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
     originals_before = count_originals(stack)
 

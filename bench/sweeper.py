@@ -23,6 +23,7 @@ from imgpipe import db as uploads
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.queues import relayed_count_key
 from imgpipe.storage import LIST_PAGE, Storage
+from imgpipe.store_identities import ROOT
 from notify_config.apply import apply
 
 
@@ -44,7 +45,7 @@ def requests_between(before, after) -> dict[str, int]:
 def events_lost(stack: Stack):
     """Objects written inside raise no event: the bucket's notification is taken away, and
     put back after. Checks that no event reached Redis meanwhile."""
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     events = redis.Redis.from_url(stack.settings.redis_url)
     relayed_key = relayed_count_key(stack.settings)
     relayed_before = int(events.get(relayed_key) or 0)
@@ -132,7 +133,7 @@ def request_costs(stack: Stack, heads: int, lists: int) -> dict:
     abandoned upload, the old sweeper's request per row) against one LIST page of 1000 keys
     and one of a nearly empty range (the sweeper's request per pass). Wall time per request
     as the relay sees it, and MinIO's own CPU time per request."""
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     minio = stack.processes["minio"].pid
     prefix = "bench-list/"
     for _ in range(LIST_PAGE):

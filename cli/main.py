@@ -120,17 +120,22 @@ def down(var_dir: Path):
 
 @cli.command()
 def setup():
-    """Migrate the database's schema, then create the bucket and its event notification;
-    running it again changes nothing.
+    """Migrate the database's schema, then create the bucket, its event notification and the
+    store identities the services sign with; running it again changes nothing.
 
     Run it once per deployment before starting (or after upgrading) the API, the relay and
-    the workers, which refuse a database whose schema is behind.
+    the workers, which refuse a database whose schema is behind. It alone uses the store's root
+    account (S3_ACCESS_KEY); a changed S3_<ROLE>_SECRET_KEY is set in the store (a rotation).
+    With IMGPIPE_STORE_IDENTITIES=given it creates nothing in the store and checks the keys
+    instead: above all, that the upload key can neither read nor list.
 
     Example: DATABASE_URL=postgresql://imgpipe:secret@db:5432/imgpipe S3_ENDPOINT_URL=http://minio:9000 imgpipe setup
     """
     from imgpipe import db as uploads
     from imgpipe.storage import Storage
+    from imgpipe.store_identities import ROOT
     from notify_config.apply import apply
+    from notify_config.identities import IdentityProblem, apply_identities, check_given
 
     configure_logging()
     settings = load_settings()
@@ -143,8 +148,18 @@ def setup():
         click.echo(f"Database ({database.engine}): applied migration {migration.version}, {migration.description}.")
     if not applied:
         click.echo(f"Database ({database.engine}) already at schema version {uploads.schema_version(database)}.")
-    changes = apply(Storage(settings).client, settings.s3_bucket_name)
+    if settings.store_identities == "given":
+        try:
+            checked = check_given(settings)
+        except IdentityProblem as error:
+            raise click.ClickException(f"IMGPIPE_STORE_IDENTITIES=given: {error}") from None
+        click.echo("Store identities are the operator's (IMGPIPE_STORE_IDENTITIES=given); bucket and"
+                   " notification left as they are.\n" + "\n".join(f"checked: {line}" for line in checked))
+        return
+    changes = apply(Storage(settings, ROOT).client, settings.s3_bucket_name)
     click.echo("\n".join(changes) if changes else "Bucket and notification already configured.")
+    changes = apply_identities(settings)
+    click.echo("\n".join(changes) if changes else "Store identities already configured.")
 
 
 @cli.command()
@@ -156,6 +171,7 @@ def relay():
     import redis
 
     from imgpipe.storage import Storage
+    from imgpipe.store_identities import WORKER
     from processor.relay import Relay
 
     configure_logging()
@@ -165,7 +181,7 @@ def relay():
                                       health_check_interval=15)
     database = open_current_database(settings)
     try:
-        Relay(settings, connection, database, Storage(settings)).run_forever()
+        Relay(settings, connection, database, Storage(settings, WORKER)).run_forever()
     except SystemExit:
         log.info("relay stopped")
 

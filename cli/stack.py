@@ -192,9 +192,13 @@ class Stack:
             database.close()
 
     def apply_config(self) -> list[str]:
+        """What `imgpipe setup` does to the store: the bucket, its notification and the store identities."""
         from notify_config.apply import apply
+        from notify_config.identities import apply_identities
         from imgpipe.storage import Storage
-        return apply(Storage(self.settings).client, self.settings.s3_bucket_name)
+        from imgpipe.store_identities import ROOT
+        return [*apply(Storage(self.settings, ROOT).client, self.settings.s3_bucket_name),
+                *apply_identities(self.settings)]
 
     def start_api(self) -> None:
         process = self.spawn("api", [

@@ -50,6 +50,12 @@ def derivative_key(preset: str, upload_id: str, output_format: str = "jpeg") -> 
     return f"{_PREFIX.get(preset, preset)}/{upload_id}.{_EXTENSION[output_format]}"
 
 
+def output_format_of(key: str) -> str | None:
+    """The output format a derivative's key was made for, or None for a key of no output format."""
+    extension = key.rsplit(".", 1)[-1]
+    return next((fmt for fmt, ext in _EXTENSION.items() if ext == extension), None)
+
+
 def upload_id_from_key(key: str) -> str | None:
     """The id an original's key belongs to, or None for any object imgpipe did not name."""
     match = _ORIGINAL_KEY.match(key)

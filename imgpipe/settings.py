@@ -16,11 +16,14 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from imgpipe.presets import Presets, load_presets
+from imgpipe.store_identities import ROOT, SERVICE_ROLES
 
 MIN_TOKEN_SECRET_LENGTH = 32
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
 # off: no model is loaded; flag: every upload is scored and kept; reject: one scored at or over the threshold fails.
 MODERATION_MODES = ("off", "flag", "reject")
+STORE_IDENTITY_MODES = ("create", "given")
+MIN_SECRET_KEY_LENGTH = 8  # MinIO's (and S3's) shortest secret key
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,17 @@ class Settings:
     s3_bucket_name: str = "uploads"
     s3_base_url: str = ""
     s3_region: str = "us-east-1"
+    # The service identities (imgpipe.store_identities): each process signs with its own; the
+    # root account above is for `imgpipe setup` alone. The defaults are for a laptop only.
+    s3_upload_access_key: str = "imgpipe-upload"
+    s3_upload_secret_key: str = "imgpipe-upload-secret"
+    s3_read_access_key: str = "imgpipe-read"
+    s3_read_secret_key: str = "imgpipe-read-secret"
+    s3_worker_access_key: str = "imgpipe-worker"
+    s3_worker_secret_key: str = "imgpipe-worker-secret"
+    s3_api_access_key: str = "imgpipe-api"
+    s3_api_secret_key: str = "imgpipe-api-secret"
+    store_identities: str = "create"  # create: setup makes them with the root account; given: the operator's own
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_path: str = "var/imgpipe.db"
     database_url: str = ""
@@ -74,6 +88,32 @@ class Settings:
             raise ValueError("IMGPIPE_MODERATION_THRESHOLD is the model's probability, from 0 to 1,"
                              f" got {self.moderation_threshold!r}")
         self.derivative_presets
+        self._check_store_identities()
+
+    def _check_store_identities(self) -> None:
+        """Every identity its own key: two roles sharing one would hold each other's rights."""
+        if self.store_identities not in STORE_IDENTITY_MODES:
+            raise ValueError(f"IMGPIPE_STORE_IDENTITIES must be one of {', '.join(STORE_IDENTITY_MODES)},"
+                             f" got {self.store_identities!r}")
+        keys = {role: self.store_keys(role) for role in (ROOT, *SERVICE_ROLES)}
+        for role, (access_key, secret_key) in keys.items():
+            if role == ROOT and self.store_identities == "given":
+                continue
+            if not access_key or len(secret_key) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(f"{_keys_env(role)[0]} must be set and {_keys_env(role)[1]} at least"
+                                 f" {MIN_SECRET_KEY_LENGTH} characters")
+        access_keys = [access_key for access_key, _ in keys.values()]
+        if len(set(access_keys)) != len(access_keys):
+            raise ValueError("S3_ACCESS_KEY and the S3_<ROLE>_ACCESS_KEY of every identity"
+                             f" ({', '.join(role.upper() for role in SERVICE_ROLES)}) must all differ")
+
+    def store_keys(self, role: str) -> tuple[str, str]:
+        """(access key, secret key) of a store identity: ROOT or one of SERVICE_ROLES."""
+        if role == ROOT:
+            return self.s3_access_key, self.s3_secret_key
+        if role not in SERVICE_ROLES:
+            raise ValueError(f"no store identity {role!r}")
+        return getattr(self, f"s3_{role}_access_key"), getattr(self, f"s3_{role}_secret_key")
 
     @functools.cached_property
     def derivative_presets(self) -> Presets:
@@ -153,8 +193,14 @@ _PREFIXED = {
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
-    "retention_days", "moderation", "moderation_threshold", "presets",
+    "retention_days", "moderation", "moderation_threshold", "presets", "store_identities",
 }
+
+
+def _keys_env(role: str) -> tuple[str, str]:
+    """The variables holding an identity's keys."""
+    infix = "" if role == ROOT else f"{role.upper()}_"
+    return f"S3_{infix}ACCESS_KEY", f"S3_{infix}SECRET_KEY"
 
 
 def _env_name(field_name: str) -> str:

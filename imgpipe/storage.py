@@ -1,14 +1,17 @@
 """The bucket: object I/O through minio-py, presigned URLs for the host clients reach.
 
-The minio-py client talks to S3_ENDPOINT_URL and is given the region, so it never asks the
-server where the bucket lives. URLs handed to clients are signed for S3_BASE_URL (a
-signature covers the host) by `imgpipe.presign`, which is pure computation.
+The minio-py client talks to S3_ENDPOINT_URL as one store identity (imgpipe.store_identities:
+the process's own) and is given the region, so it never asks the server where the bucket lives.
+URLs handed to clients are signed for S3_BASE_URL (a signature covers the host) by
+`imgpipe.presign`, which is pure computation: upload URLs by the upload identity, result URLs
+by the read identity, never by the root account.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -17,63 +20,115 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
+from imgpipe.formats import content_type
+from imgpipe.keys import output_format_of
 from imgpipe.presign import Credentials, presign
 from imgpipe.settings import Settings
+from imgpipe.store_identities import READ, UPLOAD
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 LIST_PAGE = 1000  # the most keys S3 answers one LIST with
+# What every result URL makes the store answer with, whatever was stored with the object: a PUT
+# may carry a Content-Encoding, a Cache-Control or a Content-Disposition its URL did not sign.
+RESULT_HEADERS = {"Content-Disposition": "inline", "Content-Encoding": "identity", "Cache-Control": "private"}
 
 
 class StorageUnavailable(Exception):
     """MinIO could not be reached or answered with a server error: worth retrying later."""
 
 
-def make_client(url: str, settings: Settings, *, timeout: float = 10.0, retries: int = 1) -> Minio:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"not an http(s) URL for S3: {url!r}")
-    http = urllib3.PoolManager(
+class TooLarge(Exception):
+    """An object held more bytes than the reader would take."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An object's size, ETag and the headers the store answers a HEAD with (lower-case names)."""
+
+    size: int
+    etag: str
+    headers: dict[str, str]
+
+
+def http_pool(*, timeout: float, retries: int) -> urllib3.PoolManager:
+    """Connections to the store: every call bounded in time, server errors retried `retries` times."""
+    return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=min(timeout, 3.0), read=timeout),
         retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
         maxsize=16,
     )
+
+
+def make_client(url: str, settings: Settings, role: str, *, timeout: float = 10.0, retries: int = 1) -> Minio:
+    """A client for S3 at `url` that signs as the store identity `role`."""
+    access_key, secret_key = settings.store_keys(role)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) URL for S3: {url!r}")
+    http = http_pool(timeout=timeout, retries=retries)
     return Minio(
         parts.netloc,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
+        access_key=access_key,
+        secret_key=secret_key,
         secure=parts.scheme == "https",
         region=settings.s3_region,
         http_client=http,
     )
 
 
+def credentials(settings: Settings, role: str) -> Credentials:
+    return Credentials(*settings.store_keys(role), settings.s3_region)
+
+
+def _type_of(key: str) -> dict[str, str]:
+    """The Content-Type a derivative is served as, from its key (its format is its extension)."""
+    output_format = output_format_of(key)
+    return {"Content-Type": content_type(output_format)} if output_format else {}
+
+
 class Storage:
-    def __init__(self, settings: Settings, *, timeout: float = 10.0, retries: int = 1):
+    """The bucket as one process sees it: its calls signed by `role`, the identity it runs as."""
+
+    def __init__(self, settings: Settings, role: str, *, timeout: float = 10.0, retries: int = 1):
         self.bucket = settings.s3_bucket_name
-        self.client = make_client(settings.s3_endpoint_url, settings, timeout=timeout, retries=retries)
+        self.client = make_client(settings.s3_endpoint_url, settings, role, timeout=timeout, retries=retries)
         self.public_url = settings.public_s3_url
-        self.credentials = Credentials(settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
+        self.upload_credentials = credentials(settings, UPLOAD)
+        self.read_credentials = credentials(settings, READ)
 
     def presign_put(self, key: str, headers: dict[str, str], ttl: int, now: datetime) -> str:
-        """An upload URL that only accepts a PUT carrying exactly these headers."""
-        return presign("PUT", self.public_url, self.bucket, key, credentials=self.credentials, now=now,
+        """An upload URL that only accepts a PUT carrying exactly these headers, signed by the
+        identity that may do nothing but put originals."""
+        return presign("PUT", self.public_url, self.bucket, key, credentials=self.upload_credentials, now=now,
                        expires=ttl, headers=headers)
 
     def presign_get(self, key: str, ttl: int, now: datetime, response_headers: dict[str, str] | None = None) -> str:
-        """A download URL; `response_headers` (Content-Type, Content-Disposition) are what the
-        store answers with instead of the object's own, and the signature covers them."""
-        query = {f"response-{name.lower()}": value for name, value in (response_headers or {}).items()}
-        return presign("GET", self.public_url, self.bucket, key, credentials=self.credentials, now=now,
+        """A download URL, signed by the identity that may only read.
+
+        The store answers with RESULT_HEADERS (updated by `response_headers`, e.g. the original's
+        declared type and an attachment disposition) instead of whatever was stored with the
+        object, and the signature covers them: nothing a client sent along with its PUT changes
+        what a browser is told."""
+        answered = {**RESULT_HEADERS, **_type_of(key), **(response_headers or {})}
+        query = {f"response-{name.lower()}": value for name, value in answered.items()}
+        return presign("GET", self.public_url, self.bucket, key, credentials=self.read_credentials, now=now,
                        expires=ttl, extra_query=query)
 
     def size_of(self, key: str) -> int | None:
         """The object's size in bytes, or None when it does not exist."""
+        stored = self.stat(key)
+        return None if stored is None else stored.size
+
+    def stat(self, key: str) -> Stored | None:
+        """What the store keeps about an object (one HEAD), or None when it does not exist."""
         try:
-            return self._call(self.client.stat_object, self.bucket, key).size
+            found = self._call(self.client.stat_object, self.bucket, key)
         except S3Error as error:
             if error.code in _NOT_FOUND:
                 return None
             raise
+        return Stored(size=found.size, etag=found.etag,
+                      headers={name.lower(): value for name, value in found.metadata.items()})
 
     def keys_after(self, prefix: str, after: str) -> list[str]:
         """The first page (up to LIST_PAGE) of keys under `prefix` that sort after `after`, in
@@ -83,13 +138,19 @@ class Storage:
             return [item.object_name for item in itertools.islice(listing, LIST_PAGE)]
         return self._call(first_page)
 
-    def read(self, key: str) -> bytes:
-        response = self._call(self.client.get_object, self.bucket, key)
+    def read(self, key: str, limit: int, etag: str) -> bytes:
+        """The object's stored bytes as they are, undecoded whatever its Content-Encoding, and
+        never more than `limit`: TooLarge past it. `etag` (from `stat`) makes the store refuse
+        the read if the object is no longer the one that was checked."""
+        response = self._call(self.client.get_object, self.bucket, key, request_headers={"If-Match": f'"{etag}"'})
         try:
-            return response.read()
+            data = self._call(response.read, limit + 1, decode_content=False)
         finally:
             response.close()
             response.release_conn()
+        if len(data) > limit:
+            raise TooLarge(f"{key} holds more than {limit} bytes")
+        return data
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         self._call(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data),

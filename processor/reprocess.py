@@ -40,6 +40,7 @@ from imgpipe.presets import Presets, Reprocessing, reprocessing
 from imgpipe.queues import image_jobs_busy, make_queue
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.jobs import enqueue_once
+from processor.originals import read_original
 from processor.resources import Resources, resources
 from processor.tasks import REJECTED_CONTENT, remove_if_deleted, write_derivatives
 
@@ -143,8 +144,10 @@ def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing, way
     is missing); None when the original is refused now (a lower limit, say): the upload keeps
     what it has."""
     way.wait()
-    data = res.storage.read(row["key"])
     try:
+        data = read_original(res.storage, row, res.settings.max_upload_bytes)
+        if data is None:
+            raise ImageRejected("missing_original", "the original is not in the bucket")
         return derive_in_background(data, way, max_pixels=res.settings.max_pixels,
                                     formats=uploads.output_formats(row),
                                     presets=tuple(presets.get(name) for name in work.make))
@@ -156,16 +159,15 @@ def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing, way
 def _retry_failed(res: Resources, row: dict, presets: Presets, way: GiveWay) -> str:
     upload_id = row["id"]
     way.wait()
-    size = res.storage.size_of(row["key"])
-    if size is None:
-        uploads.replace_failure(res.db, upload_id, "missing_original", "the original was removed after it failed"
-                                f" ({row['error_code']}: {row['error_message']})")
-        return NO_ORIGINAL
     wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
     try:
-        if size > res.settings.max_upload_bytes:
-            raise ImageRejected("too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
-        derivatives = derive_in_background(res.storage.read(row["key"]), way, max_pixels=res.settings.max_pixels,
+        data = read_original(res.storage, row, res.settings.max_upload_bytes)
+        if data is None:
+            uploads.replace_failure(res.db, upload_id, "missing_original", "the original was removed after it failed"
+                                    f" ({row['error_code']}: {row['error_message']})")
+            return NO_ORIGINAL
+        size = len(data)
+        derivatives = derive_in_background(data, way, max_pixels=res.settings.max_pixels,
                                            formats=formats, presets=presets.chosen(wanted))
     except ImageRejected as rejected:
         uploads.replace_failure(res.db, upload_id, rejected.code, rejected.message)

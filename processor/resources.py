@@ -23,6 +23,7 @@ from imgpipe.keys import DERIVATIVES
 from imgpipe.queues import make_webhook_queue
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
+from imgpipe.store_identities import WORKER
 from processor.moderation import Moderator, load_moderator
 
 
@@ -56,7 +57,7 @@ def resources() -> Resources:
         db = uploads.connect(_settings.database)
         writers = ThreadPoolExecutor(max_workers=len(DERIVATIVES), thread_name_prefix="derivative-writer")
         webhooks = make_webhook_queue(Redis.from_url(_settings.redis_url), _settings)
-        _resources = Resources(_settings, db, Storage(_settings), writers, webhooks, moderator(_settings),
+        _resources = Resources(_settings, db, Storage(_settings, WORKER), writers, webhooks, moderator(_settings),
                                os.getpid())
     return _resources
 

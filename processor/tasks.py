@@ -23,14 +23,16 @@ from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.moderation import REJECTED
+from processor.originals import STORED_METADATA_CODES, read_original
 from processor.resources import Resources, resources
 from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
 
-# Failures caused by the upload's own bytes: its original can never become anything.
+# Failures caused by the upload's own bytes, or by how they were stored: its original can never
+# become anything.
 REJECTED_CONTENT = frozenset({"empty_file", "not_an_image", "corrupt_image", "too_large", "too_many_pixels",
-                              "unsupported_format"})
+                              "unsupported_format", *STORED_METADATA_CODES})
 
 
 def process_upload(upload_id: str) -> str:
@@ -64,14 +66,10 @@ def process_upload(upload_id: str) -> str:
 
 
 def _derive(res: Resources, row: dict) -> str:
-    upload_id, key = row["id"], row["key"]
-    size = res.storage.size_of(key)
-    if size is None:
+    upload_id = row["id"]
+    data = read_original(res.storage, row, res.settings.max_upload_bytes)
+    if data is None:
         return _fail(res, row, "missing_original", "the original is not in the bucket")
-    if size > res.settings.max_upload_bytes:
-        raise ImageRejected(
-            "too_large", f"the upload is {size} bytes; the limit is {res.settings.max_upload_bytes}")
-    data = res.storage.read(key)
     presets = res.settings.derivative_presets
     wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
     derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=formats,

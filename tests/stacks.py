@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import secrets
 import subprocess
 from pathlib import Path
 
 from imgpipe.settings import Settings
 from imgpipe.engines import ENGINES, SQLITE
+from imgpipe.store_identities import SERVICE_ROLES
 from cli.stack import PROJECT_ROOT, PostgresServer, Stack, StackError, find_minio, find_postgres, find_redis, free_port
 
 __all__ = ["ENGINES", "Databases", "running_stack", "stack_settings"]
@@ -51,8 +53,18 @@ class Databases:
             self.server.stop()
 
 
+def store_keys() -> dict[str, str]:
+    """Random keys for the store's root account and every service identity, as a deployment has."""
+    keys = {"s3_access_key": f"root-{secrets.token_hex(6)}", "s3_secret_key": secrets.token_urlsafe(24)}
+    for role in SERVICE_ROLES:
+        keys[f"s3_{role}_access_key"] = f"{role}-{secrets.token_hex(6)}"
+        keys[f"s3_{role}_secret_key"] = secrets.token_urlsafe(24)
+    return keys
+
+
 def stack_settings(var_dir: Path, **overrides) -> Settings:
     values = dict(
+        **store_keys(),
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         database_path=str(var_dir / "imgpipe.db"),

@@ -7,13 +7,14 @@ from __future__ import annotations
 from imgpipe.db import connect, get_upload
 from imgpipe.deletion import upload_keys
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
 
 
 def test_a_delete_while_storage_is_down_is_finished_by_the_sweeper(stack_with, tmp_path):
     stack = stack_with(processing_deadline=10)
-    api, storage = Api(stack.api_url), Storage(stack.settings)
+    api, storage = Api(stack.api_url), Storage(stack.settings, ROOT)
     [photo] = make_jpegs(tmp_path / "in", 1)
     created = api.create_for(photo, formats=["jpeg", "webp"])
     put_file(created["upload"], photo)

@@ -24,6 +24,7 @@ from imgpipe.deletion import upload_keys
 from imgpipe.formats import writable_formats
 from imgpipe.keys import new_upload_id, original_key, upload_id_from_key
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from pipeline_client import curl_put, put_file
 from polling import eventually
 from processor.housekeeping import sweep_orphans
@@ -33,7 +34,7 @@ from webhook_receiver import webhook_receiver
 
 @pytest.fixture
 def storage(stack):
-    return Storage(stack.settings)
+    return Storage(stack.settings, ROOT)
 
 
 def bucket(storage: Storage) -> dict[str, int]:

@@ -11,6 +11,7 @@ from PIL import Image
 from imgpipe.formats import writable_formats
 from imgpipe.keys import derivative_key
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from pipeline_client import put_file
 
 SIZES = {"resized": (1024, 768), "compressed": (1600, 1200), "thumbnail": (300, 225)}
@@ -66,7 +67,7 @@ def test_without_jpeg_the_jpeg_urls_are_null_and_no_jpeg_is_written(api, stack, 
     results = api.get(f"/uploads/{created['id']}/results").json()
     assert (results["resized"], results["compressed"], results["thumbnail"]) == (None, None, None)
     assert fetch(results["formats"]["webp"]["thumbnail"]).size == (300, 225)
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     assert storage.size_of(derivative_key("thumbnail", created["id"], "jpeg")) is None
     assert storage.size_of(derivative_key("thumbnail", created["id"], "webp")) > 0
 
@@ -83,7 +84,7 @@ def test_a_jpeg_only_upload_is_unchanged(api, stack, tmp_path):
     assert results["formats"] == {"jpeg": {kind: results[kind] for kind in SIZES}}
     assert results["thumbnail"].split("?")[0].endswith(f"/thumbnails/{created['id']}.jpg")
     assert fetch(results["compressed"]).format == "JPEG"
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     for name in ("png", "webp", "avif"):
         assert storage.size_of(derivative_key("resized", created["id"], name)) is None
 

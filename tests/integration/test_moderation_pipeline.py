@@ -23,6 +23,7 @@ from imagegen import photo_like
 from imgpipe import db as uploads
 from imgpipe.keys import DERIVATIVES, derivative_key
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from pipeline_client import Api, put_file
 from processor.worker import EXIT_CANNOT_START
 from stacks import running_stack
@@ -126,7 +127,7 @@ def test_reject_mode_fails_a_flagged_upload_and_keeps_no_derivative(stack, api, 
     assert record["moderation"]["flagged"] is True
     assert record["results"]["thumbnail"] is None and record["results"]["formats"]["webp"]["thumbnail"] is None
     assert_matches_the_spec(api, record)
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     assert [key for key in (derivative_key(kind, record["id"], fmt) for kind in DERIVATIVES for fmt in ("jpeg", "webp"))
             if storage.size_of(key) is not None] == []
     assert storage.size_of(record["key"]) == photo.stat().st_size  # the original stays, for review

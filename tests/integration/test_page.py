@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from imgpipe.deletion import upload_keys
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 TIMEOUT_MS = 30_000
 
 
@@ -142,7 +143,7 @@ def test_recent_uploads_come_back_after_a_reload_and_one_can_be_deleted(page, st
     done.wait_for(state="detached")
     upload_id = ids["lighthouse.jpg"]
     assert requests.get(f"{stack.api_url}/uploads/{upload_id}/status", timeout=10).json()["status"] == "deleted"
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     assert [key for key in upload_keys({"id": upload_id, "key": f"originals/{upload_id}.jpg"})
             if storage.size_of(key) is not None] == []
     page.reload()

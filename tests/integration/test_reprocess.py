@@ -27,6 +27,7 @@ from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
 from imgpipe.queues import make_reprocess_queue
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from pipeline_client import Api, make_jpegs, put_file, upload_all
 from polling import eventually
 from stacks import running_stack
@@ -171,7 +172,7 @@ def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, t
 
     assert finished(reprocess(stack)) == (0, f"{heading} 0 upload(s) to reprocess\n")
 
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     for upload_id in ids[:3] + ids[-3:]:
         results = Api(stack.api_url).get(f"/uploads/{upload_id}/results").json()
         assert list(results["presets"]) == ["resized", "compressed", "thumbnail", "square", "preview"]
@@ -212,7 +213,7 @@ def test_deleting_an_upload_removes_every_presets_objects(stack, tmp_path):
     api = Api(stack.api_url)
     [created] = upload_all(api, make_jpegs(tmp_path, 1, size=SIZE))
     assert api.wait_final(created["id"])["status"] == "completed"
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     made = [derivative_key(name, created["id"], fmt) for name, fmt in (("square", "jpeg"), ("preview", "webp"),
                                                                        ("thumbnail", "jpeg"))]
     assert all(storage.size_of(key) for key in made)
@@ -239,7 +240,7 @@ def test_an_upload_that_failed_internal_completes_when_tried_again(stack, stored
 
 def test_prune_removes_the_objects_of_presets_no_longer_in_use(stack, stored, tmp_path):
     ids, _ = stored
-    storage = Storage(stack.settings)
+    storage = Storage(stack.settings, ROOT)
     assert storage.size_of(derivative_key("compressed", ids[0])) > 0
     use_settings(stack, presets=presets_file(tmp_path, PRUNED_PRESETS))
     kept = reprocess(stack)

@@ -35,6 +35,7 @@ from pipeline_client import put_file
 from imgpipe import db as uploads
 from cli.stack import free_port, wait_until
 from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from imgpipe.upload_tokens import mint
 from readme_examples import readme_example
 from web_bundle import WEB, pinned_versions, web_app_bundle
@@ -252,7 +253,7 @@ def test_an_uploaded_html_polyglot_opens_as_a_download_not_as_a_page_of_the_stor
     answered = requests.get(original, timeout=10)
     assert answered.headers["Content-Type"] == "image/png"
     assert answered.headers["Content-Disposition"].startswith('attachment; filename="polyglot.png"')
-    served_as_html = Storage(stack.settings).presign_get(
+    served_as_html = Storage(stack.settings, ROOT).presign_get(
         created["key"], 60, uploads.utcnow(), {"Content-Type": "text/html", "Content-Disposition": "inline"})
 
     context = browser.new_context()

@@ -1,0 +1,66 @@
+"""The store identities: who may do what in the bucket, as plain policy documents.
+
+A signature cannot forbid a header it does not list, so an upload URL is bounded by the rights
+of the key that signs it, not by its signature alone: the upload identity may only put
+originals, so an `x-amz-copy-source` (which needs read access on its source) fails, and nothing
+else can be reached with it. Each process holds the keys of its own identity; the store's root
+account is for `imgpipe setup` alone and never signs a URL.
+
+Pure data: `imgpipe setup` (and the local stack) hand these documents to MinIO's admin API.
+"""
+
+from __future__ import annotations
+
+from imgpipe.keys import ORIGINALS_PREFIX
+
+ROOT = "root"
+UPLOAD = "upload"  # signs upload URLs: puts originals, nothing else
+READ = "read"  # signs result URLs: gets objects, nothing else
+WORKER = "worker"  # the relay and the workers
+API = "api"  # the API's own calls: the health check and deleting an upload's objects
+SERVICE_ROLES = (UPLOAD, READ, WORKER, API)
+
+# What each identity is for, as the docs and `imgpipe setup` say it.
+PURPOSES = {
+    UPLOAD: "signs upload URLs: PutObject on originals/* only",
+    READ: "signs result URLs: GetObject only",
+    WORKER: "the relay and the workers: list and read, write and delete derivatives, delete originals",
+    API: "the API's own calls: the health check, and deleting an upload's objects",
+}
+
+
+def policy_name(role: str) -> str:
+    return f"imgpipe-{role}"
+
+
+def policy(role: str, bucket: str) -> dict:
+    """The IAM policy of a service identity on `bucket`.
+
+    The worker may write any key but originals/ (derivative prefixes are preset names, which the
+    presets file decides), so a worker's key can never replace what a client uploaded.
+    """
+    objects = f"arn:aws:s3:::{bucket}/*"
+    originals = f"arn:aws:s3:::{bucket}/{ORIGINALS_PREFIX}*"
+    whole = f"arn:aws:s3:::{bucket}"
+    statements = {
+        UPLOAD: [_allow(["s3:PutObject"], originals)],
+        READ: [_allow(["s3:GetObject"], objects)],
+        WORKER: [
+            _allow(["s3:ListBucket"], whole),
+            _allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], objects),
+            _deny(["s3:PutObject"], originals),
+        ],
+        API: [
+            _allow(["s3:ListBucket"], whole),
+            _allow(["s3:DeleteObject"], objects),
+        ],
+    }[role]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _allow(actions: list[str], resource: str) -> dict:
+    return {"Effect": "Allow", "Action": actions, "Resource": [resource]}
+
+
+def _deny(actions: list[str], resource: str) -> dict:
+    return {"Effect": "Deny", "Action": actions, "Resource": [resource]}

@@ -1,0 +1,69 @@
+"""Reading an original the worker can trust: only bytes it checked, never more than were declared.
+
+A presigned PUT honours headers its signature does not list, so what the store holds may not be
+what the upload URL allowed. Before reading, the worker asks the store for the object's metadata
+and refuses an original stored with anything the URL did not sign; then it reads the raw stored
+bytes, with no transfer decoding (a gzip bomb stays ten megabytes), and at most the declared size.
+"""
+
+from __future__ import annotations
+
+from imgpipe.storage import Storage, TooLarge
+from processor.imaging import ImageRejected
+
+# Failure codes of an original stored otherwise than its upload URL signed. Each one's original
+# is removed, as any refused for what it contains.
+STORED_METADATA_CODES = {
+    "encrypted_original": "stored with customer-key encryption (SSE-C), which the upload URL did not sign",
+    "encoded_original": "stored with a Content-Encoding (gzip, br, …), which the upload URL did not sign",
+    "copied_original": "stored with another content type than the declared one: a server-side copy"
+                       " (x-amz-copy-source) keeps its source's",
+    "size_mismatch": "stored with another length than the declared size",
+    "unsigned_metadata": "stored with metadata the upload URL did not sign (user metadata, tags, a storage class)",
+}
+
+_SSE_C = "x-amz-server-side-encryption-customer-algorithm"
+_STANDARD_CLASS = ("", "STANDARD")
+
+
+def refusal(headers: dict[str, str], size: int, declared_size: int | None, declared_type: str) -> ImageRejected | None:
+    """Why a stored original (its HEAD headers, lower-case names, and size) is not the one its
+    upload URL signed, or None when it is. Pure."""
+    if headers.get(_SSE_C):
+        return _refused("encrypted_original", f"it was stored encrypted with a customer key ({headers[_SSE_C]})")
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        return _refused("encoded_original", f"it was stored with Content-Encoding: {encoding}")
+    stored_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if stored_type != declared_type.lower():
+        return _refused("copied_original", f"it is stored as {stored_type or 'no type'}, declared {declared_type}")
+    if declared_size is not None and size != declared_size:
+        return _refused("size_mismatch", f"it is stored as {size} bytes, declared {declared_size}")
+    unsigned = sorted(name for name in headers if name.startswith("x-amz-meta-") or name == "x-amz-tagging-count")
+    if headers.get("x-amz-storage-class", "") not in _STANDARD_CLASS:
+        unsigned.append("x-amz-storage-class")
+    if unsigned:
+        return _refused("unsigned_metadata", f"it was stored with {', '.join(unsigned)}")
+    return None
+
+
+def _refused(code: str, detail: str) -> ImageRejected:
+    return ImageRejected(code, f"the original is {STORED_METADATA_CODES[code]}: {detail}")
+
+
+def read_original(storage: Storage, row: dict, max_bytes: int) -> bytes | None:
+    """The original's bytes once checked against what its upload URL signed; None when it is not
+    in the bucket. Raises ImageRejected for an original refused for how it was stored, or one
+    over `max_bytes`."""
+    stored = storage.stat(row["key"])
+    if stored is None:
+        return None
+    if stored.size > max_bytes:
+        raise ImageRejected("too_large", f"the upload is {stored.size} bytes; the limit is {max_bytes}")
+    refused = refusal(stored.headers, stored.size, row["declared_size"], row["content_type"])
+    if refused is not None:
+        raise refused
+    try:
+        return storage.read(row["key"], stored.size, stored.etag)
+    except TooLarge:
+        raise ImageRejected("size_mismatch", f"the original held more than the {stored.size} bytes it was stored as")
