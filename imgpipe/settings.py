@@ -95,10 +95,10 @@ class Settings:
         if self.store_identities not in STORE_IDENTITY_MODES:
             raise ValueError(f"IMGPIPE_STORE_IDENTITIES must be one of {', '.join(STORE_IDENTITY_MODES)},"
                              f" got {self.store_identities!r}")
-        keys = {role: self.store_keys(role) for role in (ROOT, *SERVICE_ROLES)}
+        # With identities of the operator's own, setup never uses the root account: it may be unset.
+        roles = SERVICE_ROLES if self.store_identities == "given" else (ROOT, *SERVICE_ROLES)
+        keys = {role: self.store_keys(role) for role in roles}
         for role, (access_key, secret_key) in keys.items():
-            if role == ROOT and self.store_identities == "given":
-                continue
             if not access_key or len(secret_key) < MIN_SECRET_KEY_LENGTH:
                 raise ValueError(f"{_keys_env(role)[0]} must be set and {_keys_env(role)[1]} at least"
                                  f" {MIN_SECRET_KEY_LENGTH} characters")
