@@ -131,8 +131,13 @@ class Stack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def env(self) -> dict[str, str]:
-        return {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    def env(self, process: str | None = None) -> dict[str, str]:
+        """The environment of a process of the stack: the api, the relay and the workers get the keys
+        of their own store identities only (imgpipe.store_identities.PROCESS_IDENTITIES)."""
+        everything = self.settings.to_env()
+        own = self.settings.to_env(process) if process else everything
+        inherited = {name: value for name, value in os.environ.items() if name not in everything}
+        return {**inherited, **own, "PYTHONUNBUFFERED": "1"}
 
     def path(self, *parts: str) -> Path:
         target = self.var_dir.joinpath(*parts)
@@ -203,14 +208,15 @@ class Stack:
     def start_api(self) -> None:
         process = self.spawn("api", [
             sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.api_port}",
-            "--workers", str(self.api_workers), "--graceful-timeout", "5", "api.wsgi:app"])
+            "--workers", str(self.api_workers), "--graceful-timeout", "5", "api.wsgi:app"], self.env("api"))
         wait_until(lambda: _http_ok(f"{self.api_url}/healthz"), 30, "the API", process, self.path("log", "api.log"))
 
     def start_relay(self) -> None:
-        self.spawn("relay", [sys.executable, "-m", "cli.main", "relay"])
+        self.spawn("relay", [sys.executable, "-m", "cli.main", "relay"], self.env("relay"))
 
     def start_worker(self, index: int = 0) -> None:
-        self.spawn(f"worker-{index}" if index else "worker", [sys.executable, "-m", "cli.main", "worker"])
+        self.spawn(f"worker-{index}" if index else "worker", [sys.executable, "-m", "cli.main", "worker"],
+                   self.env("worker"))
 
     def start_named(self, name: str) -> None:
         """Start one of the stack's processes by the name it runs under (worker-2 is start_worker(2))."""

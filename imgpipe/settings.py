@@ -16,7 +16,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from imgpipe.presets import Presets, load_presets
-from imgpipe.store_identities import ROOT, SERVICE_ROLES
+from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT, SERVICE_ROLES
 
 MIN_TOKEN_SECRET_LENGTH = 32
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
@@ -183,9 +183,16 @@ class Settings:
             values[field.name] = _parse(field.type, field.name, raw)
         return cls(**values)
 
-    def to_env(self) -> dict[str, str]:
-        """The variables that make another process see these same settings."""
-        return {_env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+    def to_env(self, process: str | None = None) -> dict[str, str]:
+        """The variables that make another process see these same settings; for one of
+        PROCESS_IDENTITIES ("api", "relay", "worker"), without the store keys it has no use for."""
+        env = {_env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if process is not None:
+            for role in (ROOT, *SERVICE_ROLES):
+                if role not in PROCESS_IDENTITIES[process]:
+                    for name in _keys_env(role):
+                        del env[name]
+        return env
 
 
 _PREFIXED = {

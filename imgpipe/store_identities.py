@@ -20,6 +20,10 @@ WORKER = "worker"  # the relay and the workers
 API = "api"  # the API's own calls: the health check and deleting an upload's objects
 SERVICE_ROLES = (UPLOAD, READ, WORKER, API)
 
+# The identities each long-running process signs as, so holds the keys of; `imgpipe setup` alone
+# holds the root account's (and every identity's, to create them).
+PROCESS_IDENTITIES = {"api": (UPLOAD, READ, API), "relay": (WORKER, READ), "worker": (WORKER, READ)}
+
 # What each identity is for, as the docs and `imgpipe setup` say it.
 PURPOSES = {
     UPLOAD: "signs upload URLs: PutObject on originals/* only",

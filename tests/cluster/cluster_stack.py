@@ -34,10 +34,11 @@ from imgpipe import db as uploads
 from imgpipe.queues import make_queue
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
+from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT
 from netns import NAME_ROOT, Network
 from notify_config.definition import minio_server_env
 from processor.jobs import job_id_for
-from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_redis
+from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_redis, store_keys
 
 SUBNET = "10.213.7"
 MINIO_HOSTS = ("minio1", "minio2", "minio3", "minio4")
@@ -66,6 +67,7 @@ class ClusterError(RuntimeError):
 def server_settings(database_password: str) -> Settings:
     """What the API, the relay and the workers are configured with, on every host alike."""
     return Settings(
+        **store_keys(),
         s3_endpoint_url=f"http://{MINIO_NAME}:{MINIO_PORT}",
         redis_url=f"redis://{HOSTS['redis']}:{REDIS_PORT}/0",
         database_url=postgres_url(database_password, DATABASE_NAME),
@@ -108,7 +110,7 @@ class Cluster:
 
     def node_storage(self, node: str, timeout: float = 10.0) -> Storage:
         """A storage client that talks to this one node (addressed directly, not by the shared name)."""
-        return Storage(self.node_settings(node), timeout=timeout, retries=0)
+        return Storage(self.node_settings(node), ROOT, timeout=timeout, retries=0)
 
     def database(self):
         return uploads.connect(self.settings.database)
@@ -117,8 +119,11 @@ class Cluster:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=3)
 
-    def env(self) -> dict[str, str]:
-        return {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    def env(self, process: str | None = None) -> dict[str, str]:
+        """What a process is started with: the api, relay and workers get only their own store keys."""
+        everything = self.settings.to_env()
+        inherited = {name: value for name, value in os.environ.items() if name not in everything}
+        return {**inherited, **self.settings.to_env(process), "PYTHONUNBUFFERED": "1"}
 
     def log(self, key: str) -> Path:
         path = self.var_dir / "log" / f"{key.replace('/', '-')}.log"
@@ -134,9 +139,11 @@ class Cluster:
               user: str | None = None) -> subprocess.Popen:
         """Start a long-running process on the host, in a session of its own, its output in a log."""
         key = f"{host}/{name}"
+        if env is None:
+            env = self.env(name if name in PROCESS_IDENTITIES else None)
         with open(self.log(key), "ab") as out:
             process = subprocess.Popen(self.command_on(host, argv, user), stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT, env=env or self.env(), cwd=PROJECT_ROOT,
+                                       stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT,
                                        start_new_session=True)
         self.processes[key] = process
         return process

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import secrets
+from pathlib import Path
 
 import pytest
 import requests
@@ -232,3 +233,12 @@ def test_given_keys_are_checked_and_an_upload_key_that_can_read_is_named(stack):
         check_given(reads_too)
     assert [item.object_name for item in Storage(stack.settings, ROOT).client.list_objects(
         stack.settings.s3_bucket_name, prefix="originals/imgpipe-setup-check-")] == [], "the probe is removed"
+
+
+def test_each_process_holds_only_the_keys_of_its_own_identities(stack):
+    secrets_of = {role: stack.settings.store_keys(role)[1] for role in (ROOT, UPLOAD, READ, WORKER, API)}
+    expected = {"api": {UPLOAD, READ, API}, "relay": {WORKER, READ}, "worker": {WORKER, READ}}
+    for process, roles in expected.items():
+        environ = Path(f"/proc/{stack.processes[process].pid}/environ").read_bytes().split(b"\0")
+        held = {role for role, secret in secrets_of.items() if any(secret.encode() in item for item in environ)}
+        assert held == roles, process
