@@ -4,9 +4,11 @@ the upload's size, side by side in one run (`python -m bench.presign`, and part 
 - PUT URL as before: Content-Type and If-None-Match signed, any length accepted;
 - PUT URL as shipped: Content-Length signed as well, so the store refuses any other length;
 - POST policy (content-length-range) signed by minio-py, which derives the signing key per call;
-- the same POST policy signed with imgpipe's cached signing key, the fair comparison.
+- the same POST policy signed with imgpipe's cached signing key, the fair comparison;
+- a result URL (one of the four or more a /results answer holds) as before, and as shipped: signed
+  by the read identity and naming the type, disposition, encoding and caching the store answers with.
 
-Pure computation: no server is needed.
+Pure computation: no server is needed. `--quick` takes fewer calls per round.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from minio import Minio
 from minio.datatypes import PostPolicy
 
 from imgpipe.presign import ALGORITHM, Credentials, _signing_key, presign
+from imgpipe.records import original_response_headers
+from imgpipe.settings import Settings
+from imgpipe.storage import Storage
+from imgpipe.store_identities import READ
 
 ENDPOINT = "http://127.0.0.1:9000"
 BUCKET = "uploads"
@@ -68,11 +74,30 @@ def post_policy_cached_key(now: datetime) -> dict:
             "x-amz-credential": credential, "x-amz-date": amz_date, "x-amz-signature": signature}
 
 
+DERIVATIVE_KEY = "resized/0123456789abcdef0123456789abcdef.jpg"
+_ROW = {"content_type": "image/jpeg", "filename": "holiday photo.jpg"}
+_STORAGE = Storage(Settings(), READ)
+
+
+def results_before(now: datetime) -> list[str]:
+    """The original's URL and one derivative's, as they were signed before the store identities."""
+    original = {f"response-{name.lower()}": value for name, value in original_response_headers(_ROW).items()}
+    return [presign("GET", ENDPOINT, BUCKET, KEY, credentials=CREDENTIALS, now=now, expires=3600, extra_query=original),
+            presign("GET", ENDPOINT, BUCKET, DERIVATIVE_KEY, credentials=CREDENTIALS, now=now, expires=3600)]
+
+
+def results_shipped(now: datetime) -> list[str]:
+    return [_STORAGE.presign_get(KEY, 3600, now, original_response_headers(_ROW)),
+            _STORAGE.presign_get(DERIVATIVE_KEY, 3600, now)]
+
+
 VARIANTS = {
     "PUT, Content-Type + If-None-Match (before)": put_before,
     "PUT, + Content-Length (shipped)": put_shipped,
     "POST policy, minio-py": post_policy_minio,
     "POST policy, cached signing key": post_policy_cached_key,
+    "GET original + derivative, before": results_before,
+    "GET original + derivative, overrides (shipped)": results_shipped,
 }
 
 
@@ -90,5 +115,7 @@ def measure(calls: int = 5000, rounds: int = 5) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    for name, micros in measure().items():
+    import sys
+
+    for name, micros in (measure(calls=1000) if "--quick" in sys.argv[1:] else measure()).items():
         print(f"{micros:8.1f} µs  {name}")
