@@ -33,8 +33,9 @@ PURPOSES = {
 }
 
 
-def policy_name(role: str) -> str:
-    return f"imgpipe-{role}"
+def policy_name(role: str, bucket: str) -> str:
+    """Named after the bucket too, so deployments sharing one MinIO keep apart."""
+    return f"imgpipe-{bucket}-{role}"
 
 
 def policy(role: str, bucket: str) -> dict:

@@ -48,7 +48,7 @@ def apply_identities(settings: Settings) -> list[str]:
     policies = json.loads(admin.policy_list() or "{}")
     changes = []
     for role in SERVICE_ROLES:
-        name, document = policy_name(role), policy(role, settings.s3_bucket_name)
+        name, document = policy_name(role, settings.s3_bucket_name), policy(role, settings.s3_bucket_name)
         if name not in policies or _normal(policies[name]) != _normal(document):
             admin.policy_add(name, policy=document)
             changes.append(f"set policy {name} ({PURPOSES[role]})")
