@@ -140,12 +140,12 @@ def test_setup_migrates_a_new_database_once_and_processes_refuse_it_before(stack
     assert first.exit_code == 0, first.output
     assert first.output.splitlines() == [
         *(f"Database ({engine}): applied migration {m.version}, {m.description}." for m in uploads.MIGRATIONS),
-        "Bucket and notification already configured."]
+        "Bucket and notification already configured.", "Store identities already configured."]
     again = CliRunner().invoke(cli, ["setup"], env=env)
     assert again.exit_code == 0, again.output
     assert again.output.splitlines() == [
         f"Database ({engine}) already at schema version {uploads.MIGRATIONS[-1].version}.",
-        "Bucket and notification already configured."]
+        "Bucket and notification already configured.", "Store identities already configured."]
     database = uploads.connect(fresh)
     uploads.require_schema(database)
     database.close()

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 from minio import Minio
 from minio.error import S3Error
 
 import imagegen
+from cli.main import cli
 from imgpipe.storage import Storage
 from imgpipe.store_identities import API, READ, ROOT, UPLOAD, WORKER
 from notify_config.identities import IdentityProblem, apply_identities, check_given
@@ -242,3 +244,14 @@ def test_each_process_holds_only_the_keys_of_its_own_identities(stack):
         environ = Path(f"/proc/{stack.processes[process].pid}/environ").read_bytes().split(b"\0")
         held = {role for role, secret in secrets_of.items() if any(secret.encode() in item for item in environ)}
         assert held == roles, process
+
+
+def test_setup_with_given_keys_checks_them_and_refuses_an_upload_key_that_can_read(stack, databases, tmp_path):
+    env = {**stack.settings.to_env(), "IMGPIPE_STORE_IDENTITIES": "given", "S3_ACCESS_KEY": "", "S3_SECRET_KEY": ""}
+    checked = CliRunner().invoke(cli, ["setup"], env=env)
+    assert checked.exit_code == 0, checked.output
+    assert "checked: upload identity: may put an original, may neither read nor list" in checked.output
+    refused = CliRunner().invoke(cli, ["setup"], env={**env, "S3_UPLOAD_ACCESS_KEY": stack.settings.s3_access_key,
+                                                      "S3_UPLOAD_SECRET_KEY": stack.settings.s3_secret_key})
+    assert refused.exit_code == 1
+    assert "the upload key (S3_UPLOAD_ACCESS_KEY) may read and list objects" in refused.output
