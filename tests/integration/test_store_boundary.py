@@ -104,6 +104,7 @@ def assert_results_say_only_what_imgpipe_stored(api, created: dict, uploaded: by
         assert response.status_code == 200, (name, response.status_code)
         assert headers.get("content-encoding", "identity") == "identity", name
         assert headers["cache-control"] == "private", name
+        assert requests.get(url.split("?")[0], timeout=10).status_code == 403, f"{name} is private still"
         if name == "original":
             assert raw == uploaded
             assert headers["content-type"] == "image/jpeg"
