@@ -10,7 +10,6 @@ import threading
 import time
 
 from flask import Flask
-from redis import Redis
 
 from api.errors import register_error_handlers
 from api.validation import UploadRules, accepted_content_types
@@ -19,6 +18,7 @@ from imgpipe.db import connect, require_schema
 from imgpipe.decoders import readable_extensions
 from imgpipe.engines import split_url
 from imgpipe.formats import writable_formats
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
 from imgpipe.store_identities import API
@@ -33,7 +33,7 @@ class Services:
         self.settings = settings
         self.database_engine, _ = split_url(settings.database)
         self.storage = Storage(settings, API, timeout=1.0, retries=0)
-        self.redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self.redis = redis_client(settings, "api")
         self.rules = UploadRules(
             accepted=accepted_content_types(readable_extensions()),
             max_bytes=settings.max_upload_bytes,
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(page.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)
-    dashboard.mount(app, settings)
+    dashboard.mount(app, settings, app.extensions["imgpipe"].redis)
     register_error_handlers(app)
 
     access.install(app, settings)

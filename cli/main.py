@@ -168,8 +168,7 @@ def relay():
 
     Example: REDIS_URL=redis://127.0.0.1:6379/0 imgpipe relay
     """
-    import redis
-
+    from imgpipe.redis_connection import redis_client
     from imgpipe.storage import Storage
     from imgpipe.store_identities import WORKER
     from processor.relay import Relay
@@ -177,8 +176,7 @@ def relay():
     configure_logging()
     _exit_on_sigterm()
     settings = load_settings()
-    connection = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3,
-                                      health_check_interval=15)
+    connection = redis_client(settings, "relay")
     database = open_current_database(settings)
     try:
         Relay(settings, connection, database, Storage(settings, WORKER)).run_forever()
@@ -231,11 +229,10 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
     """
     import secrets
 
-    import redis
-
     from cli.progress import ProgressBoard
     from cli.reprocess import Selection, reprocess as run_reprocess, uploads_to_reprocess
     from imgpipe.queues import make_queue, make_reprocess_queue, reprocess_answers_key
+    from imgpipe.redis_connection import redis_client
 
     configure_logging()
     settings = load_settings()
@@ -250,7 +247,7 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
     click.echo(f"presets {presets.version} ({presets.source}): {len(upload_ids)} upload(s) to reprocess")
     if dry_run or not upload_ids:
         return
-    connection = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    connection = redis_client(settings, "cli")
     os.nice(REPROCESS_NICENESS)  # its polling, like the workers' reprocess jobs, gives way to new uploads
     board = ProgressBoard()
     bar = board.add("reprocess", len(upload_ids), counting=True)

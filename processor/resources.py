@@ -14,13 +14,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from redis import Redis
 from rq import Queue
 
 from imgpipe import db as uploads
 from imgpipe.engines import Database
 from imgpipe.keys import DERIVATIVES
 from imgpipe.queues import make_webhook_queue
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
 from imgpipe.store_identities import WORKER
@@ -56,7 +56,7 @@ def resources() -> Resources:
     if _resources is None or _resources.pid != os.getpid():
         db = uploads.connect(_settings.database)
         writers = ThreadPoolExecutor(max_workers=len(DERIVATIVES), thread_name_prefix="derivative-writer")
-        webhooks = make_webhook_queue(Redis.from_url(_settings.redis_url), _settings)
+        webhooks = make_webhook_queue(redis_client(_settings, "jobs"), _settings)
         _resources = Resources(_settings, db, Storage(_settings, WORKER), writers, webhooks, moderator(_settings),
                                os.getpid())
     return _resources
