@@ -9,6 +9,7 @@ throwaway PostgreSQL for the tests and the benchmark, whose stacks each get a da
 from __future__ import annotations
 
 import glob
+import ipaddress
 import logging
 import os
 import secrets
@@ -25,10 +26,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
-import redis
 from psycopg import sql
 
 from imgpipe import db as uploads
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from notify_config.definition import minio_server_env
 
@@ -51,6 +52,21 @@ def free_port() -> int:
 
 def port_of(url: str, default: int) -> int:
     return urlsplit(url).port or default
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def redis_quote(value: str) -> str:
+    """A value as a double-quoted string of Redis' configuration file."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def find_minio() -> str:
@@ -160,12 +176,25 @@ class Stack:
         return process
 
     def start_redis(self) -> None:
+        """Redis on REDIS_URL's address, asking for the password in REDIS_URL. Anything but
+        loopback needs one: whoever can write to Redis decides what the workers do."""
         port = port_of(self.settings.redis_url, 6379)
+        host = self.settings.redis_host
+        password = self.settings.redis_password
+        if not password and not is_loopback(host):
+            raise StackError(f"Redis would listen on {host} without a password: put one in REDIS_URL"
+                             " (redis://:<password>@host:port/0), or use 127.0.0.1")
+        # The password goes in a file only this user can read, not on a command line anyone can.
+        config = self.path("redis", "auth.conf")
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(f"requirepass {redis_quote(password)}\n" if password else "")
         process = self.spawn("redis", [
-            find_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            find_redis(), str(config), "--port", str(port), "--bind", "127.0.0.1" if host == "localhost" else host,
+            "--save", "",
             "--appendonly", "yes" if self.redis_appendonly else "no", "--appendfsync", "everysec",
             "--dir", str(self.directory("redis")), "--daemonize", "no", "--protected-mode", "yes"])
-        client = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=1)
+        client = redis_client(self.settings, "probe")
         wait_until(client.ping, 20, "redis-server", process, self.path("log", "redis.log"))
 
     def start_minio(self) -> None:

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from imgpipe.presets import Presets, load_presets
 from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT, SERVICE_ROLES
@@ -166,11 +166,17 @@ class Settings:
     def redis_address(self) -> str:
         """host:port of REDIS_URL, the form MinIO's Redis notification target wants."""
         parts = urlsplit(self.redis_url)
-        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+        return f"{self.redis_host}:{parts.port or 6379}"
+
+    @property
+    def redis_host(self) -> str:
+        return urlsplit(self.redis_url).hostname or "127.0.0.1"
 
     @property
     def redis_password(self) -> str:
-        return urlsplit(self.redis_url).password or ""
+        """The password inside REDIS_URL (`redis://:<password>@host:port/0`), decoded as redis-py
+        decodes it; "" for none."""
+        return unquote(urlsplit(self.redis_url).password or "")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -66,7 +66,7 @@ def stack_settings(var_dir: Path, **overrides) -> Settings:
     values = dict(
         **store_keys(),
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        redis_url=f"redis://:{secrets.token_hex(16)}@127.0.0.1:{free_port()}/0",
         database_path=str(var_dir / "imgpipe.db"),
         sweep_interval=0.5,
         sweep_min_age=2.0,

@@ -27,11 +27,11 @@ import psycopg
 import redis
 from psycopg import sql
 from rq import Worker
-from rq.job import Job
 
-from cli.stack import init_postgres_cluster, postgres_server_command
+from cli.stack import init_postgres_cluster, postgres_server_command, redis_quote
 from imgpipe import db as uploads
-from imgpipe.queues import make_queue
+from imgpipe.queues import SERIALIZER, fetch_job, make_queue
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage
 from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT
@@ -64,12 +64,12 @@ class ClusterError(RuntimeError):
     """A process would not start or become ready; the message carries the end of its log."""
 
 
-def server_settings(database_password: str) -> Settings:
+def server_settings(database_password: str, redis_password: str) -> Settings:
     """What the API, the relay and the workers are configured with, on every host alike."""
     return Settings(
         **store_keys(),
         s3_endpoint_url=f"http://{MINIO_NAME}:{MINIO_PORT}",
-        redis_url=f"redis://{HOSTS['redis']}:{REDIS_PORT}/0",
+        redis_url=f"redis://:{redis_password}@{HOSTS['redis']}:{REDIS_PORT}/0",
         database_url=postgres_url(database_password, DATABASE_NAME),
         sweep_interval=1.0,
         sweep_min_age=3.0,
@@ -86,12 +86,13 @@ class Cluster:
     network: Network
     var_dir: Path
     database_password: str = field(default_factory=lambda: secrets.token_hex(12))
+    redis_password: str = field(default_factory=lambda: secrets.token_hex(16))
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     postgres_dir: Path | None = None
 
     def __post_init__(self):
         self.var_dir = Path(self.var_dir)
-        self.settings = server_settings(self.database_password)
+        self.settings = server_settings(self.database_password, self.redis_password)
         self.hosts_file = self.var_dir / "hosts"
         lines = ["127.0.0.1 localhost"] + [f"{HOSTS[host]} {MINIO_NAME}" for host in MINIO_HOSTS]
         self.var_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,7 @@ class Cluster:
 
     @functools.cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=3)
+        return redis_client(self.settings, "cli")
 
     def env(self, process: str | None = None) -> dict[str, str]:
         """What a process is started with: the api, relay and workers get only their own store keys."""
@@ -209,10 +210,14 @@ class Cluster:
         self.started_in = time.monotonic() - started
 
     def start_redis(self) -> None:
+        """Redis for every host of the subnet, so it asks for a password, kept out of its command line."""
         directory = self.var_dir / "redis"
         directory.mkdir(parents=True, exist_ok=True)
+        config = directory / "auth.conf"
+        config.touch(mode=0o600)
+        config.write_text(f"requirepass {redis_quote(self.redis_password)}\n")
         self.spawn("redis", "redis-server", [
-            find_redis(), "--bind", self.address("redis"), "--port", str(REDIS_PORT), "--save", "",
+            find_redis(), str(config), "--bind", self.address("redis"), "--port", str(REDIS_PORT), "--save", "",
             "--appendonly", "no", "--protected-mode", "no", "--dir", str(directory)])
 
     def start_postgres(self) -> None:
@@ -264,7 +269,7 @@ class Cluster:
         has the machine's hostname)."""
         pids = {host: self.network.pids(host) for host in WORKER_HOSTS}
         found: dict[str, list[Worker]] = {host: [] for host in WORKER_HOSTS}
-        for worker in Worker.all(connection=self.redis):
+        for worker in Worker.all(connection=self.redis, serializer=SERIALIZER):
             for host, host_pids in pids.items():
                 if worker.pid in host_pids:
                     found[host].append(worker)
@@ -278,7 +283,7 @@ class Cluster:
         connection = self.redis
         found = []
         for upload_id in upload_ids:
-            job = Job.fetch(job_id_for(upload_id), connection=connection)
+            job = fetch_job(connection, job_id_for(upload_id))
             if job.worker_name and int(job.worker_name.rsplit(".", 2)[1]) in pids:
                 found.append(upload_id)
         return found
