@@ -25,11 +25,10 @@ from datetime import datetime
 import redis
 import requests
 from rq import Worker
-from rq.job import Job
 
 from cli.stack import Stack
 from imgpipe.db import connect, parse_timestamp
-from imgpipe.queues import make_queue
+from imgpipe.queues import fetch_job, make_queue
 from processor.jobs import job_id_for
 
 POLL_SECONDS = 0.02
@@ -163,7 +162,7 @@ def timed_single_uploads(stack: Stack, data: bytes, uploads: int, warmups: int =
         if status["status"] != "completed":
             raise RuntimeError(f"upload {upload['id']} ended {status}")
         if index >= warmups:
-            job = Job.fetch(job_id_for(upload["id"]), connection=connection)
+            job = fetch_job(connection, job_id_for(upload["id"]))
             row = row_timestamps(db, [upload["id"]])[upload["id"]]
             samples.append(stages_ms(put_end, job, row))
             observed.append((seen - put_end) * 1000)

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import redis
 from rq import Queue
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 
 from imgpipe import db as uploads
 from imgpipe.presets import Presets
-from imgpipe.queues import image_jobs_busy
+from imgpipe.queues import fetch_jobs, image_jobs_busy
 from processor.reprocess import PRESETS_DIFFER, enqueue_reprocess, reprocess_job_id, work_for
 
 ANSWER_WAIT_SECONDS = 1  # how long to wait for an answer before looking for failed jobs
@@ -126,13 +126,13 @@ def reprocess(queue: Queue, images: Queue, answers_key: str, upload_ids: list[st
 def _failed(connection: redis.Redis, job_ids: list[str]) -> list[tuple[str, str]]:
     """(job id, ERROR) of the jobs that ended without an answer: failed after their retries,
     stopped, or gone."""
-    jobs = Job.fetch_many(job_ids, connection=connection) if job_ids else []
+    jobs = fetch_jobs(connection, job_ids) if job_ids else []
     return [(job_id, ERROR) for job_id, job in zip(job_ids, jobs)
             if job is None or job.get_status(refresh=False) in _ENDED]
 
 
 def _withdraw(connection: redis.Redis, out: dict[str, str]) -> None:
     """Take back the jobs still waiting in the queue; one already running finishes on its own."""
-    for job in Job.fetch_many(list(out), connection=connection):
+    for job in fetch_jobs(connection, list(out)):
         if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED:
             job.cancel()

@@ -15,6 +15,8 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from imgpipe.queues import fetch_job
+
 JOB_TIMEOUT = 120
 # RQ re-runs a job that raised or whose process died. The row's attempt count, not RQ, decides
 # when to give up on an image; these retries mostly carry jobs through a storage outage.
@@ -23,6 +25,10 @@ _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEF
 # A worker marks the job it takes off the queue started at once; one still queued in its own
 # record but on no queue this long after it was enqueued was taken by a worker that died first.
 TAKEN_AND_LOST_AFTER = timedelta(seconds=10)
+
+
+# The job function, by the name a job carries; workers run no other (processor.worker).
+PROCESS_UPLOAD = "processor.tasks.process_upload"
 
 
 def job_id_for(upload_id: str) -> str:
@@ -37,7 +43,7 @@ def enqueue_processing(queue: Queue, upload_id: str, *, started_before: datetime
     replaced, as waiting for it would wait until RQ calls it abandoned, its timeout plus a
     minute after it began.
     """
-    return enqueue_once(queue, "processor.tasks.process_upload", upload_id, job_id=job_id_for(upload_id),
+    return enqueue_once(queue, PROCESS_UPLOAD, upload_id, job_id=job_id_for(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                         description=f"process upload {upload_id}", started_before=started_before)
 
@@ -62,7 +68,7 @@ def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, ti
             return True
         except DuplicateJobError:
             try:
-                job = Job.fetch(job_id, connection=queue.connection)
+                job = fetch_job(queue.connection, job_id)
             except NoSuchJobError:
                 continue
             status = job.get_status(refresh=False)

@@ -65,13 +65,16 @@ GIVE_WAY_MAX_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
 
 
+REPROCESS_UPLOAD = "processor.reprocess.reprocess_upload"  # the job function, by name
+
+
 def reprocess_job_id(upload_id: str) -> str:
     return f"reprocess-{upload_id}"
 
 
 def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
                       answers_key: str, *, started_before: datetime | None = None) -> bool:
-    return enqueue_once(queue, "processor.reprocess.reprocess_upload", upload_id,
+    return enqueue_once(queue, REPROCESS_UPLOAD, upload_id,
                         args=(upload_id, presets_version, only, prune, answers_key), job_id=reprocess_job_id(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                         description=f"reprocess upload {upload_id}", started_before=started_before)

@@ -36,6 +36,9 @@ class DeliveryFailed(Exception):
     """A try that was not answered 2xx: raising makes RQ retry the job after the next interval."""
 
 
+DELIVER_CALLBACK = "processor.webhooks.deliver_callback"  # the job function, by name
+
+
 def delivery_job_id(upload_id: str) -> str:
     return f"deliver-{upload_id}"
 
@@ -44,7 +47,7 @@ def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *,
                      started_before: datetime | None = None) -> bool:
     """Make sure a job will deliver this upload's webhook; a job started before `started_before` is replaced."""
     intervals = list(settings.webhook_intervals)
-    return enqueue_once(queue, "processor.webhooks.deliver_callback", upload_id, job_id=delivery_job_id(upload_id),
+    return enqueue_once(queue, DELIVER_CALLBACK, upload_id, job_id=delivery_job_id(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
                         description=f"deliver the webhook of upload {upload_id}", started_before=started_before)
 

@@ -11,6 +11,11 @@ on the row bounds how often one upload can take a worker down.
 The same supervisor starts a new worker when one quits because Redis dropped, so a Redis
 restart never leaves the queue without a consumer. When it starts, it also re-drives the jobs
 of this host's workers that died together with their supervisor (a power loss).
+
+Whoever can write to Redis can put a job there, so a worker trusts none: it runs a job only
+when it names one of imgpipe's job functions (JOB_FUNCTIONS) with JSON arguments and asks for
+nothing else (no callbacks, no RQ webhooks, no method of an object). Any other job is failed
+and logged before anything it names is imported.
 """
 
 from __future__ import annotations
@@ -29,32 +34,95 @@ from datetime import datetime, timezone
 
 import redis
 from rq import SimpleWorker, Worker
+from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from imgpipe.queues import make_queue, make_reprocess_queue, make_webhook_queue
+from imgpipe.queues import SERIALIZER, fetch_job, make_queue, make_reprocess_queue, make_webhook_queue
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
-from processor.jobs import enqueue_processing, job_id_for
+from processor.jobs import PROCESS_UPLOAD, enqueue_processing, job_id_for
 from processor.moderation import ModelUnavailable
-from processor.reprocess import enqueue_reprocess, reprocess_job_id
+from processor.reprocess import REPROCESS_UPLOAD, enqueue_reprocess, reprocess_job_id
 from processor.resources import moderator, use_settings
-from processor.webhooks import delivery_job_id, enqueue_delivery
+from processor.webhooks import DELIVER_CALLBACK, delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
 PR_SET_PDEATHSIG = 1
 # A worker configured to do what this install cannot (sysexits' EX_CONFIG): starting it again would not help.
 EXIT_CANNOT_START = 78
+# The only functions a worker runs: those imgpipe enqueues.
+JOB_FUNCTIONS = frozenset({PROCESS_UPLOAD, DELIVER_CALLBACK, REPROCESS_UPLOAD})
+
+
+class ImgpipeJob(Job):
+    """A job as a worker reads it from Redis: run only if `refusal()` finds nothing wrong.
+
+    imgpipe's jobs carry no callbacks and no RQ webhooks, so none is ever resolved or sent,
+    whichever path of RQ's would (a failure, RQ's clean-up of an abandoned job)."""
+
+    def refusal(self) -> str | None:
+        """Why this job must not run, or None for one of imgpipe's own."""
+        try:
+            name, instance = self.func_name, self.instance
+        except DeserializationError:
+            return "its payload is not JSON (pickled by an earlier imgpipe, or not one of imgpipe's)"
+        if name not in JOB_FUNCTIONS:
+            return f"it names {name!r}, which is not one of imgpipe's job functions"
+        if instance is not None:
+            return "it names a method of an object"
+        if self._success_callback_name or self._failure_callback_name or self._stopped_callback_name:
+            return "it asks for callbacks"
+        if self.webhooks:
+            return "it asks for RQ webhooks"
+        return None
+
+    @property
+    def func(self):
+        refusal = self.refusal()
+        if refusal is not None:
+            raise JobRefused(refusal)
+        return super().func
+
+    @property
+    def success_callback(self):
+        return None
+
+    @property
+    def failure_callback(self):
+        return None
+
+    @property
+    def stopped_callback(self):
+        return None
+
+    def send_webhooks(self, status, *, exc_string=None) -> None:
+        return None
+
+
+class JobRefused(Exception):
+    """A job that is not one of imgpipe's: it is failed, never run."""
 
 
 class ImagesWorker(SimpleWorker):
-    """An RQ worker that runs jobs in its own process and remembers whether it was asked to
-    stop (SIGTERM/SIGINT)."""
+    """An RQ worker that runs imgpipe's jobs in its own process, refuses any other, and
+    remembers whether it was asked to stop (SIGTERM/SIGINT)."""
 
+    job_class = ImgpipeJob
     stop_was_requested = False
 
     def request_stop(self, signum, frame):
         self.stop_was_requested = True
         super().request_stop(signum, frame)
+
+    def perform_job(self, job: ImgpipeJob, queue, execution) -> bool:
+        refusal = job.refusal()
+        if refusal is None:
+            return super().perform_job(job, queue, execution)
+        log.error("refused job %s on queue %s: %s; failed without running it", job.id, queue.name, refusal)
+        job.retries_left = None  # a refused job is not tried again
+        self.handle_job_failure(job, queue, exc_string=f"JobRefused: {refusal}", execution=execution)
+        return False
 
 
 def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
@@ -68,13 +136,13 @@ def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
     except ModelUnavailable as unavailable:
         log.error("the worker cannot start: %s", unavailable)
         sys.exit(EXIT_CANNOT_START)
-    connection = redis.Redis.from_url(settings.redis_url, health_check_interval=15)
+    connection = redis_client(settings, "worker")
     # In priority order: images, then webhooks, then reprocessing.
-    queues = [make_queue(connection, settings), make_webhook_queue(connection, settings),
-              make_reprocess_queue(connection, settings)]
+    queues = [make(connection, settings, job_class=ImgpipeJob)
+              for make in (make_queue, make_webhook_queue, make_reprocess_queue)]
     worker = None
     try:
-        worker = ImagesWorker(queues, connection=connection, name=name, maintenance_interval=30)
+        worker = ImagesWorker(queues, connection=connection, name=name, maintenance_interval=30, serializer=SERIALIZER)
         worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("worker lost Redis: %s", error)
@@ -145,12 +213,12 @@ def recover_jobs_of(settings: Settings, name: str) -> None:
     row's state decides what a re-driven job does, and its attempt count how many such deaths
     one upload may cause."""
     try:
-        connection = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-        for worker in Worker.all(connection=connection):
+        connection = redis_client(settings, "supervisor")
+        for worker in Worker.all(connection=connection, serializer=SERIALIZER):
             if worker.name == name:
                 job_id = worker.get_current_job_id()
                 if job_id:
-                    _redrive(connection, settings, Job.fetch(job_id, connection=connection))
+                    _redrive(connection, settings, fetch_job(connection, job_id, ImgpipeJob))
                 worker.register_death()
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("could not re-drive the dead worker's job, Redis is unreachable (%s);"
@@ -165,8 +233,8 @@ def recover_jobs_of_dead_workers(settings: Settings) -> None:
     look started, and would wait for the relay's processing deadline; a supervisor starting
     on the same host knows at once that those processes are gone."""
     try:
-        connection = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-        dead = [worker.name for worker in Worker.all(connection=connection)
+        connection = redis_client(settings, "supervisor")
+        dead = [worker.name for worker in Worker.all(connection=connection, serializer=SERIALIZER)
                 if worker.hostname == socket.gethostname() and not still_running(worker.pid, worker.birth_date)]
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("could not look for workers that died with this host (%s); the relay's reaper will", error)
@@ -195,8 +263,10 @@ def still_running(pid: int | None, born: datetime | None) -> bool:
     return boot + start_ticks / os.sysconf("SC_CLK_TCK") <= born.timestamp() + 1
 
 
-def _redrive(connection: redis.Redis, settings: Settings, job: Job) -> None:
+def _redrive(connection: redis.Redis, settings: Settings, job: ImgpipeJob) -> None:
     """Replace the job of a worker known to be dead: whatever it started until now was its own."""
+    if job.refusal() is not None:
+        return
     upload_id = job.args[0]
     now = datetime.now(timezone.utc)
     if job.id == job_id_for(upload_id):

@@ -8,10 +8,10 @@ import time
 
 import redis
 from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 
 from imgpipe import db as uploads
-from imgpipe.queues import make_queue
+from imgpipe.queues import fetch_job, make_queue
 from pipeline_client import Api, make_jpegs, upload_all
 from processor.jobs import job_id_for
 
@@ -37,7 +37,7 @@ def uploads_that_met_the_outage(stack, upload_ids: list[str], timeout: float = 3
                       if uploads.get_upload(database, upload_id)["status"] != uploads.COMPLETED}
         for upload_id in unfinished - retried:
             with contextlib.suppress(NoSuchJobError):
-                if Job.fetch(job_id_for(upload_id), connection=connection).get_status() == JobStatus.SCHEDULED:
+                if fetch_job(connection, job_id_for(upload_id)).get_status() == JobStatus.SCHEDULED:
                     retried.add(upload_id)
         if unfinished <= retried:
             return retried

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 from rq import Worker
-from rq.job import Job
 
 from imgpipe import db as uploads
-from imgpipe.queues import make_queue
+from imgpipe.queues import SERIALIZER, fetch_job, make_queue
 from pipeline_client import Api, make_jpegs, put_file, upload_all
 from polling import eventually
 from processor.jobs import TAKEN_AND_LOST_AFTER, job_id_for
@@ -39,7 +38,7 @@ def work_horse(worker_pid: int) -> int | None:
 
 
 def current_job_id(connection, pid: int) -> str | None:
-    for worker in Worker.all(connection=connection):
+    for worker in Worker.all(connection=connection, serializer=SERIALIZER):
         if worker.pid == pid:
             return worker.get_current_job_id()
     return None
@@ -176,7 +175,7 @@ def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with
     with database.exclusive():  # the claim's UPDATE waits for this write lock
         database.execute("UPDATE uploads SET attempts = attempts WHERE id = ?", [created["id"]])
         put_file(created["upload"], photo)
-        holder = eventually(lambda: next((worker for worker in Worker.all(connection=connection)
+        holder = eventually(lambda: next((worker for worker in Worker.all(connection=connection, serializer=SERIALIZER)
                                           if worker.get_current_job_id() == job_id), None),
                             20, "a worker taking the job", interval=0.01)
         [lost] = [process for process in stack.processes.values() if holder.pid in process_tree(process.pid)]
@@ -184,7 +183,7 @@ def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with
             os.kill(pid, signal.SIGKILL)
         lost.wait()
     status_after_the_loss = uploads.get_upload(database, created["id"])["status"]
-    job_status_after_the_loss = Job.fetch(job_id, connection=connection).get_status()
+    job_status_after_the_loss = fetch_job(connection, job_id).get_status()
 
     final = api.wait_final(created["id"], timeout=30)
 
@@ -210,7 +209,7 @@ def test_a_job_a_worker_took_off_the_queue_and_died_with_is_enqueued_again(stack
     while connection.lpos(queue.key, job_id) is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert connection.lrem(queue.key, 1, job_id) == 1, "the job was queued; now a worker took it and died"
-    assert Job.fetch(job_id, connection=connection).get_status() == "queued"
+    assert fetch_job(connection, job_id).get_status() == "queued"
 
     stack.start_worker()
     final = api.wait_final(created["id"], timeout=TAKEN_AND_LOST_AFTER.total_seconds() + 30)

@@ -15,7 +15,6 @@ import requests
 from click.testing import CliRunner
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
-from rq.job import Job
 
 import imagegen
 from cli.main import cli
@@ -23,6 +22,7 @@ from imgpipe.db import connect, get_upload, rows_by_id
 from imgpipe.deletion import upload_keys
 from imgpipe.formats import writable_formats
 from imgpipe.keys import new_upload_id, original_key, upload_id_from_key
+from imgpipe.queues import fetch_job
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from pipeline_client import curl_put, put_file
@@ -159,7 +159,7 @@ def test_deleting_while_the_job_runs_leaves_no_derivative(api, stack, storage, t
     assert api.delete(created["id"]).json()["status"] == "deleted"
 
     connection = redis.Redis.from_url(stack.settings.redis_url)
-    job = Job.fetch(job_id_for(created["id"]), connection=connection)
+    job = fetch_job(connection, job_id_for(created["id"]))
     eventually(lambda: job.get_status(refresh=True) in ("finished", "failed"), timeout=60, what="the job ending")
     assert job.return_value() == "deleted", "the job was still running when the upload was deleted"
     assert left_behind(storage, created["id"], created["key"]) == []
