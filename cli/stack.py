@@ -69,6 +69,16 @@ def redis_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def redis_auth_config(username: str, password: str) -> str:
+    """Redis configuration lines that make every client log in as REDIS_URL does: the default
+    user's password, or, for a URL that names an ACL user, that user alone."""
+    if not password:
+        return ""
+    if username in ("", "default"):
+        return f"requirepass {redis_quote(password)}\n"
+    return f"user default off\nuser {redis_quote(username)} on {redis_quote('>' + password)} ~* &* +@all\n"
+
+
 def find_minio() -> str:
     candidates = [os.environ.get("MINIO_BIN"), str(PROJECT_ROOT / ".tools" / "bin" / "minio"), shutil.which("minio")]
     for candidate in candidates:
@@ -188,7 +198,7 @@ class Stack:
         config = self.path("redis", "auth.conf")
         config.touch(mode=0o600)
         config.chmod(0o600)
-        config.write_text(f"requirepass {redis_quote(password)}\n" if password else "")
+        config.write_text(redis_auth_config(self.settings.redis_username, password))
         process = self.spawn("redis", [
             find_redis(), str(config), "--port", str(port), "--bind", "127.0.0.1" if host == "localhost" else host,
             "--save", "",
@@ -208,7 +218,7 @@ class Stack:
             **minio_server_env(
                 self.settings.redis_address, self.settings.events_key, self.settings.redis_password,
                 queue_dir=str(self.directory("minio", "events-queue")) if self.minio_queue_dir else "",
-                sync_events=self.minio_sync_events),
+                sync_events=self.minio_sync_events, redis_user=self.settings.redis_username),
         }
         argv = [find_minio(), "server", str(self.directory("minio", "data")), "--address", f"127.0.0.1:{port}", "--quiet"]
         if self.minio_console_port:

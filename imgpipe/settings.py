@@ -178,6 +178,11 @@ class Settings:
         decodes it; "" for none."""
         return unquote(urlsplit(self.redis_url).password or "")
 
+    @property
+    def redis_username(self) -> str:
+        """The ACL user inside REDIS_URL (`redis://<user>:<password>@host:port/0`); "" for Redis' default user."""
+        return unquote(urlsplit(self.redis_url).username or "")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         environ = os.environ if environ is None else environ

@@ -29,7 +29,7 @@ def desired_rule() -> QueueRule:
 
 
 def minio_server_env(redis_address: str, events_key: str, redis_password: str = "",
-                     queue_dir: str = "", sync_events: bool = True) -> dict[str, str]:
+                     queue_dir: str = "", sync_events: bool = True, redis_user: str = "") -> dict[str, str]:
     """Environment for the MinIO server that defines the Redis target the rule points at.
 
     Synchronous events: MinIO pushes an upload's event to Redis before it answers the PUT, so
@@ -42,6 +42,9 @@ def minio_server_env(redis_address: str, events_key: str, redis_password: str = 
     later even when Redis is up. The relay's sweeper already finds uploads whose event never
     arrived, so the fast path stays fast and nothing is lost. A queue_dir (an absolute path)
     is the optional second net: events raised while Redis is down arrive once it is back.
+
+    The target logs in as the processes do, with REDIS_URL's password (and its ACL user, when
+    it names one): Redis asks every client for it (docs/security/redis.md).
     """
     env = {
         f"MINIO_NOTIFY_REDIS_ENABLE_{TARGET_ID}": "on",
@@ -52,6 +55,8 @@ def minio_server_env(redis_address: str, events_key: str, redis_password: str = 
     }
     if redis_password:
         env[f"MINIO_NOTIFY_REDIS_PASSWORD_{TARGET_ID}"] = redis_password
+    if redis_user:
+        env[f"MINIO_NOTIFY_REDIS_USER_{TARGET_ID}"] = redis_user
     if queue_dir:
         env[f"MINIO_NOTIFY_REDIS_QUEUE_DIR_{TARGET_ID}"] = queue_dir
     return env

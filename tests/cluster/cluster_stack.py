@@ -28,7 +28,7 @@ import redis
 from psycopg import sql
 from rq import Worker
 
-from cli.stack import init_postgres_cluster, postgres_server_command, redis_quote
+from cli.stack import init_postgres_cluster, postgres_server_command, redis_auth_config
 from imgpipe import db as uploads
 from imgpipe.queues import SERIALIZER, fetch_job, make_queue
 from imgpipe.redis_connection import redis_client
@@ -215,7 +215,7 @@ class Cluster:
         directory.mkdir(parents=True, exist_ok=True)
         config = directory / "auth.conf"
         config.touch(mode=0o600)
-        config.write_text(f"requirepass {redis_quote(self.redis_password)}\n")
+        config.write_text(redis_auth_config(self.settings.redis_username, self.settings.redis_password))
         self.spawn("redis", "redis-server", [
             find_redis(), str(config), "--bind", self.address("redis"), "--port", str(REDIS_PORT), "--save", "",
             "--appendonly", "no", "--protected-mode", "no", "--dir", str(directory)])
@@ -244,7 +244,8 @@ class Cluster:
             "MINIO_CI_CD": "on",  # the drives are folders on the root disk, which MinIO refuses otherwise
             "MINIO_UPDATE": "off",
             "MINIO_BROWSER": "off",
-            **minio_server_env(self.settings.redis_address, self.settings.events_key, self.settings.redis_password),
+            **minio_server_env(self.settings.redis_address, self.settings.events_key, self.settings.redis_password,
+                               redis_user=self.settings.redis_username),
         }
         for node in MINIO_HOSTS:
             (self.var_dir / node / "data").mkdir(parents=True, exist_ok=True)

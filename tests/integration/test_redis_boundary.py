@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import secrets
 import socket
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from imgpipe.redis_connection import redis_client
 from pipeline_client import make_jpegs, put_file
 from polling import eventually
 from processor.jobs import PROCESS_UPLOAD, job_id_for
-from stacks import running_stack
+from stacks import free_port, running_stack
 
 
 class RunsCommand:
@@ -84,6 +85,10 @@ def test_redis_refuses_clients_without_the_password(stack):
 
 
 def test_events_reach_redis_and_an_upload_completes_with_the_password_on(stack, redis, tmp_path):
+    upload_completes_through_its_event(stack, redis, tmp_path)
+
+
+def upload_completes_through_its_event(stack, redis, tmp_path) -> None:
     relayed_before = int(redis.get(relayed_count_key(stack.settings)) or 0)
     path = make_jpegs(tmp_path, 1)[0]
     created = requests.post(f"{stack.api_url}/uploads", headers=bearer(stack), timeout=10, json={
@@ -162,3 +167,13 @@ def test_the_dashboard_lists_jobs_and_unpickles_nothing(stack, redis, tmp_path):
         assert not marker.exists()
     finally:
         trap.delete()
+
+
+def test_with_an_acl_user_in_redis_url_every_process_and_minio_log_in_as_it(tmp_path_factory, tmp_path):
+    password = secrets.token_hex(16)
+    with running_stack(tmp_path_factory.mktemp("redis-acl"),
+                       redis_url=f"redis://imgpipe:{password}@127.0.0.1:{free_port()}/0") as acl:
+        assert redis_says(acl, b"PING")[0].startswith(b"-NOAUTH")
+        assert redis_says(acl, f"AUTH {password}".encode())[0].startswith(b"-WRONGPASS")  # the default user is off
+        assert redis_says(acl, f"AUTH imgpipe {password}".encode(), b"PING") == [b"+OK", b"+PONG"]
+        upload_completes_through_its_event(acl, redis_client(acl.settings, "cli"), tmp_path)
