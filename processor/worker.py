@@ -264,10 +264,11 @@ def still_running(pid: int | None, born: datetime | None) -> bool:
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job: ImgpipeJob) -> None:
-    """Replace the job of a worker known to be dead: whatever it started until now was its own."""
-    if job.refusal() is not None:
-        return
-    upload_id = job.args[0]
+    """Replace the job of a worker known to be dead: whatever it started until now was its own.
+
+    The upload comes from the job's id, so a job this version cannot read (pickled by an
+    earlier one) is replaced too; a reprocess job also needs its arguments."""
+    upload_id = job.id.partition("-")[2]
     now = datetime.now(timezone.utc)
     if job.id == job_id_for(upload_id):
         enqueue_processing(make_queue(connection, settings), upload_id, started_before=now)
@@ -275,7 +276,7 @@ def _redrive(connection: redis.Redis, settings: Settings, job: ImgpipeJob) -> No
     elif job.id == delivery_job_id(upload_id):
         enqueue_delivery(make_webhook_queue(connection, settings), settings, upload_id, started_before=now)
         log.info("upload %s: webhook job re-driven after its worker died", upload_id)
-    elif job.id == reprocess_job_id(upload_id):
+    elif job.id == reprocess_job_id(upload_id) and job.refusal() is None:
         enqueue_reprocess(make_reprocess_queue(connection, settings), *job.args, started_before=now)
         log.info("upload %s: reprocess job re-driven after its worker died", upload_id)
 
