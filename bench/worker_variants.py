@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sys
 
-import redis
 from rq import Worker
 
 import processor.tasks  # noqa: F401  loaded once before any fork, as in `imgpipe worker`
 from imgpipe.logs import configure_logging
-from imgpipe.queues import make_queue
+from imgpipe.queues import SERIALIZER, make_queue
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from processor.resources import use_settings
 
@@ -26,8 +26,9 @@ def main(kind: str) -> None:
     configure_logging()
     settings = Settings.from_env()
     use_settings(settings)
-    connection = redis.Redis.from_url(settings.redis_url)
-    worker = KINDS[kind]([make_queue(connection, settings)], connection=connection, maintenance_interval=30)
+    connection = redis_client(settings, "worker")
+    worker = KINDS[kind]([make_queue(connection, settings)], connection=connection, maintenance_interval=30,
+                         serializer=SERIALIZER)
     worker.work(with_scheduler=True, logging_level="INFO")
 
 
