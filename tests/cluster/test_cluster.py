@@ -6,15 +6,17 @@ state, original, and derivatives present once and showing the same picture."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import Counter
 
 import pytest
 
-from cluster_stack import MINIO_HOSTS, MINIO_NAME
+from cluster_stack import MINIO_HOSTS, MINIO_NAME, REDIS_PORT
 from cluster_client import PUT_DEADLINE, ClusterClient, StatusLog, check_outputs
 from imgpipe import db as uploads
+from imgpipe.queues import relayed_count_key
 from pipeline_client import make_jpegs
 from polling import eventually
 
@@ -113,6 +115,16 @@ def test_uploads_spread_over_all_four_minio_nodes_all_complete(cluster, tmp_path
     assert Counter(upload.api_host for upload in sent) == {"api1": 100, "api2": 100}
     assert not statuses.moved_back()
     check_outputs(cluster, client, sent, read_from=list(MINIO_HOSTS))
+    # Every node's events reached Redis, which every host of the subnet can reach, with its password.
+    assert int(cluster.redis.get(relayed_count_key(cluster.settings)) or 0) >= len(sent)
+    assert redis_first_reply(cluster, b"PING").startswith(b"-NOAUTH")
+
+
+def redis_first_reply(cluster, command: bytes) -> bytes:
+    """What Redis answers a client on the subnet that sends no password."""
+    with socket.create_connection((cluster.address("redis"), REDIS_PORT), timeout=5) as sock:
+        sock.sendall(command + b"\r\n")
+        return sock.makefile("rb").readline().rstrip(b"\r\n")
 
 
 def test_a_worker_host_killed_mid_burst_loses_nothing(cluster, tmp_path):
