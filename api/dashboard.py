@@ -7,10 +7,13 @@ every queue and worker (imgpipe.queues), over the API's own Redis client.
 
 from __future__ import annotations
 
+import functools
+
 import rq_dashboard
 from flask import Flask, current_app
 from redis import Redis
-from rq.serializers import DefaultSerializer
+from rq import Worker
+from rq.job import Job, requeue_job
 
 from imgpipe.queues import SERIALIZER
 from imgpipe.settings import Settings
@@ -23,7 +26,7 @@ def mount(app: Flask, settings: Settings, connection: Redis) -> None:
     # Shown on its pages, never used to connect: without the password.
     app.config["RQ_DASHBOARD_REDIS_URL"] = (f"redis://{settings.redis_address}",)
     rq_dashboard.web.config.serializer = SERIALIZER
-    _read_rq_defaults_as_json()
+    _read_every_job_as_json()
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
 
     def use_the_api_connection():
@@ -34,10 +37,24 @@ def mount(app: Flask, settings: Settings, connection: Redis) -> None:
     funcs[funcs.index(rq_dashboard.web.push_rq_connection)] = use_the_api_connection
 
 
-def _read_rq_defaults_as_json() -> None:
+class _JsonJob(Job):
+    @classmethod
+    def fetch(cls, id, connection=None, serializer=None):
+        return super().fetch(id, connection=connection, serializer=SERIALIZER)
+
+
+class _JsonWorker(Worker):
+    @classmethod
+    def all(cls, connection=None, job_class=None, queue_class=None, queue=None, serializer=None):
+        return super().all(connection=connection, job_class=job_class, queue_class=queue_class, queue=queue,
+                           serializer=SERIALIZER)
+
+
+def _read_every_job_as_json() -> None:
     """rq-dashboard 0.9 ignores its serializer setting in a few places (the job page, deleting
     and requeueing a job, a worker's current job), where RQ falls back to pickle: whoever can
-    write to Redis would have this process unpickle their bytes. Nothing imgpipe stores is
-    pickled, so in this process RQ's default serializer is JSON too."""
-    DefaultSerializer.dumps = staticmethod(SERIALIZER.dumps)
-    DefaultSerializer.loads = staticmethod(SERIALIZER.loads)
+    write to Redis would have the API unpickle their bytes. The dashboard's module is given
+    RQ's classes with the JSON serializer in their place; nothing else in the process changes."""
+    rq_dashboard.web.Job = _JsonJob
+    rq_dashboard.web.Worker = _JsonWorker
+    rq_dashboard.web.requeue_job = functools.partial(requeue_job, serializer=SERIALIZER)
