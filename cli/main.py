@@ -83,7 +83,7 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
     click.echo(f"""imgpipe is up:
   API          {stack.api_url}  (health: {stack.api_url}/healthz)
   MinIO        {settings.s3_endpoint_url}  bucket {settings.s3_bucket_name}, console http://127.0.0.1:{console_port}
-  Redis        {settings.redis_url}  events list {settings.events_key}
+  Redis        {settings.redis_address}  events list {settings.events_key}
   relay, {workers} worker(s)  queue {settings.queue_name}
   database     {settings.database_url or settings.database_path}
   logs         {stack.var_dir / 'log'}""")
