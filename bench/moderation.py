@@ -39,9 +39,10 @@ def time_round_robin(inputs: dict[str, bytes], rounds: dict[str, int]) -> dict[s
     the median of each round's on − off, so a slow spell of the shared machine that spans a
     round lands on both sides of the difference. The same by this process's CPU time, which
     other users of the machine disturb less."""
-    from processor.imaging import make_derivatives
+    from processor.imaging import make_derivatives, prepare_process
     from processor.moderation import load_moderator
 
+    prepare_process()  # as a worker does at start
     moderator = load_moderator(moderator_settings("on"))
 
     def off(data: bytes) -> None:
@@ -112,8 +113,10 @@ def status_mb(field: str) -> float:
 
 def _child(mode: str, path: str) -> None:
     import processor.tasks  # noqa: F401  what a worker has loaded before its first job
-    from processor.imaging import make_derivatives
+    from processor.imaging import make_derivatives, prepare_process
     from processor.moderation import load_moderator
+
+    prepare_process()  # and set up, as a worker is at start
 
     moderator = load_moderator(moderator_settings(mode))
     data = Path(path).read_bytes()

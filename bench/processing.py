@@ -25,7 +25,9 @@ MAX_PIXELS = Settings().max_pixels  # the default a worker runs with
 
 
 def ours(data: bytes) -> tuple[bytes, bytes, bytes]:
-    from processor.imaging import make_derivatives
+    from processor.imaging import make_derivatives, prepare_process
+
+    prepare_process()  # as a worker does at start; once per process
 
     made = make_derivatives(data, max_pixels=MAX_PIXELS)
     return made.resized, made.compressed, made.thumbnail
@@ -89,12 +91,13 @@ def placeholder_ms(data: bytes, rounds: int) -> float:
     the picture's thumbnail, the smallest uncropped picture it has made by then. Timed apart,
     since inside make_derivatives it is too small to see in the noise of the whole."""
     from imgpipe.presets import BUILT_IN
-    from processor.imaging import Pictures, load, orient, to_srgb_rgb
+    from processor.imaging import fit_size, load, orient, resize_to, to_srgb_rgb
     from processor.imaging.placeholder import placeholder
 
     image, _ = load(data, max_pixels=100_000_000)
     image = to_srgb_rgb(orient(image))
-    thumbnail = Pictures(image, image.size).of([BUILT_IN.get("resized"), BUILT_IN.get("thumbnail")])["thumbnail"]
+    resized = resize_to(image, fit_size(image.size, BUILT_IN.get("resized").box))
+    thumbnail = resize_to(resized, fit_size(image.size, BUILT_IN.get("thumbnail").box))
     placeholder(thumbnail)
     timings = []
     for _ in range(rounds):

@@ -7,8 +7,9 @@ without services. The work is a short pipeline over one decoded picture:
     load -> orient -> convert to sRGB RGB -> resize (or crop) -> encode
 
 Each step is a module of its own (loading, orientation, colour, resizing,
-cropping, encoding, placeholder) of plain functions; derive runs them in order and holds all the
-concurrency. Every input problem is reported as ImageRejected with a stable
+cropping, encoding, placeholder) of plain functions; plan says which picture is made from which
+source, in what order and on which thread, and derive runs a plan and holds all the concurrency.
+Importing the package changes nothing in the process: a worker calls prepare_process at start. Every input problem is reported as ImageRejected with a stable
 code; anything else escaping is a bug here.
 
 Choices the derivatives contract leaves open:
@@ -28,19 +29,20 @@ Choices the derivatives contract leaves open:
   so its compressed is the full-size picture, losslessly.
 * A large JPEG is decoded twice at once: in full for the full-size presets, and
   with DCT scaling (Image.draft) on a second thread for those with a box
-  (see derive.make_derivatives). The two decodes cost about what one full
+  (see plan). The two decodes cost about what one full
   decode and a resize of it would, in less wall time.
 """
 
 from processor.imaging.colour import to_srgb_rgb
-from processor.imaging.derive import Derivatives, Pictures, make_derivatives, resize_in_bands, resize_to
+from processor.imaging.derive import Derivatives, make_derivatives, resize_in_bands, resize_to
 from processor.imaging.errors import ImageRejected
 from processor.imaging.loading import check_pixel_limit, load, open_accepted, readable_accepted_formats
 from processor.imaging.orientation import exif_orientation, orient
+from processor.imaging.process_setup import prepare_process
 from processor.imaging.resizing import RESIZE_FILTER, RESIZE_REDUCING_GAP, fit_size
 
 __all__ = [
-    "RESIZE_FILTER", "RESIZE_REDUCING_GAP", "Derivatives", "ImageRejected", "Pictures", "check_pixel_limit",
+    "RESIZE_FILTER", "RESIZE_REDUCING_GAP", "Derivatives", "ImageRejected", "check_pixel_limit",
     "exif_orientation", "fit_size", "load", "make_derivatives", "open_accepted", "orient",
-    "readable_accepted_formats", "resize_in_bands", "resize_to", "to_srgb_rgb",
+    "prepare_process", "readable_accepted_formats", "resize_in_bands", "resize_to", "to_srgb_rgb",
 ]

@@ -159,7 +159,7 @@ def readable_accepted_formats() -> tuple[str, ...]:
 
 
 # Held while the process-wide warning filters are swapped. A forked child gets a new one
-# (processor.imaging.derive's fork hook): the thread that held it at the fork is not there.
+# (processor.imaging.process_setup registers the fork hook): the thread that held it at the fork is not there.
 warnings_lock = threading.Lock()
 
 

@@ -666,7 +666,9 @@ def test_concurrent_calls_give_the_same_bytes_as_serial_ones():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_works_in_a_forked_child_after_the_parent_used_it():
-    """`imgpipe worker` forks its worker process; the parent's encode threads don't exist in the child."""
+    """`imgpipe worker` forks its worker process; the parent's encode threads don't exist in the
+    child, which prepare_process (called by every worker at start) has it forget."""
+    imaging.prepare_process()
     data = imagegen.photo_like_jpeg(320, 240)
     make_derivatives(data, max_pixels=MAX_PIXELS)
     pid = os.fork()

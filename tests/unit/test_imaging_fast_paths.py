@@ -20,19 +20,27 @@ from imgpipe.presets import BUILT_IN
 from imgpipe.settings import Settings
 from processor import imaging
 from processor.imaging import derive, make_derivatives
-from processor.imaging.encoding import encode, encode_jpeg
+from processor.imaging.encoding import encode
+from processor.imaging.loading import open_checked
+from processor.imaging.plan import SCALED_DECODE, plan_derivatives
 from processor.imaging.resizing import exact_column_split
 
 MAX_PIXELS = Settings().max_pixels
 RESIZED, THUMBNAIL = BUILT_IN.get("resized"), BUILT_IN.get("thumbnail")
 
 
+def made_plainly(data: bytes, presets=(RESIZED, THUMBNAIL), formats=("jpeg",)) -> dict[tuple[str, str], bytes]:
+    """The presets made the plain way, from the fully decoded picture: the plan without the scaled decode."""
+    opened, _ = open_checked(data, max_pixels=MAX_PIXELS)
+    plan = plan_derivatives(derive.header_of(opened), presets, formats, scaled_decode=False)
+    encoded, _ = derive.run(plan, data, opened)
+    return {(name, fmt): blob for name, fmt, blob in encoded}
+
+
 def from_full_decode(data: bytes) -> tuple[bytes, bytes]:
     """resized and thumbnail made the plain way: from the fully decoded picture."""
-    full, _ = imaging.load(data, max_pixels=MAX_PIXELS)
-    image = imaging.to_srgb_rgb(imaging.orient(full))
-    pictures = imaging.Pictures(image, image.size).of([RESIZED, THUMBNAIL])
-    return encode_jpeg(pictures["resized"], 85), encode_jpeg(pictures["thumbnail"], 85)
+    made = made_plainly(data)
+    return made["resized", "jpeg"], made["thumbnail", "jpeg"]
 
 
 def mean_and_max_difference(a: Image.Image, b: Image.Image) -> tuple[float, int]:
@@ -80,7 +88,7 @@ def test_a_failed_scaled_decode_is_logged_and_the_full_decode_serves(monkeypatch
     def broken(*args):
         raise RuntimeError("scaled decode broke")
 
-    monkeypatch.setattr(derive, "_scaled_jpeg_pictures", broken)
+    monkeypatch.setitem(derive._ACTIONS, SCALED_DECODE, broken)
     data = imagegen.photo_like_jpeg(4200, 2800, seed=3)
     with caplog.at_level(logging.WARNING, logger=derive.__name__):
         made = make_derivatives(data, max_pixels=MAX_PIXELS)
@@ -168,29 +176,28 @@ def test_a_jpeg_encode_lets_other_threads_run():
 
 
 def test_encodes_the_encoding_thread_has_not_begun_are_made_by_the_caller():
-    """The caller makes the queued encodes itself rather than wait behind the thread's work."""
-    picture = imagegen.photo_like(640, 480, seed=9)
+    """The caller makes the queued encodes itself rather than wait behind the thread's work:
+    with the ENCODING thread held, a derivation still ends, with the same bytes."""
+    data = imagegen.photo_like_jpeg(640, 480, seed=9)
+    expected = made_plainly(data, formats=("jpeg", "webp"))
     release = threading.Event()
     blocker = derive._pool(derive.ENCODING).submit(release.wait, 30)
-    queued = [derive._queue_encode(derive._encode_picture, picture, THUMBNAIL, ["jpeg"]),
-              derive._queue_encode(derive._encode_picture, picture, RESIZED, ["jpeg", "webp"])]
     results = []
-    caller = threading.Thread(target=lambda: results.append(derive._results(queued)))
+    caller = threading.Thread(target=lambda: results.append(made_plainly(data, formats=("jpeg", "webp"))))
     caller.start()
     caller.join(timeout=20)
     release.set()
     blocker.result()
     assert not caller.is_alive(), "the caller waited for encodes it could have made"
-    assert [(name, fmt) for name, fmt, _ in results[0]] == [("thumbnail", "jpeg"), ("resized", "jpeg"),
-                                                            ("resized", "webp")]
-    assert results[0][0][2] == encode(picture, "jpeg", 85)
-    assert all(item.future.cancelled() for item in queued)
+    assert results == [expected]
+    assert sorted(expected) == [(name, fmt) for name in ("resized", "thumbnail") for fmt in ("jpeg", "webp")]
 
 
 HEAP_CHILD = """
 import resource
-from processor.imaging import heap, make_derivatives
+from processor.imaging import heap, make_derivatives, prepare_process
 import imagegen
+prepare_process()
 data = imagegen.photo_like_jpeg(1224, 816, seed=1)
 make_derivatives(data, max_pixels=100_000_000)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
