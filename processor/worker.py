@@ -40,6 +40,7 @@ from rq.job import Job
 from imgpipe.queues import SERIALIZER, fetch_job, make_queue, make_reprocess_queue, make_webhook_queue
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
+from processor.imaging import prepare_process
 from processor.jobs import PROCESS_UPLOAD, enqueue_processing, job_id_for
 from processor.moderation import ModelUnavailable
 from processor.reprocess import REPROCESS_UPLOAD, enqueue_reprocess, reprocess_job_id
@@ -130,6 +131,7 @@ def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
     worker quits when Redis drops mid-job: it cannot record the job's end) exits non-zero,
     and the supervisor starts a new one. The moderation model is loaded first: a worker that
     cannot load it says why and exits EXIT_CANNOT_START before taking any job."""
+    prepare_process()
     use_settings(settings)
     try:
         moderator(settings)
@@ -164,6 +166,7 @@ def supervise(settings: Settings, *, burst: bool = False) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    prepare_process()  # here, so that every worker process it forks starts set up
     recover_jobs_of_dead_workers(settings)
     prefix = f"{socket.gethostname()}.{os.getpid()}"
     for generation in itertools.count():
