@@ -1,7 +1,7 @@
 """`imgpipe reprocess`: re-make stored uploads' objects after the presets change.
 
 The command reads the rows itself, picks the uploads whose objects differ from what the
-presets make now (processor.reprocess.work_for), and feeds their jobs to the reprocess queue
+presets make now (imgpipe.reprocess_work.work_for), and feeds their jobs to the reprocess queue
 a few at a time (`--jobs`, 1 by default), so new uploads pass a reprocess of any size, three
 ways over: workers take that queue only when no image or webhook waits; no new reprocess job
 is handed out while an image job waits or runs, and with one job out at a time the other
@@ -25,7 +25,8 @@ from rq.job import JobStatus
 from imgpipe import db as uploads
 from imgpipe.presets import Presets
 from imgpipe.queues import fetch_jobs, image_jobs_busy
-from processor.reprocess import PRESETS_DIFFER, enqueue_reprocess, reprocess_job_id, work_for
+from imgpipe.reprocess_work import work_for
+from processor.jobs import PRESETS_DIFFER, enqueue_reprocess, reprocess_job_id
 
 ANSWER_WAIT_SECONDS = 1  # how long to wait for an answer before looking for failed jobs
 HOLD_BACK_SECONDS = 0.02  # how often to look again while image jobs hold the next job back

@@ -5,6 +5,9 @@ re-driven in-flight event, a row that looked stuck). The job id is derived from 
 and enqueued as unique, so a job already waiting or running absorbs the repeat; a job that
 has ended, or that has looked started for longer than a live one can, is replaced, and the
 row's own state decides whether the new one does any work.
+
+Reprocess jobs are enqueued here as well: `imgpipe reprocess` (and the supervisor re-driving a
+dead worker's job) name the job function without importing it, nor the image code behind it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,29 @@ def enqueue_processing(queue: Queue, upload_id: str, *, started_before: datetime
     return enqueue_once(queue, PROCESS_UPLOAD, upload_id, job_id=job_id_for(upload_id),
                         timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
                         description=f"process upload {upload_id}", started_before=started_before)
+
+
+def reprocess_job_id(upload_id: str) -> str:
+    return f"reprocess-{upload_id}"
+
+
+# The job function, by name: the command must not load the worker's code.
+REPROCESS_UPLOAD = "processor.reprocess.reprocess_upload"
+# What a reprocess job answers when its worker's presets are not the ones the command read.
+PRESETS_DIFFER = "presets differ"
+REPROCESS_JOB_TIMEOUT = 300
+REPROCESS_RETRY_INTERVALS = [5, 30, 120]  # storage outages; an image's own problems are answers, not errors
+
+
+def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
+                      answers_key: str, *, started_before: datetime | None = None) -> bool:
+    """Make sure a job will bring this upload in line with the presets of `presets_version`
+    (processor.reprocess.reprocess_upload); False when one was already on its way."""
+    return enqueue_once(queue, REPROCESS_UPLOAD, upload_id,
+                        args=(upload_id, presets_version, only, prune, answers_key), job_id=reprocess_job_id(upload_id),
+                        timeout=REPROCESS_JOB_TIMEOUT,
+                        retry=Retry(max=len(REPROCESS_RETRY_INTERVALS), interval=REPROCESS_RETRY_INTERVALS),
+                        description=f"reprocess upload {upload_id}", started_before=started_before)
 
 
 def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, timeout: int, retry: Retry,

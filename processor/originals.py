@@ -8,19 +8,9 @@ bytes, with no transfer decoding (a gzip bomb stays ten megabytes), and at most 
 
 from __future__ import annotations
 
+from imgpipe.failure_codes import STORED_METADATA_CODES
 from imgpipe.storage import Storage, TooLarge
 from processor.imaging import ImageRejected
-
-# Failure codes of an original stored otherwise than its upload URL signed. Each one's original
-# is removed, as any refused for what it contains.
-STORED_METADATA_CODES = {
-    "encrypted_original": "stored with customer-key encryption (SSE-C), which the upload URL did not sign",
-    "encoded_original": "stored with a Content-Encoding (gzip, br, …), which the upload URL did not sign",
-    "copied_original": "stored with another content type than the declared one: a server-side copy"
-                       " (x-amz-copy-source) keeps its source's",
-    "size_mismatch": "stored with another length than the declared size",
-    "unsigned_metadata": "stored with metadata the upload URL did not sign (user metadata, tags, a storage class)",
-}
 
 _SSE_C = "x-amz-server-side-encryption-customer-algorithm"
 _STANDARD_CLASS = ("", "STANDARD")

@@ -32,30 +32,25 @@ import signal
 import time
 from datetime import datetime
 
-from rq import Queue, Retry, get_current_job
+from rq import Queue, get_current_job
 
 from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
-from imgpipe.presets import Presets, Reprocessing, reprocessing
+from imgpipe.presets import Presets, Reprocessing
 from imgpipe.queues import image_jobs_busy, make_queue
+from imgpipe.reprocess_work import work_for
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
-from processor.jobs import enqueue_once
+from processor.jobs import PRESETS_DIFFER
 from processor.originals import read_original
 from processor.resources import Resources, resources
-from processor.tasks import REJECTED_CONTENT, remove_if_deleted, write_derivatives
+from processor.tasks import remove_if_deleted, write_derivatives
 
 log = logging.getLogger(__name__)
 
-JOB_TIMEOUT = 300
-RETRY_INTERVALS = [5, 30, 120]  # storage outages; an image's own problems are answers, not errors
 # What a job answers, for the command's summary.
 REMADE, PRUNED, PLACEHOLDER_ADDED, COMPLETED, STILL_FAILED, REFUSED, NO_ORIGINAL, CURRENT, SKIPPED = (
     "remade", "pruned", "placeholder added", "completed", "still failed", "refused", "no original", "current",
     "skipped")
-# Failures that leave no original to go back to: the upload's own bytes were refused (and
-# removed), or there never was one.
-WITHOUT_ORIGINAL = REJECTED_CONTENT | {"missing_original", "upload_expired"}
-PRESETS_DIFFER = "presets differ"
 ANSWERS_TTL = 24 * 3600
 HELPER_NICENESS = 19
 GIVE_WAY_CHECK_SECONDS = 0.01  # how often a reprocess job looks whether an image job has come
@@ -63,33 +58,6 @@ GIVE_WAY_CHECK_SECONDS = 0.01  # how often a reprocess job looks whether an imag
 # meanwhile, which a long burst of uploads should get back. Past it the job goes on at nice 19.
 GIVE_WAY_MAX_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
-
-
-REPROCESS_UPLOAD = "processor.reprocess.reprocess_upload"  # the job function, by name
-
-
-def reprocess_job_id(upload_id: str) -> str:
-    return f"reprocess-{upload_id}"
-
-
-def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
-                      answers_key: str, *, started_before: datetime | None = None) -> bool:
-    return enqueue_once(queue, REPROCESS_UPLOAD, upload_id,
-                        args=(upload_id, presets_version, only, prune, answers_key), job_id=reprocess_job_id(upload_id),
-                        timeout=JOB_TIMEOUT, retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                        description=f"reprocess upload {upload_id}", started_before=started_before)
-
-
-def work_for(row: dict, presets: Presets, *, only: tuple[str, ...] | None, prune: bool) -> Reprocessing | None:
-    """What the upload needs, or None when it has it all: every object of the presets in use
-    (of `only`, when given) at its current version, a placeholder, and with `prune` nothing
-    more. A failed upload needs everything, unless its failure left no original."""
-    if row["status"] == uploads.FAILED and row["error_code"] in WITHOUT_ORIGINAL:
-        return None
-    failed = row["status"] == uploads.FAILED
-    work = reprocessing(presets, stored=uploads.stored_derivatives(row), wanted=uploads.requested_presets(row),
-                        upload_formats=uploads.output_formats(row), only=None if failed else only, prune=prune)
-    return work if failed or work.needed or not row["blurhash"] else None
 
 
 def reprocess_upload(upload_id: str, presets_version: str, only: list[str] | None, prune: bool,

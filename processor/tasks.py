@@ -18,21 +18,17 @@ import logging
 from imgpipe import db as uploads
 from imgpipe.deletion import upload_keys
 from imgpipe.engines import DatabaseUnavailable
+from imgpipe.failure_codes import REJECTED_CONTENT
 from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.moderation import REJECTED
-from processor.originals import STORED_METADATA_CODES, read_original
+from processor.originals import read_original
 from processor.resources import Resources, resources
 from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
-
-# Failures caused by the upload's own bytes, or by how they were stored: its original can never
-# become anything.
-REJECTED_CONTENT = frozenset({"empty_file", "not_an_image", "corrupt_image", "too_large", "too_many_pixels",
-                              "unsupported_format", *STORED_METADATA_CODES})
 
 
 def process_upload(upload_id: str) -> str:

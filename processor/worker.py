@@ -41,9 +41,9 @@ from imgpipe.queues import SERIALIZER, fetch_job, make_queue, make_reprocess_que
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from processor.imaging import prepare_process
-from processor.jobs import PROCESS_UPLOAD, enqueue_processing, job_id_for
+from processor.jobs import (PROCESS_UPLOAD, REPROCESS_UPLOAD, enqueue_processing, enqueue_reprocess, job_id_for,
+                            reprocess_job_id)
 from processor.moderation import ModelUnavailable
-from processor.reprocess import REPROCESS_UPLOAD, enqueue_reprocess, reprocess_job_id
 from processor.resources import moderator, use_settings
 from processor.webhooks import DELIVER_CALLBACK, delivery_job_id, enqueue_delivery
 
