@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import signal
 import time
-from datetime import datetime
 
 from rq import Queue, get_current_job
 

@@ -9,8 +9,9 @@ without services. The work is a short pipeline over one decoded picture:
 Each step is a module of its own (loading, orientation, colour, resizing,
 cropping, encoding, placeholder) of plain functions; plan says which picture is made from which
 source, in what order and on which thread, and derive runs a plan and holds all the concurrency.
-Importing the package changes nothing in the process: a worker calls prepare_process at start. Every input problem is reported as ImageRejected with a stable
-code; anything else escaping is a bug here.
+Importing the package changes nothing in the process: a worker calls prepare_process at start.
+Every input problem is reported as ImageRejected with a stable code; anything else escaping is a
+bug here.
 
 Choices the derivatives contract leaves open:
 

@@ -170,7 +170,8 @@ import processor.imaging
 if sys.argv[1] == "prepare":
     processor.imaging.prepare_process()
     processor.imaging.prepare_process()
-ours = [hook for hook in hooks for function in hook.values() if (getattr(function, "__module__", None) or "").startswith(("processor", "imgpipe"))]
+ours = [hook for hook in hooks for function in hook.values()
+        if (getattr(function, "__module__", None) or "").startswith(("processor", "imgpipe"))]
 print(len(ours), "mallopt" in libc_calls, initialized, PIL.Image._initialized, threading.active_count())
 """
 
