@@ -158,8 +158,8 @@ def readable_accepted_formats() -> tuple[str, ...]:
     return tuple(fmt for fmt in ACCEPTED_FORMATS if fmt in readable)
 
 
-# Held while the process-wide warning filters are swapped. A forked child gets a new one
-# (processor.imaging.process_setup registers the fork hook): the thread that held it at the fork is not there.
+# Held while the process-wide warning filters are swapped. A forked child gets a new one (the
+# fork hook processor.imaging.process_setup registers): the thread that held it is not there.
 warnings_lock = threading.Lock()
 
 

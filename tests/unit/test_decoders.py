@@ -30,7 +30,8 @@ def test_the_workers_open_only_what_is_readable():
 
 
 def test_the_api_learns_the_readable_types_without_loading_the_image_code(tmp_path):
-    """The image code starts a thread pool and an after-fork hook; an API process needs neither."""
+    """The image code is the workers' (its threads, and the process setup they ask of it); an API
+    process needs none of it."""
     script = (
         "import sys\n"
         "from api import create_app\n"
