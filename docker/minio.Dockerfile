@@ -1,9 +1,12 @@
 # MinIO's community edition is published as source only: build the pinned commit with Go,
-# then keep just the binary (and curl for the healthcheck) in a slim image.
-FROM golang:1.24 AS build
+# then keep just the binary (and curl for the healthcheck) in a slim image. Both bases are build
+# arguments (GOLANG_IMAGE, DEBIAN_IMAGE); the pin is scripts/build_minio.sh's.
+ARG GOLANG_IMAGE=golang:1.24
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+FROM ${GOLANG_IMAGE} AS build
 RUN CGO_ENABLED=0 GOBIN=/out go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 
-FROM debian:bookworm-slim
+FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
