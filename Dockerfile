@@ -38,7 +38,7 @@ COPY notify_config ./notify_config
 COPY cli ./cli
 RUN if [ -n "$PIP_CA_BUNDLE" ]; then export PIP_CERT="$PIP_CA_BUNDLE"; fi \
     && pip install --no-deps ".${EXTRAS:+[$EXTRAS]}" \
-    && useradd --system --uid 10001 --home-dir /app imgpipe \
+    && useradd --system --uid 10001 --create-home --home-dir /home/imgpipe imgpipe \
     && mkdir /data && chown imgpipe /data
 
 USER imgpipe
