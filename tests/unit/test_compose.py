@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from imgpipe.settings import Settings
+from imgpipe.store_identities import PROCESS_IDENTITIES
 from cli.stack import PROJECT_ROOT
 from notify_config.definition import minio_server_env
 
@@ -77,11 +78,26 @@ def test_minio_notifies_redis_exactly_as_the_definition_says(services):
     assert {name: environment.get(name) for name in expected} == expected
 
 
+def store_keys(environment: dict) -> set[str]:
+    return {name for name in environment if name.startswith("S3_") and name.endswith(("_ACCESS_KEY", "_SECRET_KEY"))}
+
+
 def shared_environment(services: dict) -> dict:
-    """The one environment every Python service is given, which reaches MinIO and Redis by their
-    service names and hands out URLs for the host's MinIO."""
-    environments = [services[name]["environment"] for name in PYTHON_SERVICES]
+    """The one environment every Python service is given, but for the store keys, which reaches
+    MinIO and Redis by their service names and hands out URLs for the host's MinIO. `imgpipe
+    setup` holds every identity's keys and the root account's; the other processes hold only
+    the identities they sign as (imgpipe.store_identities.PROCESS_IDENTITIES)."""
+    environments = [{name: value for name, value in services[service]["environment"].items()
+                     if name not in store_keys(services[service]["environment"])} for service in PYTHON_SERVICES]
     assert all(environment == environments[0] for environment in environments)
+    assert store_keys(services["setup"]["environment"]) == {name for name in SECRETS if name.startswith("S3_")}
+    for process, roles in PROCESS_IDENTITIES.items():
+        assert store_keys(services[process]["environment"]) == {
+            f"S3_{role.upper()}_{kind}_KEY" for role in roles for kind in ("ACCESS", "SECRET")}, process
+    for service in PYTHON_SERVICES:
+        environment = services[service]["environment"]
+        assert {name: environment[name] for name in store_keys(environment)} == {
+            name: SECRETS[name] for name in store_keys(environment)}, service
     settings = Settings.from_env(environments[0])
     assert settings.s3_endpoint_url == "http://minio:9000"
     assert settings.public_s3_url == "http://localhost:9000"
@@ -154,7 +170,7 @@ def test_the_cluster_file_runs_postgresql_and_four_minio_nodes(cluster_services)
 
 
 def test_every_minio_node_notifies_redis_exactly_as_the_definition_says(cluster_services):
-    settings = Settings.from_env(cluster_services["api"]["environment"])
+    settings = Settings.from_env(cluster_services["setup"]["environment"])
     expected = minio_server_env(settings.redis_address, settings.events_key, settings.redis_password)
     for name in MINIO_NODES:
         environment = cluster_services[name]["environment"]
@@ -227,11 +243,11 @@ def test_every_secret_is_required_and_says_how_to_make_it(compose_file):
         assert result.returncode != 0, f"{compose_file} starts without {name}"
         assert name in result.stderr and "openssl rand -hex" in result.stderr, result.stderr
     services = compose_config(compose_file)["services"]
+    shared_environment(services)
     for name in PYTHON_SERVICES:
-        environment = services[name]["environment"]
-        identities = {key: environment[key] for key in SECRETS if key.startswith(tuple(f"S3_{role}_" for role in ROLES))}
-        assert identities == {key: value for key, value in SECRETS.items() if key in identities} and len(identities) == 8
-        assert environment["IMGPIPE_API_TOKEN"] == SECRETS["IMGPIPE_API_TOKEN"]
+        assert services[name]["environment"]["IMGPIPE_API_TOKEN"] == SECRETS["IMGPIPE_API_TOKEN"]
+    minio = services["minio" if "minio" in services else "minio1"]["environment"]
+    assert (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]) == (SECRETS["S3_ACCESS_KEY"], SECRETS["S3_SECRET_KEY"])
     redis = services["redis"]
     assert redis["command"][redis["command"].index("--requirepass") + 1] == SECRETS["REDIS_PASSWORD"]
     assert redis["environment"]["REDISCLI_AUTH"] == SECRETS["REDIS_PASSWORD"]
