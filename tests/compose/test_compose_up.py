@@ -154,7 +154,7 @@ class Deployment:
         return self.compose("logs", "--no-color", "--tail", "40").stdout
 
     def down(self) -> None:
-        self.compose("down", "-v", "--remove-orphans")
+        self.compose("down", "-v")
 
 
 @pytest.fixture(scope="module")
