@@ -100,6 +100,12 @@ class Engine:
         settings_file.write_text("".join(f"{name}={value}\n" for name, value in TEST_SETTINGS.items()))
         self.env.update(stand_ins, IMGPIPE_BUILD_NETWORK="host", IMGPIPE_PIP_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt",
                         IMGPIPE_ENV_FILE=str(settings_file))
+        # The engine's data root outlives a run: whatever an interrupted one left (the images stay).
+        stale = self.docker("ps", "-aq").stdout.split()
+        if stale:
+            self.docker("rm", "-f", "-v", *stale)
+        self.docker("volume", "prune", "-f")
+        self.docker("network", "prune", "-f")
 
     def docker(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(["docker", *args], capture_output=True, text=True, cwd=PROJECT_ROOT, env=self.env,
