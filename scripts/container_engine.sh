@@ -96,7 +96,9 @@ stop() {
     done
     rm -f "$SAVED"
   fi
-  rm -f "$SOCKET"
+  # dockerd leaves its handle on the host's network namespace mounted in the exec root.
+  grep -o " $RUN_DIR/exec[^ ]*" /proc/mounts | sort -r | while read -r mount; do umount "$mount"; done
+  rm -rf "$SOCKET" "$RUN_DIR/exec"
 }
 
 case "${1:-}" in

@@ -71,13 +71,15 @@ SYSCTLS = ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/bridge/br
 
 def network_state() -> dict:
     """What a container engine could change on the machine's network: forwarding and bridge
-    netfilter sysctls, the interfaces, and the iptables rules."""
+    netfilter sysctls, the interfaces, the iptables rules and the network namespaces mounted."""
     sysctls = {name: (Path("/proc/sys") / name).read_text().strip()
                for name in SYSCTLS if (Path("/proc/sys") / name).exists()}
     links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout)
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout if shutil.which("iptables-save") else ""
+    namespaces = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if line.startswith("nsfs ")]
     return {"sysctls": sysctls, "links": sorted(link["ifname"] for link in links),
-            "rules": sorted(line for line in rules.splitlines() if not line.startswith("#"))}
+            "rules": sorted(line for line in rules.splitlines() if not line.startswith("#")),
+            "namespaces": sorted(namespaces)}
 
 
 class Engine:
