@@ -97,7 +97,7 @@ stop() {
     rm -f "$SAVED"
   fi
   # dockerd leaves its handle on the host's network namespace mounted in the exec root.
-  grep -o " $RUN_DIR/exec[^ ]*" /proc/mounts | sort -r | while read -r mount; do umount "$mount"; done
+  { grep -o " $RUN_DIR/exec[^ ]*" /proc/mounts || true; } | sort -r | while read -r mount; do umount "$mount"; done
   rm -rf "$SOCKET" "$RUN_DIR/exec"
 }
 
