@@ -78,16 +78,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import access, browser, dashboard, health, metrics, openapi, page, uploads
+    from api import access, browser, dashboard, health, hosts, login, metrics, openapi, page, uploads
+    hosts.install(app, settings)  # first: a request by an unknown name gets no further
+    access.install(app, settings)
     app.url_map.converters["upload_id"] = uploads.UploadIdConverter
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(page.bp)
+    app.register_blueprint(login.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)
     dashboard.mount(app, settings, app.extensions["imgpipe"].redis)
     register_error_handlers(app)
-
-    access.install(app, settings)
     browser.install(app, settings)
     return app

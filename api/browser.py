@@ -2,9 +2,9 @@
 headers that keep the page and every answer from being framed, sniffed or scripted.
 
 CORS is flask-cors, switched on only when IMGPIPE_CORS_ORIGINS names origins. It covers the
-upload calls alone (the page, /metrics and the dashboard stay same-origin). No cookies are ever
-involved (the token travels in `Authorization`), so Access-Control-Allow-Credentials is never
-sent, and `*` can mean any origin.
+upload calls alone (the page, /metrics and the dashboard stay same-origin). Cross-origin calls
+carry their token in `Authorization` (the login cookie is SameSite=Strict and never crosses
+origins), so Access-Control-Allow-Credentials is never sent, and `*` can mean any origin.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 from flask_cors import CORS
 
-from api.dashboard import URL_PREFIX as DASHBOARD_PREFIX
+from api.dashboard import is_dashboard_path
 from imgpipe.settings import Settings
 
 UPLOAD_CALLS = r"^/uploads?(/.*)?$"
@@ -61,7 +61,7 @@ def page_policy(settings: Settings) -> str:
 def add_security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.path == DASHBOARD_PREFIX or request.path.startswith(DASHBOARD_PREFIX + "/"):
+    if is_dashboard_path(request.path):
         response.headers.setdefault("Content-Security-Policy", DASHBOARD_POLICY)
     else:
         response.headers.setdefault("Content-Security-Policy", API_POLICY)

@@ -2,7 +2,10 @@
 
 rq-dashboard is mounted as a blueprint of this app, so the API token check covers it
 (its pages, data and static files alike). It reads jobs with the same JSON serializer as
-every queue and worker (imgpipe.queues), over the API's own Redis client.
+every queue and worker (imgpipe.queues), over the API's own Redis client. Two rules more keep
+a browser from being used against it: no other site's page may call it, whatever credential
+the browser would attach, and a GET changes nothing (rq-dashboard also takes GET on some of
+its actions; every action it offers takes POST, which its own pages use).
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from __future__ import annotations
 import functools
 
 import rq_dashboard
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from redis import Redis
 from rq import Worker
 from rq.job import Job, requeue_job
 
+from api.errors import error_response
+from api.sites import is_cross_site
 from imgpipe.queues import SERIALIZER
 from imgpipe.settings import Settings
 
 URL_PREFIX = "/rq"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def mount(app: Flask, settings: Settings, connection: Redis) -> None:
@@ -35,6 +41,25 @@ def mount(app: Flask, settings: Settings, connection: Redis) -> None:
     # In place of rq-dashboard's own hook, which makes a client per request from the URL.
     funcs = app.before_request_funcs[rq_dashboard.blueprint.name]
     funcs[funcs.index(rq_dashboard.web.push_rq_connection)] = use_the_api_connection
+
+    actions = frozenset(rule.endpoint for rule in app.url_map.iter_rules()
+                        if rule.endpoint.startswith(rq_dashboard.blueprint.name + ".") and "POST" in rule.methods)
+
+    @app.before_request
+    def guard_dashboard():
+        if not is_dashboard_path(request.path):
+            return None
+        if is_cross_site():
+            return error_response(403, "cross_site", "the dashboard answers only its own pages")
+        if request.method in SAFE_METHODS and request.endpoint in actions:
+            response = error_response(405, "method_not_allowed", "dashboard actions are POST requests")
+            response.headers["Allow"] = "POST"
+            return response
+        return None
+
+
+def is_dashboard_path(path: str) -> bool:
+    return path == URL_PREFIX or path.startswith(URL_PREFIX + "/")
 
 
 class _JsonJob(Job):

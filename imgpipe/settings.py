@@ -19,6 +19,11 @@ from imgpipe.presets import Presets, load_presets
 from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT, SERVICE_ROLES
 
 MIN_TOKEN_SECRET_LENGTH = 32
+# The loopback names every API answers to; IMGPIPE_ALLOWED_HOSTS adds the public ones.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_HOST_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)\Z")
+# The only value of IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK that opens the API: nobody types it by accident.
+NO_AUTH_CONSENT = "yes-i-understand"
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
 # off: no model is loaded; flag: every upload is scored and kept; reject: one scored at or over the threshold fails.
 MODERATION_MODES = ("off", "flag", "reject")
@@ -66,6 +71,8 @@ class Settings:
     webhook_retry_intervals: str = "10,30,60,120,300"
     cors_origins: str = ""
     upload_token_secret: str = ""
+    allowed_hosts: str = ""  # public names of the API, beyond LOOPBACK_HOSTS
+    insecure_no_auth_on_trusted_network: str = ""
     orphan_min_age: float = 3600.0
     retention_days: float = 0.0
 
@@ -79,6 +86,8 @@ class Settings:
         at the first request, webhook or upload that needs it."""
         self.webhook_intervals
         self.allowed_origins
+        self.api_hosts
+        self.open_on_trusted_network
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_UPLOAD_TOKEN_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
@@ -157,6 +166,25 @@ class Settings:
         return origins
 
     @property
+    def api_hosts(self) -> frozenset[str]:
+        """The Host names the API answers to (lower case, IPv6 without brackets): the loopback
+        names and IMGPIPE_ALLOWED_HOSTS. Any other name is a browser sent by someone else's page."""
+        names = [name.strip() for name in re.split(r"[,\s]+", self.allowed_hosts) if name.strip()]
+        for name in names:
+            if not _HOST_NAME.match(name):
+                raise ValueError(f"IMGPIPE_ALLOWED_HOSTS: {name!r} is not a host name like images.example.com"
+                                 " (no scheme, port or path)")
+        return frozenset(name.lower().strip("[]") for name in (*LOOPBACK_HOSTS, *names))
+
+    @property
+    def open_on_trusted_network(self) -> bool:
+        """Whether the operator chose an API that answers without any credential."""
+        if self.insecure_no_auth_on_trusted_network not in ("", NO_AUTH_CONSENT):
+            raise ValueError(f"IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK is either unset or {NO_AUTH_CONSENT!r},"
+                             f" got {self.insecure_no_auth_on_trusted_network!r}")
+        return self.insecure_no_auth_on_trusted_network == NO_AUTH_CONSENT
+
+    @property
     def database(self) -> str:
         """The database every process opens: DATABASE_URL when set (sqlite:///… or
         postgresql://…), otherwise the SQLite file at DATABASE_PATH."""
@@ -211,7 +239,8 @@ _PREFIXED = {
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
-    "retention_days", "moderation", "moderation_threshold", "presets", "store_identities",
+    "retention_days", "allowed_hosts", "insecure_no_auth_on_trusted_network", "moderation", "moderation_threshold",
+    "presets", "store_identities",
 }
 
 
