@@ -20,9 +20,12 @@ from imgpipe.upload_tokens import MAX_LIFETIME
 log = logging.getLogger("imgpipe")
 
 
-def load_settings() -> Settings:
+def load_settings(var_dir: Path = Path("var")) -> Settings:
+    """The settings from the environment, over the local stack's credentials file when there is one."""
+    from cli import credentials
+
     try:
-        return Settings.from_env()
+        return Settings.from_env(credentials.overlay(credentials.read(var_dir / credentials.FILE_NAME), os.environ))
     except ValueError as error:
         raise click.UsageError(str(error)) from None
 
@@ -65,10 +68,13 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
 
     Example: imgpipe up --workers 2   (Ctrl-C stops everything)
     """
+    from cli import credentials
     from cli.stack import Stack, StackError
 
     configure_logging()
-    settings = load_settings()
+    credentials_file = var_dir / credentials.FILE_NAME
+    credentials.ensure(credentials_file)
+    settings = load_settings(var_dir)
     if not settings.database_url:
         database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
         settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
@@ -78,14 +84,18 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
                   minio_queue_dir=minio_queue_dir)
     try:
         stack.start()
+        link = stack.login_link() if settings.api_token else "(no IMGPIPE_API_TOKEN: open to this machine)"
     except StackError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"""imgpipe is up:
+  page         {link}
+               (a one-time login link for the upload page and /rq; `imgpipe login` prints another)
   API          {stack.api_url}  (health: {stack.api_url}/healthz)
   MinIO        {settings.s3_endpoint_url}  bucket {settings.s3_bucket_name}, console http://127.0.0.1:{console_port}
   Redis        {settings.redis_address}  events list {settings.events_key}
   relay, {workers} worker(s)  queue {settings.queue_name}
-  database     {settings.database_url or settings.database_path}
+  database     {_without_password(settings.database_url) or settings.database_path}
+  credentials  {credentials_file}  (read by the CLI; scripts: set -a; . {credentials_file}; set +a)
   logs         {stack.var_dir / 'log'}""")
     if detach:
         click.echo("Running in the background: `make down` (or `imgpipe down`) stops it.")
@@ -103,6 +113,13 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
         stack.stop()
         supervisor_pidfile.unlink(missing_ok=True)
         click.echo("Stopped.")
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl() if parts.password else url
 
 
 @cli.command()
@@ -284,7 +301,8 @@ def api_option(command):
     """--api / IMGPIPE_API, shared by the commands that talk to a running API."""
     return click.option("--api", "api_url", envvar="IMGPIPE_API", default="http://127.0.0.1:8000",
                         show_default=True, metavar="URL",
-                        help="The imgpipe API (or set IMGPIPE_API). IMGPIPE_API_TOKEN, when set, is sent as a Bearer token.")(command)
+                        help="The imgpipe API (or set IMGPIPE_API). IMGPIPE_API_TOKEN (from the environment, else from"
+                             " var/credentials.env) is sent as a Bearer token.")(command)
 
 
 def json_option(command):
@@ -292,8 +310,9 @@ def json_option(command):
 
 
 def make_api(api_url: str):
+    """A client sending IMGPIPE_API_TOKEN, from the environment or else var/credentials.env."""
     from cli.client import Api
-    return Api(api_url, token=os.environ.get("IMGPIPE_API_TOKEN", ""))
+    return Api(api_url, token=load_settings().api_token)
 
 
 def print_json(document) -> None:
@@ -476,6 +495,31 @@ def delete(upload_ids: tuple[str, ...], api_url: str, as_json: bool):
         for error in errors:
             click.echo(f"{error['id']}  {error['code']}: {error['message']}", err=True)
     sys.exit(1 if errors else 0)
+
+
+@cli.command()
+@api_option
+def login(api_url: str):
+    """Print a new one-time link that logs a browser in to the upload page and the dashboard.
+
+    The link works once, for a day; the session it starts lasts a week.
+
+    Example: imgpipe login
+    """
+    import redis
+
+    from api.login import issue_login_code, login_url
+    from imgpipe.redis_connection import redis_client
+
+    settings = load_settings()
+    if not settings.api_token:
+        raise click.UsageError("no IMGPIPE_API_TOKEN (in the environment or var/credentials.env): the API"
+                               " has no login; start it with `imgpipe up`")
+    try:
+        code = issue_login_code(redis_client(settings, "cli"))
+    except redis.RedisError as error:
+        raise click.ClickException(f"cannot reach Redis at {settings.redis_address}: {error}") from None
+    click.echo(login_url(api_url, code))
 
 
 @cli.command(name="ls")

@@ -250,6 +250,16 @@ class Stack:
             "--workers", str(self.api_workers), "--graceful-timeout", "5", "api.wsgi:app"], self.env("api"))
         wait_until(lambda: _http_ok(f"{self.api_url}/healthz"), 30, "the API", process, self.path("log", "api.log"))
 
+    def login_link(self) -> str:
+        """A one-time link that logs a browser in to the page and the dashboard (api.login)."""
+        from api.login import issue_login_code, login_url
+
+        connection = redis_client(self.settings, "cli")
+        try:
+            return login_url(self.api_url, issue_login_code(connection))
+        finally:
+            connection.close()
+
     def start_relay(self) -> None:
         self.spawn("relay", [sys.executable, "-m", "cli.main", "relay"], self.env("relay"))
 
