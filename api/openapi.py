@@ -310,7 +310,7 @@ DOCUMENT = {
         "description": "Presigned uploads straight to object storage; a version per preset (built in: resized, "
                        "compressed and thumbnail) made in the background. Paths also answer with a trailing slash.",
     },
-    "security": [{}, {"apiToken": []}, {"uploadToken": []}],
+    "security": [{"apiToken": []}, {"uploadToken": []}],
     "paths": {
         "/uploads": {"post": _create(), "get": LIST_UPLOADS},
         "/uploads/batch": {"post": CREATE_BATCH},
@@ -332,6 +332,20 @@ DOCUMENT = {
             "security": [],
             "responses": {"200": _json(_ref("Healthy"), "Everything answers."),
                           "503": _json(_ref("Unhealthy"), "Something is down; the message says what.")},
+        }},
+        "/login": {"get": {
+            "summary": "Log a browser in with the one-time code of a link `imgpipe up` or `imgpipe login` printed",
+            "operationId": "login",
+            "security": [],
+            "parameters": [{"name": "code", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "303": {"description": "The code was good, and is now used up: a session cookie (HttpOnly, "
+                                       "SameSite=Strict, Secure under TLS) is set, and the browser sent to the page.",
+                        "headers": {"Location": {"schema": {"type": "string"}},
+                                    "Set-Cookie": {"schema": {"type": "string"}}}},
+                "401": _error("The code is unknown, used already or expired (invalid_login_link)."),
+                "503": _error("Redis, where codes are kept, is unavailable (redis_unavailable)."),
+            },
         }},
         "/metrics": {"get": {
             "summary": "Uploads by status, processing time, queue depth and relayed events (Prometheus text format)",
@@ -356,8 +370,9 @@ DOCUMENT = {
         "schemas": SCHEMAS,
         "securitySchemes": {"apiToken": {
             "type": "http", "scheme": "bearer",
-            "description": "Only when the server sets IMGPIPE_API_TOKEN: every call but /healthz then needs it. "
-                           "Browsers may send it as the password of HTTP Basic authentication instead.",
+            "description": "IMGPIPE_API_TOKEN (the local stack makes one): every call but /healthz and /login "
+                           "needs it once the server has any credential. Browsers may send it as the password "
+                           "of HTTP Basic authentication instead, or carry the session cookie /login sets.",
         }, "uploadToken": {
             "type": "http", "scheme": "bearer",
             "description": "Only when the server sets IMGPIPE_UPLOAD_TOKEN_SECRET: a short-lived browser upload token "

@@ -12,11 +12,19 @@ from PIL import Image
 
 
 class Api:
-    """A client for the HTTP contract, doing what a curl user would do."""
+    """A client for the HTTP contract, doing what a curl user would do, with the API token
+    (`Api.of(stack)` sends the stack's)."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, token: str = ""):
         self.base = base
+        self.token = token
         self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def of(cls, stack) -> "Api":
+        return cls(stack.api_url, stack.settings.api_token)
 
     def post(self, path: str, **kwargs) -> requests.Response:
         return self.http.post(self.base + path, timeout=10, **kwargs)
@@ -69,7 +77,7 @@ def put_file(upload: dict, path) -> None:
 def upload_all(api: Api, paths, *, threads: int = 8) -> list[dict]:
     """Create and PUT every file, several at a time; returns the created uploads in order."""
     def one(path):
-        client = Api(api.base)
+        client = Api(api.base, api.token)
         created = client.create_for(path)
         put_file(created["upload"], path)
         return created

@@ -70,6 +70,7 @@ def stack_settings(var_dir: Path, **overrides) -> Settings:
         database_path=str(var_dir / "imgpipe.db"),
         sweep_interval=0.5,
         sweep_min_age=2.0,
+        api_token=secrets.token_urlsafe(24),  # every client a test makes sends it
     )
     values.update(overrides)
     return Settings(**values)

@@ -69,6 +69,7 @@ class ClusterClient:
     def http(self) -> requests.Session:
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
+            self.local.session.headers["Authorization"] = f"Bearer {self.cluster.settings.api_token}"
         return self.local.session
 
     def send(self, paths: list[Path], *, threads: int = 8, first: int = 0, on_sent=None) -> list[Sent]:

@@ -74,6 +74,9 @@ def server_settings(database_password: str, redis_password: str) -> Settings:
         sweep_interval=1.0,
         sweep_min_age=3.0,
         processing_deadline=8,
+        # The APIs listen beyond loopback, so they need a token, and answer to their addresses by name.
+        api_token=secrets.token_urlsafe(24),
+        allowed_hosts=",".join(HOSTS[host] for host in API_HOSTS),
     )
 
 

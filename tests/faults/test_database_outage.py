@@ -28,7 +28,7 @@ def drop_every_connection(admin, dropped: list[int]) -> None:
 @pytest.mark.engines("postgresql")
 def test_a_burst_survives_postgresql_dropping_every_connection(stack_with, tmp_path):
     stack = stack_with(workers=2)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     files = make_jpegs(tmp_path / "in", 60, size=(1200, 800))
     created = [api.create_for(path) for path in files]
     admin = uploads.connect(stack.settings.database)

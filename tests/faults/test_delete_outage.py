@@ -14,7 +14,7 @@ from polling import eventually
 
 def test_a_delete_while_storage_is_down_is_finished_by_the_sweeper(stack_with, tmp_path):
     stack = stack_with(processing_deadline=10)
-    api, storage = Api(stack.api_url), Storage(stack.settings, ROOT)
+    api, storage = Api.of(stack), Storage(stack.settings, ROOT)
     [photo] = make_jpegs(tmp_path / "in", 1)
     created = api.create_for(photo, formats=["jpeg", "webp"])
     put_file(created["upload"], photo)

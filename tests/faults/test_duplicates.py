@@ -25,7 +25,7 @@ def wait_for_events(connection, key: str, count: int) -> list[bytes]:
 def test_the_same_event_twice_processes_once(stack_with, tmp_path):
     stack = stack_with(sweep_min_age=3600.0)
     stack.stop_process("relay")
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     [created] = upload_all(api, make_jpegs(tmp_path / "in", 1))
     connection = redis.Redis.from_url(stack.settings.redis_url)
     [event] = wait_for_events(connection, stack.settings.events_key, 1)
@@ -50,7 +50,7 @@ def test_the_same_event_twice_processes_once(stack_with, tmp_path):
 @pytest.mark.engines("sqlite")  # MinIO's If-None-Match decides; the row's path is the one above
 def test_two_racing_puts_to_one_url_store_one_original(stack_with, tmp_path):
     stack = stack_with()
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     first, second = make_jpegs(tmp_path / "in", 2, size=(800, 600))
     length = max(first.stat().st_size, second.stat().st_size)
     for path in (first, second):  # the URL signs one length; bytes after a JPEG's end are ignored

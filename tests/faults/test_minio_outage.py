@@ -47,7 +47,7 @@ def uploads_that_met_the_outage(stack, upload_ids: list[str], timeout: float = 3
 
 def test_a_minio_outage_is_reported_and_drained(stack_with, tmp_path):
     stack = stack_with(processing_deadline=5)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     stack.stop_process("worker")  # so every job meets the outage
     created = upload_all(api, make_jpegs(tmp_path / "in", 10, size=(1600, 1200)))
     queue = make_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)

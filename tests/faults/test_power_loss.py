@@ -47,7 +47,7 @@ def test_every_upload_answered_200_completes_within_60_s_of_a_restart_after_a_po
 
     def upload(path):
         try:
-            created = Api(stack.api_url).create_for(path)
+            created = Api.of(stack).create_for(path)
             if curl_put(created["upload"], path).stdout == "200":
                 answered.append(created["id"])
                 if len(answered) >= BURST // 2:
@@ -68,7 +68,7 @@ def test_every_upload_answered_200_completes_within_60_s_of_a_restart_after_a_po
     restarted = time.monotonic()
     stack.start()
     up_again = time.monotonic() - restarted
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     last_completed = 0.0
     for upload_id in acknowledged:
         remaining = 60 - (time.monotonic() - restarted)

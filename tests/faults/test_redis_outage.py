@@ -11,7 +11,7 @@ from pipeline_client import Api, make_jpegs, upload_all
 
 def test_a_burst_of_uploads_survives_a_redis_restart(stack_with, tmp_path):
     stack = stack_with()
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     files = make_jpegs(tmp_path / "in", 120)
 
     before = upload_all(api, files[:40])
@@ -32,7 +32,7 @@ def test_with_a_minio_queue_dir_events_raised_during_the_outage_arrive_later(sta
     """The optional second net: the sweeper is kept out (an hour's minimum age), so these
     uploads complete only because MinIO kept their events on disk and replayed them."""
     stack = stack_with(minio_queue_dir=True, sweep_min_age=3600.0)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     files = make_jpegs(tmp_path / "in", 20)
     warm = upload_all(api, files[:5])
     assert [api.wait_final(u["id"])["status"] for u in warm] == ["completed"] * 5

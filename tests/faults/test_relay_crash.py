@@ -24,7 +24,7 @@ NO_SWEEP = 3600.0
 def test_events_left_in_flight_by_a_dead_relay_are_redriven(stack_with, tmp_path):
     stack = stack_with(sweep_min_age=NO_SWEEP)
     stack.stop_process("relay")
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     created = upload_all(api, make_jpegs(tmp_path / "in", 5))
     connection = redis.Redis.from_url(stack.settings.redis_url)
     deadline = time.monotonic() + 10
@@ -47,7 +47,7 @@ def test_a_relay_killed_again_and_again_during_a_burst_loses_nothing(stack_with,
     """Uploads go in six waves and each wave waits for one more kill, so the kills land
     among the events however fast this machine uploads."""
     stack = stack_with(sweep_min_age=NO_SWEEP)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     files = make_jpegs(tmp_path / "in", 60)
     kills = 0
     stop = threading.Event()

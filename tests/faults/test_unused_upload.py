@@ -15,7 +15,7 @@ from pipeline_client import Api, curl_put, make_jpegs
 
 def test_an_unused_upload_url_expires(stack_with, tmp_path):
     stack = stack_with(upload_url_ttl=2, upload_grace=1, sweep_min_age=0.5)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     [late] = make_jpegs(tmp_path / "in", 1)
     created = api.create_for(late)
 
@@ -40,7 +40,7 @@ def test_expired_urls_fail_without_a_request_each_and_old_ids_are_asked_one_by_o
     such a row fails with no request of its own to MinIO. An id made before (random, so
     outside any listing's range) is asked about with a HEAD, and driven if its file is there."""
     stack = stack_with(upload_grace=1, sweep_min_age=0.5)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     database = uploads.connect(stack.settings.database)
     [photo] = make_jpegs(tmp_path / "in", 1)
 

@@ -70,7 +70,7 @@ def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str
 @pytest.mark.engines("sqlite")  # the re-claims and attempt counts of the next test, which runs on both
 def test_jobs_killed_once_each_are_retried_and_complete(stack_with, tmp_path):
     stack = stack_with()
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     created = upload_all(api, make_jpegs(tmp_path / "in", 12, size=(2400, 1800)), threads=4)
     targets = {upload["id"] for upload in created[-6:]}  # the last ones are least likely done already
 
@@ -91,7 +91,7 @@ def test_jobs_killed_once_each_are_retried_and_complete(stack_with, tmp_path):
 
 def test_a_job_killed_every_time_ends_failed_internal(stack_with, tmp_path):
     stack = stack_with(max_attempts=2)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     [created] = upload_all(api, make_jpegs(tmp_path / "in", 1, size=(3000, 2000)))
 
     kills = kill_claimed_jobs(stack, lambda upload_id, killed: killed < 2, lambda kills: sum(kills.values()) == 2)
@@ -108,7 +108,7 @@ def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_p
     left to re-drive the job at once, and it stays marked started in RQ, so the relay's reaper
     re-drives the row once it is past the processing deadline."""
     stack = stack_with(processing_deadline=3)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     database = uploads.connect(stack.settings.database)
     created = upload_all(api, make_jpegs(tmp_path / "in", 6, size=(2400, 1800)))
     deadline = time.monotonic() + 20
@@ -131,7 +131,7 @@ def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_p
 def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, tmp_path):
     """The delivery job would stay marked started for good; the supervisor re-drives it."""
     stack = stack_with(webhook_allow_hosts="127.0.0.1")
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     [photo] = make_jpegs(tmp_path / "in", 1)
     worker_dead = threading.Event()
 
@@ -166,7 +166,7 @@ def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with
     for longer than the processing deadline, well before RQ would call it abandoned (its
     timeout plus a minute after it began)."""
     stack = stack_with(workers=2, processing_deadline=3)
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     connection = redis.Redis.from_url(stack.settings.redis_url)
     database = uploads.connect(stack.settings.database)
     [photo] = make_jpegs(tmp_path / "in", 1)
@@ -198,7 +198,7 @@ def test_a_job_a_worker_took_off_the_queue_and_died_with_is_enqueued_again(stack
     in no registry. The relay's sweep must see that and enqueue it again."""
     stack = stack_with()
     stack.stop_process("worker")
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     connection = redis.Redis.from_url(stack.settings.redis_url)
     queue = make_queue(connection, stack.settings)
     [photo] = make_jpegs(tmp_path / "in", 1)

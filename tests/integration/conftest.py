@@ -33,7 +33,7 @@ def stack(request, tmp_path_factory, databases):
 
 @pytest.fixture
 def api(stack):
-    return Api(stack.api_url)
+    return Api.of(stack)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from api import create_app
+from api.access import StartRefused
 from cli.main import cli
 from imgpipe.upload_tokens import mint
 
@@ -85,7 +86,8 @@ def test_any_origin_is_a_wildcard_without_credentials(stack):
     answer = client.options("/uploads", headers={**PREFLIGHT, "Origin": "https://anyone.example.org"})
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in answer.headers
-    created = client.post("/uploads", json=NEW_UPLOAD, headers={"Origin": "https://anyone.example.org"})
+    created = client.post("/uploads", json=NEW_UPLOAD, headers={"Origin": "https://anyone.example.org",
+                                                                 **bearer(stack.settings.api_token)})
     assert (created.status_code, created.headers["Access-Control-Allow-Origin"]) == (201, "*")
 
 
@@ -173,12 +175,23 @@ def test_imgpipe_token_mints_what_the_api_accepts(client):
     assert refused.exit_code == 2 and "IMGPIPE_UPLOAD_TOKEN_SECRET" in refused.output
 
 
-def test_an_open_api_still_holds_a_browser_token_to_its_own_uploads(stack):
-    client = make_client(stack, upload_token_secret=SECRET)
-    other = client.post("/uploads", json=NEW_UPLOAD).get_json()["id"]
-    assert client.get(f"/uploads/{other}/status").status_code == 200
-    assert client.get(f"/uploads/{other}/status", headers=bearer(browser_token())).status_code == 403
-    assert client.get("/metrics", headers=bearer(browser_token())).status_code == 403
+def test_a_browser_token_only_api_gives_an_anonymous_request_less_than_a_browser_token(stack):
+    client = make_client(stack, api_token="", upload_token_secret=SECRET)
+    token = browser_token()
+    own = client.post("/uploads", json=NEW_UPLOAD, headers=bearer(token)).get_json()["id"]
+    assert client.get(f"/uploads/{own}/status", headers=bearer(token)).status_code == 200
+    for anonymous in (client.post("/uploads", json=NEW_UPLOAD), client.get(f"/uploads/{own}/status"),
+                      client.get("/uploads"), client.delete(f"/uploads/{own}"), client.get("/"), client.get("/rq/"),
+                      client.get(f"/uploads/{own}/status", headers=bearer("not a token"))):
+        assert (anonymous.status_code, anonymous.get_json()["error"]["code"]) == (401, "unauthorized")
+        assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="imgpipe"'
+    assert client.get(f"/uploads/{own}/status", headers=bearer(browser_token())).status_code == 403
+    assert client.get("/metrics", headers=bearer(token)).status_code == 403
+
+
+def test_cors_origins_without_an_api_token_are_refused_at_start(stack):
+    with pytest.raises(StartRefused, match="IMGPIPE_CORS_ORIGINS is set without IMGPIPE_API_TOKEN"):
+        make_client(stack, api_token="", cors_origins=APP_ORIGIN, upload_token_secret=SECRET)
 
 
 # Headers for browsers

@@ -282,7 +282,8 @@ def test_metrics_count_stored_bytes_and_deleted_uploads(api, tmp_path):
 @pytest.fixture
 def run(stack):
     def invoke(*args: str):
-        result = CliRunner().invoke(cli, list(args), env={"IMGPIPE_API": stack.api_url})
+        result = CliRunner().invoke(cli, list(args), env={"IMGPIPE_API": stack.api_url,
+                                                        "IMGPIPE_API_TOKEN": stack.settings.api_token})
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         return result

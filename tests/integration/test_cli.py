@@ -17,7 +17,8 @@ from imgpipe.engines import split_url
 @pytest.fixture
 def run(stack):
     def invoke(*args: str, **env: str):
-        result = CliRunner().invoke(cli, list(args), env={"IMGPIPE_API": stack.api_url, **env})
+        result = CliRunner().invoke(cli, list(args), env={"IMGPIPE_API": stack.api_url,
+                                                        "IMGPIPE_API_TOKEN": stack.settings.api_token, **env})
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         return result
@@ -118,7 +119,7 @@ def test_a_batch_bigger_than_the_server_takes_is_split_until_it_fits(stack, monk
     bodies = [{"filename": f"{index}.jpg", "content_type": "image/jpeg", "size": 10} for index in range(count)]
     bodies[3]["content_type"] = "text/plain"
 
-    created = client.Api(stack.api_url).create_many(bodies)
+    created = client.Api(stack.api_url, token=stack.settings.api_token).create_many(bodies)
 
     assert len(created) == count
     assert isinstance(created[3], client.ClientError) and created[3].code == "unsupported_media_type"

@@ -23,7 +23,7 @@ ANY_DECLARED_TYPE = "image/png"  # what an image is comes from its bytes, not th
 @pytest.fixture(scope="module")
 def corpus_api(tmp_path_factory):
     with running_stack(tmp_path_factory.mktemp("corpus-stack"), max_upload_bytes=MAX_UPLOAD_BYTES) as stack:
-        yield Api(stack.api_url)
+        yield Api.of(stack)
 
 
 @pytest.fixture(scope="module")

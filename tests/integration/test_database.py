@@ -540,7 +540,9 @@ def test_the_api_answers_503_while_postgresql_is_gone_and_serves_again_after(dat
     database, admin = uploads.connect(url), uploads.connect(url)
     uploads.ensure_schema(database)
     new_row(database)
-    client = create_app(stack_settings(tmp_path, database_url=url)).test_client()
+    settings = stack_settings(tmp_path, database_url=url)
+    client = create_app(settings).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {settings.api_token}"
     assert client.get("/uploads/" + "a" * 32 + "/status").status_code == 200
 
     admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

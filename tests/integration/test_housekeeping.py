@@ -40,7 +40,7 @@ def present(storage: Storage, upload: dict) -> list[str]:
 
 
 def test_the_relay_removes_orphans_once_they_are_old_enough_and_nothing_in_use(tidy_stack, tmp_path):
-    api, storage = Api(tidy_stack.api_url), Storage(tidy_stack.settings, ROOT)
+    api, storage = Api.of(tidy_stack), Storage(tidy_stack.settings, ROOT)
     kept_path = photo(tmp_path / "kept.jpg")
     kept = api.create_for(kept_path)
     put_file(kept["upload"], kept_path)
@@ -67,7 +67,7 @@ def test_the_relay_removes_orphans_once_they_are_old_enough_and_nothing_in_use(t
 def test_an_original_over_the_limit_that_got_in_anyway_is_removed_and_its_row_kept(tidy_stack):
     """The store refuses such a PUT; an object written another way (or before the limit was lowered)
     is still refused by the worker, and removed at once."""
-    api, storage = Api(tidy_stack.api_url), Storage(tidy_stack.settings, ROOT)
+    api, storage = Api.of(tidy_stack), Storage(tidy_stack.settings, ROOT)
     created = api.create("big.bmp", "image/bmp", 10)
     storage.write(created["key"], b"B" * (MAX_UPLOAD_BYTES + 1), "image/bmp")
     status = api.wait_final(created["id"])
@@ -80,7 +80,7 @@ def test_an_original_over_the_limit_that_got_in_anyway_is_removed_and_its_row_ke
 def test_retention_deletes_old_uploads_the_way_delete_does(tmp_path):
     """Time is made to pass by moving one upload's creation two days back."""
     with running_stack(tmp_path / "stack", retention_days=1) as stack:
-        api, storage = Api(stack.api_url), Storage(stack.settings, ROOT)
+        api, storage = Api.of(stack), Storage(stack.settings, ROOT)
         path = photo(tmp_path / "old.jpg")
         old, recent = (api.create_for(path, formats=["jpeg", "png"]) for _ in range(2))
         for created in (old, recent):

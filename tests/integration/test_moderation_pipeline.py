@@ -38,7 +38,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def api(stack):
-    return Api(stack.api_url)
+    return Api.of(stack)
 
 
 @pytest.fixture(scope="module")

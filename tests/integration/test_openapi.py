@@ -17,9 +17,13 @@ from pipeline_client import put_file
 from webhook_receiver import webhook_receiver
 
 
+def owner(stack) -> dict:
+    return {"Authorization": f"Bearer {stack.settings.api_token}"}
+
+
 @pytest.fixture(scope="module")
 def spec(stack):
-    document = requests.get(stack.api_url + "/openapi.json", timeout=10).json()
+    document = requests.get(stack.api_url + "/openapi.json", headers=owner(stack), timeout=10).json()
     validate_openapi(document)
     return document
 
@@ -28,7 +32,8 @@ def spec(stack):
 def check(spec, stack):
     """Call the live API and validate the answer's body against the documented schema."""
     def call(method: str, path: str, template: str, status: int, **kwargs) -> requests.Response:
-        response = requests.request(method, stack.api_url + path, timeout=10, **kwargs)
+        headers = {**owner(stack), **kwargs.pop("headers", {})}
+        response = requests.request(method, stack.api_url + path, headers=headers, timeout=10, **kwargs)
         assert response.status_code == status, response.text
         documented = spec["paths"][template][method.lower()]["responses"][str(status)]
         media_type = response.headers["Content-Type"].split(";")[0]

@@ -30,6 +30,11 @@ from pipeline_client import put_file
 TOKEN = "s3cret-token"
 
 
+def owner(stack) -> dict:
+    """The stack's own API token, as every caller sends it."""
+    return {"Authorization": f"Bearer {stack.settings.api_token}"}
+
+
 def metric_samples(text: str) -> dict:
     samples = {}
     for family in text_string_to_metric_families(text):
@@ -45,7 +50,7 @@ def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_
     put_file(created["upload"], photo)
     assert api.wait_final(created["id"])["status"] == "completed"
 
-    response = requests.get(stack.api_url + "/metrics", timeout=10)
+    response = requests.get(stack.api_url + "/metrics", headers=owner(stack), timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     samples = metric_samples(response.text)
@@ -68,12 +73,12 @@ def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_
 
 
 def test_the_dashboard_shows_the_queue(stack):
-    page = requests.get(stack.api_url + "/rq/", timeout=10)
+    page = requests.get(stack.api_url + "/rq/", headers=owner(stack), timeout=10)
     assert page.status_code == 200
     assert "text/html" in page.headers["Content-Type"]
-    queues = requests.get(stack.api_url + "/rq/0/data/queues.json", timeout=10).json()
+    queues = requests.get(stack.api_url + "/rq/0/data/queues.json", headers=owner(stack), timeout=10).json()
     assert "images" in [queue["name"] for queue in queues["queues"]]
-    workers = requests.get(stack.api_url + "/rq/0/data/workers.json", timeout=10).json()
+    workers = requests.get(stack.api_url + "/rq/0/data/workers.json", headers=owner(stack), timeout=10).json()
     assert len(workers["workers"]) >= 1
 
 
@@ -91,7 +96,7 @@ def token_api(stack):
 
 def dashboard_asset(stack) -> str:
     """One of the dashboard's own static files, as its page links it."""
-    page = requests.get(stack.api_url + "/rq/", timeout=10).text
+    page = requests.get(stack.api_url + "/rq/", headers=owner(stack), timeout=10).text
     return next(path for path in re.findall(r'(?:href|src)="([^"]+)"', page) if "/rq/static/" in path)
 
 
@@ -139,7 +144,7 @@ def test_gunicorn_logs_one_json_object_per_line(stack, tmp_path):
         deadline = time.monotonic() + 20
         while True:
             try:
-                created = requests.post(f"http://127.0.0.1:{port}/uploads", timeout=2,
+                created = requests.post(f"http://127.0.0.1:{port}/uploads", timeout=2, headers=owner(stack),
                                         json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 1}).json()
                 break
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its worker still booting

@@ -23,7 +23,8 @@ def page(browser, stack):
     context = browser.new_context(viewport={"width": 900, "height": 760})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(stack.api_url + "/")
+    page.goto(stack.login_link())  # as its owner opens it: the link `imgpipe up` prints
+    page.wait_for_url(stack.api_url + "/")
     yield page
     context.close()
 
@@ -142,7 +143,8 @@ def test_recent_uploads_come_back_after_a_reload_and_one_can_be_deleted(page, st
     done.locator(".delete").click()
     done.wait_for(state="detached")
     upload_id = ids["lighthouse.jpg"]
-    assert requests.get(f"{stack.api_url}/uploads/{upload_id}/status", timeout=10).json()["status"] == "deleted"
+    assert requests.get(f"{stack.api_url}/uploads/{upload_id}/status", timeout=10,
+                        headers={"Authorization": f"Bearer {stack.settings.api_token}"}).json()["status"] == "deleted"
     storage = Storage(stack.settings, ROOT)
     assert [key for key in upload_keys({"id": upload_id, "key": f"originals/{upload_id}.jpg"})
             if storage.size_of(key) is not None] == []

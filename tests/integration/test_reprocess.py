@@ -77,7 +77,7 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stored(stack, tmp_path_factory):
     """UPLOADS photos completed under the built-in presets, and one upload too big for the limit."""
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     created = upload_all(api, make_jpegs(tmp_path_factory.mktemp("photos"), UPLOADS, size=SIZE))
     big = tmp_path_factory.mktemp("big") / "big.jpg"
     Image.linear_gradient("L").resize((2000, 1500)).convert("RGB").save(big)
@@ -137,11 +137,11 @@ def fetch(url: str) -> Image.Image:
 
 def test_completed_uploads_carry_a_placeholder_and_the_built_in_presets(stack, stored):
     ids, too_big = stored
-    record = Api(stack.api_url).get(f"/uploads/{ids[0]}").json()
+    record = Api.of(stack).get(f"/uploads/{ids[0]}").json()
     assert record["status"] == "completed"
     assert len(record["image"]["blurhash"]) == 28 and record["image"]["dominant_color"].startswith("#")
     assert list(record["results"]["presets"]) == ["resized", "compressed", "thumbnail"]
-    assert Api(stack.api_url).get(f"/uploads/{too_big}/status").json()["error"]["code"] == "too_many_pixels"
+    assert Api.of(stack).get(f"/uploads/{too_big}/status").json()["error"]["code"] == "too_many_pixels"
 
 
 def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, tmp_path):
@@ -174,7 +174,7 @@ def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, t
 
     storage = Storage(stack.settings, ROOT)
     for upload_id in ids[:3] + ids[-3:]:
-        results = Api(stack.api_url).get(f"/uploads/{upload_id}/results").json()
+        results = Api.of(stack).get(f"/uploads/{upload_id}/results").json()
         assert list(results["presets"]) == ["resized", "compressed", "thumbnail", "square", "preview"]
         assert fetch(results["thumbnail"]).size == (200, 150)
         assert fetch(results["presets"]["square"]["jpeg"]).size == (256, 256)
@@ -184,7 +184,7 @@ def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, t
         assert storage.size_of(derivative_key("preview", upload_id, "jpeg")) is None
 
     downloaded = CliRunner().invoke(cli, ["results", ids[0], "--download", str(tmp_path / "out")],
-                                    env={"IMGPIPE_API": stack.api_url})
+                                    env={"IMGPIPE_API": stack.api_url, "IMGPIPE_API_TOKEN": stack.settings.api_token})
     assert downloaded.exit_code == 0, downloaded.output
     assert sorted(path.name for path in (tmp_path / "out" / ids[0]).iterdir()) == [
         "compressed.jpg", "original.jpg", "preview.webp", "resized.jpg", "square.jpg", "thumbnail.jpg"]
@@ -205,12 +205,12 @@ def test_one_preset_can_be_made_again_alone_and_dates_select(stack, stored, tmp_
         assert new["square"] != old["square"]
         assert {name: versions for name, versions in new.items() if name != "square"} == \
                {name: versions for name, versions in old.items() if name != "square"}
-    results = Api(stack.api_url).get(f"/uploads/{ids[0]}/results").json()
+    results = Api.of(stack).get(f"/uploads/{ids[0]}/results").json()
     assert fetch(results["presets"]["square"]["jpeg"]).size == (300, 300)
 
 
 def test_deleting_an_upload_removes_every_presets_objects(stack, tmp_path):
-    api = Api(stack.api_url)
+    api = Api.of(stack)
     [created] = upload_all(api, make_jpegs(tmp_path, 1, size=SIZE))
     assert api.wait_final(created["id"])["status"] == "completed"
     storage = Storage(stack.settings, ROOT)
@@ -232,10 +232,10 @@ def test_an_upload_that_failed_internal_completes_when_tried_again(stack, stored
     code, output = finished(reprocess(stack, "--status", "failed"))
     assert code == 0, output
     assert ": 1 upload(s) to reprocess" in output and "Done: 1 completed." in output
-    record = Api(stack.api_url).get(f"/uploads/{ids[0]}").json()
+    record = Api.of(stack).get(f"/uploads/{ids[0]}").json()
     assert (record["status"], record["error"], record["image"]["width"]) == ("completed", None, SIZE[0])
     assert fetch(record["results"]["presets"]["preview"]["webp"]).size == (640, 480)
-    assert Api(stack.api_url).get(f"/uploads/{too_big}/status").json()["status"] == "failed"
+    assert Api.of(stack).get(f"/uploads/{too_big}/status").json()["status"] == "failed"
 
 
 def test_prune_removes_the_objects_of_presets_no_longer_in_use(stack, stored, tmp_path):
@@ -255,7 +255,7 @@ def test_prune_removes_the_objects_of_presets_no_longer_in_use(stack, stored, tm
         assert storage.size_of(derivative_key("compressed", upload_id)) is None
         assert storage.size_of(derivative_key("preview", upload_id, "webp")) is None
         assert storage.size_of(derivative_key("thumbnail", upload_id)) > 0
-    results = Api(stack.api_url).get(f"/uploads/{ids[0]}/results").json()
+    results = Api.of(stack).get(f"/uploads/{ids[0]}/results").json()
     assert (list(results["presets"]), results["compressed"]) == (["resized", "thumbnail", "square"], None)
     assert finished(reprocess(stack, "--prune"))[1].endswith(" 0 upload(s) to reprocess\n")
 

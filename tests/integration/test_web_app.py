@@ -280,7 +280,7 @@ def test_the_upload_page_works_under_its_policy_which_blocks_inline_script(brows
     page.add_init_script("window.violations = []; document.addEventListener('securitypolicyviolation',"
                          " (event) => window.violations.push(`${event.violatedDirective} ${event.blockedURI}`));")
     try:
-        page.goto(stack.api_url + "/")
+        page.goto(stack.login_link())  # the one-time link signs the browser in and opens the page
         page.set_input_files("#files", [str(tmp_path / "pier.jpg")])
         thumbnail = page.locator("#uploads .upload[data-status='completed'] img")
         thumbnail.wait_for(state="visible")
@@ -304,6 +304,8 @@ def test_another_site_cannot_frame_the_page_or_the_api(browser, web_app, stack):
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     try:
+        page.goto(stack.login_link())  # even a browser signed in to the API gets nothing framed
+        page.locator("#files").wait_for(state="attached")
         for target, mark in ((f"{web_app.origin}/", "#uppy-files"), (stack.api_url + "/", "#files"),
                              (stack.api_url + "/openapi.json", "body")):
             page.goto(f"{web_app.origin}/frame?src={target}")
