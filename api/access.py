@@ -65,7 +65,12 @@ def is_loopback_bind(bind: str) -> bool:
         return True
     if bind.startswith("fd://"):
         return False
-    host = bind[1:].split("]", 1)[0] if bind.startswith("[") else bind.rsplit(":", 1)[0] if ":" in bind else bind
+    if bind.startswith("["):
+        host = bind[1:].split("]", 1)[0]
+    elif bind.count(":") == 1:
+        host = bind.split(":")[0]
+    else:
+        host = bind  # a name, an IPv4 address or an IPv6 one, without a port
     if host.lower() == "localhost":
         return True
     try:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cli import credentials
 from cli.stack import PROJECT_ROOT, free_port
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
@@ -80,7 +81,7 @@ def test_a_killed_process_is_started_again_with_a_growing_delay_and_down_stops_a
         up.came_back("worker", old_worker[0])
         eventually(lambda: not any(alive(pid) for pid in old_worker), 10, "the killed worker's processes to end")
 
-        api = Api(up.api_url)
+        api = Api(up.api_url, credentials.read(up.var_dir / credentials.FILE_NAME)["IMGPIPE_API_TOKEN"])
         [photo] = make_jpegs(tmp_path / "in", 1)
         created = api.create_for(photo)
         put_file(created["upload"], photo)
