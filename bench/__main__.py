@@ -219,7 +219,7 @@ def measure_api(stack, plan: Plan, postgresql_stack=None) -> dict:
         for name, (url, owner, process_name) in servers.items():
             say(f"api: {name}, {plan.api_seconds} s (round {round_index + 1}/{plan.api_rounds})")
             cpu_before = pipeline.session_cpu_seconds(owner.processes[process_name].pid)
-            run = api_load.run_wrk(url, plan.api_seconds)
+            run = api_load.run_wrk(url, plan.api_seconds, owner.settings.api_token)
             cpu_seconds = pipeline.session_cpu_seconds(owner.processes[process_name].pid) - cpu_before
             run["cpu_ms_per_request"] = round(cpu_seconds * 1000 / max(1, run["requests"]), 3)
             say(f"  {run['rps']} req/s, p99 {run['p99_ms']} ms, {run['failures']} failed,"

@@ -21,14 +21,14 @@ WRK_THREADS = 2
 ORIGIN = "http://localhost:5173"
 
 
-def run_wrk(api_url: str, seconds: int) -> dict:
+def run_wrk(api_url: str, seconds: int, token: str) -> dict:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed: run scripts/install_bench_deps.sh (Debian package wrk)")
     result = subprocess.run(
         [wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(LUA_SCRIPT),
          f"{api_url}/uploads"],
-        capture_output=True, text=True, timeout=seconds + 60, check=True, env={**os.environ, "BENCH_ORIGIN": ORIGIN})
+        capture_output=True, text=True, timeout=seconds + 60, check=True, env={**os.environ, "BENCH_ORIGIN": ORIGIN, "BENCH_TOKEN": token})
     lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH-JSON ")]
     if not lines:
         raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")

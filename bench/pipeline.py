@@ -39,9 +39,10 @@ class Client:
     """What an uploader does: POST /uploads, PUT the bytes with the headers it was given,
     poll the status."""
 
-    def __init__(self, api_url: str):
+    def __init__(self, api_url: str, token: str):
         self.api_url = api_url
         self.api = requests.Session()
+        self.api.headers["Authorization"] = f"Bearer {token}"
         self.s3 = requests.Session()
 
     def create(self, size: int) -> dict:
@@ -148,7 +149,7 @@ def idle_latency(stack: Stack, data: bytes, uploads: int, warmups: int = 2) -> d
 def timed_single_uploads(stack: Stack, data: bytes, uploads: int, warmups: int = 2) -> tuple[list[dict], list[float]]:
     """`uploads` single uploads one at a time, IDLE_GAP_SECONDS apart, after `warmups` untimed
     ones: each one's stages (stages_ms), and when the poller saw it completed (ms after its PUT)."""
-    client = Client(stack.api_url)
+    client = Client(stack.api_url, stack.settings.api_token)
     connection = redis.Redis.from_url(stack.settings.redis_url)
     db = connect(stack.settings.database)
     samples: list[dict[str, float]] = []
@@ -188,7 +189,7 @@ def latency_summary(samples: list[dict], observed: list[float]) -> dict:
 def burst(stack: Stack, images: list[bytes], timeout: float = 300.0) -> dict:
     """Every upload created first, then all PUT back to back; throughput is the uploads over
     the time from the first PUT's start to the last row's completion."""
-    client = Client(stack.api_url)
+    client = Client(stack.api_url, stack.settings.api_token)
     db = connect(stack.settings.database)
     created = [client.create(len(data)) for data in images]
     ids = [upload["id"] for upload in created]

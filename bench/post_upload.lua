@@ -8,6 +8,11 @@ local origin = os.getenv("BENCH_ORIGIN")
 if origin then
   wrk.headers["Origin"] = origin
 end
+-- The API token, as every client of the API sends it: bench/api_load.py sets BENCH_TOKEN.
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
 
 done = function(summary, latency, requests)
   local errors = summary.errors

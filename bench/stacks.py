@@ -4,6 +4,7 @@ benchmark compares against what ships (forking workers, other gunicorn settings)
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,7 @@ def start_stack(workers: int = 2, database_url: str = "") -> Stack:
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         database_path=str(var_dir / "imgpipe.db"),
         database_url=database_url,
+        api_token=secrets.token_urlsafe(24),  # as every install has one; the clients send it
     )
     stack = Stack(settings, var_dir, api_port=free_port(), workers=workers)
     stack.start()

@@ -59,11 +59,15 @@ def events_lost(stack: Stack):
     assert raised == 0, "MinIO raised an event after all: nothing was lost"
 
 
+def owner(stack: Stack) -> dict:
+    return {"Authorization": f"Bearer {stack.settings.api_token}"}
+
+
 def put_without_event(stack: Stack, image: bytes) -> tuple[str, float]:
     """Create an upload and PUT it as a client does, its event lost; returns the upload's id
     and when the PUT was answered (time.monotonic)."""
     with events_lost(stack):
-        created = requests.post(f"{stack.api_url}/uploads", timeout=10,
+        created = requests.post(f"{stack.api_url}/uploads", timeout=10, headers=owner(stack),
                                 json={"filename": "lost.jpg", "content_type": "image/jpeg", "size": len(image)})
         created.raise_for_status()
         body = created.json()
@@ -77,7 +81,8 @@ def wait_final(stack: Stack, upload_id: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     status = "pending"
     while time.monotonic() < deadline:
-        status = requests.get(f"{stack.api_url}/uploads/{upload_id}/status", timeout=10).json()["status"]
+        status = requests.get(f"{stack.api_url}/uploads/{upload_id}/status", headers=owner(stack),
+                              timeout=10).json()["status"]
         if status in (uploads.COMPLETED, uploads.FAILED):
             break
         time.sleep(0.1)
