@@ -5,14 +5,13 @@ settings that would open the door (a second gunicorn on the session's stack)."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import subprocess
 import sys
 import time
 
 import pytest
 import requests
 
-from api import create_app
 from api.login import COOKIE
 from cli.stack import free_port, wait_until
 from imgpipe.upload_tokens import mint
@@ -114,14 +113,6 @@ def test_the_login_link_works_once_and_sets_a_strict_http_only_cookie(stack):
     assert_refused(requests.get(f"{stack.api_url}/uploads", cookies=forged, timeout=10), 401, "unauthorized")
 
 
-def test_under_tls_the_login_cookie_is_secure(stack):
-    client = create_app(stack.settings).test_client()
-    link = stack.login_link().replace(stack.api_url, "")
-    answer = client.get(link, base_url="https://localhost")
-    assert answer.status_code == 303
-    assert "; Secure" in answer.headers["Set-Cookie"] and "SameSite=Strict" in answer.headers["Set-Cookie"]
-
-
 @contextlib.contextmanager
 def another_api(stack, name: str, bind: str, **env: str):
     """A second gunicorn on the stack's services, with these variables changed; yields the process."""
@@ -133,10 +124,27 @@ def another_api(stack, name: str, bind: str, **env: str):
         stack.stop_process(name)
 
 
-def serving(stack, process, name: str, url: str) -> None:
+def serving(stack, process, name: str, url: str, verify: bool | str = True) -> None:
     def healthy() -> bool:
-        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        return requests.get(f"{url}/healthz", timeout=1, verify=verify).status_code == 200
     wait_until(healthy, 30, name, process, stack.path("log", f"{name}.log"))
+
+
+def test_under_tls_the_login_cookie_is_secure(stack, tmp_path):
+    key, certificate = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True, timeout=60)
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    with another_api(stack, "api-tls", f"127.0.0.1:{port}", GUNICORN_CMD_ARGS=f"--certfile {certificate} --keyfile {key}") \
+            as process:
+        serving(stack, process, "api-tls", url, verify=str(certificate))
+        answer = requests.get(stack.login_link().replace(stack.api_url, url), allow_redirects=False,
+                              verify=str(certificate), timeout=10)
+    assert answer.status_code == 303
+    cookie = answer.headers["Set-Cookie"]
+    assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Strict" in cookie
 
 
 def test_a_browser_token_only_api_refuses_anonymous_requests(stack):
