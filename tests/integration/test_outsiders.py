@@ -200,3 +200,20 @@ def test_the_opt_out_opens_the_api_and_says_so_at_every_start(stack):
             assert_refused(requests.get(f"{url}/uploads", headers={"Host": "rebind.attacker.example"}, timeout=10),
                            400, "unknown_host")
         assert log.read_text().count("IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK is set") == start
+
+
+def test_the_owners_browser_still_works_the_dashboard_after_the_login_link(browser, stack):
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(stack.login_link())
+        with page.expect_response(lambda answer: answer.url.endswith("/rq/0/data/queues.json")) as queues:
+            assert page.goto(f"{stack.api_url}/rq/").status == 200
+        assert queues.value.status == 200  # what the dashboard's script reads its tables from
+        # What the dashboard's own buttons send (jQuery's $.post), from its own page: the browser
+        # supplies the cookie, Origin and Sec-Fetch-Site itself.
+        posted = page.evaluate("fetch('/rq/requeue/outsider-probe', {method: 'POST'}).then(r => r.status)")
+        fetched = page.evaluate("fetch('/rq/requeue/outsider-probe').then(r => r.status)")
+        assert (posted, fetched) == (200, 405)
+    finally:
+        context.close()
