@@ -20,12 +20,20 @@ from imgpipe.upload_tokens import MAX_LIFETIME
 log = logging.getLogger("imgpipe")
 
 
-def load_settings(var_dir: Path = Path("var")) -> Settings:
-    """The settings from the environment, over the local stack's credentials file when there is one."""
+# Where the commands a user runs by hand find the local stack's credentials (cli.credentials).
+USER_VAR_DIR = Path("var")
+
+
+def load_settings(var_dir: Path | None = None) -> Settings:
+    """The settings from the environment; with var_dir, over that stack's credentials file.
+
+    Only the commands a user runs by hand read the file: the stack's own processes get every
+    setting they may have from their environment, and no more (a worker has no root keys)."""
     from cli import credentials
 
+    file_values = credentials.read(var_dir / credentials.FILE_NAME) if var_dir is not None else {}
     try:
-        return Settings.from_env(credentials.overlay(credentials.read(var_dir / credentials.FILE_NAME), os.environ))
+        return Settings.from_env(credentials.overlay(file_values, os.environ))
     except ValueError as error:
         raise click.UsageError(str(error)) from None
 
@@ -252,7 +260,7 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
     from imgpipe.redis_connection import redis_client
 
     configure_logging()
-    settings = load_settings()
+    settings = load_settings(USER_VAR_DIR)
     presets = settings.derivative_presets
     unknown = sorted(set(only) - set(presets.names))
     if unknown:
@@ -312,7 +320,7 @@ def json_option(command):
 def make_api(api_url: str):
     """A client sending IMGPIPE_API_TOKEN, from the environment or else var/credentials.env."""
     from cli.client import Api
-    return Api(api_url, token=load_settings().api_token)
+    return Api(api_url, token=load_settings(USER_VAR_DIR).api_token)
 
 
 def print_json(document) -> None:
@@ -511,7 +519,7 @@ def login(api_url: str):
     from api.login import issue_login_code, login_url
     from imgpipe.redis_connection import redis_client
 
-    settings = load_settings()
+    settings = load_settings(USER_VAR_DIR)
     if not settings.api_token:
         raise click.UsageError("no IMGPIPE_API_TOKEN (in the environment or var/credentials.env): the API"
                                " has no login; start it with `imgpipe up`")

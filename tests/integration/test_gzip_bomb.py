@@ -89,7 +89,7 @@ def bomb_stack(tmp_path_factory):
 
 
 def test_a_gzip_bomb_fails_at_once_and_the_worker_memory_stays_put(bomb_stack, tmp_path):
-    api = Api(bomb_stack.api_url)
+    api = Api.of(bomb_stack)
     api.http.headers["Authorization"] = f"Bearer {bomb_stack.settings.api_token}"
     warm = imagegen.encode(imagegen.photo_like(800, 600, seed=3), "JPEG", quality=85)
     created = api.create("warm.jpg", "image/jpeg", len(warm))  # its first job makes the worker's resources

@@ -56,7 +56,7 @@ CASES = {
 
 @pytest.fixture
 def api(stack):
-    client = Api(stack.api_url)
+    client = Api.of(stack)
     client.http.headers["Authorization"] = f"Bearer {stack.settings.api_token}"
     return client
 
