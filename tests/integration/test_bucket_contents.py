@@ -86,9 +86,12 @@ def test_the_store_refuses_a_put_over_the_limit_or_of_another_length_and_stores_
     assert [api.get(f"/uploads/{created['id']}/status").json()["status"] for created in (at_limit, declared)] == [
         "pending", "pending"]
 
-    exact = api.create_for(small)
-    assert curl_put(exact["upload"], small).stdout == "200"
-    assert storage.size_of(exact["key"]) == 1000
+    # A real picture, so the original stays: a worker removes a refused one, maybe before it is measured.
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(imagegen.photo_like_jpeg(64, 48, seed=3))
+    exact = api.create_for(photo)
+    assert curl_put(exact["upload"], photo).stdout == "200"
+    assert storage.size_of(exact["key"]) == photo.stat().st_size
 
 
 def fail_codes_by_file(tmp_path) -> dict:
