@@ -1,11 +1,13 @@
 """GET /healthz: 200 when the database, Redis and MinIO all answer, 503 naming what is down.
 
 Either answer names the database engine, so an operator moving to PostgreSQL sees which one
-each API process actually uses."""
+each API process actually uses, and the version, so one can see which hosts an upgrade has reached."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app
+
+from imgpipe.version import VERSION
 
 bp = Blueprint("health", __name__)
 
@@ -26,5 +28,6 @@ def healthz():
     if down:
         message = "; ".join(f"{name}: {reason}" for name, reason in down.items())
         return {"status": "unavailable", "down": sorted(down),
-                "error": {"code": "unavailable", "message": message}, "database": database}, 503
-    return {"status": "ok", "checks": {name: "ok" for name in checks}, "database": database}, 200
+                "error": {"code": "unavailable", "message": message}, "database": database,
+                "version": VERSION}, 503
+    return {"status": "ok", "checks": {name: "ok" for name in checks}, "database": database, "version": VERSION}, 200

@@ -16,6 +16,7 @@ from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
 from imgpipe.engines import ENGINES
 from imgpipe.formats import OUTPUT_FORMATS, writable_formats
+from imgpipe.version import VERSION
 
 bp = Blueprint("openapi", __name__)
 
@@ -168,13 +169,16 @@ SCHEMAS = {
         "status": {"const": "ok"},
         "checks": _closed({name: {"const": "ok"} for name in ("database", "redis", "storage")}),
         "database": _ref("DatabaseHealth"),
+        "version": _ref("Version"),
     }),
     "Unhealthy": _closed({
         "status": {"const": "unavailable"},
         "down": {"type": "array", "items": {"enum": ["database", "redis", "storage"]}},
         "error": _closed({"code": {"const": "unavailable"}, "message": {"type": "string"}}),
         "database": _ref("DatabaseHealth"),
+        "version": _ref("Version"),
     }),
+    "Version": {"type": "string", "description": "This API's imgpipe version (the OpenAPI info.version too)."},
     "DatabaseHealth": _closed({
         "ok": {"type": "boolean", "description": "Whether the database answered."},
         "engine": {"enum": list(ENGINES), "description": "The engine DATABASE_URL names (sqlite by default)."},
@@ -306,7 +310,7 @@ DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
         "title": "imgpipe",
-        "version": "1",
+        "version": VERSION,
         "description": "Presigned uploads straight to object storage; a version per preset (built in: resized, "
                        "compressed and thumbnail) made in the background. Paths also answer with a trailing slash.",
     },

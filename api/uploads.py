@@ -154,7 +154,17 @@ def get_results(upload_id):
                         svc.settings.derivative_presets)
 
 
+# A client of the service imgpipe replaced posts the file itself as a form; it is told the two steps
+# that replace that, without the API reading the bytes.
+FORM_REFUSAL = ("imgpipe takes no image bytes: first POST /uploads with JSON {\"filename\", \"content_type\", "
+                "\"size\"} (size in bytes), then PUT the file to the upload.url it answers, with every header "
+                "in upload.headers; see docs/getting-started.md")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
 def _json_body(refusal: str):
+    if request.mimetype in FORM_TYPES:
+        raise RequestRejected(400, "invalid_request", FORM_REFUSAL)
     body = request.get_json(silent=True)
     if body is None:
         raise RequestRejected(400, "invalid_request", refusal)

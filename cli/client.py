@@ -203,6 +203,7 @@ class Outcome:
 
     file: str
     id: str | None = None
+    key: str | None = None
     status: str = "rejected"
     error: dict | None = None
     results: dict | None = None
@@ -259,7 +260,7 @@ def _transfer(api: Api, path: Path, outcome: Outcome, created: dict, *, progress
               download_dir: Path | None) -> None:
     """PUT one file to its upload URL, then wait for it and fetch its results."""
     try:
-        outcome.id, outcome.status = created["id"], created["status"]
+        outcome.id, outcome.key, outcome.status = created["id"], created["key"], created["status"]
         row = progress.add(path.name, outcome.bytes)
         try:
             put_file(created["upload"], path, lambda sent: progress.advance(row, sent))

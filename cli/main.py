@@ -16,6 +16,7 @@ import click
 from imgpipe.logs import configure_logging
 from imgpipe.settings import Settings
 from imgpipe.upload_tokens import MAX_LIFETIME
+from imgpipe.version import VERSION
 
 log = logging.getLogger("imgpipe")
 
@@ -56,6 +57,7 @@ def open_current_database(settings: Settings):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, prog_name="imgpipe")
 def cli():
     """imgpipe: upload images straight to object storage; derivatives are made in the background."""
 
@@ -327,18 +329,22 @@ def print_json(document) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-def outcome_line(outcome) -> str:
+def outcome_line(outcome, urls: bool = False) -> str:
+    """One short line a person reads: name, id, status, and where it went (or why it did not);
+    the presigned URLs, long and short-lived, only when asked for, one per line below it."""
     from cli.client import VERSIONS
 
-    name = Path(outcome.file).name
-    parts = [name, outcome.id or "-", outcome.status]
+    parts = [Path(outcome.file).name, outcome.id or "-", outcome.status]
     if outcome.error:
         parts.append(f"{outcome.error['code']}: {outcome.error['message']}")
-    elif outcome.results:
-        parts.append(" ".join(f"{version}={outcome.results[version]}" for version in VERSIONS))
-    if outcome.downloaded:
+    elif outcome.downloaded:
         parts.append(f"saved in {Path(outcome.downloaded['original']).parent}")
-    return "  ".join(parts)
+    elif outcome.key:
+        parts.append(f"stored as {outcome.key}")
+    line = "  ".join(parts)
+    if urls and outcome.results:
+        line += "".join(f"\n  {version:<11}{outcome.results[version]}" for version in VERSIONS)
+    return line
 
 
 @cli.command()
@@ -351,15 +357,17 @@ def outcome_line(outcome) -> str:
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 32),
               help="How many files to upload at the same time.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each file's processing.")
+@click.option("--urls", is_flag=True, help="Also print each completed file's presigned URLs, one per line.")
 def upload(files: tuple[Path, ...], api_url: str, as_json: bool, no_wait: bool, download_dir: Path | None,
-           jobs: int, timeout: float):
-    """Upload images straight to object storage, wait for their versions and print their URLs.
+           jobs: int, timeout: float, urls: bool):
+    """Upload images straight to object storage and wait for their versions.
 
     The API is asked for every file's upload URL at once (one batch request for several
     files); each file is PUT to its URL with a progress bar, then its status is polled until
-    it is completed or failed. One line per file: name, id, status, and
-    the four URLs or the error code and message. Exits 0 only when every file completed (with
-    --no-wait: was uploaded). A file the API refuses before any upload shows status "rejected".
+    it is completed or failed. One line per file: name, id, status, and where it was stored
+    (or saved, with --download), or the error code and message; the presigned URLs with
+    --urls or --json. Exits 0 only when every file completed (with --no-wait: was
+    uploaded). A file the API refuses before any upload shows status "rejected".
 
     Example: imgpipe upload --jobs 4 --download out/ photos/*.jpg
     """
@@ -372,7 +380,7 @@ def upload(files: tuple[Path, ...], api_url: str, as_json: bool, no_wait: bool, 
         print_json({"uploads": [outcome.to_json() for outcome in outcomes]})
     else:
         for outcome in outcomes:
-            click.echo(outcome_line(outcome))
+            click.echo(outcome_line(outcome, urls=urls))
     sys.exit(0 if all(succeeded(outcome, waited=not no_wait) for outcome in outcomes) else 1)
 
 
@@ -452,7 +460,7 @@ def token(ttl: int, max_files: int | None, max_bytes: int | None, token_id: str 
 
     A page sends it as `Authorization: Bearer <token>`: it may create uploads and read the
     status, results and record of the uploads made with it, nothing else. A web app's backend
-    usually mints its own in a few lines (README, "Use it from your web app").
+    usually mints its own in a few lines (docs/guides/web-apps.md).
 
     Example: imgpipe token --ttl 600 --files 10 --bytes 50000000
     """

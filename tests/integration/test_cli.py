@@ -75,6 +75,34 @@ def test_a_file_that_is_no_image_fails_with_its_code(run, tmp_path):
     assert reason.startswith("not_an_image: ")
 
 
+def test_upload_prints_one_short_line_per_file_and_the_urls_when_asked(run, tmp_path):
+    photo = gradient(tmp_path / "photo.jpg", (800, 600), "JPEG")
+
+    plain = run("upload", str(photo))
+    assert plain.exit_code == 0, plain.output
+    [line] = plain.stdout.splitlines()
+    name, upload_id, status, where = line.split("  ")
+    assert (name, len(upload_id), status, where) == ("photo.jpg", 32, "completed", f"stored as originals/{upload_id}.jpg")
+    assert "http" not in plain.stdout
+
+    saved = run("upload", "--download", str(tmp_path / "out"), str(photo))
+    [line] = saved.stdout.splitlines()
+    assert line.endswith(f"saved in {tmp_path / 'out' / line.split('  ')[1]}")
+
+    with_urls = run("upload", "--urls", str(photo))
+    first, *urls = with_urls.stdout.splitlines()
+    assert first.split("  ")[2] == "completed"
+    assert [url.split()[0] for url in urls] == ["original", "resized", "compressed", "thumbnail"]
+    assert all(url.split()[1].startswith("http") for url in urls)
+
+
+def test_version_is_the_package_s(run):
+    from imgpipe.version import VERSION
+
+    result = run("--version")
+    assert result.stdout.strip() == f"imgpipe, version {VERSION}"
+
+
 def test_no_wait_then_status_and_results(run, tmp_path):
     photo = gradient(tmp_path / "photo.jpg", (800, 600), "JPEG")
 

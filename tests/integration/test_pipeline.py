@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
 
 import pytest
 import requests
 from PIL import Image
 
+from cli.stack import PROJECT_ROOT
 from imgpipe.engines import split_url
+from imgpipe.version import VERSION
 from pipeline_client import curl_put, put_file
 
 
@@ -142,6 +146,20 @@ def test_healthz_reports_every_dependency_and_the_database_engine(api, stack):
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
     assert response.json()["database"] == {"ok": True, "engine": split_url(stack.settings.database)[0]}
+    assert response.json()["version"] == VERSION
+
+
+@pytest.mark.parametrize("path", ["/upload/", "/uploads"])
+def test_a_file_posted_as_a_form_is_told_the_two_steps(api, stack, tmp_path, path):
+    """What a client of the replaced service sends (curl -F file=@photo.jpg) gets the recipe, not a JSON complaint."""
+    photo = write_jpeg(tmp_path / "photo.jpg")
+    result = subprocess.run(["curl", "-sS", "-F", f"file=@{photo}", "-H", f"Authorization: Bearer {stack.settings.api_token}",
+                             api.base + path], capture_output=True, text=True, timeout=30)
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_request"
+    assert "POST /uploads" in error["message"] and "PUT the file to the upload.url" in error["message"]
+    assert "docs/getting-started.md" in error["message"]
+    assert (PROJECT_ROOT / "docs" / "getting-started.md").exists()
 
 
 def test_the_upload_url_signs_the_declared_content_type(api, tmp_path):
