@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up down test unit bench clean
+.PHONY: install up down test unit bench docs clean
 
 # The moderation model and its runtime (about 175 MB) are installed only when asked for:
 # `make up MODERATION=1`, or by turning moderation on (`make up IMGPIPE_MODERATION=flag`).
@@ -26,6 +26,7 @@ down:
 # as well as SQLite, on a throwaway cluster of Debian's server.
 test: install
 	@scripts/install_chromium.sh
+	@scripts/install_promtool.sh
 	@scripts/install_node.sh
 	@scripts/install_compose.sh
 	@scripts/install_postgresql.sh
@@ -45,6 +46,11 @@ bench:
 	@scripts/install_postgresql.sh
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 	$(BIN)/python -m bench.recovery $(BENCH_FLAGS)
+
+# The references written from the code (configuration, errors, CLI, OpenAPI, migrations) and
+# the figures from bench/*.json; tests/docs fails when they are out of date.
+docs: install
+	$(BIN)/python -m scripts.docs
 
 clean: down
 	rm -rf var

@@ -6,7 +6,7 @@
 - the durability choices (bench.durability): MinIO's synchronous events and Redis'
   append-only file, their latency cost and what survives a SIGKILL right after the writes.
 
-Run by `make bench` after the main benchmark; the README's "Recovery" section quotes it.
+Run by `make bench` after the main benchmark; docs/design/sweeper.md and durability.md quote it (make docs).
 """
 
 from __future__ import annotations

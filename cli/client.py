@@ -1,4 +1,4 @@
-"""A client for a running imgpipe API, doing what the README's curl walk-through does.
+"""A client for a running imgpipe API, doing what docs/getting-started.md's curl walk-through does.
 
 Ask for upload URLs (several files in one batch request), PUT each file straight to object
 storage (streamed, reporting progress), poll the status, fetch the results. The `imgpipe

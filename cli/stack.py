@@ -144,7 +144,7 @@ class Stack:
     workers: int = 1
     minio_console_port: int | None = None
     minio_queue_dir: bool = False
-    # Durable by default, by measurement (README, "Durability"): Redis keeps an append-only file
+    # Durable by default, by measurement (docs/design/durability.md): Redis keeps an append-only file
     # (fsync every second) and MinIO hands each event to Redis before it answers the PUT.
     redis_appendonly: bool = True
     minio_sync_events: bool = True

@@ -10,7 +10,7 @@ IMGPIPE_UPLOAD_TOKEN_SECRET. The payload says who it is for and what it allows:
 when it stops working (Unix seconds), `files` and `bytes` optionally cap what all the requests
 made with it may create together. Any other field is refused, so that a misspelt cap never
 silently means "no cap". The format is small on purpose: an app mints one with its language's
-standard library in a few lines (README, "Use it from your web app").
+standard library in a few lines (docs/guides/web-apps.md).
 
 Pure: no clock, no storage; the caller passes the moment and keeps the counts.
 """

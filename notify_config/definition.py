@@ -34,7 +34,7 @@ def minio_server_env(redis_address: str, events_key: str, redis_password: str = 
 
     Synchronous events: MinIO pushes an upload's event to Redis before it answers the PUT, so
     an acknowledged upload's event is never only in MinIO's memory when MinIO dies. Measured
-    (README, "Durability"): +0.05 ms on the median PUT, below the machine's noise; with Redis'
+    (docs/design/durability.md): +0.05 ms on the median PUT, below the machine's noise; with Redis'
     append-only file every event of the uploads answered 200 survived a SIGKILL of both in
     three runs out of three, where asynchronous delivery lost 15 of 60 in one.
 
