@@ -61,7 +61,7 @@ class Api:
 
 def curl_put(upload: dict, path) -> subprocess.CompletedProcess:
     """PUT a file to a presigned URL with curl -T and the headers the API said to send,
-    as the README tells users to. Returns curl's result, with the HTTP status as stdout."""
+    as docs/getting-started.md tells users to. Returns curl's result, with the HTTP status as stdout."""
     headers = [arg for name, value in upload["headers"].items() for arg in ("-H", f"{name}: {value}")]
     return subprocess.run(
         ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(path), *headers, upload["url"]],

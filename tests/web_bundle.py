@@ -1,5 +1,5 @@
 """The browser test's web app, built the way a web developer builds one: Uppy from npm at the
-versions tests/web/package-lock.json pins, and the README's own upload modules, bundled into one
+versions tests/web/package-lock.json pins, and the web-apps guide's own upload modules, bundled into one
 script by esbuild.
 
 npm installs once per lock file into .tools/web/deps-<hash>/ (ignored by git), and the bundle is
@@ -18,20 +18,20 @@ import tempfile
 from pathlib import Path
 
 from cli.stack import PROJECT_ROOT
-from readme_examples import readme_example
+from doc_examples import doc_example
 
 WEB = PROJECT_ROOT / "tests" / "web"
 CACHE = PROJECT_ROOT / ".tools" / "web"
 PACKAGE_FILES = ("package.json", "package-lock.json", ".npmrc")
 GLOBAL_NAME = "WebApp"
-# The README modules the page uses, and what the bundle exposes on window.WebApp.
+# The guide's modules the page uses, and what the bundle exposes on window.WebApp.
 ENTRY = """\
 export { default as Uppy } from "@uppy/core";
 export { default as AwsS3 } from "@uppy/aws-s3";
 export { imgpipeUppy } from "./uppy.js";
 export { uploadWithFetch } from "./fetch.js";
 """
-SOURCES = {"entry.js": ENTRY, "uppy.js": readme_example("uppy.js"), "fetch.js": readme_example("fetch.js")}
+SOURCES = {"entry.js": ENTRY, "uppy.js": doc_example("uppy.js"), "fetch.js": doc_example("fetch.js")}
 
 
 def pinned_versions() -> dict[str, str]:

@@ -3,6 +3,7 @@ and every route the app serves is described (and nothing it does not serve)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -13,6 +14,8 @@ from PIL import Image
 
 from api import create_app
 from api.dashboard import URL_PREFIX as DASHBOARD_PREFIX
+from cli.stack import PROJECT_ROOT
+from imgpipe.version import VERSION
 from pipeline_client import put_file
 from webhook_receiver import webhook_receiver
 
@@ -26,6 +29,12 @@ def spec(stack):
     document = requests.get(stack.api_url + "/openapi.json", headers=owner(stack), timeout=10).json()
     validate_openapi(document)
     return document
+
+
+def test_the_committed_document_is_what_the_api_serves(spec):
+    committed = json.loads((PROJECT_ROOT / "docs" / "reference" / "openapi.json").read_text())
+    assert spec == committed, "docs/reference/openapi.json is out of date: run `make docs` and commit it"
+    assert spec["info"]["version"] == VERSION
 
 
 @pytest.fixture

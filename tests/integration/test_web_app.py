@@ -1,4 +1,4 @@
-"""A web app on its own origin uploading to imgpipe, as the README's "Use it from your web app"
+"""A web app on its own origin uploading to imgpipe, as docs/guides/web-apps.md
 tells it to: CORS, browser upload tokens minted by the app's backend, Uppy and plain fetch in
 Chromium, and what the browser is kept from (framing, inline scripts, a polyglot original).
 
@@ -37,7 +37,7 @@ from cli.stack import free_port, wait_until
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from imgpipe.upload_tokens import mint
-from readme_examples import readme_example
+from doc_examples import doc_example
 from web_bundle import WEB, pinned_versions, web_app_bundle
 
 SECRET = "web-app-test-secret-" + "x" * 20
@@ -199,9 +199,9 @@ def test_without_cors_the_browser_blocks_the_same_app(browser, web_app, stack, t
 
 def test_the_readme_snippets_mint_tokens_the_api_accepts(web_api, tmp_path):
     python_snippet = tmp_path / "mint_token.py"
-    python_snippet.write_text(readme_example("mint_token.py") + "\nprint(upload_token(files=1))\n")
+    python_snippet.write_text(doc_example("mint_token.py") + "\nprint(upload_token(files=1))\n")
     node_snippet = tmp_path / "mint_token.mjs"
-    node_snippet.write_text(readme_example("mint_token.mjs") + "\nconsole.log(uploadToken({ files: 1 }));\n")
+    node_snippet.write_text(doc_example("mint_token.mjs") + "\nconsole.log(uploadToken({ files: 1 }));\n")
     environment = {"IMGPIPE_UPLOAD_TOKEN_SECRET": SECRET, "PATH": "/usr/bin:/bin"}
 
     for command in ([sys.executable, str(python_snippet)], ["node", str(node_snippet)]):

@@ -6,7 +6,7 @@ import pytest
 
 from imgpipe.presets import BUILT_IN, Preset, PresetsError, load_presets, parse_presets, reprocessing
 from imgpipe.settings import Settings
-from readme_examples import readme_example
+from doc_examples import doc_example
 
 EXAMPLE = """\
 # the built-in three with a smaller thumbnail, a square crop and a WebP-only preview
@@ -156,7 +156,7 @@ def test_the_presets_version_changes_with_any_preset_and_only_then():
 
 
 def test_the_readme_example_is_a_valid_file_with_what_it_says():
-    presets = parse_presets(readme_example("presets.toml"))
+    presets = parse_presets(doc_example("presets.toml"))
     assert presets.names == ("resized", "compressed", "thumbnail", "square", "preview")
     assert (presets.get("square").mode, presets.get("square").crop) == ("cover", "entropy")
     assert presets.get("preview").formats == ("webp",) and presets.get("thumbnail").box == (200, 200)

@@ -1,5 +1,5 @@
 // The test's web app: its backend (the test's server) mints upload tokens at /token, and its
-// page uploads to the imgpipe API, on another origin, with the README's modules (window.WebApp).
+// page uploads to the imgpipe API, on another origin, with docs/guides/web-apps.md's modules (window.WebApp).
 "use strict";
 
 const api = new URLSearchParams(location.search).get("api");
