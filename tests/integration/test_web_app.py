@@ -197,7 +197,7 @@ def test_without_cors_the_browser_blocks_the_same_app(browser, web_app, stack, t
         context.close()
 
 
-def test_the_readme_snippets_mint_tokens_the_api_accepts(web_api, tmp_path):
+def test_the_guide_s_snippets_mint_tokens_the_api_accepts(web_api, tmp_path):
     python_snippet = tmp_path / "mint_token.py"
     python_snippet.write_text(doc_example("mint_token.py") + "\nprint(upload_token(files=1))\n")
     node_snippet = tmp_path / "mint_token.mjs"
