@@ -117,6 +117,19 @@ def _called(node: ast.Call) -> str | None:
     return node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
 
 
+def _positions(node: ast.Call) -> tuple[int | None, int | None]:
+    """For a refusal class this does not know yet (…Rejected, …Refused): the first code-like
+    text is its code, and an int before it its HTTP status (none: an upload's failure)."""
+    code_at = status_at = None
+    for index, arg in enumerate(node.args):
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, int) and status_at is None:
+            status_at = index
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and re.fullmatch(r"[a-z]+(_[a-z]+)*", arg.value):
+            code_at = index
+            break
+    return code_at, status_at
+
+
 def error_codes() -> tuple[dict[str, set[str]], set[str]]:
     """(API code -> the HTTP statuses it comes with, upload failure codes), read from the source."""
     trees = [ast.parse(path.read_text(), str(path)) for package in SOURCES for path in sorted((ROOT / package).rglob("*.py"))]
@@ -131,9 +144,10 @@ def error_codes() -> tuple[dict[str, set[str]], set[str]]:
     failures: set[str] = set()
     for tree in trees:
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _called(node) in _API_CALLS | _FAILURE_CALLS:
-                code_at, status_at = (_API_CALLS | _FAILURE_CALLS)[_called(node)]
-                code = text(node.args[code_at]) if len(node.args) > code_at else None
+            if isinstance(node, ast.Call) and (_called(node) in _API_CALLS | _FAILURE_CALLS
+                                               or re.search(r"(Rejected|Refused)$", _called(node) or "")):
+                code_at, status_at = (_API_CALLS | _FAILURE_CALLS).get(_called(node)) or _positions(node)
+                code = text(node.args[code_at]) if code_at is not None and len(node.args) > code_at else None
                 if code is None:
                     continue
                 if status_at is None:
