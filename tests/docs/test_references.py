@@ -116,3 +116,28 @@ def test_the_batch_example_sends_every_size():
     example = doc_example("batch.sh")
     entries = re.findall(r"\{\"filename\"[^}]*\}", example)
     assert len(entries) == 2 and all('"size":' in entry for entry in entries)
+
+
+def test_every_metric_is_in_the_reference():
+    source = (PROJECT_ROOT / "api" / "metrics.py").read_text()
+    families = re.findall(r"MetricFamily\(\s*\"([a-z_]+)\"", source)
+    assert len(families) >= 7
+    page = (docs.DOCS / "reference" / "metrics.md").read_text()
+    missing = [name for name in families if f"`{name}" not in page]
+    assert not missing, f"describe {missing} in docs/reference/metrics.md"
+
+
+def test_the_limits_page_gives_the_defaults():
+    from imgpipe.settings import Settings
+
+    defaults = Settings()
+    page = (docs.DOCS / "reference" / "limits.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1] for line in page.splitlines()
+            if line.startswith("| ") and " | " in line}
+    assert rows["upload size"] == f"{defaults.max_upload_bytes // 2**20} MiB"
+    assert rows["pixels"] == f"{defaults.max_pixels:,}"
+    assert rows["files per batch"] == str(defaults.max_batch)
+    assert rows["upload URL lifetime"] == f"{defaults.upload_url_ttl} s"
+    assert rows["result URL lifetime"] == f"{defaults.result_url_ttl} s"
+    assert rows["processing attempts"] == str(defaults.max_attempts)
+    assert "64 * 1024" in (PROJECT_ROOT / "api" / "__init__.py").read_text() and rows["request body"] == "64 KiB"
