@@ -145,7 +145,7 @@ def error_codes() -> tuple[dict[str, set[str]], set[str]]:
     for tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and (_called(node) in _API_CALLS | _FAILURE_CALLS
-                                               or re.search(r"(Rejected|Refused)$", _called(node) or "")):
+                                               or re.search(r"(rejected|refused)$", _called(node) or "", re.I)):
                 code_at, status_at = (_API_CALLS | _FAILURE_CALLS).get(_called(node)) or _positions(node)
                 code = text(node.args[code_at]) if code_at is not None and len(node.args) > code_at else None
                 if code is None:
