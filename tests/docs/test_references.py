@@ -45,7 +45,7 @@ def test_the_error_codes_come_from_the_source():
             "token_exhausted", "method_not_allowed", "unavailable"} <= set(api)
     assert api["database_unavailable"] == {"503"} and api["unsupported_media_type"] == {"415"}
     assert {"empty_file", "not_an_image", "corrupt_image", "too_many_pixels", "unsupported_format", "too_large",
-            "upload_expired", "missing_original", "internal", "rejected_by_moderation"} == failures
+            "upload_expired", "missing_original", "internal", "rejected_by_moderation"} <= failures
     text = (docs.DOCS / "reference" / "errors.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.M))
     assert documented == set(api) | failures, docs.REGENERATE
