@@ -8,11 +8,11 @@ import os
 import subprocess
 
 import pytest
+import requests
 from PIL import Image
 
 from cli.stack import PROJECT_ROOT
 from doc_examples import doc_example
-from pipeline_client import Api
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -64,7 +64,9 @@ def test_the_listing_example(run_example):
 
 
 def test_the_delete_example(run_example, stack):
-    created = Api(stack.api_url).create()
+    created = requests.post(stack.api_url + "/uploads", timeout=10,
+                            headers={"Authorization": f"Bearer {stack.settings.api_token}"},
+                            json={"filename": "photo.jpg", "content_type": "image/jpeg", "size": 1000}).json()
     deleted, line = run_example("delete.sh", ID=created["id"]).stdout.splitlines()
     assert json.loads(deleted)["status"] == "deleted"
     assert line == f"{created['id']}  deleted"
