@@ -49,7 +49,8 @@ bench:
 
 # The references written from the code (configuration, errors, CLI, OpenAPI, migrations) and
 # the figures from bench/*.json; tests/docs fails when they are out of date.
-docs: install
+docs:
+	@scripts/install_python.sh $(if $(MODERATION),moderation)
 	$(BIN)/python -m scripts.docs
 
 clean: down
