@@ -188,12 +188,13 @@ def migrations_table() -> str:
 
 
 def setup_output() -> str:
-    """What `imgpipe setup` prints on a new PostgreSQL database with its bucket already made."""
+    """What `imgpipe setup` prints on a new PostgreSQL database whose bucket and store identities
+    were made before."""
     from imgpipe.db import MIGRATIONS
 
     lines = ["DATABASE_URL=postgresql://imgpipe:secret@db.internal:5432/imgpipe imgpipe setup",
              *(f"# Database (postgresql): applied migration {m.version}, {m.description}." for m in MIGRATIONS),
-             "# Bucket and notification already configured."]
+             "# Bucket and notification already configured.", "# Store identities already configured."]
     return "```sh\n" + "\n".join(lines) + "\n```\n"
 
 
