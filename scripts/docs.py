@@ -61,12 +61,12 @@ def table_meanings(body: str, column: int = -1) -> dict[str, str]:
 # Configuration ---------------------------------------------------------------------------------
 
 def compose_settings(compose_file: Path) -> dict[str, str]:
-    """NAME -> value of the variables docker-compose.yml's shared `x-settings` block gives the
-    API, the relay and the workers: nothing else reaches them there."""
-    block = re.search(r"^x-settings: &settings\n((?:[ \t]+.*\n)+)", compose_file.read_text(), re.M)
-    if block is None:
-        return {}
-    return dict(re.findall(r"^\s+([A-Z0-9_]+):\s*(.*)$", block[1], re.M))
+    """NAME -> value of the variables docker-compose.yml's shared `x-…` blocks (the settings and
+    each identity's keys) give the Python services."""
+    found = {}
+    for block in re.finditer(r"^x-[\w-]+: &[\w-]+\n((?:[ \t]+.*\n)+)", compose_file.read_text(), re.M):
+        found.update(re.findall(r"^\s+([A-Z][A-Z0-9_]+):\s*(.*)$", block[1], re.M))
+    return found
 
 
 def _compose_cell(name: str, compose: dict[str, str]) -> str:
@@ -75,6 +75,9 @@ def _compose_cell(name: str, compose: dict[str, str]) -> str:
         return "not passed"
     if "${" + name in value:
         return "yours"
+    given = re.search(r"\$\{([A-Z0-9_]+)", value)
+    if given:
+        return f"made from your `{given[1]}`"
     return f"fixed: `{value}`" if value else "fixed: empty"
 
 
