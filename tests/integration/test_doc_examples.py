@@ -29,7 +29,8 @@ def run_example(stack, tmp_path):
         assert DEFAULT_API in script, f"{name} no longer talks to {DEFAULT_API}: adapt this test"
         result = subprocess.run(["bash", "-e", "-c", script.replace(DEFAULT_API, stack.api_url)], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "IMGPIPE_API": stack.api_url, **env})
+                                env={**os.environ, "IMGPIPE_API": stack.api_url,
+                                     "IMGPIPE_API_TOKEN": stack.settings.api_token, **env})
         assert result.returncode == 0, result.stdout + result.stderr
         return result
     return run
