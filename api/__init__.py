@@ -39,7 +39,8 @@ class Services:
             max_bytes=settings.max_upload_bytes,
             writable_formats=writable_formats(),
             check_callback=functools.partial(
-                check_new_callback, allowed_hosts=settings.webhook_allowed_hosts, resolve=resolve_host),
+                check_new_callback, allowed_hosts=settings.webhook_allowed_hosts, resolve=resolve_host,
+                allowed_ports=settings.webhook_allowed_ports),
             presets=settings.derivative_presets.names,
         )
         self._local = threading.local()
@@ -78,8 +79,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import access, browser, dashboard, health, hosts, login, metrics, openapi, page, uploads
+    from api import access, browser, dashboard, health, hosts, limits, login, metrics, openapi, page, uploads
     hosts.install(app, settings)  # first: a request by an unknown name gets no further
+    limits.install(app, settings)  # before the credential check, so that its refusals count
     access.install(app, settings)
     app.url_map.converters["upload_id"] = uploads.UploadIdConverter
     app.register_blueprint(uploads.bp)

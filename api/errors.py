@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from api.validation import RequestRejected
@@ -43,6 +44,14 @@ def register_error_handlers(app: Flask) -> None:
     def database_down(error: DatabaseUnavailable):
         log.warning("database unavailable: %s", error)
         return error_response(503, "database_unavailable", "the database is unavailable; try again shortly")
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error: RateLimitExceeded):
+        retry_after = g.get("retry_after", 60)
+        response = error_response(429, "rate_limited",
+                                  f"too many requests ({error.description}); try again in {retry_after} s")
+        response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

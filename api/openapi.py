@@ -14,6 +14,7 @@ from api.contract import batch_schema, new_upload_schema
 from api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
+from imgpipe.webhook_errors import DELIVERY_ERRORS
 from imgpipe.engines import ENGINES
 from imgpipe.formats import OUTPUT_FORMATS, writable_formats
 from imgpipe.version import VERSION
@@ -156,11 +157,14 @@ SCHEMAS = {
             "url": {"type": "string", "format": "uri"},
             "state": {"enum": [*CALLBACK_STATES, None],
                       "description": "pending until a try is answered 2xx (delivered) or the last try fails (failed); "
+                                     "skipped, with no try, for an upload whose URL expired unused; "
                                      "null for uploads made before this server sent webhooks."},
             "attempts": {"type": "array", "items": _closed({
                 "at": TIMESTAMP,
                 "http_status": {"type": ["integer", "null"], "description": "null when no HTTP answer came."},
-                "error": {"type": ["string", "null"], "description": "Why the try failed; null when it was delivered."},
+                "error": {"enum": [*DELIVERY_ERRORS, None],
+                          "description": "Why the try failed, as a category (what the receiver answered is never "
+                                         "stored; http_status has its status); null when it was delivered."},
             })},
         })],
         "description": "null without a callback_url; otherwise where the webhook goes and every try so far.",
@@ -174,6 +178,7 @@ SCHEMAS = {
     "Unhealthy": _closed({
         "status": {"const": "unavailable"},
         "down": {"type": "array", "items": {"enum": ["database", "redis", "storage"]}},
+        "checks": _closed({name: {"enum": ["ok", "down"]} for name in ("database", "redis", "storage")}),
         "error": _closed({"code": {"const": "unavailable"}, "message": {"type": "string"}}),
         "database": _ref("DatabaseHealth"),
         "version": _ref("Version"),
@@ -335,7 +340,7 @@ DOCUMENT = {
             "operationId": "getHealth",
             "security": [],
             "responses": {"200": _json(_ref("Healthy"), "Everything answers."),
-                          "503": _json(_ref("Unhealthy"), "Something is down; the message says what.")},
+                          "503": _json(_ref("Unhealthy"), "Something is down; the answer names what, never why (that is in the API's log).")},
         }},
         "/login": {"get": {
             "summary": "Log a browser in with the one-time code of a link `imgpipe up` or `imgpipe login` printed",

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, request
 from werkzeug.routing import BaseConverter
 
 from api.listing import encode_cursor, parse_list_query
-from api.validation import NewUpload, RequestRejected, parse_batch, parse_new_upload
+from api.validation import NewUpload, RequestRejected, parse_batch, parse_json_body, parse_new_upload
 from imgpipe import db as uploads
 from imgpipe.deletion import delete_upload
 from imgpipe.keys import UPLOAD_ID_REGEX, new_upload_id, original_key
@@ -165,7 +165,9 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 def _json_body(refusal: str):
     if request.mimetype in FORM_TYPES:
         raise RequestRejected(400, "invalid_request", FORM_REFUSAL)
-    body = request.get_json(silent=True)
+    if not request.is_json:
+        raise RequestRejected(400, "invalid_request", refusal)
+    body = parse_json_body(request.get_data(cache=False), refusal)
     if body is None:
         raise RequestRejected(400, "invalid_request", refusal)
     return body

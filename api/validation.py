@@ -7,6 +7,7 @@ limits come from api/contract.py, which the OpenAPI document is built from too.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ FALLBACK_FILENAME = "upload"
 NEW_UPLOAD_FIELDS = {field.name for field in NEW_UPLOAD}
 BATCH_FIELDS = {field.name for field in BATCH}
 JSON_TYPES = {"string": str, "integer": int, "array": list, "object": dict}
+# The deepest body the contract has is three levels; this leaves room and keeps the parser,
+# which recurses once per level, far from Python's recursion limit.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 # An http(s) URI in RFC 3986's syntax, spelled out: ASCII only, percent-escapes well formed,
 # brackets only around an IP literal host, one "#" at most.
@@ -75,6 +80,33 @@ def accepted_content_types(readable_formats: set[str]) -> dict[str, str]:
         if needed in readable_formats:
             types[content_type] = extension
     return types
+
+
+def parse_json_body(raw: bytes, refusal: str):
+    """The request's JSON value, or 400 invalid_request: for a body that is not JSON, and for
+    one nested deeper than MAX_JSON_DEPTH, which is refused before it is parsed at all."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestRejected(400, "invalid_request", refusal) from None
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise RequestRejected(400, "invalid_request", f"the body is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise RequestRejected(400, "invalid_request", refusal) from None
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in `text`, brackets inside strings not counted."""
+    depth = deepest = 0
+    for char in _JSON_STRING.sub("", text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def parse_new_upload(body, rules: UploadRules) -> NewUpload:

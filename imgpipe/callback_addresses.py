@@ -1,11 +1,14 @@
-"""Where webhooks may go: public addresses only, unless the host is allowed by name.
+"""Where webhooks may go: public addresses on ports 80 and 443 only, unless the host is allowed
+by name (IMGPIPE_WEBHOOK_ALLOW_HOSTS) or other ports are (IMGPIPE_WEBHOOK_PORTS).
 
 A callback URL is chosen by a client but requested by the workers, so it must not reach into the
 network they run in: loopback, private, link-local (where cloud metadata services answer),
 multicast, reserved and every other non-public range is refused. The check runs when the upload
 is created and again before each delivery, on the addresses the name resolves to then (DNS can
 change in between); the delivery connects to an address that passed. Hosts named in
-IMGPIPE_WEBHOOK_ALLOW_HOSTS skip it. Resolution is passed in, so everything here is pure.
+IMGPIPE_WEBHOOK_ALLOW_HOSTS skip it. The port is checked for every host: a public address's
+other ports are where its owner's admin and database services listen, not its web receivers.
+Resolution is passed in, so everything here is pure.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(address) for address in (
     "100.100.100.200",  # Alibaba Cloud
 ))
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+WEB_PORTS = frozenset({80, 443})
 
 
 class CallbackRefused(Exception):
@@ -64,12 +68,22 @@ def host_and_port(url: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def check_new_callback(url: str, allowed_hosts: frozenset[str], resolve: Resolver) -> None:
-    """Refuse a callback URL at creation when its host is, or resolves to, a forbidden address.
+def check_port(port: int, allowed_ports: frozenset[int] | None) -> None:
+    """Refuse a port other than those allowed (None: any)."""
+    if allowed_ports is not None and port not in allowed_ports:
+        shown = ", ".join(str(allowed) for allowed in sorted(allowed_ports))
+        raise CallbackRefused(f"callback port {port} is not allowed (allowed: {shown}; see IMGPIPE_WEBHOOK_PORTS)")
+
+
+def check_new_callback(url: str, allowed_hosts: frozenset[str], resolve: Resolver, *,
+                       allowed_ports: frozenset[int] | None = WEB_PORTS) -> None:
+    """Refuse a callback URL at creation when its port is not allowed, or its host is, or
+    resolves to, a forbidden address.
 
     A name that does not resolve now is let through: it is resolved again at every delivery.
     """
     host, port = host_and_port(url)
+    check_port(port, allowed_ports)
     if host in allowed_hosts:
         return
     try:
@@ -79,11 +93,13 @@ def check_new_callback(url: str, allowed_hosts: frozenset[str], resolve: Resolve
     _refuse_forbidden(host, addresses)
 
 
-def delivery_addresses(url: str, allowed_hosts: frozenset[str], resolve: Resolver) -> list[str]:
-    """The addresses a delivery may connect to, resolved now; raises CallbackRefused when any
-    is forbidden (one bad answer is enough to make the name suspect) and OSError when the name
-    does not resolve."""
+def delivery_addresses(url: str, allowed_hosts: frozenset[str], resolve: Resolver, *,
+                       allowed_ports: frozenset[int] | None = WEB_PORTS) -> list[str]:
+    """The addresses a delivery may connect to, resolved now; raises CallbackRefused when the
+    port is not allowed (any longer) or any address is forbidden (one bad answer is enough to
+    make the name suspect), and OSError when the name does not resolve."""
     host, port = host_and_port(url)
+    check_port(port, allowed_ports)
     addresses = resolve(host, port)
     if host not in allowed_hosts:
         _refuse_forbidden(host, addresses)

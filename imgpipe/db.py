@@ -21,9 +21,10 @@ PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "
 # Any status may end deleted, and a deleted row stays deleted: its objects are gone, its facts kept.
 DELETED = "deleted"
 STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED, DELETED)
-# A callback's state: pending until a try is answered 2xx (delivered) or the last try fails.
-DELIVERED = "delivered"
-CALLBACK_STATES = (PENDING, DELIVERED, FAILED)
+# A callback's state: pending until a try is answered 2xx (delivered) or the last try fails;
+# skipped, without a try, for an upload whose URL expired unused (unless IMGPIPE_WEBHOOK_EXPIRED).
+DELIVERED, SKIPPED = "delivered", "skipped"
+CALLBACK_STATES = (PENDING, DELIVERED, FAILED, SKIPPED)
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 COLUMNS = {
@@ -153,6 +154,13 @@ def _presets_and_placeholders(db) -> None:
         db.execute(f"ALTER TABLE uploads ADD COLUMN {name} TEXT")
 
 
+def _delivery_errors_as_categories(db) -> None:
+    """Tries recorded before deliveries stored a category kept the exception's text, which may
+    quote what the receiver sent: each becomes its category's nearest name."""
+    db.execute("UPDATE webhook_deliveries SET error = CASE WHEN http_status IS NULL THEN 'connection_failed'"
+               " ELSE 'http_status' END WHERE error IS NOT NULL")
+
+
 MIGRATIONS = (
     Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
     Migration(2, "browser upload tokens", _upload_tokens),
@@ -160,6 +168,7 @@ MIGRATIONS = (
     Migration(4, "deleted uploads and listing", _deletion_and_listing),
     Migration(5, "moderation verdicts", _moderation),
     Migration(6, "presets and placeholders", _presets_and_placeholders),
+    Migration(7, "webhook errors as categories", _delivery_errors_as_categories),
 )
 
 
@@ -294,7 +303,7 @@ def delivery_attempts(db, upload_id: str) -> list[dict]:
 
 
 def finish_callback(db, upload_id: str, state: str, *, deleted_at: str | None = None) -> bool:
-    """Move a pending callback to delivered or failed; a final one never changes again.
+    """Move a pending callback to delivered, failed or skipped; a final one never changes again.
 
     `deleted_at` is the row's as the delivered record showed it: a row deleted since then keeps
     its callback pending, so the deletion is announced as well.

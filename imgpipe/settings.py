@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
+from limits import parse_many
+
 from imgpipe.presets import Presets, load_presets
 from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT, SERVICE_ROLES
 
@@ -29,6 +31,7 @@ _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5}
 MODERATION_MODES = ("off", "flag", "reject")
 STORE_IDENTITY_MODES = ("create", "given")
 MIN_SECRET_KEY_LENGTH = 8  # MinIO's (and S3's) shortest secret key
+RATE_LIMITS = ("rate_limit_bad_credential", "rate_limit_anonymous", "rate_limit_upload_token", "rate_limit_api_token")
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,15 @@ class Settings:
     orphan_min_age: float = 3600.0
     retention_days: float = 0.0
 
+    # Rate limits (flask-limiter's notation, several separated by ";"; empty: not limited).
+    rate_limit_bad_credential: str = "10 per minute; 100 per day"
+    rate_limit_anonymous: str = "60 per minute"
+    rate_limit_upload_token: str = "120 per minute"
+    rate_limit_api_token: str = ""
+    webhook_ports: str = "80,443"
+    webhook_expired: int = 0  # 1: deliver the webhook of an upload whose URL expired unused, too
+    job_memory_mb: int = 2048
+
     moderation: str = "off"
     moderation_threshold: float = 0.8
     presets: str = ""  # path of the presets file; empty: the built-in resized, compressed and thumbnail
@@ -97,6 +109,11 @@ class Settings:
             raise ValueError("IMGPIPE_MODERATION_THRESHOLD is the model's probability, from 0 to 1,"
                              f" got {self.moderation_threshold!r}")
         self.derivative_presets
+        self.webhook_allowed_ports
+        for name in RATE_LIMITS:
+            _check_rate_limit(name, getattr(self, name))
+        if self.job_memory_mb < 0:
+            raise ValueError(f"IMGPIPE_JOB_MEMORY_MB is megabytes (0: no cap), got {self.job_memory_mb!r}")
         self._check_store_identities()
 
     def _check_store_identities(self) -> None:
@@ -150,6 +167,20 @@ class Settings:
     def webhook_allowed_hosts(self) -> frozenset[str]:
         """Callback hosts exempt from the private-address refusal, as URLs spell them (lower case)."""
         return frozenset(host.strip().lower().strip("[]") for host in self.webhook_allow_hosts.split(",") if host.strip())
+
+    @property
+    def webhook_allowed_ports(self) -> frozenset[int] | None:
+        """The ports callback URLs may name; None for any (IMGPIPE_WEBHOOK_PORTS=*)."""
+        if self.webhook_ports.strip() == "*":
+            return None
+        try:
+            ports = frozenset(int(part) for part in self.webhook_ports.split(",") if part.strip())
+        except ValueError:
+            ports = frozenset()
+        if not ports or not all(0 < port < 65536 for port in ports):
+            raise ValueError("IMGPIPE_WEBHOOK_PORTS must be port numbers separated by commas, or * for any,"
+                             f" got {self.webhook_ports!r}")
+        return ports
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
@@ -240,7 +271,7 @@ _PREFIXED = {
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
     "retention_days", "allowed_hosts", "insecure_no_auth_on_trusted_network", "moderation", "moderation_threshold",
-    "presets", "store_identities",
+    "presets", "store_identities", "webhook_ports", "webhook_expired", "job_memory_mb", *RATE_LIMITS,
 }
 
 
@@ -248,6 +279,17 @@ def _keys_env(role: str) -> tuple[str, str]:
     """The variables holding an identity's keys."""
     infix = "" if role == ROOT else f"{role.upper()}_"
     return f"S3_{infix}ACCESS_KEY", f"S3_{infix}SECRET_KEY"
+
+
+def _check_rate_limit(field_name: str, value: str) -> None:
+    """A limit flask-limiter can read: `10 per minute`, `10/minute`, several separated by `;`."""
+    if not value.strip():
+        return
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"{_env_name(field_name)} must be limits like '10 per minute; 100 per day' (or empty for"
+                         f" none), got {value!r}") from None
 
 
 def _env_name(field_name: str) -> str:

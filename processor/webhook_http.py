@@ -14,7 +14,7 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
-from imgpipe.callback_addresses import Resolver, delivery_addresses, resolve_host
+from imgpipe.callback_addresses import WEB_PORTS, Resolver, delivery_addresses, resolve_host
 
 USER_AGENT = "imgpipe-webhook/1"
 
@@ -39,10 +39,11 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 def post_webhook(url: str, body: bytes, headers: dict[str, str], *, allowed_hosts: frozenset[str],
-                 timeout: float, resolve: Resolver = resolve_host) -> int:
+                 timeout: float, allowed_ports: frozenset[int] | None = WEB_PORTS,
+                 resolve: Resolver = resolve_host) -> int:
     """POST `body` as JSON to `url` and return the HTTP status of the answer.
 
-    Raises CallbackRefused when the host resolves to a forbidden address, OSError when it does
+    Raises CallbackRefused for a port not allowed or a host that resolves to a forbidden address, OSError when it does
     not resolve or no address accepts a connection, http.client.HTTPException for a broken answer.
     Only connecting moves on to the next address; once a request is sent its answer counts.
     """
@@ -51,7 +52,7 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], *, allowed_host
     port = parts.port or (443 if parts.scheme == "https" else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     refused: OSError | None = None
-    for address in delivery_addresses(url, allowed_hosts, resolve):
+    for address in delivery_addresses(url, allowed_hosts, resolve, allowed_ports=allowed_ports):
         connection = connection_class(parts.hostname, port, address, timeout)
         try:
             try:

@@ -1,6 +1,11 @@
 """Webhooks: POSTing an upload's record to its callback URL once it is completed or failed, and
 again when it is deleted (the tries are then counted afresh).
 
+An upload whose URL expired unused was never uploaded: its callback is skipped, not tried,
+unless IMGPIPE_WEBHOOK_EXPIRED asks for it (a client made many such rows to have the workers
+POST wherever it likes). A try's record keeps the HTTP status and a category of what went
+wrong (imgpipe.webhook_errors), never what the receiver sent.
+
 Delivery is a job of its own, on a queue of its own that workers take only when no image is
 waiting, enqueued after the row is final: a slow or dead receiver never holds up or fails
 processing. Every try is recorded. A try not answered 2xx raises, and RQ runs the job again
@@ -21,6 +26,7 @@ from imgpipe import db as uploads
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.records import record_body
 from imgpipe.settings import Settings
+from imgpipe.webhook_errors import HTTP_STATUS, category
 from imgpipe.webhook_signature import signed_headers
 from processor.jobs import enqueue_once
 from processor.resources import resources
@@ -59,7 +65,11 @@ def deliver_callback(upload_id: str) -> str:
     settings = res.settings
     row = uploads.get_upload(res.db, upload_id)
     if row is None or row["callback_state"] != uploads.PENDING:
-        return "skipped"
+        return uploads.SKIPPED
+    if row["error_code"] == "upload_expired" and not settings.webhook_expired:
+        uploads.finish_callback(res.db, upload_id, uploads.SKIPPED, deleted_at=row["deleted_at"])
+        log.info("upload %s: webhook skipped, nothing was uploaded (IMGPIPE_WEBHOOK_EXPIRED is off)", upload_id)
+        return uploads.SKIPPED
     now = uploads.utcnow()
     record = record_body(row, res.storage, settings.result_url_ttl, now, uploads.delivery_attempts(res.db, upload_id),
                          settings.derivative_presets)
@@ -68,13 +78,14 @@ def deliver_callback(upload_id: str) -> str:
     http_status, error = None, None
     try:
         http_status = post_webhook(row["callback_url"], body, headers, allowed_hosts=settings.webhook_allowed_hosts,
-                                   timeout=REQUEST_TIMEOUT)
+                                   allowed_ports=settings.webhook_allowed_ports, timeout=REQUEST_TIMEOUT)
         if not 200 <= http_status < 300:
-            error = f"answered HTTP {http_status}"
+            error = HTTP_STATUS
     except CallbackRefused as refused:
-        error = str(refused)
+        error = category(refused)
+        log.info("upload %s: webhook refused: %s", upload_id, refused)  # our words, not the receiver's
     except (OSError, http.client.HTTPException) as failure:
-        error = f"{type(failure).__name__}: {failure}"
+        error = category(failure)
     tries = uploads.record_delivery_attempt(res.db, upload_id, http_status=http_status, error=error,
                                             since=row["deleted_at"] or "")
     if error is None:
@@ -83,7 +94,7 @@ def deliver_callback(upload_id: str) -> str:
         return uploads.DELIVERED
     if tries > len(settings.webhook_intervals):
         uploads.finish_callback(res.db, upload_id, uploads.FAILED, deleted_at=row["deleted_at"])
-        log.warning("upload %s: webhook failed after %s tries: %s", upload_id, tries, error)
+        log.warning("upload %s: webhook failed after %s tries: %s (HTTP %s)", upload_id, tries, error, http_status)
         return uploads.FAILED
-    log.info("upload %s: webhook try %s failed (%s), will retry", upload_id, tries, error)
+    log.info("upload %s: webhook try %s failed (%s, HTTP %s), will retry", upload_id, tries, error, http_status)
     raise DeliveryFailed(error)

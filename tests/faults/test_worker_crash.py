@@ -130,7 +130,7 @@ def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_p
 @pytest.mark.engines("sqlite")  # the supervisor re-drives RQ's job; delivery rows: test_lost_webhook on both
 def test_a_worker_killed_while_posting_a_webhook_still_delivers_it(stack_with, tmp_path):
     """The delivery job would stay marked started for good; the supervisor re-drives it."""
-    stack = stack_with(webhook_allow_hosts="127.0.0.1")
+    stack = stack_with(webhook_allow_hosts="127.0.0.1", webhook_ports="*")
     api = Api.of(stack)
     [photo] = make_jpegs(tmp_path / "in", 1)
     worker_dead = threading.Event()

@@ -17,10 +17,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update"]
 
 
-# Webhook receivers in the tests listen on loopback, which callbacks reach only when allowed by
-# name; two-second retry intervals let a failing receiver use up its three tries in seconds (RQ
+# Webhook receivers in the tests listen on loopback, on free ports, which callbacks reach only when
+# allowed by name and port; two-second retry intervals let a failing receiver use up its three tries in seconds (RQ
 # schedules retries to the whole second, so a try follows the one before by one to two seconds).
-WEBHOOK_SETTINGS = {"webhook_allow_hosts": "127.0.0.1", "webhook_secret": "integration-secret",
+WEBHOOK_SETTINGS = {"webhook_allow_hosts": "127.0.0.1", "webhook_ports": "*", "webhook_secret": "integration-secret",
                     "webhook_retry_intervals": "2,2"}
 
 

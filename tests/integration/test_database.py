@@ -129,13 +129,13 @@ def test_a_callback_is_pending_until_it_is_delivered_or_failed_and_then_stays(da
     assert new_row(database)["callback_state"] is None
     row = new_row(database, "c" * 32, callback_url="https://hooks.example.com/in")
     assert uploads.get_upload(database, row["id"])["callback_state"] == "pending"
-    assert uploads.record_delivery_attempt(database, row["id"], http_status=500, error="answered HTTP 500") == 1
+    assert uploads.record_delivery_attempt(database, row["id"], http_status=500, error="http_status") == 1
     assert uploads.record_delivery_attempt(database, row["id"], http_status=204, error=None) == 2
     assert uploads.finish_callback(database, row["id"], uploads.DELIVERED)
     assert not uploads.finish_callback(database, row["id"], uploads.FAILED)
     assert uploads.get_upload(database, row["id"])["callback_state"] == "delivered"
     attempts = uploads.delivery_attempts(database, row["id"])
-    assert [(a["http_status"], a["error"]) for a in attempts] == [(500, "answered HTTP 500"), (204, None)]
+    assert [(a["http_status"], a["error"]) for a in attempts] == [(500, "http_status"), (204, None)]
     assert attempts[0]["attempted_at"] <= attempts[1]["attempted_at"]
 
 
@@ -238,8 +238,12 @@ def test_a_sqlite_file_from_before_versioning_upgrades_in_place_without_losing_a
         migration.version for migration in uploads.MIGRATIONS]
     uploads.require_schema(database)
     after = {table: sqlite_rows(path, table) for table in before}
+    # The one value rewritten: a try's error text becomes its category (it may quote the receiver).
+    expected = {**before, "webhook_deliveries": [
+        {**row, "error": row["error"] and ("http_status" if row["http_status"] is not None else "connection_failed")}
+        for row in before["webhook_deliveries"]]}
     assert {table: [{column: row[column] for column in old} for row, old in zip(after[table], before[table])]
-            for table in before} == before, "every row keeps every value it had; later columns are only added"
+            for table in before} == expected, "every row keeps every value it had; later columns are only added"
     assert all(len(after[table]) == len(before[table]) for table in before)
 
     assert uploads.claim_for_processing(database, "a" * 32)["attempts"] == 1
@@ -446,7 +450,7 @@ def test_deleting_asks_for_the_webhook_again_and_counts_its_tries_afresh(databas
     new_row(database)
     for upload_id in (row["id"], "a" * 32):
         uploads.mark_failed(database, upload_id, "upload_expired", "never uploaded")
-    uploads.record_delivery_attempt(database, row["id"], http_status=500, error="answered HTTP 500")
+    uploads.record_delivery_attempt(database, row["id"], http_status=500, error="http_status")
     assert uploads.finish_callback(database, row["id"], uploads.FAILED)
     assert uploads.deleted_with_callback_waiting(database) == []
     for upload_id in (row["id"], "a" * 32):

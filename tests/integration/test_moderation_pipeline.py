@@ -32,7 +32,7 @@ from webhook_receiver import webhook_receiver
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with running_stack(tmp_path_factory.mktemp("moderation"), webhook_allow_hosts="127.0.0.1") as running:
+    with running_stack(tmp_path_factory.mktemp("moderation"), webhook_allow_hosts="127.0.0.1", webhook_ports="*") as running:
         yield running
 
 

@@ -20,7 +20,7 @@ def test_the_request_goes_to_the_checked_address_under_the_callback_name():
     with webhook_receiver(default=202) as hook:
         port = hook.server.server_address[1]
         status = post_webhook(f"http://hooks.example.test:{port}/in?x=1", b'{"a": 1}', {"X-Extra": "yes"},
-                              allowed_hosts=frozenset({"hooks.example.test"}), timeout=5,
+                              allowed_hosts=frozenset({"hooks.example.test"}), allowed_ports=None, timeout=5,
                               resolve=resolving("127.0.0.3", "127.0.0.1"))
         [request] = hook.received
     assert status == 202
@@ -31,7 +31,7 @@ def test_the_request_goes_to_the_checked_address_under_the_callback_name():
 
 def test_a_redirect_is_an_answer_not_a_new_destination():
     with webhook_receiver() as elsewhere, webhook_receiver(default=(307, {"Location": elsewhere.url})) as hook:
-        assert post_webhook(f"{hook.url}/in", b"{}", {}, allowed_hosts=frozenset({"127.0.0.1"}), timeout=5) == 307
+        assert post_webhook(f"{hook.url}/in", b"{}", {}, allowed_hosts=frozenset({"127.0.0.1"}), allowed_ports=None, timeout=5) == 307
         assert elsewhere.received == []
 
 
@@ -39,6 +39,6 @@ def test_a_name_resolving_inside_the_network_gets_nothing_sent():
     with webhook_receiver() as hook:
         port = hook.server.server_address[1]
         with pytest.raises(CallbackRefused, match=r"hooks.example.test \(127.0.0.1\) is a loopback address"):
-            post_webhook(f"http://hooks.example.test:{port}/in", b"{}", {}, allowed_hosts=frozenset(), timeout=5,
+            post_webhook(f"http://hooks.example.test:{port}/in", b"{}", {}, allowed_hosts=frozenset(), allowed_ports=None, timeout=5,
                          resolve=resolving("93.184.215.14", "127.0.0.1"))
         assert hook.received == []

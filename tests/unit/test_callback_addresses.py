@@ -56,7 +56,7 @@ def test_a_new_callback_is_refused_for_a_literal_or_resolved_forbidden_address()
     with pytest.raises(CallbackRefused, match=r"sneaky.example.com \(10.0.0.7\) is a private address"):
         check_new_callback("http://sneaky.example.com/hook", frozenset(), DNS)
     with pytest.raises(CallbackRefused, match="loopback"):
-        check_new_callback("http://localhost:8080/hook", frozenset(), DNS)
+        check_new_callback("http://localhost/hook", frozenset(), DNS)
 
 
 def test_a_name_that_does_not_resolve_yet_is_left_to_the_delivery():
@@ -67,10 +67,23 @@ def test_a_name_that_does_not_resolve_yet_is_left_to_the_delivery():
 
 def test_allowed_hosts_skip_the_check_by_the_name_in_the_url():
     allowed = frozenset({"127.0.0.1"})
-    check_new_callback("http://127.0.0.1:9999/hook", allowed, DNS)
-    assert delivery_addresses("http://127.0.0.1:9999/hook", allowed, DNS) == ["127.0.0.1"]
+    check_new_callback("http://127.0.0.1/hook", allowed, DNS)
+    assert delivery_addresses("http://127.0.0.1/hook", allowed, DNS) == ["127.0.0.1"]
     with pytest.raises(CallbackRefused):
-        check_new_callback("http://localhost:9999/hook", allowed, DNS)
+        check_new_callback("http://localhost/hook", allowed, DNS)
+
+
+def test_only_web_ports_unless_others_are_allowed_even_for_allowed_hosts():
+    allowed = frozenset({"127.0.0.1"})
+    for url in ("http://hooks.example.com:8080/in", "https://hooks.example.com:22/", "http://127.0.0.1:6379/"):
+        with pytest.raises(CallbackRefused, match="port .* is not allowed"):
+            check_new_callback(url, allowed, DNS)
+        with pytest.raises(CallbackRefused, match="port .* is not allowed"):
+            delivery_addresses(url, allowed, DNS)
+    check_new_callback("http://hooks.example.com:80/in", allowed, DNS)
+    check_new_callback("https://hooks.example.com:443/in", allowed, DNS)
+    check_new_callback("http://hooks.example.com:8080/in", allowed, DNS, allowed_ports=frozenset({80, 443, 8080}))
+    assert delivery_addresses("http://127.0.0.1:9999/hook", allowed, DNS, allowed_ports=None) == ["127.0.0.1"]
 
 
 def test_delivery_checks_what_the_name_resolves_to_now():

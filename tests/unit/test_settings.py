@@ -57,3 +57,21 @@ def test_an_upload_token_secret_must_be_long_enough_to_resist_guessing():
     assert Settings.from_env({"IMGPIPE_UPLOAD_TOKEN_SECRET": "k" * 32}).upload_token_secret == "k" * 32
     with pytest.raises(ValueError, match="IMGPIPE_UPLOAD_TOKEN_SECRET"):
         Settings(upload_token_secret="short")
+
+
+def test_limits_are_settings_read_and_checked_at_start():
+    defaults = Settings()
+    assert defaults.rate_limit_api_token == "", "the operator's own token is not slowed by default"
+    assert defaults.webhook_allowed_ports == frozenset({80, 443})
+    assert defaults.job_memory_mb > 0 and defaults.webhook_expired == 0
+    read = Settings.from_env({"IMGPIPE_RATE_LIMIT_BAD_CREDENTIAL": "3/minute", "IMGPIPE_WEBHOOK_PORTS": "443, 8443",
+                              "IMGPIPE_JOB_MEMORY_MB": "512", "IMGPIPE_WEBHOOK_EXPIRED": "1"})
+    assert (read.rate_limit_bad_credential, read.webhook_allowed_ports, read.job_memory_mb, read.webhook_expired) == (
+        "3/minute", frozenset({443, 8443}), 512, 1)
+    assert Settings(webhook_ports="*").webhook_allowed_ports is None
+    with pytest.raises(ValueError, match="IMGPIPE_RATE_LIMIT_ANONYMOUS"):
+        Settings(rate_limit_anonymous="plenty")
+    with pytest.raises(ValueError, match="IMGPIPE_WEBHOOK_PORTS"):
+        Settings(webhook_ports="80,70000")
+    with pytest.raises(ValueError, match="IMGPIPE_JOB_MEMORY_MB"):
+        Settings(job_memory_mb=-1)

@@ -1,7 +1,9 @@
+import json
+
 import pytest
 
-from api.validation import (BASE_CONTENT_TYPES, RequestRejected, UploadRules, accepted_content_types,
-                            clean_filename, parse_batch, parse_new_upload)
+from api.validation import (BASE_CONTENT_TYPES, MAX_JSON_DEPTH, RequestRejected, UploadRules, accepted_content_types,
+                            clean_filename, json_depth, parse_batch, parse_json_body, parse_new_upload)
 from imgpipe.callback_addresses import CallbackRefused
 
 ACCEPTED = accepted_content_types({"heif", "avif"})
@@ -156,3 +158,27 @@ def test_a_batch_is_a_non_empty_bounded_list_of_objects():
     with pytest.raises(RequestRejected) as info:
         parse_batch({"files": [{}, {}, {}]}, max_files=2)
     assert (info.value.status, info.value.code) == (400, "too_many_files")
+
+
+@pytest.mark.parametrize("text, depth", [
+    ('{"a": 1}', 1), ('{"files": [{"filename": "a"}]}', 3), ('"[[[["', 0), ('{"a": "]}[{\\"[{"}', 1),
+    ("[" * 50_000 + "]" * 50_000, 50_000),
+])
+def test_json_depth_counts_brackets_outside_strings(text, depth):
+    assert json_depth(text) == depth
+
+
+def test_a_body_nested_too_deep_is_400_before_it_is_parsed():
+    for raw in (b"[" * 50_000 + b"]" * 50_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"[" * 50_000):
+        with pytest.raises(RequestRejected) as refused:
+            parse_json_body(raw, "the body must be JSON")
+        assert (refused.value.status, refused.value.code) == (400, "invalid_request")
+        assert "nested more than" in refused.value.message
+    nested = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert parse_json_body(nested.encode(), "the body must be JSON") == json.loads(nested)
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"\xff\xfe", b"NaN-ish", b'{"a": 1} trailing'])
+def test_a_body_that_is_not_json_is_400_with_the_callers_words(raw):
+    with pytest.raises(RequestRejected, match="the body must be JSON"):
+        parse_json_body(raw, "the body must be JSON")

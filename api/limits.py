@@ -1,0 +1,97 @@
+"""Rate limits, so that no one client can take the service from the others (flask-limiter).
+
+Each request is limited by the credential it brings, counted in Redis so that every API process
+(gunicorn worker, host) shares the same counts:
+
+- a credential that is wrong (a guess at the API token, a forged or expired upload token):
+  IMGPIPE_RATE_LIMIT_BAD_CREDENTIAL per client address, the hardest limit, on every path;
+- no credential at all, once one is configured: IMGPIPE_RATE_LIMIT_ANONYMOUS per client address,
+  on every path but /healthz and CORS preflights;
+- a browser upload token: IMGPIPE_RATE_LIMIT_UPLOAD_TOKEN per token, on the calls that create
+  uploads (reading its uploads' status is not limited: a page polls);
+- the operator's API token: IMGPIPE_RATE_LIMIT_API_TOKEN, empty (not limited) by default, so a
+  bulk upload of thousands of files never meets a 429.
+
+An API with no credential configured has no outsiders by its operator's choice: every request
+is then counted as the API token's. A limit is checked before the credential is (a refusal is
+still counted: a client guessing gets 401s, then 429s). While Redis is down each process counts
+on its own.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from flask import Flask, g, request
+from flask_limiter import ApplicationLimit, Limiter, RequestLimit
+from flask_limiter.util import get_remote_address
+
+from api.access import OPEN_PATHS, supplied_token
+from api.browser import is_preflight
+from imgpipe.settings import Settings
+from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
+
+CREATE_ENDPOINTS = frozenset({"uploads.create_upload", "uploads.create_batch"})
+API_TOKEN, UPLOAD_TOKEN, BAD_CREDENTIAL, ANONYMOUS = "api_token", "upload_token", "bad_credential", "anonymous"
+KEY_PREFIX = "imgpipe-limits"
+
+
+def install(app: Flask, settings: Settings) -> Limiter:
+    """Call before the access check is installed: the limits then run first."""
+
+    def applies_to(kind: str, *, create_only: bool = False, open_paths: bool = True):
+        def exempt() -> bool:
+            if credential(settings)[0] != kind:
+                return True
+            if create_only and request.endpoint not in CREATE_ENDPOINTS:
+                return True
+            return not open_paths and (request.path in OPEN_PATHS or is_preflight())
+        return exempt
+
+    def by_upload_token() -> str:
+        return credential(settings)[1]
+
+    limits = [
+        ApplicationLimit(settings.rate_limit_bad_credential, scope=BAD_CREDENTIAL, exempt_when=applies_to(BAD_CREDENTIAL)),
+        ApplicationLimit(settings.rate_limit_anonymous, scope=ANONYMOUS,
+                         exempt_when=applies_to(ANONYMOUS, open_paths=False)),
+        ApplicationLimit(settings.rate_limit_upload_token, scope=UPLOAD_TOKEN, key_function=by_upload_token,
+                         exempt_when=applies_to(UPLOAD_TOKEN, create_only=True)),
+        ApplicationLimit(settings.rate_limit_api_token, scope=API_TOKEN, key_function=lambda: API_TOKEN,
+                         exempt_when=applies_to(API_TOKEN)),
+    ]
+    limiter = Limiter(
+        get_remote_address, app=app, storage_uri=settings.redis_url, key_prefix=KEY_PREFIX,
+        strategy="moving-window", application_limits=[limit for limit in limits if limit.limit_provider],
+        headers_enabled=False, swallow_errors=True, in_memory_fallback_enabled=True, on_breach=_note_retry_after)
+    return limiter
+
+
+def credential(settings: Settings) -> tuple[str, str]:
+    """What the request brings, and the upload token's id when it is one; judged once per request.
+
+    Mirrors api.access: the same token counts as the same credential there and here."""
+    if "credential" not in g:
+        g.credential = _judge(settings)
+    return g.credential
+
+
+def _judge(settings: Settings) -> tuple[str, str]:
+    if not (settings.api_token or settings.upload_token_secret):
+        return API_TOKEN, ""
+    supplied = supplied_token()
+    if settings.api_token and supplied and hmac.compare_digest(supplied.encode(), settings.api_token.encode()):
+        return API_TOKEN, ""
+    if (settings.upload_token_secret and request.authorization is not None
+            and request.authorization.type == "bearer" and looks_like_upload_token(supplied)):
+        try:
+            return UPLOAD_TOKEN, verify(settings.upload_token_secret, supplied, time.time()).id
+        except TokenRefused:
+            return BAD_CREDENTIAL, ""
+    return (BAD_CREDENTIAL if supplied else ANONYMOUS), ""
+
+
+def _note_retry_after(limit: RequestLimit) -> None:
+    """Keep when the breached window frees a request, for the 429's Retry-After (api.errors)."""
+    g.retry_after = max(1, int(limit.reset_at - time.time()) + 1)
