@@ -34,7 +34,9 @@ from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
 
 CREATE_ENDPOINTS = frozenset({"uploads.create_upload", "uploads.create_batch"})
 API_TOKEN, UPLOAD_TOKEN, BAD_CREDENTIAL, ANONYMOUS = "api_token", "upload_token", "bad_credential", "anonymous"
-KEY_PREFIX = "imgpipe-limits"
+KEY_PREFIX = "imgpipe:limits"  # of every key the counts are kept under in Redis
+# A Redis that stops answering must not hold requests: past this, the process counts on its own.
+REDIS_TIMEOUT = 1.0
 
 
 def install(app: Flask, settings: Settings) -> Limiter:
@@ -62,7 +64,8 @@ def install(app: Flask, settings: Settings) -> Limiter:
                          exempt_when=applies_to(API_TOKEN)),
     ]
     limiter = Limiter(
-        get_remote_address, app=app, storage_uri=settings.redis_url, key_prefix=KEY_PREFIX,
+        get_remote_address, app=app, storage_uri=settings.redis_url, storage_options={
+            "key_prefix": KEY_PREFIX, "socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT},
         strategy="moving-window", application_limits=[limit for limit in limits if limit.limit_provider],
         headers_enabled=False, swallow_errors=True, in_memory_fallback_enabled=True, on_breach=_note_retry_after)
     return limiter

@@ -30,6 +30,9 @@ from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
 
+# The job needed more than the worker's memory cap: the original is kept, for a reprocess under a larger one.
+OUT_OF_MEMORY = "out_of_memory"
+
 
 def process_upload(upload_id: str) -> str:
     """Process one upload; returns the row's final status (or 'skipped' if it already was final)."""
@@ -46,6 +49,10 @@ def process_upload(upload_id: str) -> str:
         return _derive(res, row)
     except ImageRejected as rejected:
         return _fail(res, row, rejected.code, rejected.message)
+    except MemoryError:
+        # The worker's memory cap (processor.worker.cap_memory): another try would need as much.
+        return _fail(res, row, OUT_OF_MEMORY, "processing this picture needs more memory than a job may use"
+                                              f" (IMGPIPE_JOB_MEMORY_MB={res.settings.job_memory_mb})")
     except (StorageUnavailable, DatabaseUnavailable) as error:
         # An outage is not the upload's fault: the attempt is given back (over a new connection
         # when the database dropped the old one) and RQ tries again later.

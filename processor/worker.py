@@ -8,6 +8,11 @@ and when that child dies without being asked to (SIGKILL, the OOM killer, a cras
 decoder) it re-drives the job the child held at once and starts a new child. The attempt count
 on the row bounds how often one upload can take a worker down.
 
+The child runs under a memory cap (IMGPIPE_JOB_MEMORY_MB, its address space, RLIMIT_AS): a
+picture within the pixel limit whose processing would need more gets MemoryError, its upload
+ends failed/out_of_memory, and the worker goes on with the next one, instead of the kernel's
+OOM killer choosing a process to end (perhaps the database's).
+
 The same supervisor starts a new worker when one quits because Redis dropped, so a Redis
 restart never leaves the queue without a consumer. When it starts, it also re-drives the jobs
 of this host's workers that died together with their supervisor (a power loss).
@@ -26,6 +31,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import socket
 import sys
@@ -200,7 +206,25 @@ def _run_child(settings: Settings, burst: bool, name: str, parent_pid: int) -> N
         return
     worker_pid = os.getpid()
     os.register_at_fork(after_in_child=lambda: _die_with_parent(worker_pid) or os._exit(0))
+    cap_memory(settings.job_memory_mb)
     run_worker(settings, burst=burst, name=name)
+
+
+def cap_memory(megabytes: int) -> None:
+    """Limit this process's address space (and what it forks) to `megabytes`; 0: no cap.
+
+    Address space, not resident memory: it is what the kernel can refuse at the moment of the
+    allocation, so Python sees MemoryError rather than a kill. It counts the moderation model,
+    the libraries and every thread's stack, so the default leaves room for all of them plus a
+    picture at the default pixel limit (measured: README, "Memory")."""
+    if megabytes <= 0:
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = megabytes * 2**20
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    log.info("worker memory cap: %s MB of address space (IMGPIPE_JOB_MEMORY_MB)", cap // 2**20)
 
 
 def _die_with_parent(parent_pid: int) -> bool:
