@@ -200,6 +200,10 @@ FORBIDDEN = _error("A browser upload token was sent: it may only create uploads 
 USED_UP = _error("A browser upload token was sent that may not create this many more files or bytes "
                  "(token_exhausted), or that may only read the uploads made with it (forbidden).")
 NOT_FOUND = _error("No upload with this id.")
+RATE_LIMITED = _error("Too many requests from this client (rate_limited): wrong credentials and requests without one "
+                      "per address, a browser upload token's creations per token; the Retry-After header says in how "
+                      "many seconds to try again. The API token is not limited unless IMGPIPE_RATE_LIMIT_API_TOKEN "
+                      "says so.")
 
 
 def _create(deprecated: bool = False) -> dict:
@@ -213,7 +217,8 @@ def _create(deprecated: bool = False) -> dict:
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUpload")}}},
         "responses": {
             "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
-            "400": _error("The body is not the JSON object this call expects, size included (invalid_request), "
+            "400": _error("The body is not the JSON object this call expects, size included, or is nested more than "
+                          "32 deep (invalid_request), "
                           "the size is over the limit (too_large), a format cannot be written "
                           "(unsupported_output_format), a preset does not exist (unknown_preset), or the callback "
                           "URL leads to a forbidden address (callback_not_allowed)."),
@@ -221,6 +226,7 @@ def _create(deprecated: bool = False) -> dict:
             "403": USED_UP,
             "413": _error("The request body is over 64 KiB."),
             "415": _error("The content type is not an accepted image type."),
+            "429": RATE_LIMITED,
             "503": _error("Object storage is unavailable."),
         },
     }
@@ -239,6 +245,7 @@ CREATE_BATCH = {
         "401": UNAUTHORIZED,
         "403": USED_UP,
         "413": _error("The request body is over 64 KiB."),
+        "429": RATE_LIMITED,
         "503": _error("Object storage is unavailable."),
     },
 }
