@@ -12,6 +12,11 @@ Each request is limited by the credential it brings, counted in Redis so that ev
 - the operator's API token: IMGPIPE_RATE_LIMIT_API_TOKEN, empty (not limited) by default, so a
   bulk upload of thousands of files never meets a 429.
 
+The client address is the connection's peer, or, with IMGPIPE_TRUSTED_PROXIES=n, the address
+the n-th proxy from here saw in X-Forwarded-For (werkzeug's ProxyFix): behind a proxy every
+client would otherwise share the proxy's address. Set it only to the number of proxies that
+really are in front: a client reaching the API directly could claim any address.
+
 An API with no credential configured has no outsiders by its operator's choice: every request
 is then counted as the API token's. A limit is checked before the credential is (a refusal is
 still counted: a client guessing gets 401s, then 429s). While Redis is down each process counts
@@ -26,6 +31,7 @@ import time
 from flask import Flask, g, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.access import OPEN_PATHS, supplied_token
 from api.browser import is_preflight
@@ -41,6 +47,9 @@ REDIS_TIMEOUT = 1.0
 
 def install(app: Flask, settings: Settings) -> Limiter:
     """Call before the access check is installed: the limits then run first."""
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0,
+                                x_prefix=0)
 
     def applies_to(kind: str, *, create_only: bool = False, open_paths: bool = True):
         def exempt() -> bool:

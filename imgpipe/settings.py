@@ -84,6 +84,7 @@ class Settings:
     rate_limit_anonymous: str = "60 per minute"
     rate_limit_upload_token: str = "120 per minute"
     rate_limit_api_token: str = ""
+    trusted_proxies: int = 0  # reverse proxies in front of the API whose X-Forwarded-For is believed
     webhook_ports: str = "80,443"
     webhook_expired: int = 0  # 1: deliver the webhook of an upload whose URL expired unused, too
     job_memory_mb: int = 2048
@@ -112,6 +113,8 @@ class Settings:
         self.webhook_allowed_ports
         for name in RATE_LIMITS:
             _check_rate_limit(name, getattr(self, name))
+        if self.trusted_proxies < 0:
+            raise ValueError(f"IMGPIPE_TRUSTED_PROXIES is a number of proxies, got {self.trusted_proxies!r}")
         if self.job_memory_mb < 0:
             raise ValueError(f"IMGPIPE_JOB_MEMORY_MB is megabytes (0: no cap), got {self.job_memory_mb!r}")
         self._check_store_identities()
@@ -271,7 +274,8 @@ _PREFIXED = {
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
     "retention_days", "allowed_hosts", "insecure_no_auth_on_trusted_network", "moderation", "moderation_threshold",
-    "presets", "store_identities", "webhook_ports", "webhook_expired", "job_memory_mb", *RATE_LIMITS,
+    "presets", "store_identities", "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies",
+    *RATE_LIMITS,
 }
 
 

@@ -92,7 +92,8 @@ def stack(tmp_path_factory, peer):
             rate_limit_bad_credential=f"{BAD_GUESSES} per minute", rate_limit_anonymous=f"{ANONYMOUS} per minute",
             rate_limit_upload_token=f"{PER_UPLOAD_TOKEN} per minute",
             webhook_allow_hosts="127.0.0.1", webhook_ports=f"80,443,{peer.port}", webhook_retry_intervals="1",
-            upload_url_ttl=3, upload_grace=1, sweep_min_age=0.5, job_memory_mb=JOB_MEMORY_MB) as running:
+            upload_url_ttl=3, upload_grace=1, sweep_min_age=0.5, job_memory_mb=JOB_MEMORY_MB,
+            trusted_proxies=1) as running:
         yield running
 
 
@@ -155,6 +156,17 @@ def test_requests_without_a_credential_get_401_then_429(stack):
     assert [answer.status_code for answer in answers] == [401] * ANONYMOUS + [429] * 2
     assert answers[-1].json()["error"]["code"] == "rate_limited" and int(answers[-1].headers["Retry-After"]) >= 1
     assert outsider(stack, "/healthz").status_code == 200, "/healthz stays open to probes"
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_on_its_own(stack):
+    """IMGPIPE_TRUSTED_PROXIES=1: the address the proxy saw is the client's (the limits' count of
+    127.0.0.1 itself, used up by the test before, does not matter to them)."""
+    def from_client(address: str) -> int:
+        return outsider(stack, "/uploads", headers={"X-Forwarded-For": address}).status_code
+
+    assert [from_client("203.0.113.7") for _ in range(ANONYMOUS + 1)] == [401] * ANONYMOUS + [429]
+    assert from_client("203.0.113.8") == 401, "another client behind the proxy is not refused for the first one"
+    assert from_client("198.51.100.1, 203.0.113.7") == 429, "only the address the trusted proxy added counts"
 
 
 def test_a_browser_upload_token_is_limited_on_its_own_creations(stack, api):

@@ -63,7 +63,7 @@ def test_limits_are_settings_read_and_checked_at_start():
     defaults = Settings()
     assert defaults.rate_limit_api_token == "", "the operator's own token is not slowed by default"
     assert defaults.webhook_allowed_ports == frozenset({80, 443})
-    assert defaults.job_memory_mb > 0 and defaults.webhook_expired == 0
+    assert defaults.job_memory_mb > 0 and defaults.webhook_expired == 0 and defaults.trusted_proxies == 0
     read = Settings.from_env({"IMGPIPE_RATE_LIMIT_BAD_CREDENTIAL": "3/minute", "IMGPIPE_WEBHOOK_PORTS": "443, 8443",
                               "IMGPIPE_JOB_MEMORY_MB": "512", "IMGPIPE_WEBHOOK_EXPIRED": "1"})
     assert (read.rate_limit_bad_credential, read.webhook_allowed_ports, read.job_memory_mb, read.webhook_expired) == (
