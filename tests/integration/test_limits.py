@@ -225,13 +225,24 @@ def test_what_a_receiver_answers_is_never_stored_only_its_category_and_status(ap
     assert PEER_WORDS not in record and b"peer-says" not in record
 
 
-def test_an_upload_never_made_gets_no_webhook(api, peer, stack):
+def test_an_upload_never_made_gets_no_webhook_unless_asked_for(api, peer, stack):
     created = api.create("never.jpg", callback_url=peer.url(f"/never-{secrets.token_hex(4)}"))
     assert api.wait_final(created["id"], timeout=30)["error"]["code"] == "upload_expired"
     callback = callback_of(api, created["id"], "skipped")
     assert callback["attempts"] == []
     assert not any(path.startswith("/never-") for path in peer.paths), "no request was made for it"
     assert "webhook skipped" in (stack.var_dir / "log" / "worker.log").read_text()
+
+    # Asked for, with IMGPIPE_WEBHOOK_EXPIRED=1, it is delivered like any other.
+    stack.stop_process("worker")
+    stack.settings = dataclasses.replace(stack.settings, webhook_expired=1)
+    stack.start_worker()
+    path = f"/asked-{secrets.token_hex(4)}"
+    created = api.create("asked.jpg", callback_url=peer.url(path))
+    assert api.wait_final(created["id"], timeout=30)["error"]["code"] == "upload_expired"
+    attempts = callback_of(api, created["id"], "delivered")["attempts"]
+    assert [(attempt["http_status"], attempt["error"]) for attempt in attempts] == [(204, None)]
+    assert path in peer.paths
 
 
 def worker_child(stack) -> int:
