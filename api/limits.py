@@ -45,7 +45,7 @@ KEY_PREFIX = "imgpipe:limits"  # of every key the counts are kept under in Redis
 REDIS_TIMEOUT = 1.0
 
 
-def install(app: Flask, settings: Settings) -> Limiter:
+def install(app: Flask, settings: Settings) -> None:
     """Call before the access check is installed: the limits then run first."""
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0,
@@ -72,12 +72,11 @@ def install(app: Flask, settings: Settings) -> Limiter:
         ApplicationLimit(settings.rate_limit_api_token, scope=API_TOKEN, key_function=lambda: API_TOKEN,
                          exempt_when=applies_to(API_TOKEN)),
     ]
-    limiter = Limiter(
+    Limiter(
         get_remote_address, app=app, storage_uri=settings.redis_url, storage_options={
             "key_prefix": KEY_PREFIX, "socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT},
         strategy="moving-window", application_limits=[limit for limit in limits if limit.limit_provider],
         headers_enabled=False, swallow_errors=True, in_memory_fallback_enabled=True, on_breach=_note_retry_after)
-    return limiter
 
 
 def credential(settings: Settings) -> tuple[str, str]:
