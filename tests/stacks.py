@@ -9,7 +9,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from imgpipe.settings import Settings
+from imgpipe.settings import RATE_LIMITS, Settings
 from imgpipe.engines import ENGINES, SQLITE
 from imgpipe.store_identities import SERVICE_ROLES
 from cli.stack import PROJECT_ROOT, PostgresServer, Stack, StackError, find_minio, find_postgres, find_redis, free_port
@@ -62,6 +62,11 @@ def store_keys() -> dict[str, str]:
     return keys
 
 
+# The rate limits are tried in test_limits.py with limits of its own; elsewhere a test's many
+# refusals (and its many clients, all on 127.0.0.1) must not meet them.
+TEST_RATE_LIMITS = {name: "100000 per minute" for name in RATE_LIMITS if name != "rate_limit_api_token"}
+
+
 def stack_settings(var_dir: Path, **overrides) -> Settings:
     values = dict(
         **store_keys(),
@@ -71,6 +76,7 @@ def stack_settings(var_dir: Path, **overrides) -> Settings:
         sweep_interval=0.5,
         sweep_min_age=2.0,
         api_token=secrets.token_urlsafe(24),  # every client a test makes sends it
+        **TEST_RATE_LIMITS,
     )
     values.update(overrides)
     return Settings(**values)
