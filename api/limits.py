@@ -35,14 +35,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.access import OPEN_PATHS, supplied_token
 from api.browser import is_preflight
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
 
 CREATE_ENDPOINTS = frozenset({"uploads.create_upload", "uploads.create_batch"})
 API_TOKEN, UPLOAD_TOKEN, BAD_CREDENTIAL, ANONYMOUS = "api_token", "upload_token", "bad_credential", "anonymous"
 KEY_PREFIX = "imgpipe:limits"  # of every key the counts are kept under in Redis
-# A Redis that stops answering must not hold requests: past this, the process counts on its own.
-REDIS_TIMEOUT = 1.0
 
 
 def install(app: Flask, settings: Settings) -> None:
@@ -74,7 +73,7 @@ def install(app: Flask, settings: Settings) -> None:
     ]
     Limiter(
         get_remote_address, app=app, storage_uri=settings.redis_url, storage_options={
-            "key_prefix": KEY_PREFIX, "socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT},
+            "key_prefix": KEY_PREFIX, "connection_pool": redis_client(settings, "limits").connection_pool},
         strategy="moving-window", application_limits=[limit for limit in limits if limit.limit_provider],
         headers_enabled=False, swallow_errors=True, in_memory_fallback_enabled=True, on_breach=_note_retry_after)
 

@@ -27,6 +27,8 @@ class Timeouts:
 USES = {
     # A request handler: a slow Redis must not hold a request (or /healthz) for long.
     "api": Timeouts(reply=2, connect=2),
+    # The API's rate limits, asked on every request: past this the process counts on its own.
+    "limits": Timeouts(reply=1, connect=1),
     # The relay blocks in BLMOVE for a second at a time; a reply later than this is a lost Redis.
     "relay": Timeouts(reply=10, connect=3, health_check=15),
     # An RQ worker blocks in BLPOP for as long as RQ asks, so it sets no reply timeout.
