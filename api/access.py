@@ -93,12 +93,12 @@ def install(app: Flask, settings: Settings) -> None:
         if request.path in OPEN_PATHS or request.path == LOGIN_PATH or is_preflight():
             return None
         if settings.api_token:
-            how = _owner_credential(settings.api_token)
+            how = owner_credential(settings.api_token)
             if how is not None:
                 if how != "bearer" and is_cross_site():  # a browser sends a cookie or Basic by itself
                     return _cross_site_refusal()
                 return None
-        supplied = _bearer_token()
+        supplied = bearer_token()
         if settings.upload_token_secret and looks_like_upload_token(supplied):
             return _admit_upload_token(settings.upload_token_secret, supplied)
         if settings.open_on_trusted_network or not guarded:
@@ -113,7 +113,7 @@ def _cross_site_refusal():
     return error_response(403, "cross_site", "a request made by another site's page is refused")
 
 
-def _owner_credential(api_token: str) -> str | None:
+def owner_credential(api_token: str) -> str | None:
     """How the request proves it holds the API token: "bearer", "basic", "cookie", or None."""
     authorization = request.authorization
     if authorization is not None and authorization.type in ("bearer", "basic"):
@@ -123,7 +123,7 @@ def _owner_credential(api_token: str) -> str | None:
     return "cookie" if has_session(api_token) else None
 
 
-def _bearer_token() -> str:
+def bearer_token() -> str:
     authorization = request.authorization
     if authorization is None or authorization.type != "bearer":
         return ""

@@ -3,13 +3,14 @@
 Each request is limited by the credential it brings, counted in Redis so that every API process
 (gunicorn worker, host) shares the same counts:
 
-- a credential that is wrong (a guess at the API token, a forged or expired upload token):
-  IMGPIPE_RATE_LIMIT_BAD_CREDENTIAL per client address, the hardest limit, on every path;
+- a credential that is wrong (a guess at the API token, a forged or expired upload token or
+  session cookie), and every use of the login link: IMGPIPE_RATE_LIMIT_BAD_CREDENTIAL per client
+  address, the hardest limit, on every path;
 - no credential at all, once one is configured: IMGPIPE_RATE_LIMIT_ANONYMOUS per client address,
   on every path but /healthz and CORS preflights;
 - a browser upload token: IMGPIPE_RATE_LIMIT_UPLOAD_TOKEN per token, on the calls that create
   uploads (reading its uploads' status is not limited: a page polls);
-- the operator's API token: IMGPIPE_RATE_LIMIT_API_TOKEN, empty (not limited) by default, so a
+- the operator's API token (or the session its login link made): IMGPIPE_RATE_LIMIT_API_TOKEN, empty (not limited) by default, so a
   bulk upload of thousands of files never meets a 429.
 
 The client address is the connection's peer, or, with IMGPIPE_TRUSTED_PROXIES=n, the address
@@ -17,15 +18,15 @@ the n-th proxy from here saw in X-Forwarded-For (werkzeug's ProxyFix): behind a 
 client would otherwise share the proxy's address. Set it only to the number of proxies that
 really are in front: a client reaching the API directly could claim any address.
 
-An API with no credential configured has no outsiders by its operator's choice: every request
-is then counted as the API token's. A limit is checked before the credential is (a refusal is
+An API with no credential configured, or opened on a trusted network
+(IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK), has no outsiders by its operator's choice: every
+request is then counted as the API token's. A limit is checked before the credential is (a refusal is
 still counted: a client guessing gets 401s, then 429s). While Redis is down each process counts
 on its own.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from flask import Flask, g, request
@@ -33,8 +34,9 @@ from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api.access import OPEN_PATHS, supplied_token
+from api.access import OPEN_PATHS, bearer_token, owner_credential
 from api.browser import is_preflight
+from api.login import COOKIE, LOGIN_PATH
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
@@ -88,18 +90,19 @@ def credential(settings: Settings) -> tuple[str, str]:
 
 
 def _judge(settings: Settings) -> tuple[str, str]:
-    if not (settings.api_token or settings.upload_token_secret):
+    if settings.open_on_trusted_network or not (settings.api_token or settings.upload_token_secret):
         return API_TOKEN, ""
-    supplied = supplied_token()
-    if settings.api_token and supplied and hmac.compare_digest(supplied.encode(), settings.api_token.encode()):
+    if settings.api_token and owner_credential(settings.api_token) is not None:
         return API_TOKEN, ""
-    if (settings.upload_token_secret and request.authorization is not None
-            and request.authorization.type == "bearer" and looks_like_upload_token(supplied)):
+    supplied = bearer_token()
+    if settings.upload_token_secret and looks_like_upload_token(supplied):
         try:
             return UPLOAD_TOKEN, verify(settings.upload_token_secret, supplied, time.time()).id
         except TokenRefused:
             return BAD_CREDENTIAL, ""
-    return (BAD_CREDENTIAL if supplied else ANONYMOUS), ""
+    if request.authorization is not None or COOKIE in request.cookies or request.path == LOGIN_PATH:
+        return BAD_CREDENTIAL, ""
+    return ANONYMOUS, ""
 
 
 def _note_retry_after(limit: RequestLimit) -> None:

@@ -23,6 +23,7 @@ import pytest
 import redis
 import requests
 
+from api.login import COOKIE
 from imgpipe.upload_tokens import mint
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
@@ -309,3 +310,15 @@ def test_healthz_with_a_service_down_names_it_and_says_nothing_of_why(stack):
         assert detail not in text, f"{detail!r} in {text}"
     assert "healthz: storage is down" in (stack.var_dir / "log" / "api.log").read_text(), "the reason is logged"
     eventually(lambda: outsider(stack, "/healthz").status_code == 200, timeout=20, what="MinIO back")
+
+
+def test_guesses_at_a_login_link_or_a_session_cookie_are_limited_like_token_guesses(stack):
+    """Every use of /login, and a session cookie the API did not sign, counts as a guess; from a
+    client of its own behind the trusted proxy, since this module's guesses from 127.0.0.1 are used up."""
+    def guess(n: int) -> int:
+        headers = {"X-Forwarded-For": "203.0.113.50"}
+        if n % 2:
+            return outsider(stack, f"/login?code=guess-{n}", headers=headers, allow_redirects=False).status_code
+        return outsider(stack, "/uploads", headers=headers, cookies={COOKIE: f"forged-{n}"}).status_code
+
+    assert [guess(n) for n in range(BAD_GUESSES + 1)] == [401] * BAD_GUESSES + [429]
