@@ -82,16 +82,23 @@ def stack_settings(var_dir: Path, **overrides) -> Settings:
     return Settings(**values)
 
 
+def children_of(pid: int) -> list[int]:
+    """pid's child processes, from /proc. A thread can exit between listing the tasks and
+    reading its children, so a task that is gone is skipped."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def process_tree(pid: int) -> list[int]:
     """pid and every process below it, from /proc."""
     found = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            found += process_tree(int(child))
+    for child in children_of(pid):
+        found += process_tree(child)
     return found
 
 

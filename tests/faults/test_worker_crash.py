@@ -10,7 +10,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -21,19 +20,18 @@ from imgpipe.queues import SERIALIZER, fetch_job, make_queue
 from pipeline_client import Api, make_jpegs, put_file, upload_all
 from polling import eventually
 from processor.jobs import TAKEN_AND_LOST_AFTER, job_id_for
-from stacks import process_tree
+from stacks import children_of, process_tree
 from webhook_receiver import webhook_receiver
 
 
 def work_horse(worker_pid: int) -> int | None:
     """The process running the jobs: the supervisor's child that leads its own process group."""
-    for task in Path(f"/proc/{worker_pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
-            try:
-                if os.getpgid(int(child)) == int(child):
-                    return int(child)
-            except ProcessLookupError:
-                continue
+    for child in children_of(worker_pid):
+        try:
+            if os.getpgid(child) == child:
+                return child
+        except ProcessLookupError:
+            continue
     return None
 
 
