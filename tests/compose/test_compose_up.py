@@ -10,6 +10,7 @@ on stand-ins made from Debian's packages (scripts/build_base_images.sh). Both ar
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -164,6 +165,19 @@ class Deployment:
     def down(self) -> None:
         self.compose("down", "-v")
 
+    @contextlib.contextmanager
+    def running(self, *args: str):
+        """Up for the block, its containers' last logs printed if the block fails, and down after."""
+        try:
+            took = self.up(*args)
+            print(f"{self.file}: up --build and healthy in {took:.0f} s")
+            yield
+        except BaseException:
+            print(self.logs())
+            raise
+        finally:
+            self.down()
+
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
@@ -194,16 +208,9 @@ def test_the_single_host_file_takes_an_upload_and_goes_down_leaving_nothing(engi
     deployment = Deployment(engine, SINGLE)
     source = tmp_path / "photo.jpg"
     source.write_bytes(photo_like_jpeg(1600, 1200))
-    try:
-        took = deployment.up()
-        print(f"{SINGLE}: up --build and healthy in {took:.0f} s")
+    with deployment.running():
         assert requests.get(f"{deployment.api.base}/uploads", timeout=5).status_code == 401, "the API token is required"
         upload_one(deployment, source)
-    except BaseException:
-        print(deployment.logs())
-        raise
-    finally:
-        deployment.down()
     assert engine.leftovers() == {"containers": [], "volumes": [], "networks": []}
 
 
@@ -218,9 +225,7 @@ def test_the_cluster_file_survives_a_minio_node_and_a_worker_killed_mid_burst(en
         path = tmp_path / f"photo-{seed}.jpg"
         path.write_bytes(photo_like_jpeg(1600, 1200, seed=seed))
         paths.append(path)
-    try:
-        took = deployment.up("--scale", "worker=2")
-        print(f"{CLUSTER}: up --build and healthy in {took:.0f} s")
+    with deployment.running("--scale", "worker=2"):
         upload_one(deployment, paths[0])
 
         started = time.monotonic()
@@ -259,11 +264,6 @@ def test_the_cluster_file_survives_a_minio_node_and_a_worker_killed_mid_burst(en
             return all(running == "true" and int(count) >= 1 for running, count in states)
 
         eventually(restarted, timeout=60, what="the killed containers to be restarted", interval=1)
-    except BaseException:
-        print(deployment.logs())
-        raise
-    finally:
-        deployment.down()
     assert engine.leftovers() == {"containers": [], "volumes": [], "networks": []}
 
 

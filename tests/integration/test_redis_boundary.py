@@ -72,6 +72,14 @@ def failed(redis, job_id: str) -> bool:
     return fetch_job(redis, job_id).get_status() == JobStatus.FAILED
 
 
+def assert_refused(stack, redis, job_id: str, marker, reason: str) -> None:
+    """The worker failed the job without running anything of it, logged so, and said why."""
+    eventually(lambda: failed(redis, job_id), 20, "the worker to fail the job")
+    assert not marker.exists()
+    assert f"refused job {job_id}" in worker_log(stack)
+    assert reason in fetch_job(redis, job_id).latest_result().exc_string
+
+
 def test_redis_refuses_clients_without_the_password(stack):
     password = stack.settings.redis_password
     assert len(password) >= 32
@@ -104,10 +112,7 @@ def upload_completes_through_its_event(stack, redis, tmp_path) -> None:
 def test_a_job_naming_another_function_is_failed_and_never_run(stack, redis, tmp_path, function):
     marker = tmp_path / "ran"
     job = make_queue(redis, stack.settings).enqueue_call(function, args=(f"touch {marker}",))
-    eventually(lambda: failed(redis, job.id), 20, "the worker to fail the job")
-    assert not marker.exists()
-    assert f"refused job {job.id}" in worker_log(stack)
-    assert "not one of imgpipe's job functions" in fetch_job(redis, job.id).latest_result().exc_string
+    assert_refused(stack, redis, job.id, marker, "not one of imgpipe's job functions")
 
 
 def test_a_job_asking_for_a_callback_is_failed_and_the_callback_never_run(stack, redis, tmp_path):
@@ -115,10 +120,7 @@ def test_a_job_asking_for_a_callback_is_failed_and_the_callback_never_run(stack,
     marker = tmp_path / "ran"
     job = make_queue(redis, stack.settings).enqueue_call(
         PROCESS_UPLOAD, args=(f"$(touch {marker})",), on_failure=Callback("os.system"))
-    eventually(lambda: failed(redis, job.id), 20, "the worker to fail the job")
-    assert not marker.exists()
-    assert f"refused job {job.id}" in worker_log(stack)
-    assert "asks for callbacks" in fetch_job(redis, job.id).latest_result().exc_string
+    assert_refused(stack, redis, job.id, marker, "asks for callbacks")
 
 
 def test_a_pickled_job_is_not_unpickled(stack, redis, tmp_path):
