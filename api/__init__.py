@@ -21,7 +21,7 @@ from imgpipe.formats import writable_formats
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
-from imgpipe.store_identities import API
+from imgpipe.store_identities import API, MULTIPART
 
 STORAGE_CHECK_INTERVAL = 1.0
 
@@ -33,6 +33,7 @@ class Services:
         self.settings = settings
         self.database_engine, _ = split_url(settings.database)
         self.storage = Storage(settings, API, timeout=1.0, retries=0)
+        self.multipart = Storage(settings, MULTIPART, timeout=10.0, retries=0)  # api.multipart's store calls
         self.redis = redis_client(settings, "api")
         self.rules = UploadRules(
             accepted=accepted_content_types(readable_extensions()),
@@ -79,12 +80,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import access, browser, dashboard, health, hosts, limits, login, metrics, openapi, page, uploads
+    from api import access, browser, dashboard, health, hosts, limits, login, metrics, multipart, openapi, page, uploads
     hosts.install(app, settings)  # first: a request by an unknown name gets no further
     limits.install(app, settings)  # before the credential check, so that its refusals count
     access.install(app, settings)
     app.url_map.converters["upload_id"] = uploads.UploadIdConverter
     app.register_blueprint(uploads.bp)
+    app.register_blueprint(multipart.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(page.bp)
     app.register_blueprint(login.bp)

@@ -30,10 +30,11 @@ from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = ("/healthz",)
-# What a browser upload token may call; reading is further limited to its own uploads (api.uploads).
+# What a browser upload token may call; reading, and sending in parts, is further limited to its own
+# uploads (api.uploads).
 UPLOAD_TOKEN_ENDPOINTS = frozenset({
     "uploads.create_upload", "uploads.create_batch", "uploads.get_record", "uploads.get_status",
-    "uploads.get_results",
+    "uploads.get_results", "multipart.sign_part", "multipart.list_parts", "multipart.complete", "multipart.abort",
 })
 
 

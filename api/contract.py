@@ -18,7 +18,7 @@ class Field:
     """One member of a request body: its JSON type, whether it must be there, and its fixed limits."""
 
     name: str
-    type: str  # "string", "integer" or "array"
+    type: str  # "string", "integer", "boolean" or "array"
     description: str
     invalid: str  # the message of the 400 invalid_request for a value of the wrong shape
     required: bool = False  # an optional field also takes null, which means "not given"
@@ -69,7 +69,11 @@ CALLBACK_URL = Field(
     description="Where to POST the whole record (signed) once the upload is completed or failed. A host that "
                 "is, or resolves to, a loopback, private, link-local, multicast, reserved or cloud-metadata "
                 "address is answered 400 callback_not_allowed unless the server allows it by name.")
-NEW_UPLOAD = (FILENAME, CONTENT_TYPE, SIZE, FORMATS, PRESETS, CALLBACK_URL)  # checked in this order
+MULTIPART = Field(
+    "multipart", "boolean", invalid="multipart must be true, false or null",
+    description="true: upload in parts (S3 multipart, resumable), false: one PUT. null or left out: in parts "
+                "from IMGPIPE_MULTIPART_THRESHOLD_MB on. An empty file is always one PUT.")
+NEW_UPLOAD = (FILENAME, CONTENT_TYPE, SIZE, FORMATS, PRESETS, CALLBACK_URL, MULTIPART)  # checked in this order
 
 FILES = Field(
     "files", "array", required=True, items="object", min_items=1, invalid="files must be a non-empty list of objects",

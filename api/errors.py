@@ -8,8 +8,8 @@ from flask import Flask, g, jsonify
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
-from api.validation import RequestRejected
 from imgpipe.engines import DatabaseUnavailable
+from imgpipe.refusal import Refused
 from imgpipe.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ def error_response(status: int, code: str, message: str):
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(RequestRejected)
-    def rejected(error: RequestRejected):
+    @app.errorhandler(Refused)
+    def rejected(error: Refused):
         return error_response(error.status, error.code, error.message)
 
     @app.errorhandler(StorageUnavailable)

@@ -13,6 +13,7 @@ from api.validation import NewUpload, RequestRejected, parse_batch, parse_json_b
 from imgpipe import db as uploads
 from imgpipe.deletion import delete_upload
 from imgpipe.keys import UPLOAD_ID_REGEX, new_upload_id, original_key
+from imgpipe.multipart import MIB, plan_parts, wants_multipart
 from imgpipe.records import record_body, results_body, status_body, summary_body
 
 bp = Blueprint("uploads", __name__)
@@ -74,23 +75,22 @@ def _charge_upload_token(svc, news: list[NewUpload]) -> None:
 
 
 def create(svc, new: NewUpload) -> dict:
-    """Record a pending upload and presign the PUT of its original: the body of POST /uploads' 201.
+    """Record a pending upload and say how to send its bytes: the body of POST /uploads' 201.
 
-    The signed Content-Length makes the store itself refuse a PUT of any other length, so no more
-    than the declared size (itself at most IMGPIPE_MAX_UPLOAD_BYTES) can ever be stored.
+    One PUT, presigned: the signed Content-Length makes the store itself refuse a PUT of any other
+    length, so no more than the declared size (itself at most IMGPIPE_MAX_UPLOAD_BYTES) can ever be
+    stored. In parts (api.multipart): the multipart upload is made at the store here, and each
+    part's URL signs that part's length, so the same holds part by part.
     """
     upload_id = new_upload_id()
     key = original_key(upload_id, new.extension)
-    ttl = svc.settings.upload_url_ttl
     now = uploads.utcnow()
+    if wants_multipart(new.multipart, new.size, svc.settings.multipart_threshold_mb * MIB):
+        return _create_multipart(svc, new, upload_id, key, now)
+    ttl = svc.settings.upload_url_ttl
     headers = {"Content-Type": new.content_type, "If-None-Match": "*", "Content-Length": str(new.size)}
     url = svc.storage.presign_put(key, headers, ttl, now)
-    expires_at = now + timedelta(seconds=ttl)
-    row = uploads.insert_upload(
-        svc.db, upload_id=upload_id, filename=new.filename, content_type=new.content_type, key=key,
-        declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at, formats=new.formats,
-        upload_token_id=_upload_token_id(), presets=new.presets)
-    current_app.logger.info("upload %s: pending (%s, %s)", upload_id, new.content_type, new.filename)
+    row = _insert(svc, new, upload_id, key, now + timedelta(seconds=ttl))
     return {
         "id": upload_id,
         "status": row["status"],
@@ -102,6 +102,37 @@ def create(svc, new: NewUpload) -> dict:
             "expires_at": row["upload_expires_at"],
         },
     }
+
+
+def _create_multipart(svc, new: NewUpload, upload_id: str, key: str, now: datetime) -> dict:
+    """The store's multipart upload first, then the row that names it: a store upload whose row
+    never came is one housekeeping aborts."""
+    plan = plan_parts(new.size)
+    s3_upload_id = svc.multipart.create_multipart(key, new.content_type)
+    row = _insert(svc, new, upload_id, key, now + timedelta(seconds=svc.settings.multipart_ttl),
+                  multipart_upload_id=s3_upload_id, multipart_part_size=plan.part_size)
+    return {
+        "id": upload_id,
+        "status": row["status"],
+        "key": key,
+        "multipart": {
+            "upload_id": s3_upload_id,
+            "key": key,
+            "part_size": plan.part_size,
+            "part_count": plan.count,
+            "expires_at": row["upload_expires_at"],
+        },
+    }
+
+
+def _insert(svc, new: NewUpload, upload_id: str, key: str, expires_at: datetime, **multipart) -> dict:
+    row = uploads.insert_upload(
+        svc.db, upload_id=upload_id, filename=new.filename, content_type=new.content_type, key=key,
+        declared_size=new.size, callback_url=new.callback_url, upload_expires_at=expires_at, formats=new.formats,
+        upload_token_id=_upload_token_id(), presets=new.presets, **multipart)
+    current_app.logger.info("upload %s: pending (%s, %s%s)", upload_id, new.content_type, new.filename,
+                            ", in parts" if multipart else "")
+    return row
 
 
 @bp.get("/uploads", strict_slashes=False)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
-from api.contract import BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, NEW_UPLOAD, PRESETS, SIZE, Field
+from api.contract import (BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, MULTIPART, NEW_UPLOAD, PRESETS,
+                          SIZE, Field)
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
 from imgpipe.refusal import Refused
@@ -32,7 +33,7 @@ MAX_FILENAME_LENGTH = 255
 FALLBACK_FILENAME = "upload"
 NEW_UPLOAD_FIELDS = {field.name for field in NEW_UPLOAD}
 BATCH_FIELDS = {field.name for field in BATCH}
-JSON_TYPES = {"string": str, "integer": int, "array": list, "object": dict}
+JSON_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}
 # The deepest body the contract has is three levels; this leaves room and keeps the parser,
 # which recurses once per level, far from Python's recursion limit.
 MAX_JSON_DEPTH = 32
@@ -60,6 +61,7 @@ class NewUpload:
     callback_url: str | None
     formats: tuple[str, ...]
     presets: tuple[str, ...] | None = None  # None: every preset
+    multipart: bool | None = None  # None: as the size and the threshold decide
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,8 @@ def parse_new_upload(body, rules: UploadRules) -> NewUpload:
     formats = _formats(_value(body, FORMATS), rules.writable_formats)
     presets = _presets(_value(body, PRESETS), rules.presets)
     callback_url = _callback_url(_value(body, CALLBACK_URL), rules.check_callback)
-    return NewUpload(filename, content_type, accepted[content_type], size, callback_url, formats, presets)
+    multipart = _value(body, MULTIPART)
+    return NewUpload(filename, content_type, accepted[content_type], size, callback_url, formats, presets, multipart)
 
 
 def parse_batch(body, max_files: int) -> list[dict]:
@@ -163,7 +166,7 @@ def _value(body: dict, field: Field):
 
 
 def _has_shape(value, field: Field) -> bool:
-    if not isinstance(value, JSON_TYPES[field.type]) or isinstance(value, bool):
+    if not isinstance(value, JSON_TYPES[field.type]) or (isinstance(value, bool) and field.type != "boolean"):
         return False
     return ((field.minimum is None or value >= field.minimum)
             and (field.max_length is None or len(value) <= field.max_length)

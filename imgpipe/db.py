@@ -62,6 +62,8 @@ COLUMNS = {
     "derivatives": str,  # JSON, what the bucket holds: preset -> format -> version (imgpipe.presets)
     "blurhash": str,
     "dominant_color": str,
+    "multipart_upload_id": str,  # the store's upload id of an upload sent in parts; NULL: one PUT
+    "multipart_part_size": int,
 }
 
 
@@ -161,6 +163,12 @@ def _delivery_errors_as_categories(db) -> None:
                " ELSE 'http_status' END WHERE error IS NOT NULL")
 
 
+def _multipart(db) -> None:
+    """Uploads sent in parts: the store's upload id, and the size of every part but the last."""
+    db.execute("ALTER TABLE uploads ADD COLUMN multipart_upload_id TEXT")
+    db.execute("ALTER TABLE uploads ADD COLUMN multipart_part_size BIGINT")
+
+
 MIGRATIONS = (
     Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
     Migration(2, "browser upload tokens", _upload_tokens),
@@ -169,6 +177,7 @@ MIGRATIONS = (
     Migration(5, "moderation verdicts", _moderation),
     Migration(6, "presets and placeholders", _presets_and_placeholders),
     Migration(7, "webhook errors as categories", _delivery_errors_as_categories),
+    Migration(8, "multipart uploads", _multipart),
 )
 
 
@@ -213,7 +222,8 @@ def require_schema(db, migrations: tuple[Migration, ...] = MIGRATIONS) -> None:
 
 def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, callback_url,
                   upload_expires_at: datetime, formats: tuple[str, ...] = ("jpeg",),
-                  upload_token_id: str | None = None, presets: tuple[str, ...] | None = None) -> dict:
+                  upload_token_id: str | None = None, presets: tuple[str, ...] | None = None,
+                  multipart_upload_id: str | None = None, multipart_part_size: int | None = None) -> dict:
     now = timestamp(utcnow())
     row = {
         "id": upload_id,
@@ -231,6 +241,8 @@ def insert_upload(db, *, upload_id, filename, content_type, key, declared_size, 
         "updated_at": now,
         "upload_expires_at": timestamp(upload_expires_at),
         "upload_token_id": upload_token_id,
+        "multipart_upload_id": multipart_upload_id,
+        "multipart_part_size": multipart_part_size,
     }
     # Plain SQL: the table's shape is known, and this is the API's hot path.
     db.execute(f"INSERT INTO uploads ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))

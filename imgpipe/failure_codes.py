@@ -21,4 +21,4 @@ REJECTED_CONTENT = frozenset({"empty_file", "not_an_image", "corrupt_image", "to
                               "unsupported_format", *STORED_METADATA_CODES})
 # Failures that leave no original to go back to: the upload's own bytes were refused (and
 # removed), or there never was one.
-WITHOUT_ORIGINAL = REJECTED_CONTENT | {"missing_original", "upload_expired"}
+WITHOUT_ORIGINAL = REJECTED_CONTENT | {"missing_original", "upload_expired", "upload_aborted"}

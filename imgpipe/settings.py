@@ -52,6 +52,8 @@ class Settings:
     s3_worker_secret_key: str = "imgpipe-worker-secret"
     s3_api_access_key: str = "imgpipe-api"
     s3_api_secret_key: str = "imgpipe-api-secret"
+    s3_multipart_access_key: str = "imgpipe-multipart"
+    s3_multipart_secret_key: str = "imgpipe-multipart-secret"
     store_identities: str = "create"  # create: setup makes them with the root account; given: the operator's own
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_path: str = "var/imgpipe.db"
@@ -59,6 +61,8 @@ class Settings:
     events_key: str = "imgpipe:minio-events"
     queue_name: str = "images"
     max_upload_bytes: int = 50 * 1024 * 1024
+    multipart_threshold_mb: int = 16  # a declared size from here on is uploaded in parts
+    multipart_ttl: int = 86400  # seconds a multipart upload may take, resumes included
     max_pixels: int = 100_000_000
     upload_url_ttl: int = 900
     result_url_ttl: int = 3600
@@ -115,6 +119,11 @@ class Settings:
             _check_rate_limit(name, getattr(self, name))
         if self.trusted_proxies < 0:
             raise ValueError(f"IMGPIPE_TRUSTED_PROXIES is a number of proxies, got {self.trusted_proxies!r}")
+        if self.multipart_threshold_mb < 0:
+            raise ValueError(f"IMGPIPE_MULTIPART_THRESHOLD_MB is megabytes (0: every file in parts),"
+                             f" got {self.multipart_threshold_mb!r}")
+        if self.multipart_ttl < 1:
+            raise ValueError(f"IMGPIPE_MULTIPART_TTL is seconds (at least 1), got {self.multipart_ttl!r}")
         if self.job_memory_mb < 0:
             raise ValueError(f"IMGPIPE_JOB_MEMORY_MB is megabytes (0: no cap), got {self.job_memory_mb!r}")
         self._check_store_identities()
@@ -274,7 +283,8 @@ _PREFIXED = {
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
     "retention_days", "allowed_hosts", "insecure_no_auth_on_trusted_network", "moderation", "moderation_threshold",
-    "presets", "store_identities", "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies",
+    "presets", "store_identities", "multipart_threshold_mb", "multipart_ttl",
+    "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies",
     *RATE_LIMITS,
 }
 

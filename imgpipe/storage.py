@@ -17,16 +17,19 @@ from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part as S3Part
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from imgpipe.formats import content_type
 from imgpipe.keys import output_format_of
+from imgpipe.multipart import Part
 from imgpipe.presign import Credentials, presign
 from imgpipe.settings import Settings
 from imgpipe.store_identities import READ, UPLOAD
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+NO_SUCH_UPLOAD = "NoSuchUpload"  # a multipart upload id the store no longer has: completed or aborted
 LIST_PAGE = 1000  # the most keys S3 answers one LIST with
 # What every result URL makes the store answer with, whatever was stored with the object: a PUT
 # may carry a Content-Encoding, a Cache-Control or a Content-Disposition its URL did not sign.
@@ -102,6 +105,65 @@ class Storage:
         return presign("PUT", self.public_url, self.bucket, key, credentials=self.upload_credentials, now=now,
                        expires=ttl, headers=headers)
 
+    def presign_part(self, key: str, upload_id: str, number: int, length: int, ttl: int, now: datetime) -> str:
+        """A URL for exactly one UploadPart: part `number` of `upload_id`, of exactly `length` bytes
+        (Content-Length signed, as for a single PUT), signed by the upload identity. The part
+        number and upload id are in the signed query, so the URL is good for no other request."""
+        return presign("PUT", self.public_url, self.bucket, key, credentials=self.upload_credentials, now=now,
+                       expires=ttl, headers={"Content-Length": str(length)},
+                       extra_query={"partNumber": str(number), "uploadId": upload_id})
+
+    # Multipart calls: minio-py keeps S3's multipart requests as its own private methods (put_object
+    # uses them); these are the only place imgpipe calls them. The identity is the multipart one.
+
+    def create_multipart(self, key: str, content_type: str) -> str:
+        """Start a multipart upload of an original stored as `content_type`; returns its upload id."""
+        return self._call(self.client._create_multipart_upload, self.bucket, key, {"Content-Type": content_type})
+
+    def parts(self, key: str, upload_id: str) -> list[Part] | None:
+        """Every part the store holds of the upload, in order; None when it has no such upload."""
+        found, marker = [], None
+        try:
+            while True:
+                page = self._call(self.client._list_parts, self.bucket, key, upload_id, max_parts=1000,
+                                  part_number_marker=marker)
+                found += [Part(part.part_number, part.size, part.etag) for part in page.parts]
+                if not page.is_truncated:
+                    return found
+                marker = page.next_part_number_marker
+        except S3Error as error:
+            if error.code == NO_SUCH_UPLOAD:
+                return None
+            raise
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[Part]) -> bool:
+        """Join the parts into the object; False when the store no longer has the upload."""
+        try:
+            self._call(self.client._complete_multipart_upload, self.bucket, key, upload_id,
+                       [S3Part(part.number, part.etag) for part in parts])
+        except S3Error as error:
+            if error.code == NO_SUCH_UPLOAD:
+                return False
+            raise
+        return True
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop the upload and every part of it; one already gone is no error."""
+        try:
+            self._call(self.client._abort_multipart_upload, self.bucket, key, upload_id)
+        except S3Error as error:
+            if error.code != NO_SUCH_UPLOAD:
+                raise
+
+    def multipart_uploads(self, prefix: str, after: str, limit: int = LIST_PAGE) -> tuple[list[tuple[str, str, datetime]], str]:
+        """One page (one request) of the multipart uploads in progress under `prefix`, from the key
+        after `after`: (key, upload id, initiated) each, and the key to go on after ("" at the end)."""
+        page = self._call(self.client._list_multipart_uploads, self.bucket, prefix=prefix, key_marker=after or None,
+                          max_uploads=limit)
+        uploads = [(upload.object_name, upload.upload_id, upload.initiated_time) for upload in page.uploads]
+        more = page.is_truncated and uploads
+        return uploads, (page.next_key_marker or uploads[-1][0]) if more else ""
+
     def presign_get(self, key: str, ttl: int, now: datetime, response_headers: dict[str, str] | None = None) -> str:
         """A download URL, signed by the identity that may only read.
 
@@ -129,6 +191,14 @@ class Storage:
             raise
         return Stored(size=found.size, etag=found.etag,
                       headers={name.lower(): value for name, value in found.metadata.items()})
+
+    def listed_size(self, key: str) -> int | None:
+        """The object's size as a LIST names it (for identities that may list but not read), or
+        None when it does not exist."""
+        def first():
+            return next((item.size for item in self.client.list_objects(self.bucket, prefix=key)
+                         if item.object_name == key), None)
+        return self._call(first)
 
     def keys_after(self, prefix: str, after: str) -> list[str]:
         """The first page (up to LIST_PAGE) of keys under `prefix` that sort after `after`, in

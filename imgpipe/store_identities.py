@@ -18,11 +18,13 @@ UPLOAD = "upload"  # signs upload URLs: puts originals, nothing else
 READ = "read"  # signs result URLs: gets objects, nothing else
 WORKER = "worker"  # the relay and the workers
 API = "api"  # the API's own calls: the health check and deleting an upload's objects
-SERVICE_ROLES = (UPLOAD, READ, WORKER, API)
+MULTIPART = "multipart"  # creates, lists, completes and aborts multipart uploads of originals
+SERVICE_ROLES = (UPLOAD, READ, WORKER, API, MULTIPART)
 
 # The identities each long-running process signs as, so holds the keys of; `imgpipe setup` alone
 # holds the root account's (and every identity's, to create them).
-PROCESS_IDENTITIES = {"api": (UPLOAD, READ, API), "relay": (WORKER, READ), "worker": (WORKER, READ)}
+PROCESS_IDENTITIES = {"api": (UPLOAD, READ, API, MULTIPART), "relay": (WORKER, READ, MULTIPART),
+                      "worker": (WORKER, READ)}
 
 # What each identity is for, as the docs and `imgpipe setup` say it.
 PURPOSES = {
@@ -30,6 +32,7 @@ PURPOSES = {
     READ: "signs result URLs: GetObject only",
     WORKER: "the relay and the workers: list and read, write and delete derivatives, delete originals",
     API: "the API's own calls: the health check, and deleting an upload's objects",
+    MULTIPART: "multipart uploads of originals: create, list parts, complete, abort; never reads an object",
 }
 
 
@@ -40,6 +43,11 @@ def policy_name(role: str, bucket: str) -> str:
 
 def policy(role: str, bucket: str) -> dict:
     """The IAM policy of a service identity on `bucket`.
+
+    The multipart identity is the API's when it completes a multipart upload (after checking the
+    parts itself) and the relay's when it aborts an abandoned one. Part URLs are signed by the
+    upload identity, for exactly one UploadPart each: a client holding them can neither complete
+    nor abort, and with no read right an UploadPartCopy fails as a copy into a PUT does.
 
     The worker may write any key but originals/ (derivative prefixes are preset names, which the
     presets file decides), so a worker's key can never replace what a client uploaded.
@@ -58,6 +66,11 @@ def policy(role: str, bucket: str) -> dict:
         API: [
             _allow(["s3:ListBucket"], whole),
             _allow(["s3:DeleteObject"], objects),
+        ],
+        # S3 has no action of its own for creating or completing: both are s3:PutObject.
+        MULTIPART: [
+            _allow(["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], originals),
+            _allow(["s3:ListBucketMultipartUploads"], whole),
         ],
     }[role]
     return {"Version": "2012-10-17", "Statement": statements}
