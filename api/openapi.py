@@ -17,6 +17,7 @@ from imgpipe.db import CALLBACK_STATES, STATUSES
 from imgpipe.webhook_errors import DELIVERY_ERRORS
 from imgpipe.engines import ENGINES
 from imgpipe.formats import OUTPUT_FORMATS, writable_formats
+from imgpipe.multipart import MAX_PARTS, MIN_PART_SIZE
 from imgpipe.version import VERSION
 
 bp = Blueprint("openapi", __name__)
@@ -84,7 +85,8 @@ SCHEMAS = {
     },
     "UploadBatchCreated": _closed({
         "uploads": {"type": "array", "description": "One entry per file, in order.",
-                    "items": {"oneOf": [_ref("UploadCreated"), _ref("BatchEntryRefused")]}},
+                    "items": {"oneOf": [_ref("UploadCreated"), _ref("MultipartUploadCreated"),
+                                        _ref("BatchEntryRefused")]}},
     }),
     "BatchEntryRefused": _closed({
         "error": _closed({"code": {"type": "string"}, "message": {"type": "string"}}),
@@ -104,6 +106,42 @@ SCHEMAS = {
                                        "themselves from the file; a browser refuses to set it by hand)."},
             "expires_at": TIMESTAMP,
         }),
+    }),
+    "MultipartUploadCreated": _closed({
+        "id": {"type": "string", "pattern": ID_PATTERN},
+        "status": {"const": "pending"},
+        "key": {"type": "string", "pattern": "^originals/[0-9a-f]{32}\\.[a-z0-9]+$"},
+        "multipart": {**_closed({
+            "upload_id": {"type": "string", "description": "The store's multipart upload id."},
+            "key": {"type": "string", "description": "The object key, as key."},
+            "part_size": {"type": "integer", "minimum": MIN_PART_SIZE,
+                          "description": "Bytes of every part but the last, which holds the rest."},
+            "part_count": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+            "expires_at": {**TIMESTAMP, "description": "Until when parts may be sent and the upload completed "
+                                                       "(IMGPIPE_MULTIPART_TTL); later, it is aborted."},
+        }), "description": "Send part n (1..part_count) with GET /uploads/{id}/multipart/parts/{n}'s URL, "
+                           "then POST /uploads/{id}/multipart/complete."},
+    }),
+    "PartUrl": _closed({
+        "part_number": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+        "url": {"type": "string", "format": "uri"},
+        "method": {"const": "PUT"},
+        "headers": {**_closed({"Content-Length": {"type": "string", "pattern": "^[0-9]+$"}}),
+                    "description": "The URL signs the part's length: storage refuses a PUT of any other."},
+        "size": {"type": "integer", "minimum": 1, "description": "Bytes of this part."},
+        "expires_at": TIMESTAMP,
+    }),
+    "PartList": _closed({
+        "parts": {"type": "array", "description": "The parts the store holds, in order, as it lists them.",
+                  "items": _closed({"part_number": {"type": "integer", "minimum": 1},
+                                    "size": {"type": "integer", "minimum": 0},
+                                    "etag": {"type": "string"}})},
+    }),
+    "CompleteParts": _closed({
+        "parts": {"type": "array", "minItems": 1, "maxItems": MAX_PARTS,
+                  "description": "Every part 1..part_count once, with the ETag its PUT was answered with.",
+                  "items": _closed({"part_number": {"type": "integer", "minimum": 1},
+                                    "etag": {"type": "string"}})},
     }),
     "UploadStatus": _closed({
         "id": {"type": "string", "pattern": ID_PATTERN},
@@ -211,12 +249,15 @@ def _create(deprecated: bool = False) -> dict:
         "summary": "Ask for an upload URL" + (" (older path)" if deprecated else ""),
         "description": "Records a pending upload and answers a presigned PUT URL. Send exactly `size` bytes "
                        "there with the headers given (storage refuses any other length, and a second PUT); "
-                       "processing starts when the object lands.",
+                       "processing starts when the object lands. With `multipart: true`, or a size from "
+                       "IMGPIPE_MULTIPART_THRESHOLD_MB on, the answer is a multipart upload instead, sent in parts "
+                       "(docs/guides/resumable-uploads.md).",
         "operationId": "createUploadLegacy" if deprecated else "createUpload",
         "deprecated": deprecated,
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUpload")}}},
         "responses": {
-            "201": _json(_ref("UploadCreated"), "A pending upload and where to PUT its bytes."),
+            "201": _json({"oneOf": [_ref("UploadCreated"), _ref("MultipartUploadCreated")]},
+                         "A pending upload and where to PUT its bytes, in one PUT or in parts."),
             "400": _error("The body is not the JSON object this call expects, size included, or is nested more than "
                           "32 deep (invalid_request), "
                           "the size is over the limit (too_large), a format cannot be written "
@@ -318,6 +359,49 @@ DELETE_UPLOAD = {
     },
 }
 
+MULTIPART_REFUSED = _error("The upload is not sent in parts (not_multipart), is no longer pending "
+                           "(upload_not_pending), or the store no longer has its multipart upload (multipart_not_open).")
+MULTIPART_EXPIRED = _error("The multipart upload's time (IMGPIPE_MULTIPART_TTL) is over (upload_expired).")
+STORAGE_DOWN = _error("Object storage is unavailable.")
+
+
+def _multipart(operation_id: str, summary: str, responses: dict, **more) -> dict:
+    return {"summary": summary, "operationId": operation_id, "parameters": [UPLOAD_ID, *more.pop("parameters", [])],
+            **more, "responses": {**responses, "401": UNAUTHORIZED, "403": FORBIDDEN, "404": NOT_FOUND}}
+
+
+MULTIPART_PATHS = {
+    "/uploads/{id}/multipart/parts/{number}": {"get": _multipart(
+        "signMultipartPart", "A URL for one part",
+        {"200": _json(_ref("PartUrl"), "PUT exactly `size` bytes there; the answer's ETag header names the part."),
+         "400": _error("The part number is outside 1..part_count (invalid_part_number)."),
+         "409": MULTIPART_REFUSED, "410": MULTIPART_EXPIRED},
+        parameters=[{"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1},
+                     "description": "The part number, 1..part_count."}],
+        description="Pure signing, no call to storage: ask as often as needed, e.g. again after a URL expired.")},
+    "/uploads/{id}/multipart/parts": {"get": _multipart(
+        "listMultipartParts", "The parts the store holds",
+        {"200": _json(_ref("PartList"), "As the store lists them: what a resuming client need not send again."),
+         "409": MULTIPART_REFUSED, "410": MULTIPART_EXPIRED, "503": STORAGE_DOWN})},
+    "/uploads/{id}/multipart/complete": {"post": _multipart(
+        "completeMultipartUpload", "Join the parts into the original",
+        {"200": _json(_ref("UploadRecord"), "The upload, still pending: processing starts when the object lands. "
+                                            "Asking again once it succeeded answers the same."),
+         "400": _error("The body is not a parts list (invalid_request), or does not name every part once "
+                       "(multipart_parts_invalid)."),
+         "409": _error("A part is not at the store (multipart_parts_missing), holds another size than the plan "
+                       "(multipart_part_size; the parts' total, multipart_size_mismatch), or has another ETag than "
+                       "named (multipart_etag_mismatch); or as for the other multipart calls."),
+         "410": MULTIPART_EXPIRED, "503": STORAGE_DOWN},
+        description="The API lists the parts at the store itself and holds each to its planned size and the "
+                    "total to the declared size before it completes, with an identity of its own.",
+        requestBody={"required": True, "content": {"application/json": {"schema": _ref("CompleteParts")}}})},
+    "/uploads/{id}/multipart": {"delete": _multipart(
+        "abortMultipartUpload", "Abort: drop every part at the store",
+        {"200": _json(_ref("UploadStatus"), "The upload, failed with upload_aborted."),
+         "409": MULTIPART_REFUSED, "503": STORAGE_DOWN})},
+}
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -339,6 +423,7 @@ DOCUMENT = {
         }, "delete": DELETE_UPLOAD},
         "/uploads/{id}/status": {"get": _status()},
         "/uploads/{id}/results": {"get": _results()},
+        **MULTIPART_PATHS,
         "/upload": {"post": _create(deprecated=True)},
         "/upload/{id}/status": {"get": _status(deprecated=True)},
         "/upload/{id}/result": {"get": _results(deprecated=True)},

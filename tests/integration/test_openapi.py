@@ -176,8 +176,31 @@ def test_every_route_is_described_and_nothing_else(spec, stack):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule.startswith(DASHBOARD_PREFIX):
             continue
-        path = re.sub(r"<(?:\w+:)?\w+>", "{id}", rule.rule).rstrip("/") or "/"
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda match: "{id}" if match[1] == "upload_id" else f"{{{match[1]}}}",
+                      rule.rule).rstrip("/") or "/"
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((path, method.lower()))
     documented = {(path, method) for path, operations in spec["paths"].items() for method in operations}
     assert served == documented
+
+
+def test_the_multipart_calls_match(check):
+    created = check("POST", "/uploads", "/uploads", 201,
+                    json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "multipart": True}).json()
+    base = f"/uploads/{created['id']}/multipart"
+    part = check("GET", f"{base}/parts/1", "/uploads/{id}/multipart/parts/{number}", 200).json()
+    check("GET", f"{base}/parts/2", "/uploads/{id}/multipart/parts/{number}", 400)
+    check("GET", f"{base}/parts", "/uploads/{id}/multipart/parts", 200)
+    check("POST", f"{base}/complete", "/uploads/{id}/multipart/complete", 409,
+          json={"parts": [{"part_number": 1, "etag": "x"}]})
+    check("POST", f"{base}/complete", "/uploads/{id}/multipart/complete", 400, json={"parts": []})
+    etag = requests.put(part["url"], data=b"0123456789", headers=part["headers"], timeout=10).headers["ETag"]
+    check("POST", f"{base}/complete", "/uploads/{id}/multipart/complete", 200,
+          json={"parts": [{"part_number": 1, "etag": etag}]})
+    other = check("POST", "/uploads/batch", "/uploads/batch", 201, json={"files": [
+        {"filename": "b.jpg", "content_type": "image/jpeg", "size": 10, "multipart": True}]}).json()
+    check("DELETE", f"/uploads/{other['uploads'][0]['id']}/multipart", "/uploads/{id}/multipart", 200)
+    check("DELETE", f"/uploads/{other['uploads'][0]['id']}/multipart", "/uploads/{id}/multipart", 409)
+    single = check("POST", "/uploads", "/uploads", 201, json={"filename": "c.jpg", "content_type": "image/jpeg",
+                                                               "size": 10}).json()
+    check("GET", f"/uploads/{single['id']}/multipart/parts", "/uploads/{id}/multipart/parts", 409)

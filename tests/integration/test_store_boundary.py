@@ -26,7 +26,7 @@ from minio.error import S3Error
 import imagegen
 from cli.main import cli
 from imgpipe.storage import Storage
-from imgpipe.store_identities import API, READ, ROOT, UPLOAD, WORKER
+from imgpipe.store_identities import API, MULTIPART, READ, ROOT, UPLOAD, WORKER
 from notify_config.identities import IdentityProblem, apply_identities, check_given
 from pipeline_client import Api
 from polling import eventually
@@ -239,8 +239,8 @@ def test_given_keys_are_checked_and_an_upload_key_that_can_read_is_named(stack):
 
 
 def test_each_process_holds_only_the_keys_of_its_own_identities(stack):
-    secrets_of = {role: stack.settings.store_keys(role)[1] for role in (ROOT, UPLOAD, READ, WORKER, API)}
-    expected = {"api": {UPLOAD, READ, API}, "relay": {WORKER, READ}, "worker": {WORKER, READ}}
+    secrets_of = {role: stack.settings.store_keys(role)[1] for role in (ROOT, UPLOAD, READ, WORKER, API, MULTIPART)}
+    expected = {"api": {UPLOAD, READ, API, MULTIPART}, "relay": {WORKER, READ, MULTIPART}, "worker": {WORKER, READ}}
     for process, roles in expected.items():
         environ = Path(f"/proc/{stack.processes[process].pid}/environ").read_bytes().split(b"\0")
         held = {role for role, secret in secrets_of.items() if any(secret.encode() in item for item in environ)}
