@@ -5,18 +5,24 @@ as a single PUT."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
+from urllib.parse import quote_plus
 
 import pytest
 import requests
 from PIL import Image
 
+from imgpipe import db as uploads
 from imgpipe.multipart import DEFAULT_PART_SIZE, MIB
+from imgpipe.queues import relayed_count_key
+from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT, UPLOAD
 from imgpipe.upload_tokens import mint
 from pipeline_client import Api
+from polling import eventually
 from stacks import running_stack
 
 SECRET = "multipart-test-upload-token-secret-0123456789"
@@ -109,6 +115,28 @@ def test_a_file_over_the_threshold_goes_in_parts_and_is_processed_as_one_put_is(
     # Asking again, as a client that lost the first answer does, changes nothing.
     again = complete(api, created["id"], parts)
     assert again.status_code == 200 and again.json()["status"] == "completed"
+    # MinIO's own event for a completed multipart upload started the work, not the sweeper.
+    assert f"upload {created['id']}: enqueued (event)" in stack.path("log", "relay.log").read_text()
+    assert_a_duplicate_event_does_nothing(stack, created, len(data))
+
+
+def assert_a_duplicate_event_does_nothing(stack, created: dict, size: int) -> None:
+    """The same CompleteMultipartUpload event once more, shaped as MinIO's Redis target writes it."""
+    connection = redis_client(stack.settings, "cli")
+    database = uploads.connect(stack.settings.database)
+    before = uploads.get_upload(database, created["id"])
+    relayed = int(connection.get(relayed_count_key(stack.settings)) or 0)
+    record = {"eventName": "s3:ObjectCreated:CompleteMultipartUpload",
+              "s3": {"bucket": {"name": stack.settings.s3_bucket_name},
+                     "object": {"key": quote_plus(created["key"]), "size": size}}}
+    connection.rpush(stack.settings.events_key, json.dumps([{"Event": [record], "EventTime": "now"}]))
+    eventually(lambda: int(connection.get(relayed_count_key(stack.settings)) or 0) > relayed, what="the event relayed")
+    after = uploads.get_upload(database, created["id"])
+    assert (after["status"], after["attempts"], after["updated_at"]) == (
+        before["status"], before["attempts"], before["updated_at"])
+    assert f"ignored event for upload {created['id']}: already completed" in stack.path("log", "relay.log").read_text()
+    connection.close()
+    database.close()
 
 
 def test_a_small_file_goes_in_parts_when_asked_and_in_one_put_otherwise(api):

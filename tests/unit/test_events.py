@@ -48,3 +48,11 @@ def test_a_missing_size_is_none():
 def test_malformed_elements_raise(raw):
     with pytest.raises(MalformedEvent):
         parse_event(raw)
+
+
+def test_a_completed_multipart_upload_is_an_object_created_under_the_bucket_notification():
+    from notify_config.definition import EVENTS
+
+    assert EVENTS == ("s3:ObjectCreated:*",)  # which CompleteMultipartUpload is one of
+    element = minio_element("originals%2Fabc.jpg", "s3:ObjectCreated:CompleteMultipartUpload", size=25 * 2 ** 20)
+    assert parse_event(element) == [ObjectCreated("uploads", "originals/abc.jpg", 25 * 2 ** 20)]
