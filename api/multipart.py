@@ -63,9 +63,10 @@ def complete(upload_id):
     stored = svc.multipart.parts(row["key"], row["multipart_upload_id"])
     if stored is None or not svc.multipart.complete_multipart(
             row["key"], row["multipart_upload_id"], check_parts(_plan(row), stored, asked)):
+        # The store no longer has the upload: completed by an earlier call whose answer was lost, or aborted.
         if svc.storage.listed_size(row["key"]) != row["declared_size"]:
             raise RequestRejected(409, "multipart_not_open", "the store no longer has this multipart upload: it was aborted")
-        return _record(svc, row)
+    uploads.close_multipart(svc.db, upload_id)
     current_app.logger.info("upload %s: completed from its parts", upload_id)
     return _record(svc, uploads.get_upload(svc.db, upload_id))
 
@@ -78,6 +79,7 @@ def abort(upload_id):
     if row["status"] != uploads.PENDING:
         raise RequestRejected(409, "upload_not_pending", f"the upload is {row['status']}: there is nothing to abort")
     svc.multipart.abort_multipart(row["key"], row["multipart_upload_id"])
+    uploads.close_multipart(svc.db, upload_id)
     uploads.mark_failed(svc.db, upload_id, ABORTED, "the multipart upload was aborted by its client")
     current_app.logger.info("upload %s: multipart upload aborted", upload_id)
     return status_body(uploads.get_upload(svc.db, upload_id))

@@ -64,6 +64,7 @@ COLUMNS = {
     "dominant_color": str,
     "multipart_upload_id": str,  # the store's upload id of an upload sent in parts; NULL: one PUT
     "multipart_part_size": int,
+    "multipart_closed_at": str,  # when the store's multipart upload was completed or aborted
 }
 
 
@@ -164,9 +165,13 @@ def _delivery_errors_as_categories(db) -> None:
 
 
 def _multipart(db) -> None:
-    """Uploads sent in parts: the store's upload id, and the size of every part but the last."""
-    db.execute("ALTER TABLE uploads ADD COLUMN multipart_upload_id TEXT")
-    db.execute("ALTER TABLE uploads ADD COLUMN multipart_part_size BIGINT")
+    """Uploads sent in parts: the store's upload id, the size of every part but the last, and when
+    the store's upload was closed; the open ones are found by when their time ends."""
+    for column, kind in (("multipart_upload_id", "TEXT"), ("multipart_part_size", "BIGINT"),
+                         ("multipart_closed_at", "TEXT")):
+        db.execute(f"ALTER TABLE uploads ADD COLUMN {column} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_multipart_open ON uploads (upload_expires_at)"
+               " WHERE multipart_upload_id IS NOT NULL AND multipart_closed_at IS NULL")
 
 
 MIGRATIONS = (
@@ -592,6 +597,21 @@ def list_uploads(db, *, status: str | None, limit: int, after: tuple[str, str] |
         params += [created_at, created_at, upload_id]
     return db.query(
         f"SELECT * FROM uploads WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+
+
+def open_multipart_to_abort(db, expired_before: datetime, limit: int) -> list[dict]:
+    """Uploads in parts whose store upload is still open although nobody will complete it: the
+    row is no longer pending, or its time ended before `expired_before`."""
+    return db.query(
+        "SELECT * FROM uploads WHERE multipart_upload_id IS NOT NULL AND multipart_closed_at IS NULL"
+        " AND (status <> ? OR upload_expires_at < ?) ORDER BY upload_expires_at LIMIT ?",
+        [PENDING, timestamp(expired_before), limit])
+
+
+def close_multipart(db, upload_id: str) -> None:
+    """Note that the store's multipart upload was completed or aborted: nothing is left to abort."""
+    db.execute("UPDATE uploads SET multipart_closed_at = ? WHERE id = ? AND multipart_closed_at IS NULL",
+               [timestamp(utcnow()), upload_id])
 
 
 def rows_by_id(db, upload_ids: list[str]) -> dict[str, dict]:

@@ -155,15 +155,6 @@ class Storage:
             if error.code != NO_SUCH_UPLOAD:
                 raise
 
-    def multipart_uploads(self, prefix: str, after: str, limit: int = LIST_PAGE) -> tuple[list[tuple[str, str, datetime]], str]:
-        """One page (one request) of the multipart uploads in progress under `prefix`, from the key
-        after `after`: (key, upload id, initiated) each, and the key to go on after ("" at the end)."""
-        page = self._call(self.client._list_multipart_uploads, self.bucket, prefix=prefix, key_marker=after or None,
-                          max_uploads=limit)
-        uploads = [(upload.object_name, upload.upload_id, upload.initiated_time) for upload in page.uploads]
-        more = page.is_truncated and uploads
-        return uploads, (page.next_key_marker or uploads[-1][0]) if more else ""
-
     def presign_get(self, key: str, ttl: int, now: datetime, response_headers: dict[str, str] | None = None) -> str:
         """A download URL, signed by the identity that may only read.
 

@@ -68,10 +68,7 @@ def policy(role: str, bucket: str) -> dict:
             _allow(["s3:DeleteObject"], objects),
         ],
         # S3 has no action of its own for creating or completing: both are s3:PutObject.
-        MULTIPART: [
-            _allow(["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], originals),
-            _allow(["s3:ListBucketMultipartUploads"], whole),
-        ],
+        MULTIPART: [_allow(["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], originals)],
     }[role]
     return {"Version": "2012-10-17", "Statement": statements}
 

@@ -21,6 +21,7 @@ from datetime import timedelta
 from imgpipe import db as uploads
 from imgpipe.deletion import delete_upload, purge
 from imgpipe.keys import ORIGINALS_PREFIX, upload_id_from_key
+from processor.abandoned_parts import abort_abandoned_multipart
 from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def tidy(relay) -> None:
     purge_deleted(relay.settings, relay.db, relay.storage)
     announce_deletions(relay)
     apply_retention(relay.settings, relay.db, relay.storage)
+    abort_abandoned_multipart(relay)
 
 
 def sweep_orphans(settings, connection, db, storage, page: int = ORPHAN_PAGE) -> list[str]:

@@ -559,3 +559,20 @@ def test_the_api_answers_503_while_postgresql_is_gone_and_serves_again_after(dat
     assert answer.status_code == 200 and answer.get_json()["status"] == "pending"
     admin.close()
     database.close()
+
+
+def test_open_multipart_uploads_are_to_abort_once_not_pending_or_out_of_time_until_closed(database):
+    now = uploads.utcnow()
+    in_time = new_row(database, "1" * 32, multipart_upload_id="u1", multipart_part_size=8 << 20)
+    out_of_time = new_row(database, "2" * 32, multipart_upload_id="u2", multipart_part_size=8 << 20,
+                          upload_expires_at=now - timedelta(seconds=5))
+    failed = new_row(database, "3" * 32, multipart_upload_id="u3", multipart_part_size=8 << 20)
+    uploads.mark_failed(database, failed["id"], "upload_aborted", "aborted")
+    new_row(database, "4" * 32, upload_expires_at=now - timedelta(seconds=5))  # one PUT: nothing to abort
+    to_abort = uploads.open_multipart_to_abort(database, now, 10)
+    assert [row["id"] for row in to_abort] == [out_of_time["id"], failed["id"]]
+    assert uploads.open_multipart_to_abort(database, now - timedelta(seconds=10), 10)[0]["id"] == failed["id"]
+    uploads.close_multipart(database, out_of_time["id"])
+    uploads.close_multipart(database, failed["id"])
+    assert uploads.open_multipart_to_abort(database, now, 10) == []
+    assert uploads.get_upload(database, in_time["id"])["multipart_closed_at"] is None
