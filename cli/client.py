@@ -3,6 +3,10 @@
 Ask for upload URLs (several files in one batch request), PUT each file straight to object
 storage (streamed, reporting progress), poll the status, fetch the results. The `imgpipe
 upload`, `status` and `results` commands use it.
+
+A file the API answers with a multipart upload (from IMGPIPE_MULTIPART_THRESHOLD_MB on) is sent in
+parts, several at once, and what was sent is kept in a cache folder (cli.resume): run again after
+an interruption, the same command asks the store which parts it holds and sends only the others.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait as wait_for
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,12 +22,16 @@ from urllib.parse import urlsplit
 
 import requests
 
+from cli.resume import PartsState, ResumeCache
 from imgpipe.filetypes import guess_content_type
 
 VERSIONS = ("original", "resized", "compressed", "thumbnail")
 FINAL = ("completed", "failed", "deleted")
 CHUNK = 256 * 1024
 BATCH_SIZE = 50  # the server's default IMGPIPE_MAX_BATCH; a lower limit makes batches split in two
+PARTS_AT_ONCE = 4
+# What the API answers for an upload in parts that can no longer be resumed: it starts again.
+GONE = ("not_found", "forbidden", "upload_expired", "multipart_not_open", "not_multipart")
 
 
 class ClientError(Exception):
@@ -130,18 +138,22 @@ class Api:
 
 
 class _ProgressReader:
-    """A file whose reads report their size, so requests streams it with a Content-Length."""
+    """A file (or `length` bytes of it from `start`) whose reads report their size, so requests
+    streams it with a Content-Length."""
 
-    def __init__(self, path: Path, on_progress: Callable[[int], None]):
+    def __init__(self, path: Path, on_progress: Callable[[int], None], start: int = 0, length: int | None = None):
         self.file = open(path, "rb")
-        self.size = path.stat().st_size
+        self.file.seek(start)
+        self.size = path.stat().st_size - start if length is None else length
+        self.left = self.size
         self.on_progress = on_progress
 
     def __len__(self) -> int:
         return self.size
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self.file.read(CHUNK if size is None or size < 0 else size)
+        chunk = self.file.read(min(CHUNK if size is None or size < 0 else size, self.left))
+        self.left -= len(chunk)
         if chunk:
             self.on_progress(len(chunk))
         return chunk
@@ -150,9 +162,11 @@ class _ProgressReader:
         self.file.close()
 
 
-def put_file(upload: dict, path: Path, on_progress: Callable[[int], None]) -> None:
-    """PUT the bytes to the presigned URL: no API token goes there, the URL itself is the permission."""
-    reader = _ProgressReader(path, on_progress)
+def put_file(upload: dict, path: Path, on_progress: Callable[[int], None], start: int = 0,
+             length: int | None = None) -> requests.Response:
+    """PUT the bytes (all, or `length` from `start`) to the presigned URL: no API token goes
+    there, the URL itself is the permission."""
+    reader = _ProgressReader(path, on_progress, start, length)
     # requests sends an empty stream chunked, without the Content-Length the URL signs.
     body = reader if reader.size else b""
     try:
@@ -166,6 +180,51 @@ def put_file(upload: dict, path: Path, on_progress: Callable[[int], None]) -> No
         code = re.search(r"<Code>([^<]+)</Code>", response.text)
         reason = code.group(1) if code else f"HTTP {response.status_code}"
         raise ClientError("upload_failed", f"object storage refused the upload: {reason}")
+    return response
+
+
+def put_parts(api: Api, state: PartsState, cache: ResumeCache, on_progress: Callable[[int], None],
+              parts_at_once: int) -> None:
+    """Send every part the state does not have yet, `parts_at_once` at a time, noting each one's
+    ETag as it lands, then ask the API to complete. A part that fails stops the others; what was
+    sent stays noted for the next run."""
+    plan = state.plan
+    missing = [number for number in range(1, plan.count + 1) if str(number) not in state.parts]
+
+    def send(number: int) -> None:
+        part = api.call("GET", f"/uploads/{state.id}/multipart/parts/{number}")
+        answer = put_file(part, Path(state.file), on_progress, (number - 1) * plan.part_size, plan.length(number))
+        state.parts[str(number)] = answer.headers["ETag"]
+        cache.save(state)
+
+    with ThreadPoolExecutor(max_workers=parts_at_once) as pool:
+        futures = [pool.submit(send, number) for number in missing]
+        done, _ = wait_for(futures, return_when=FIRST_EXCEPTION)
+        failed = next((future.exception() for future in done if future.exception()), None)
+        if failed is not None:
+            for future in futures:
+                future.cancel()
+            raise failed
+    api.call("POST", f"/uploads/{state.id}/multipart/complete",
+             json={"parts": [{"part_number": int(number), "etag": etag} for number, etag in sorted(
+                 state.parts.items(), key=lambda item: int(item[0]))]})
+    cache.forget(state)
+
+
+def resume_state(api: Api, state: PartsState) -> str:
+    """Bring a kept state up to date with the store's own list of parts; returns what became of
+    the upload: "resume" (send what is missing), "sent" (completed meanwhile) or "gone" (start again)."""
+    try:
+        listed = api.call("GET", f"/uploads/{state.id}/multipart/parts")["parts"]
+    except ClientError as error:
+        if error.code == "upload_not_pending":
+            return "sent" if api.status(state.id)["status"] in ("processing", "completed") else "gone"
+        if error.code in GONE:
+            return "gone"
+        raise
+    state.parts = {str(part["part_number"]): part["etag"] for part in listed
+                   if part["part_number"] <= state.part_count and part["size"] == state.plan.length(part["part_number"])}
+    return "resume"
 
 
 def download(url: str, target: Path) -> Path:
@@ -211,6 +270,7 @@ class Outcome:
     uploaded: bool = False
     content_type: str | None = None
     bytes: int | None = None
+    resumed: bool = False  # an interrupted upload in parts, taken up where the store left it
 
     def fail(self, error: ClientError) -> "Outcome":
         self.error = {"code": error.code, "message": error.message}
@@ -221,28 +281,60 @@ class Outcome:
 
 
 def upload_files(api: Api, paths: list[Path], *, progress, wait: bool, timeout: float,
-                 download_dir: Path | None, jobs: int) -> list[Outcome]:
+                 download_dir: Path | None, jobs: int, parts_at_once: int = PARTS_AT_ONCE,
+                 cache: ResumeCache | None = None) -> list[Outcome]:
     """Every file from start to finish, in order; every failure ends up in its Outcome, never raised.
 
-    The upload URLs are asked for together, then `jobs` files at a time are PUT and waited for.
+    A file with a kept state (an interrupted upload in parts) is resumed; the upload URLs of the
+    others are asked for together; then `jobs` files at a time are sent and waited for.
     """
+    cache = cache or ResumeCache()
     outcomes = [Outcome(file=str(path)) for path in paths]
     readable = [(outcome, path) for outcome, path in zip(outcomes, paths) if _describe(outcome, path)]
-    bodies = [{"filename": path.name, "content_type": outcome.content_type, "size": outcome.bytes}
-              for outcome, path in readable]
-    created = api.create_many(bodies) if bodies else []
+    kept = [cache.find(api.base, path) for _, path in readable]
+    fresh = [index for index, state in enumerate(kept) if state is None]
+    created: list = [None] * len(readable)
+    answers = api.create_many([_body(*readable[index]) for index in fresh]) if fresh else []
+    for index, answer in zip(fresh, answers):
+        created[index] = answer
 
     def finish(index: int) -> None:
         (outcome, path), answer = readable[index], created[index]
+        if answer is None:
+            answer = _resumed(api, cache, kept[index], outcome, path, progress)
         if isinstance(answer, ClientError):
             outcome.fail(answer)
         else:
             _transfer(api, path, outcome, answer, progress=progress, wait=wait, timeout=timeout,
-                      download_dir=download_dir)
+                      download_dir=download_dir, cache=cache, parts_at_once=parts_at_once)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(finish, range(len(readable))))
     return outcomes
+
+
+def _body(outcome: Outcome, path: Path) -> dict:
+    return {"filename": path.name, "content_type": outcome.content_type, "size": outcome.bytes}
+
+
+def _resumed(api: Api, cache: ResumeCache, state: PartsState, outcome: Outcome, path: Path, progress):
+    """What to go on with for a file whose upload in parts was interrupted: its kept state (to
+    send the missing parts), its upload when that was sent already, or a new upload."""
+    try:
+        became = resume_state(api, state)
+    except ClientError as error:
+        return error
+    if became == "gone":
+        cache.forget(state)
+        progress.say(f"{path.name}: the interrupted upload {state.id} can no longer be resumed; starting again")
+        return api.create_many([_body(outcome, path)])[0]
+    outcome.resumed = True
+    if became == "sent":
+        cache.forget(state)
+        return {"id": state.id, "key": state.key, "status": "pending", "sent": True}
+    progress.say(f"{path.name}: resuming upload {state.id}: {len(state.parts)} of {state.part_count} parts"
+                 " already stored, sending the rest")
+    return {"id": state.id, "key": state.key, "status": "pending", "state": state}
 
 
 def _describe(outcome: Outcome, path: Path) -> bool:
@@ -257,17 +349,12 @@ def _describe(outcome: Outcome, path: Path) -> bool:
 
 
 def _transfer(api: Api, path: Path, outcome: Outcome, created: dict, *, progress, wait: bool, timeout: float,
-              download_dir: Path | None) -> None:
-    """PUT one file to its upload URL, then wait for it and fetch its results."""
+              download_dir: Path | None, cache: ResumeCache, parts_at_once: int) -> None:
+    """Send one file (one PUT, or in parts), then wait for it and fetch its results."""
     try:
         outcome.id, outcome.key, outcome.status = created["id"], created["key"], created["status"]
-        row = progress.add(path.name, outcome.bytes)
-        try:
-            put_file(created["upload"], path, lambda sent: progress.advance(row, sent))
-        except ClientError:
-            progress.finish(row, "upload failed")
-            raise
-        progress.finish(row, "uploaded")
+        if not created.get("sent"):
+            _send(api, path, outcome, created, progress, cache, parts_at_once)
         outcome.uploaded = True
         if not wait:
             return
@@ -286,6 +373,24 @@ def _transfer(api: Api, path: Path, outcome: Outcome, created: dict, *, progress
         outcome.fail(error)
     except OSError as error:
         outcome.fail(ClientError("unreadable_file", f"{path}: {error.strerror or error}"))
+
+
+def _send(api: Api, path: Path, outcome: Outcome, created: dict, progress, cache: ResumeCache,
+          parts_at_once: int) -> None:
+    state = created.get("state") or (cache.start(api.base, path, created) if "multipart" in created else None)
+    row = progress.add(path.name, outcome.bytes)
+    if state is not None:
+        progress.advance(row, sum(state.plan.length(int(number)) for number in state.parts))
+        progress.note(row, f"{state.part_count} parts")
+    try:
+        if state is None:
+            put_file(created["upload"], path, lambda sent: progress.advance(row, sent))
+        else:
+            put_parts(api, state, cache, lambda sent: progress.advance(row, sent), parts_at_once)
+    except ClientError:
+        progress.finish(row, "upload failed" + (": run the same command again to resume" if state else ""))
+        raise
+    progress.finish(row, "uploaded")
 
 
 def succeeded(outcome: Outcome, waited: bool) -> bool:

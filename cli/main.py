@@ -356,10 +356,12 @@ def outcome_line(outcome, urls: bool = False) -> str:
               help="Save the original and every preset's objects in DIR/<id>/ (original.<ext>, resized.jpg, …).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 32),
               help="How many files to upload at the same time.")
+@click.option("--parts-at-once", default=4, show_default=True, type=click.IntRange(1, 16),
+              help="How many parts of a file sent in parts to upload at the same time.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each file's processing.")
 @click.option("--urls", is_flag=True, help="Also print each completed file's presigned URLs, one per line.")
 def upload(files: tuple[Path, ...], api_url: str, as_json: bool, no_wait: bool, download_dir: Path | None,
-           jobs: int, timeout: float, urls: bool):
+           jobs: int, parts_at_once: int, timeout: float, urls: bool):
     """Upload images straight to object storage and wait for their versions.
 
     The API is asked for every file's upload URL at once (one batch request for several
@@ -369,13 +371,18 @@ def upload(files: tuple[Path, ...], api_url: str, as_json: bool, no_wait: bool, 
     --urls or --json. Exits 0 only when every file completed (with --no-wait: was
     uploaded). A file the API refuses before any upload shows status "rejected".
 
+    A file the API wants in parts (from IMGPIPE_MULTIPART_THRESHOLD_MB on) is sent in parts,
+    several at once. What was sent is kept in $XDG_CACHE_HOME/imgpipe (~/.cache/imgpipe): run
+    the same command again after an interruption and it resumes, sending only the parts the
+    store does not hold.
+
     Example: imgpipe upload --jobs 4 --download out/ photos/*.jpg
     """
     from cli.client import succeeded, upload_files
     from cli.progress import ProgressBoard
 
     outcomes = upload_files(make_api(api_url), list(files), progress=ProgressBoard(), wait=not no_wait,
-                            timeout=timeout, download_dir=download_dir, jobs=jobs)
+                            timeout=timeout, download_dir=download_dir, jobs=jobs, parts_at_once=parts_at_once)
     if as_json:
         print_json({"uploads": [outcome.to_json() for outcome in outcomes]})
     else:

@@ -54,6 +54,16 @@ class ProgressBoard:
             self.rows[row]["note"] = note
             self._draw()
 
+    def say(self, text: str) -> None:
+        """A line of its own, above the bars (which are drawn again below it)."""
+        with self.lock:
+            if self.live and self.lines_on_screen:
+                self.stream.write(f"\x1b[{self.lines_on_screen}F\x1b[J")
+                self.lines_on_screen = 0
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._draw(force=True)
+
     def finish(self, row: int, note: str) -> None:
         with self.lock:
             self.rows[row]["note"] = note
