@@ -19,7 +19,7 @@ from pathlib import Path
 
 import PIL
 
-from bench import api_load, memory, moderation, pipeline, presign, processing, report
+from bench import api_load, memory, moderation, multipart, pipeline, presign, processing, report
 from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
@@ -43,6 +43,7 @@ class Plan:
     moderation_rounds: dict[str, int]
     reprocess_stored: int  # uploads stored and then reprocessed (10,000 would be the target's; scaled to the run's time)
     reprocess_fresh: int  # fresh uploads timed, alone and again during the reprocess
+    multipart_rounds: int  # 100 MB uploads each way, one PUT and in parts
 
 
 SHIPPED_WORKERS = "imgpipe worker × 2 (as shipped)"
@@ -70,11 +71,13 @@ GUNICORN_VARIANTS = {
 }
 FULL = Plan(rounds={"1mp": 21, "12mp": 13, "24mp": 7}, e2e_uploads=40, burst_uploads=200,
             worker_variants=WORKER_VARIANTS, api_seconds=10, api_rounds=3, gunicorn_variants=GUNICORN_VARIANTS,
-            moderation_rounds={"1mp": 21, "12mp": 13}, reprocess_stored=1000, reprocess_fresh=40)
+            moderation_rounds={"1mp": 21, "12mp": 13}, reprocess_stored=1000, reprocess_fresh=40,
+            multipart_rounds=multipart.FULL_ROUNDS)
 QUICK = Plan(rounds={"1mp": 5, "12mp": 3, "24mp": 2}, e2e_uploads=8, burst_uploads=30,
              worker_variants={name: WORKER_VARIANTS[name] for name in ("RQ's forking Worker × 2", MODERATED_WORKERS)},
              api_seconds=3, api_rounds=1, gunicorn_variants={name: GUNICORN_VARIANTS[name] for name in (CORS_API, MINIMAL_API)},
-             moderation_rounds={"1mp": 5, "12mp": 3}, reprocess_stored=150, reprocess_fresh=8)
+             moderation_rounds={"1mp": 5, "12mp": 3}, reprocess_stored=150, reprocess_fresh=8,
+             multipart_rounds=multipart.QUICK_ROUNDS)
 
 
 def say(message: str) -> None:
@@ -276,6 +279,7 @@ def run(plan: Plan, mode: str) -> dict:
     for name, micros in presign_us.items():
         say(f"  {micros} µs  {name}")
     moderation_cost = measure_moderation(plan, inputs)
+    uploads_in_parts = multipart.measure(plan.multipart_rounds)
     images = burst_images(plan.burst_uploads)
     say("starting a stack on free ports")
     stack = start_stack(WORKERS)
@@ -334,6 +338,7 @@ def run(plan: Plan, mode: str) -> dict:
         "memory_100mp": memory_100mp,
         "presign_us_per_upload": presign_us,
         "moderation": moderation_cost,
+        "multipart": {**uploads_in_parts, "mode": mode},
         "e2e_uploads": plan.e2e_uploads,
         "burst_uploads": plan.burst_uploads,
         "api_seconds": plan.api_seconds,

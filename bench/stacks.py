@@ -18,8 +18,9 @@ __all__ = ["PROJECT_ROOT", "PostgresServer", "start_stack", "use_worker_variant"
            "remove_stack"]
 
 
-def start_stack(workers: int = 2, database_url: str = "") -> Stack:
-    """A stack on its own SQLite file, or on the database at database_url."""
+def start_stack(workers: int = 2, database_url: str = "", **overrides) -> Stack:
+    """A stack on its own SQLite file, or on the database at database_url; `overrides` are
+    other settings."""
     var_dir = Path(tempfile.mkdtemp(prefix="imgpipe-bench-"))
     settings = Settings(
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
@@ -27,6 +28,7 @@ def start_stack(workers: int = 2, database_url: str = "") -> Stack:
         database_path=str(var_dir / "imgpipe.db"),
         database_url=database_url,
         api_token=secrets.token_urlsafe(24),  # as every install has one; the clients send it
+        **overrides,
     )
     stack = Stack(settings, var_dir, api_port=free_port(), workers=workers)
     stack.start()
