@@ -194,8 +194,7 @@ def put_parts(api: Api, state: PartsState, cache: ResumeCache, on_progress: Call
     def send(number: int) -> None:
         part = api.call("GET", f"/uploads/{state.id}/multipart/parts/{number}")
         answer = put_file(part, Path(state.file), on_progress, (number - 1) * plan.part_size, plan.length(number))
-        state.parts[str(number)] = answer.headers["ETag"]
-        cache.save(state)
+        cache.note_part(state, number, answer.headers["ETag"])
 
     with ThreadPoolExecutor(max_workers=parts_at_once) as pool:
         futures = [pool.submit(send, number) for number in missing]

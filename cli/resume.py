@@ -36,7 +36,6 @@ class PartsState:
     upload_id: str
     part_size: int
     part_count: int
-    expires_at: str
     parts: dict[str, str] = field(default_factory=dict)  # part number (as text, for JSON) -> ETag
 
     @property
@@ -49,15 +48,16 @@ class ResumeCache:
         self.directory = directory or cache_dir()
         self.lock = threading.Lock()
 
-    def path_for(self, api: str, file: Path) -> Path:
-        stat = file.stat()
-        name = f"{api}\n{file.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}"
+    def _path(self, api: str, file: str, size: int, mtime_ns: int) -> Path:
+        name = f"{api}\n{file}\n{size}\n{mtime_ns}"
         return self.directory / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
 
     def find(self, api: str, file: Path) -> PartsState | None:
-        """The state of an unfinished upload of this very file to this API, if one was kept."""
+        """The state of an unfinished upload of this very file (as it is now) to this API, if one was kept."""
         try:
-            return PartsState(**json.loads(self.path_for(api, file).read_text()))
+            stat = file.stat()
+            return PartsState(**json.loads(self._path(api, str(file.resolve()), stat.st_size,
+                                                         stat.st_mtime_ns).read_text()))
         except (OSError, ValueError, TypeError):
             return None
 
@@ -66,20 +66,32 @@ class ResumeCache:
         plan = created["multipart"]
         state = PartsState(api=api, file=str(file.resolve()), size=stat.st_size, mtime_ns=stat.st_mtime_ns,
                            id=created["id"], key=created["key"], upload_id=plan["upload_id"],
-                           part_size=plan["part_size"], part_count=plan["part_count"], expires_at=plan["expires_at"])
+                           part_size=plan["part_size"], part_count=plan["part_count"])
         self.save(state)
         return state
 
-    def save(self, state: PartsState) -> None:
-        """Write the state whole: to a file beside it first, then renamed over it."""
+    def note_part(self, state: PartsState, number: int, etag: str) -> None:
+        """A part landed: noted and written at once (parts land on several threads)."""
         with self.lock:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            target = self.path_for(state.api, Path(state.file))
-            temporary = target.with_suffix(f".{threading.get_ident()}.tmp")
-            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-                json.dump(asdict(state), out)
-            os.replace(temporary, target)
+            state.parts[str(number)] = etag
+            self._write(state)
+
+    def save(self, state: PartsState) -> None:
+        with self.lock:
+            self._write(state)
+
+    def _write(self, state: PartsState) -> None:
+        """The state whole: to a file beside it first, then renamed over it."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = self._path_of(state)
+        temporary = target.with_suffix(f".{threading.get_ident()}.tmp")
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            json.dump(asdict(state), out)
+        os.replace(temporary, target)
 
     def forget(self, state: PartsState) -> None:
         with self.lock:
-            self.path_for(state.api, Path(state.file)).unlink(missing_ok=True)
+            self._path_of(state).unlink(missing_ok=True)
+
+    def _path_of(self, state: PartsState) -> Path:
+        return self._path(state.api, state.file, state.size, state.mtime_ns)

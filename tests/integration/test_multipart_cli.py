@@ -179,3 +179,26 @@ def test_the_cli_killed_in_the_middle_resumes_and_sends_only_the_missing_parts(s
     assert kept_state(cache) is None, "a finished upload leaves no state behind"
     results = Api.of(stack).get(f"/uploads/{state['id']}/results").json()
     assert all(results[version] for version in ("resized", "compressed", "thumbnail"))
+
+
+def test_an_interrupted_upload_that_can_no_longer_be_resumed_is_started_again(stack, tmp_path):
+    side = int((1.5 * DEFAULT_PART_SIZE / 1.15) ** 0.5)
+    picture = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(picture, "JPEG", quality=95)
+    path = tmp_path / "again.jpg"
+    path.write_bytes(picture.getvalue())
+    cache = tmp_path / "cache"
+    first = cli_upload(stack, cache, path)
+    state = eventually(lambda: kept_state(cache), timeout=30, what="the CLI to keep its state")
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=10)
+    api = Api.of(stack)
+    assert api.http.delete(f"{api.base}/uploads/{state['id']}/multipart", timeout=10).status_code == 200
+
+    second = cli_upload(stack, cache, path)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert f"the interrupted upload {state['id']} can no longer be resumed; starting again" in err
+    [outcome] = json.loads(out)["uploads"]
+    assert outcome["status"] == "completed" and outcome["id"] != state["id"] and not outcome["resumed"]
+    assert api.get(f"/uploads/{state['id']}/status").json()["error"]["code"] == "upload_aborted"
