@@ -365,9 +365,13 @@ MULTIPART_EXPIRED = _error("The multipart upload's time (IMGPIPE_MULTIPART_TTL) 
 STORAGE_DOWN = _error("Object storage is unavailable.")
 
 
+NOT_ITS_OWN = _error("A browser upload token was sent that did not make this upload (forbidden): a token sends "
+                     "the parts of its own uploads only.")
+
+
 def _multipart(operation_id: str, summary: str, responses: dict, **more) -> dict:
     return {"summary": summary, "operationId": operation_id, "parameters": [UPLOAD_ID, *more.pop("parameters", [])],
-            **more, "responses": {**responses, "401": UNAUTHORIZED, "403": FORBIDDEN, "404": NOT_FOUND}}
+            **more, "responses": {**responses, "401": UNAUTHORIZED, "403": NOT_ITS_OWN, "404": NOT_FOUND}}
 
 
 MULTIPART_PATHS = {

@@ -12,9 +12,11 @@ import os
 import secrets
 from pathlib import Path
 
+from imgpipe.store_identities import SERVICE_ROLES
+
 FILE_NAME = "credentials.env"
 DEFAULT_PATH = Path("var") / FILE_NAME
-ROLES = ("UPLOAD", "READ", "WORKER", "API")
+ROLES = tuple(role.upper() for role in SERVICE_ROLES)  # a file from before a new identity gains its keys
 
 
 def generate() -> dict[str, str]:

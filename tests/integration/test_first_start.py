@@ -17,7 +17,7 @@ from cli import credentials
 from cli.stack import PROJECT_ROOT, free_port
 from stacks import ensure_servers
 
-SERVICE_KEYS = [f"S3_{role}_{kind}_KEY" for role in ("UPLOAD", "READ", "WORKER", "API") for kind in ("ACCESS", "SECRET")]
+SERVICE_KEYS = [f"S3_{role}_{kind}_KEY" for role in ("UPLOAD", "READ", "WORKER", "API", "MULTIPART") for kind in ("ACCESS", "SECRET")]
 
 
 class FreshCheckout:
