@@ -167,6 +167,10 @@ def test_the_store_refuses_a_part_of_another_length_than_its_url_signed(api, sta
     other = requests.put(part["url"].replace("partNumber=1", "partNumber=2"), data=data[:part["size"]],
                          headers=part["headers"], timeout=30)
     assert other.status_code == 403
+    elsewhere = create(api, data, multipart=True)["multipart"]["upload_id"]
+    other = requests.put(part["url"].replace(created["multipart"]["upload_id"], elsewhere), data=data[:part["size"]],
+                         headers=part["headers"], timeout=30)
+    assert other.status_code == 403
 
 
 def test_a_part_url_does_nothing_but_upload_that_part(api, stack, store):
@@ -193,6 +197,32 @@ def test_a_part_url_does_nothing_but_upload_that_part(api, stack, store):
     assert copied.status_code == 403
     assert store.parts(created["key"], upload_id) == []
     store.remove(["originals/elsewhere.jpg"])
+
+
+UNSIGNED = {"Content-Encoding": "gzip", "x-amz-tagging": "owner=someone-else", "x-amz-storage-class": "REDUCED_REDUNDANCY",
+            "Cache-Control": "public, max-age=31536000", "Content-Type": "text/html"}
+
+
+def test_headers_a_part_url_did_not_sign_do_not_reach_the_object(api, store):
+    """The object's metadata is the create's, which the API made: what a client adds to its part
+    PUTs is ignored or refused, and the upload completes as declared."""
+    data = big_jpeg(9 * MIB)
+    created = create(api, data, multipart=True)
+    plan = created["multipart"]
+    parts = []
+    for number in (1, 2):
+        part = sign(api, created["id"], number)
+        start = (number - 1) * plan["part_size"]
+        answer = requests.put(part["url"], data=data[start:start + part["size"]],
+                              headers={**part["headers"], **UNSIGNED}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        parts.append({"part_number": number, "etag": answer.headers["ETag"]})
+    assert complete(api, created["id"], parts).status_code == 200
+    assert api.wait_final(created["id"], timeout=60)["status"] == "completed"
+    stored = store.stat(created["key"])
+    assert stored.headers["content-type"] == "image/jpeg"
+    assert not {"content-encoding", "x-amz-tagging-count", "cache-control"} & set(stored.headers), stored.headers
+    assert stored.headers.get("x-amz-storage-class", "STANDARD") == "STANDARD"
 
 
 def test_a_complete_with_a_part_missing_or_misnamed_is_refused_with_a_code(api, stack, store):
