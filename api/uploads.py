@@ -105,8 +105,9 @@ def create(svc, new: NewUpload) -> dict:
 
 
 def _create_multipart(svc, new: NewUpload, upload_id: str, key: str, now: datetime) -> dict:
-    """The store's multipart upload first, then the row that names it: a store upload whose row
-    never came is one housekeeping aborts."""
+    """The store's multipart upload first, then the row that names it. A store upload whose row
+    never came holds no part (nobody was given a URL for one); MinIO drops it after its
+    MINIO_API_STALE_UPLOADS_EXPIRY."""
     plan = plan_parts(new.size)
     s3_upload_id = svc.multipart.create_multipart(key, new.content_type)
     row = _insert(svc, new, upload_id, key, now + timedelta(seconds=svc.settings.multipart_ttl),

@@ -317,8 +317,9 @@ def _body(outcome: Outcome, path: Path) -> dict:
 
 
 def _resumed(api: Api, cache: ResumeCache, state: PartsState, outcome: Outcome, path: Path, progress):
-    """What to go on with for a file whose upload in parts was interrupted: its kept state (to
-    send the missing parts), its upload when that was sent already, or a new upload."""
+    """What to go on with for a file whose upload in parts was interrupted, shaped as POST /uploads'
+    answer: with its kept "state" (the missing parts to send) or "sent" (all were, and completed)
+    in place of how to send it; or a new upload, when the old one can no longer be resumed."""
     try:
         became = resume_state(api, state)
     except ClientError as error:
