@@ -25,7 +25,8 @@ def generate() -> dict[str, str]:
     keys of 8 to 40; hex keeps every value safe in a URL and a shell."""
     values = {"S3_ACCESS_KEY": "root-" + secrets.token_hex(7), "S3_SECRET_KEY": secrets.token_hex(20)}
     for role in ROLES:
-        values[f"S3_{role}_ACCESS_KEY"] = f"{role.lower()}-" + secrets.token_hex(6)
+        prefix = f"{role.lower()}-"
+        values[f"S3_{role}_ACCESS_KEY"] = prefix + secrets.token_hex(min(6, (20 - len(prefix)) // 2))
         values[f"S3_{role}_SECRET_KEY"] = secrets.token_hex(20)
     values["REDIS_URL"] = f"redis://:{secrets.token_hex(32)}@127.0.0.1:6379/0"
     values["IMGPIPE_API_TOKEN"] = secrets.token_urlsafe(32)
