@@ -28,6 +28,7 @@ import requests
 from PIL import Image
 
 from cli.stack import PROJECT_ROOT, free_port
+from imgpipe.store_identities import SERVICE_ROLES
 from imagegen import photo_like_jpeg
 from pipeline_client import Api, put_file
 from polling import eventually
@@ -35,7 +36,7 @@ from polling import eventually
 SCRIPTS = PROJECT_ROOT / "scripts"
 SINGLE = "docker-compose.yml"
 CLUSTER = "docker-compose.cluster.yml"
-ROLES = ("UPLOAD", "READ", "WORKER", "API")
+ROLES = tuple(role.upper() for role in SERVICE_ROLES)
 # Tuning for a test run (IMGPIPE_ENV_FILE): sweeps often, and a job on a killed worker is given
 # back after seconds rather than the production five minutes.
 TEST_SETTINGS = {"IMGPIPE_SWEEP_INTERVAL": "1", "IMGPIPE_SWEEP_MIN_AGE": "3", "IMGPIPE_PROCESSING_DEADLINE": "8"}

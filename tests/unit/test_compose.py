@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from imgpipe.settings import Settings
-from imgpipe.store_identities import PROCESS_IDENTITIES
+from imgpipe.store_identities import PROCESS_IDENTITIES, SERVICE_ROLES
 from cli.stack import PROJECT_ROOT
 from notify_config.definition import minio_server_env
 
 MINIO_PIN = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
-ROLES = ("UPLOAD", "READ", "WORKER", "API")
+ROLES = tuple(role.upper() for role in SERVICE_ROLES)
 # What an operator must set, with a value of each shape docs/deploy/compose.md makes.
 SECRETS = {"S3_ACCESS_KEY": "a" * 20, "S3_SECRET_KEY": "b" * 40, "REDIS_PASSWORD": "c" * 64,
            "IMGPIPE_API_TOKEN": "d" * 64, "POSTGRES_PASSWORD": "e" * 64,
