@@ -22,7 +22,7 @@ from imgpipe import db as uploads
 from imgpipe.deletion import delete_upload, purge
 from imgpipe.keys import ORIGINALS_PREFIX, upload_id_from_key
 from processor.abandoned_parts import abort_abandoned_multipart
-from processor.webhooks import enqueue_delivery
+from processor.jobs import enqueue_delivery
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,14 @@
-"""Putting uploads on the RQ queue: one job per upload at a time, however often asked.
+"""Every enqueueing of imgpipe's jobs: processing, reprocessing and webhook delivery, one job
+per upload and kind at a time, however often asked. The jobs themselves run elsewhere
+(processor.tasks, processor.reprocess, processor.webhooks); this module names them without
+importing them, so whoever enqueues (the relay, the supervisor, `imgpipe reprocess`, a job that
+makes a row final) loads neither the image code nor a worker's resources.
 
-The relay, its sweeper and the reaper may all ask for the same upload (duplicate events, a
-re-driven in-flight event, a row that looked stuck). The job id is derived from the upload id
-and enqueued as unique, so a job already waiting or running absorbs the repeat; a job that
-has ended, or that has looked started for longer than a live one can, is replaced, and the
-row's own state decides whether the new one does any work.
-
-Reprocess jobs are enqueued here as well: `imgpipe reprocess` (and the supervisor re-driving a
-dead worker's job) name the job function without importing it, nor the image code behind it.
+The relay's events, its sweep and the supervisor may all ask for the same upload (duplicate
+events, a re-driven in-flight event, a row that looked stuck, a worker that died). The job id
+is derived from the upload id and enqueued as unique, so a job already waiting or running
+absorbs the repeat; a job that has ended, or that has looked started for longer than a live one
+can, is replaced, and the row's own state decides whether the new one does any work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from imgpipe.queues import fetch_job
+from imgpipe.settings import Settings
 
 JOB_TIMEOUT = 120
 # RQ re-runs a job that raised or whose process died. The row's attempt count, not RQ, decides
@@ -74,6 +76,25 @@ def enqueue_reprocess(queue: Queue, upload_id: str, presets_version: str, only: 
                         description=f"reprocess upload {upload_id}", started_before=started_before)
 
 
+# The job function, by name; it reads the row and the settings in the worker that runs it.
+DELIVER_CALLBACK = "processor.webhooks.deliver_callback"
+DELIVERY_JOB_TIMEOUT = 60
+
+
+def delivery_job_id(upload_id: str) -> str:
+    return f"deliver-{upload_id}"
+
+
+def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *,
+                     started_before: datetime | None = None) -> bool:
+    """Make sure a job will deliver this upload's webhook, its tries spaced by
+    IMGPIPE_WEBHOOK_RETRY_INTERVALS; a job started before `started_before` is replaced."""
+    intervals = list(settings.webhook_intervals)
+    return enqueue_once(queue, DELIVER_CALLBACK, upload_id, job_id=delivery_job_id(upload_id),
+                        timeout=DELIVERY_JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
+                        description=f"deliver the webhook of upload {upload_id}", started_before=started_before)
+
+
 def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, timeout: int, retry: Retry,
                  description: str, started_before: datetime | None = None, args: tuple | None = None) -> bool:
     """Enqueue function(upload_id) (or function(*args)) as job `job_id` unless a live job of that
@@ -107,7 +128,8 @@ def enqueue_once(queue: Queue, function: str, upload_id: str, *, job_id: str, ti
 
 def _taken_and_lost(queue: Queue, job: Job) -> bool:
     """A queued job that is not on its queue: a worker popped it and died (a power loss, a
-    SIGKILL) before it could mark it started, so no registry and no reaper will ever see it."""
+    SIGKILL) before it could mark it started, so neither a registry of RQ's nor its abandoned-job
+    cleanup will ever see it."""
     waited = datetime.now(timezone.utc) - (job.enqueued_at or datetime.now(timezone.utc))
     return waited > TAKEN_AND_LOST_AFTER and queue.connection.lpos(queue.key, job.id) is None
 

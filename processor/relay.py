@@ -25,8 +25,7 @@ from imgpipe.settings import Settings
 from imgpipe.storage import LIST_PAGE, Storage, StorageUnavailable
 from processor.events import MalformedEvent, parse_event
 from processor.housekeeping import tidy
-from processor.jobs import enqueue_processing
-from processor.webhooks import enqueue_delivery
+from processor.jobs import enqueue_delivery, enqueue_processing
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
+from processor.jobs import enqueue_delivery
 from processor.moderation import REJECTED
 from processor.originals import read_original
 from processor.resources import Resources, resources
-from processor.webhooks import enqueue_delivery
 
 log = logging.getLogger(__name__)
 

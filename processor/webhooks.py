@@ -7,8 +7,8 @@ POST wherever it likes). A try's record keeps the HTTP status and a category of 
 wrong (imgpipe.webhook_errors), never what the receiver sent.
 
 Delivery is a job of its own, on a queue of its own that workers take only when no image is
-waiting, enqueued after the row is final: a slow or dead receiver never holds up or fails
-processing. Every try is recorded. A try not answered 2xx raises, and RQ runs the job again
+waiting, enqueued (processor.jobs.enqueue_delivery) after the row is final: a slow or dead
+receiver never holds up or fails processing. Every try is recorded. A try not answered 2xx raises, and RQ runs the job again
 after the next of IMGPIPE_WEBHOOK_RETRY_INTERVALS; the last try marks the callback failed.
 """
 
@@ -18,44 +18,22 @@ import http.client
 import json
 import logging
 import time
-from datetime import datetime
-
-from rq import Queue, Retry
 
 from imgpipe import db as uploads
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.records import record_body
-from imgpipe.settings import Settings
 from imgpipe.webhook_errors import HTTP_STATUS, category
 from imgpipe.webhook_signature import signed_headers
-from processor.jobs import enqueue_once
 from processor.resources import resources
 from processor.webhook_http import post_webhook
 
 log = logging.getLogger(__name__)
 
-JOB_TIMEOUT = 60
 REQUEST_TIMEOUT = 10.0
 
 
 class DeliveryFailed(Exception):
     """A try that was not answered 2xx: raising makes RQ retry the job after the next interval."""
-
-
-DELIVER_CALLBACK = "processor.webhooks.deliver_callback"  # the job function, by name
-
-
-def delivery_job_id(upload_id: str) -> str:
-    return f"deliver-{upload_id}"
-
-
-def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *,
-                     started_before: datetime | None = None) -> bool:
-    """Make sure a job will deliver this upload's webhook; a job started before `started_before` is replaced."""
-    intervals = list(settings.webhook_intervals)
-    return enqueue_once(queue, DELIVER_CALLBACK, upload_id, job_id=delivery_job_id(upload_id),
-                        timeout=JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
-                        description=f"deliver the webhook of upload {upload_id}", started_before=started_before)
 
 
 def deliver_callback(upload_id: str) -> str:

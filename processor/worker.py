@@ -47,11 +47,10 @@ from imgpipe.queues import SERIALIZER, fetch_job, make_queue, make_reprocess_que
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from processor.imaging import prepare_process
-from processor.jobs import (PROCESS_UPLOAD, REPROCESS_UPLOAD, enqueue_processing, enqueue_reprocess, job_id_for,
-                            reprocess_job_id)
+from processor.jobs import (DELIVER_CALLBACK, PROCESS_UPLOAD, REPROCESS_UPLOAD, delivery_job_id, enqueue_delivery,
+                            enqueue_processing, enqueue_reprocess, job_id_for, reprocess_job_id)
 from processor.moderation import ModelUnavailable
 from processor.resources import moderator, use_settings
-from processor.webhooks import DELIVER_CALLBACK, delivery_job_id, enqueue_delivery
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0

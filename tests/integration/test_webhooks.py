@@ -16,7 +16,7 @@ from rq.job import JobStatus
 from imgpipe.queues import fetch_job
 from imgpipe.webhook_signature import verify
 from pipeline_client import put_file
-from processor.webhooks import delivery_job_id
+from processor.jobs import delivery_job_id
 from webhook_receiver import webhook_receiver
 
 

@@ -2,6 +2,8 @@
 layer's parts never import each other."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,19 @@ def test_no_import_runs_back_up(layer):
     upward = {(str(path.relative_to(ROOT)), name) for path in (ROOT / layer).rglob("*.py")
               for name in imported(path) if name.split(".")[0] in NOT_FROM[layer]}
     assert not upward
+
+
+def modules_loaded_by(module: str) -> set[str]:
+    """Every module importing `module` loads, in a fresh interpreter."""
+    script = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True,
+                              text=True).stdout.split())
+
+
+def test_the_relay_loads_no_worker_code():
+    """The relay enqueues jobs (processor.jobs) and runs none: a worker's resources, the jobs
+    themselves and the image code stay out of its process."""
+    loaded = modules_loaded_by("processor.relay")
+    assert "processor.jobs" in loaded
+    assert not loaded & {"processor.resources", "processor.tasks", "processor.webhooks", "processor.reprocess",
+                         "processor.imaging", "processor.moderation"}
