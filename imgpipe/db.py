@@ -415,11 +415,9 @@ def final_uploads(db, statuses: tuple[str, ...], *, created_from: str | None = N
     if created_before:
         where.append("created_at < ?")
         values.append(created_before)
-    if after:
-        where.append("(created_at > ? OR (created_at = ? AND id > ?))")
-        values += [after[0], after[0], after[1]]
-    return list(db.query(f"SELECT * FROM uploads WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?",
-                         [*values, limit]))
+    condition, after_values = keyset(after, "created_at")
+    return list(db.query(f"SELECT * FROM uploads WHERE {' AND '.join(where)}{condition} ORDER BY created_at, id LIMIT ?",
+                         [*values, *after_values, limit]))
 
 
 def _json_or_none(value) -> str | None:
@@ -440,7 +438,7 @@ def in_status_older_than(db, status: str, age: timedelta, limit: int = 500,
                          after: tuple[str, str] | None = None) -> list[dict]:
     """Rows that have been in `status` for longer than `age`, oldest first, from after `after`."""
     cutoff = timestamp(utcnow() - age)
-    condition, values = _after(after)
+    condition, values = keyset(after, "updated_at")
     return db.query(
         f"SELECT * FROM uploads WHERE status = ? AND updated_at < ?{condition} ORDER BY updated_at, id LIMIT ?",
         [status, cutoff, *values, limit],
@@ -452,7 +450,7 @@ def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500,
     """Final rows whose webhook is still pending after `age`: its delivery job may have been
     lost (Redis down when the row became final), so the sweeper asks for it again."""
     cutoff = timestamp(utcnow() - age)
-    condition, values = _after(after)
+    condition, values = keyset(after, "updated_at")
     return db.query(
         "SELECT * FROM uploads WHERE callback_state = 'pending' AND status IN (?, ?) AND updated_at < ?"
         f"{condition} ORDER BY updated_at, id LIMIT ?",
@@ -467,11 +465,16 @@ def page_end(rows: list[dict], limit: int, column: str = "updated_at") -> tuple[
     return (rows[-1][column], rows[-1]["id"]) if len(rows) == limit else None
 
 
-def _after(after: tuple[str, str] | None, column: str = "updated_at") -> tuple[str, list]:
+def keyset(after: tuple[str, str] | None, column: str, *, descending: bool = False) -> tuple[str, list]:
+    """The condition (" AND …") and its values that take a query ordered by (column, id), or
+    (column DESC, id DESC), on from after the row whose (column, id) is `after`: the one way
+    every page of rows is taken. A keyset, not an OFFSET: a page costs the same however deep it
+    is, and the leading bound on `column` keeps it on the index."""
     if after is None:
         return "", []
     value, upload_id = after
-    return f" AND ({column} > ? OR ({column} = ? AND id > ?))", [value, value, upload_id]
+    beyond = "<" if descending else ">"
+    return f" AND {column} {beyond}= ? AND ({column} {beyond} ? OR id {beyond} ?)", [value, value, upload_id]
 
 
 def oldest_pending_at(db) -> datetime | None:
@@ -496,7 +499,7 @@ def pending_expired_before(db, moment: datetime, limit: int = 500,
                            after: tuple[str, str] | None = None) -> list[dict]:
     """Pending rows whose upload URL expired before `moment`, soonest expired first, from after
     `after` (page_end(rows, limit, "upload_expires_at"))."""
-    condition, values = _after(after, "upload_expires_at")
+    condition, values = keyset(after, "upload_expires_at")
     return db.query(
         f"SELECT * FROM uploads WHERE status = ? AND upload_expires_at < ?{condition}"
         " ORDER BY upload_expires_at, id LIMIT ?",
@@ -585,18 +588,14 @@ def list_uploads(db, *, status: str | None, limit: int, after: tuple[str, str] |
     page before. Without a status, every row but the deleted ones; `flagged`, only the rows the
     moderation model flagged.
 
-    A keyset, not an OFFSET: a page costs the same however deep it is, and rows created
-    meanwhile sort before the first page, never into a later one.
+    Rows created meanwhile sort before the first page, never into a later one (`keyset`).
     """
     where, params = ("status = ?", [status]) if status else ("status <> ?", [DELETED])
     if flagged:
         where += " AND moderation_flagged = 1"
-    if after is not None:
-        created_at, upload_id = after
-        where += " AND created_at <= ? AND (created_at < ? OR id < ?)"
-        params += [created_at, created_at, upload_id]
-    return db.query(
-        f"SELECT * FROM uploads WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
+    condition, after_values = keyset(after, "created_at", descending=True)
+    return db.query(f"SELECT * FROM uploads WHERE {where}{condition} ORDER BY created_at DESC, id DESC LIMIT ?",
+                    [*params, *after_values, limit])
 
 
 def open_multipart_to_abort(db, expired_before: datetime, limit: int) -> list[dict]:
