@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 ROWS_PER_STEP = 500  # rows a sweep step takes from the database at a time
 LIST_PAGES_PER_SWEEP = 5  # LIST requests a sweep makes at most
-HEADS_PER_SWEEP = 20  # HEAD requests a sweep makes at most, for rows no listing covers
 CLOCK_SKEW = timedelta(seconds=60)  # how far the API hosts' clocks, which time the ids, may disagree
 
 
@@ -39,16 +38,13 @@ CLOCK_SKEW = timedelta(seconds=60)  # how far the API hosts' clocks, which time 
 class ListingPass:
     """One walk through originals/, from the oldest pending upload's time to when the walk
     began, a few LIST pages per sweep. `uploaded` holds the pending uploads it found an
-    original for; a pending row whose key lies in its range and is not there had none."""
+    original for; an older pending row that is not there had none."""
 
     started_at: datetime
     first: str
     end: str
     after: str
     uploaded: set[str] = field(default_factory=set)
-
-    def covers(self, key: str) -> bool:
-        return self.first < key < self.end
 
 
 class Relay:
@@ -174,7 +170,7 @@ class Relay:
         if oldest is None or now - oldest < self.min_age:
             return None
         first = originals_made_from(oldest - CLOCK_SKEW)
-        return ListingPass(started_at=now, first=first, end=originals_made_from(now), after=first)
+        return ListingPass(started_at=now, first=first, end=originals_made_from(now + CLOCK_SKEW), after=first)
 
     def drive_listed(self, keys: list[str]) -> None:
         listed = [upload_id for upload_id in map(upload_id_from_key, keys) if upload_id]
@@ -187,28 +183,20 @@ class Relay:
     def expire_unused_uploads(self) -> None:
         """Fail pending uploads whose URL expired more than IMGPIPE_UPLOAD_GRACE ago unused.
 
-        The last complete listing began after their URLs could last be used, so a row in its
-        range that it did not list has no original, with no request of its own. A row outside
-        its range (an id made before ids sorted by time) is asked about with a HEAD, a few
-        per sweep. Rows are taken a page at a time in turn, so rows that stay pending (driven,
-        waiting for a worker) never hold the others back."""
+        The last complete listing began after their URLs could last be used and covers every
+        id made since the oldest pending upload, so a row it did not list has no original, with
+        no request of its own. Rows are taken a page at a time in turn, so rows that stay
+        pending (driven, waiting for a worker) never hold the others back."""
         listing = self.last_listing
         if listing is None:
             return
-        heads = 0
         expired = listing.started_at - timedelta(seconds=self.settings.upload_grace)
+        began = uploads.timestamp(listing.started_at)
         rows = uploads.pending_expired_before(self.db, expired, ROWS_PER_STEP, after=self.pages["expired"])
         self.pages["expired"] = uploads.page_end(rows, ROWS_PER_STEP, "upload_expires_at")
         for row in rows:
-            if row["id"] in listing.uploaded:
+            if row["id"] in listing.uploaded or row["created_at"] >= began:  # the listing knew nothing of it yet
                 continue
-            if not listing.covers(row["key"]):
-                if heads == HEADS_PER_SWEEP:
-                    continue
-                heads += 1
-                if self.storage.size_of(row["key"]) is not None:
-                    self.drive(row["id"], reason="sweep")
-                    continue
             if uploads.mark_failed(self.db, row["id"], "upload_expired",
                                    "no file was uploaded before the upload URL expired"):
                 log.info("upload %s: failed upload_expired", row["id"])
