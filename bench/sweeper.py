@@ -152,8 +152,8 @@ def request_costs(stack: Stack, heads: int, lists: int) -> dict:
         return {"wall_ms": round(wall, 3), "minio_cpu_ms": round((cpu_ms(minio) - cpu_before) / count, 3), "n": count}
 
     head = timed(heads, lambda: storage.size_of(original_key(new_upload_id(), "jpg")))
-    full_page = timed(lists, lambda: storage.keys_after(prefix, prefix))
-    assert len(storage.keys_after(prefix, prefix)) == LIST_PAGE
-    last_key = storage.keys_after(prefix, prefix)[-2]
-    nearly_empty = timed(lists, lambda: storage.keys_after(prefix, last_key))
+    full_page = timed(lists, lambda: storage.list_after(prefix, prefix))
+    assert len(storage.list_after(prefix, prefix)) == LIST_PAGE
+    last_key = storage.list_after(prefix, prefix)[-2][0]
+    nearly_empty = timed(lists, lambda: storage.list_after(prefix, last_key))
     return {"head_missing_key": head, "list_page_1000_keys": full_page, "list_page_1_key": nearly_empty}

@@ -445,16 +445,17 @@ def in_status_older_than(db, status: str, age: timedelta, limit: int = 500,
     )
 
 
-def callbacks_waiting_older_than(db, age: timedelta, limit: int = 500,
-                                 after: tuple[str, str] | None = None) -> list[dict]:
-    """Final rows whose webhook is still pending after `age`: its delivery job may have been
-    lost (Redis down when the row became final), so the sweeper asks for it again."""
+def callbacks_owed(db, age: timedelta, limit: int = 500, after: tuple[str, str] | None = None) -> list[dict]:
+    """Rows whose webhook is still pending and due: final ones after `age` (their delivery job
+    may have been lost, Redis down when the row became final) and deleted ones at once (a
+    deletion is announced by the sweeper). Through the partial index of pending callbacks."""
     cutoff = timestamp(utcnow() - age)
     condition, values = keyset(after, "updated_at")
     return db.query(
-        "SELECT * FROM uploads WHERE callback_state = 'pending' AND status IN (?, ?) AND updated_at < ?"
+        "SELECT * FROM uploads WHERE callback_state = 'pending'"
+        " AND (status = ? OR (status IN (?, ?) AND updated_at < ?))"
         f"{condition} ORDER BY updated_at, id LIMIT ?",
-        [COMPLETED, FAILED, cutoff, *values, limit],
+        [DELETED, COMPLETED, FAILED, cutoff, *values, limit],
     )
 
 
@@ -561,15 +562,6 @@ def unpurged_deleted_before(db, cutoff: datetime, limit: int = 100) -> list[dict
         "SELECT * FROM uploads WHERE purged_at IS NULL AND deleted_at IS NOT NULL AND deleted_at < ?"
         " ORDER BY deleted_at LIMIT ?",
         [timestamp(cutoff), limit],
-    )
-
-
-def deleted_with_callback_waiting(db, limit: int = 100) -> list[dict]:
-    """Deleted rows whose webhook (announcing the deletion) has not been delivered yet; through
-    the partial index of pending callbacks, as unpurged_deleted_before explains."""
-    return db.query(
-        "SELECT * FROM uploads WHERE callback_state = 'pending' AND deleted_at IS NOT NULL ORDER BY updated_at LIMIT ?",
-        [limit],
     )
 
 

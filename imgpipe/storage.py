@@ -191,14 +191,6 @@ class Storage:
                          if item.object_name == key), None)
         return self._call(first)
 
-    def keys_after(self, prefix: str, after: str) -> list[str]:
-        """The first page (up to LIST_PAGE) of keys under `prefix` that sort after `after`, in
-        order, from one LIST request: fewer than LIST_PAGE means there are no more."""
-        def first_page():
-            listing = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=after)
-            return [item.object_name for item in itertools.islice(listing, LIST_PAGE)]
-        return self._call(first_page)
-
     def read(self, key: str, limit: int, etag: str) -> bytes:
         """The object's stored bytes as they are, undecoded whatever its Content-Encoding, and
         never more than `limit`: TooLarge past it. `etag` (from `stat`) makes the store refuse
@@ -225,9 +217,10 @@ class Storage:
         if errors:
             raise StorageUnavailable(f"MinIO did not remove {len(errors)} object(s): {errors[0].code} {errors[0].name}")
 
-    def list_after(self, prefix: str, after: str, limit: int) -> list[tuple[str, datetime]]:
-        """Up to `limit` (at most 1000) keys under `prefix` that sort after `after`, with when each
-        was written: one LIST request, whatever the bucket holds."""
+    def list_after(self, prefix: str, after: str, limit: int = LIST_PAGE) -> list[tuple[str, datetime]]:
+        """Up to `limit` (at most LIST_PAGE) keys under `prefix` that sort after `after`, in order,
+        with when each was written: one LIST request, whatever the bucket holds; fewer than
+        `limit` means there are no more."""
         def first_page():
             listing = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=after or None)
             return [(item.object_name, item.last_modified) for item in itertools.islice(listing, limit)]

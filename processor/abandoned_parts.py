@@ -22,12 +22,12 @@ from imgpipe.store_identities import MULTIPART
 
 log = logging.getLogger(__name__)
 
-ROWS_PER_SWEEP = 100
+ABORTS_PER_STEP = 100  # abandoned uploads one sweep aborts (each an AbortMultipartUpload request)
 
 
-def abort_abandoned_multipart(relay) -> list[str]:
-    """The step as the relay's housekeeping runs it."""
-    return abort_abandoned(relay.settings, relay.db, multipart_storage(relay.settings))
+def abort_abandoned_multipart(house) -> int:
+    """The step as the relay's housekeeping runs it: how many it aborted."""
+    return len(abort_abandoned(house.settings, house.db, multipart_storage(house.settings)))
 
 
 @functools.lru_cache(maxsize=4)
@@ -36,7 +36,7 @@ def multipart_storage(settings) -> Storage:
     return Storage(settings, MULTIPART)
 
 
-def abort_abandoned(settings, db, storage: Storage, limit: int = ROWS_PER_SWEEP) -> list[str]:
+def abort_abandoned(settings, db, storage: Storage, limit: int = ABORTS_PER_STEP) -> list[str]:
     """Abort the store uploads of up to `limit` abandoned rows; returns their ids. Aborting one
     the store no longer has (completed, or aborted already) is no error, so a row is closed once
     the store has answered, whatever it had."""

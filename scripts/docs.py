@@ -5,6 +5,7 @@
 - docs/reference/errors.md: every error code the API, the relay and the workers can give, found in
   their source; the meanings are kept from the page, by code.
 - docs/reference/cli.md: click's own help for every command.
+- docs/design/sweeper.md: the table of the sweep's steps, from processor.housekeeping.STEPS.
 - docs/reference/openapi.json: the OpenAPI document the API serves with the default settings.
 - every `<!-- fig: FILE/PATH | FORMAT -->…<!-- /fig -->` in README.md and docs/: the figure at
   PATH of bench/FILE.json, so no measurement is copied by hand.
@@ -201,6 +202,19 @@ def setup_output() -> str:
     return "```sh\n" + "\n".join(lines) + "\n```\n"
 
 
+# The sweep's steps -----------------------------------------------------------------------------
+
+def housekeeping_steps_table() -> str:
+    from processor.housekeeping import STEPS
+
+    def runs(every: float) -> str:
+        return "every sweep" if not every else f"every {every:g} s"
+
+    return "\n".join(["| step | what it does | runs | bound per sweep |", "| --- | --- | --- | --- |",
+                      *(f"| {step.name} | {' '.join(step.run.__doc__.split())} | {runs(step.every)} | {step.page} |"
+                        for step in STEPS)]) + "\n"
+
+
 # The CLI ---------------------------------------------------------------------------------------
 
 def cli_reference() -> str:
@@ -274,6 +288,9 @@ def rendered() -> dict[Path, str]:
     text = database.read_text()
     files[database] = replace_generated(replace_generated(text, "migrations", migrations_table()),
                                         "setup-output", setup_output())
+
+    sweeper = DOCS / "design" / "sweeper.md"
+    files[sweeper] = replace_generated(sweeper.read_text(), "housekeeping-steps", housekeeping_steps_table())
 
     files[DOCS / "reference" / "cli.md"] = cli_reference()
     files[DOCS / "reference" / "openapi.json"] = openapi_document()

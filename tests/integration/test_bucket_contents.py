@@ -27,7 +27,7 @@ from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from pipeline_client import curl_put, put_file
 from polling import eventually
-from processor.housekeeping import sweep_orphans
+from processor.housekeeping import STEPS, Housekeeping
 from processor.jobs import job_id_for
 from webhook_receiver import webhook_receiver
 
@@ -237,8 +237,10 @@ def test_a_status_filter_pages_through_that_status_only(api, tmp_path):
 def test_orphans_are_removed_a_page_at_a_time(stack, storage):
     """Objects no upload will use (no row, a name imgpipe never makes, a deleted row's late PUT) go;
     the originals of uploads in progress or completed stay. The relay of this stack keeps orphans an
-    hour; here the sweep is called directly with no minimum age and a page of two keys."""
-    settings = dataclasses.replace(stack.settings, orphan_min_age=0, events_key="test:orphan-walk")
+    hour; here the orphan step is run directly with no minimum age and a page of two keys, and with
+    no pending row old enough to need the pass over recent originals, so every LIST is the walk's."""
+    settings = dataclasses.replace(stack.settings, orphan_min_age=0, sweep_min_age=10 ** 6,
+                                   events_key="test:orphan-walk")
     connection = redis.Redis.from_url(settings.redis_url)
     database = connect(settings.database)
     no_row = original_key(new_upload_id(), "jpg")
@@ -249,14 +251,16 @@ def test_orphans_are_removed_a_page_at_a_time(stack, storage):
     in_use = {row["key"] for row in rows.values() if row["status"] in ("pending", "processing", "completed")}
     assert len(originals) - len(in_use) >= 2
 
-    removed, lists = [], 0
+    [orphans] = [step for step in STEPS if step.name == "orphans"]
+    house = Housekeeping(settings, connection, database, storage, drive=None, steps=(orphans,), list_page=2)
+    removed, sweeps = 0, 0
     while True:
-        removed += sweep_orphans(settings, connection, database, storage, page=2)
-        lists += 1
+        removed += house.sweep()["orphans"]
+        sweeps += 1
         if not connection.get("test:orphan-walk:orphans-after"):
             break
-    assert lists == len(originals) // 2 + 1, "one LIST of two keys per sweep, then the walk starts over"
-    assert sorted(removed) == sorted(set(originals) - in_use)
+    assert sweeps == len(originals) // 2 + 1, "one LIST of two keys per sweep, then the walk starts over"
+    assert removed == len(set(originals) - in_use)
     assert {key for key in bucket(storage) if key.startswith("originals/")} == in_use
 
 

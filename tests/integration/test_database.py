@@ -143,14 +143,14 @@ def test_final_rows_with_a_pending_callback_are_found_until_it_is_settled(databa
     hooked = new_row(database, "b" * 32, callback_url="https://example.com/hook")
     new_row(database)
     waiting = timedelta(seconds=-1)
-    assert uploads.callbacks_waiting_older_than(database, waiting) == []
+    assert uploads.callbacks_owed(database, waiting) == []
     for row in (hooked, {"id": "a" * 32}):
         uploads.claim_for_processing(database, row["id"])
         uploads.mark_completed(database, row["id"], size=1, width=1, height=1, image_format="PNG")
-    assert [r["id"] for r in uploads.callbacks_waiting_older_than(database, waiting)] == ["b" * 32]
-    assert uploads.callbacks_waiting_older_than(database, timedelta(seconds=60)) == []
+    assert [r["id"] for r in uploads.callbacks_owed(database, waiting)] == ["b" * 32]
+    assert uploads.callbacks_owed(database, timedelta(seconds=60)) == []
     assert uploads.finish_callback(database, "b" * 32, uploads.DELIVERED)
-    assert uploads.callbacks_waiting_older_than(database, waiting) == []
+    assert uploads.callbacks_owed(database, waiting) == []
 
 
 def test_counts_and_processing_seconds_for_metrics(database):
@@ -344,8 +344,8 @@ def test_waiting_callbacks_are_taken_in_turn_too(database):
                               key=f"originals/{upload_id}.jpg", declared_size=None,
                               callback_url="https://example.com/hook", upload_expires_at=uploads.utcnow())
         uploads.mark_failed(database, upload_id, "internal", "x")
-    first = uploads.callbacks_waiting_older_than(database, timedelta(seconds=-1), 2)
-    rest = uploads.callbacks_waiting_older_than(database, timedelta(seconds=-1), 2, after=uploads.page_end(first, 2))
+    first = uploads.callbacks_owed(database, timedelta(seconds=-1), 2)
+    rest = uploads.callbacks_owed(database, timedelta(seconds=-1), 2, after=uploads.page_end(first, 2))
     assert [row["id"] for row in first + rest] == [f"{index:032x}" for index in range(3)]
     assert uploads.page_end(rest, 2) is None
 
@@ -452,13 +452,14 @@ def test_deleting_asks_for_the_webhook_again_and_counts_its_tries_afresh(databas
         uploads.mark_failed(database, upload_id, "upload_expired", "never uploaded")
     uploads.record_delivery_attempt(database, row["id"], http_status=500, error="http_status")
     assert uploads.finish_callback(database, row["id"], uploads.FAILED)
-    assert uploads.deleted_with_callback_waiting(database) == []
+    owed = timedelta(seconds=60)  # final rows are owed their webhook after it; deleted ones at once
+    assert uploads.callbacks_owed(database, owed) == []
     for upload_id in (row["id"], "a" * 32):
         uploads.mark_deleted(database, upload_id)
     deleted = uploads.get_upload(database, row["id"])
     assert deleted["callback_state"] == "pending"
     assert uploads.get_upload(database, "a" * 32)["callback_state"] is None
-    assert [r["id"] for r in uploads.deleted_with_callback_waiting(database)] == [row["id"]]
+    assert [r["id"] for r in uploads.callbacks_owed(database, owed)] == [row["id"]]
     assert uploads.record_delivery_attempt(database, row["id"], http_status=204, error=None,
                                            since=deleted["deleted_at"]) == 1
     assert len(uploads.delivery_attempts(database, row["id"])) == 2

@@ -1,22 +1,28 @@
 """The relay's housekeeping on stacks of their own, with short ages: orphan originals removed by
 the running relay once old enough (and not before), an original that got past the limit removed
-with its row kept, and retention deleting old uploads as DELETE does."""
+with its row kept, retention deleting old uploads as DELETE does, and one LIST of originals/ per
+sweep, counted by MinIO, feeding both steps that read the bucket."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
+import redis
 from PIL import Image
 
-from imgpipe.db import connect, get_upload, timestamp, utcnow
+from bench.minio_requests import request_counts
+from imgpipe.db import connect, get_upload, parse_timestamp, timestamp, utcnow
 from imgpipe.deletion import upload_keys
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.storage import Storage
-from imgpipe.store_identities import ROOT
+from imgpipe.store_identities import ROOT, WORKER
 from pipeline_client import Api, curl_put, put_file
 from polling import eventually
+from processor.housekeeping import STEPS
+from processor.relay import Relay
 from stacks import running_stack
 
 ORPHAN_MIN_AGE = 3.0
@@ -91,10 +97,47 @@ def test_retention_deletes_old_uploads_the_way_delete_does(tmp_path):
         two_days_ago = timestamp(utcnow() - timedelta(days=2))
         database.execute("UPDATE uploads SET created_at = ? WHERE id = ?", [two_days_ago, old["id"]])
 
-        eventually(lambda: api.get(f"/uploads/{old['id']}/status").json()["status"] == "deleted", 15,
+        [retention] = [step for step in STEPS if step.name == "retention"]
+        eventually(lambda: api.get(f"/uploads/{old['id']}/status").json()["status"] == "deleted", retention.every + 15,
                    "retention deleting the old upload")
+        # The row is marked deleted first, then its objects are removed, then it is noted purged.
+        eventually(lambda: get_upload(database, old["id"])["purged_at"] is not None, 10, "the objects' removal")
         assert present(storage, old) == []
         row = get_upload(database, old["id"])
         assert (row["width"], row["purged_at"] is not None) == (400, True)
         assert api.get(f"/uploads/{recent['id']}/status").json()["status"] == "completed"
         assert len(present(storage, recent)) == 7
+
+
+def test_one_list_of_originals_per_sweep_feeds_the_missed_events_and_the_orphans(tmp_path):
+    """The stack's relay is stopped and a relay of the test's own sweeps: an upload whose event
+    nobody takes and an original with no row are both found by the first sweep's one LIST, and
+    every later sweep makes one LIST too, as MinIO counts them."""
+    with running_stack(tmp_path / "stack", orphan_min_age=0.0) as stack:
+        stack.stop_process("relay")
+        api, storage = Api.of(stack), Storage(stack.settings, ROOT)
+        path = photo(tmp_path / "missed.jpg")
+        missed = api.create_for(path)
+        put_file(missed["upload"], path)  # its event waits in Redis: no relay takes it
+        orphan = original_key(new_upload_id(), "png")
+        storage.write(orphan, b"nobody asked for this", "image/png")
+        database = connect(stack.settings.database)
+        created = parse_timestamp(get_upload(database, missed["id"])["created_at"])
+        eventually(lambda: utcnow() - created > timedelta(seconds=stack.settings.sweep_min_age), 10,
+                   "the upload to be old enough for the sweep")
+        relay = Relay(stack.settings, redis.Redis.from_url(stack.settings.redis_url), database,
+                      Storage(stack.settings, WORKER))
+
+        before = request_counts(stack.settings)["ListObjectsV2"]
+        first = relay.housekeeping.sweep()
+        assert (first["missed events"], first["orphans"]) == (1, 1)
+        assert request_counts(stack.settings)["ListObjectsV2"] - before == 1
+        assert storage.size_of(orphan) is None
+        assert api.wait_final(missed["id"])["status"] == "completed"
+
+        done, sweeps = Counter(), 20
+        before = request_counts(stack.settings)["ListObjectsV2"]
+        for _ in range(sweeps):
+            done.update(relay.housekeeping.sweep())
+        assert request_counts(stack.settings)["ListObjectsV2"] - before == sweeps
+        assert done == Counter(), "nothing left to do"
