@@ -248,9 +248,9 @@ def recover_jobs_of(settings: Settings, name: str) -> None:
                 worker.register_death()
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("could not re-drive the dead worker's job, Redis is unreachable (%s);"
-                    " the relay's reaper will once it is back", error)
-    except Exception:  # the supervisor outlives whatever goes wrong here; the reapers are the net
-        log.exception("could not re-drive the dead worker's job; the relay's reaper or RQ's abandoned-job cleanup will, later")
+                    " the relay's sweep will once it is back", error)
+    except Exception:  # the supervisor outlives whatever goes wrong here; the relay's sweep is the net
+        log.exception("could not re-drive the dead worker's job; the relay's sweep or RQ's abandoned-job cleanup will, later")
 
 
 def recover_jobs_of_dead_workers(settings: Settings) -> None:
@@ -263,7 +263,7 @@ def recover_jobs_of_dead_workers(settings: Settings) -> None:
         dead = [worker.name for worker in Worker.all(connection=connection, serializer=SERIALIZER)
                 if worker.hostname == socket.gethostname() and not still_running(worker.pid, worker.birth_date)]
     except (redis.ConnectionError, redis.TimeoutError) as error:
-        log.warning("could not look for workers that died with this host (%s); the relay's reaper will", error)
+        log.warning("could not look for workers that died with this host (%s); the relay's sweep will", error)
         return
     for name in dead:
         log.warning("worker %s of this host is gone; re-driving its job", name)

@@ -129,8 +129,8 @@ def redis_first_reply(cluster, command: bytes) -> bytes:
 
 def test_a_worker_host_killed_mid_burst_loses_nothing(cluster, tmp_path):
     """Every process of worker1 is SIGKILLed while it holds a job (frozen first, so the kill is
-    sure to land before that job ends): worker2 works the queue and the relay's reaper
-    re-drives the row the dead host held."""
+    sure to land before that job ends): worker2 works the queue and the relay's sweep
+    (its stuck-processing step) re-drives the row the dead host held."""
     client = ClusterClient(cluster)
     files = make_jpegs(tmp_path / "in", 100, size=(1600, 1200))
     started = time.monotonic()
@@ -187,7 +187,7 @@ def test_a_minio_node_killed_mid_burst_loses_nothing(cluster, tmp_path):
 
 def test_a_worker_host_cut_off_for_20_s_loses_nothing_and_moves_no_row_back(cluster, tmp_path):
     """worker2's link goes down while it holds a job near the end of a burst and comes back 20 s
-    later. Meanwhile the relay's reaper re-drives that row and worker1 completes it, so what
+    later. Meanwhile the relay's sweep re-drives that row and worker1 completes it, so what
     worker2's own attempt does once it is back lands on a completed row, which it cannot move
     back; worker2 then takes jobs again."""
     client = ClusterClient(cluster)

@@ -103,8 +103,8 @@ def test_a_job_killed_every_time_ends_failed_internal(stack_with, tmp_path):
 
 def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_path):
     """The supervisor and its worker process die together mid-job (a lost host): nothing is
-    left to re-drive the job at once, and it stays marked started in RQ, so the relay's reaper
-    re-drives the row once it is past the processing deadline."""
+    left to re-drive the job at once, and it stays marked started in RQ, so the relay's sweep (its
+    stuck-processing step) re-drives the row once it is past the processing deadline."""
     stack = stack_with(processing_deadline=3)
     api = Api.of(stack)
     database = uploads.connect(stack.settings.database)
