@@ -6,7 +6,8 @@ is due, and logs what each did when it did something. A step is a plain function
 Housekeeping (connections, settings, the page of originals/ this sweep listed, where each
 step's rows went on from) that does a bounded amount of work and returns how many things it
 did: however many rows wait and however large the bucket grows, a sweep costs about the same,
-and none costs a request per pending row. Adding a step is one line in STEPS.
+and none costs a request per pending row. Adding a step is one line in STEPS, naming its
+function (in a module of its own if it likes), what its count counts, its bound and cadence.
 
 originals/ is listed once per sweep, by `Originals`, and that one LIST feeds both the steps
 that read the bucket (missed events, orphans).
@@ -282,14 +283,14 @@ def apply_retention(house: Housekeeping) -> int:
 # Every step of the sweep, in the order each sweep runs them. The expiry step reads the pass
 # the missed-events step's listing may just have completed, so it comes after it.
 STEPS = (
-    Step("missed events", drive_missed_events, "uploads driven", "the sweep's LIST of originals/"),
-    Step("expired rows", expire_unused_uploads, "uploads failed upload_expired", f"{ROWS_PER_STEP} rows, in turn"),
-    Step("stuck processing", redrive_stuck_processing, "uploads driven again", f"{ROWS_PER_STEP} rows, in turn"),
-    Step("webhooks owed", enqueue_owed_webhooks, "deliveries enqueued", f"{ROWS_PER_STEP} rows, in turn"),
-    Step("orphans", remove_orphans, "originals removed", "the sweep's LIST of originals/"),
-    Step("deleted, not purged", purge_deleted, "deleted uploads' objects removed again",
+    Step("missed events", drive_missed_events, "upload(s) driven", "the sweep's LIST of originals/"),
+    Step("expired rows", expire_unused_uploads, "upload(s) failed upload_expired", f"{ROWS_PER_STEP} rows, in turn"),
+    Step("stuck processing", redrive_stuck_processing, "upload(s) driven again", f"{ROWS_PER_STEP} rows, in turn"),
+    Step("webhooks owed", enqueue_owed_webhooks, "webhook delivery job(s) enqueued", f"{ROWS_PER_STEP} rows, in turn"),
+    Step("orphans", remove_orphans, "original(s) removed", "the sweep's LIST of originals/"),
+    Step("deleted, not purged", purge_deleted, "deleted upload(s) purged again",
          f"{DELETIONS_PER_STEP} rows", every=10.0),
-    Step("retention", apply_retention, "uploads deleted by age", f"{DELETIONS_PER_STEP} rows", every=10.0),
-    Step("abandoned multipart", abort_abandoned_multipart, "multipart uploads aborted",
+    Step("retention", apply_retention, "upload(s) deleted by age", f"{DELETIONS_PER_STEP} rows", every=10.0),
+    Step("abandoned multipart", abort_abandoned_multipart, "multipart upload(s) aborted",
          f"{ABORTS_PER_STEP} rows", every=10.0),
 )
