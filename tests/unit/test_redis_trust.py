@@ -12,7 +12,7 @@ from cli.stack import Stack, StackError, is_loopback, redis_auth_config
 from imgpipe.redis_connection import USES, redis_client
 from imgpipe.settings import Settings
 from notify_config.definition import minio_server_env
-from processor import jobs, webhooks
+from processor import jobs
 from processor.worker import JOB_FUNCTIONS
 
 
@@ -61,7 +61,7 @@ def test_the_local_stack_refuses_redis_off_loopback_without_a_password(tmp_path)
 
 
 def test_the_allow_list_is_exactly_the_functions_imgpipe_enqueues():
-    assert JOB_FUNCTIONS == {jobs.PROCESS_UPLOAD, webhooks.DELIVER_CALLBACK, jobs.REPROCESS_UPLOAD}
+    assert JOB_FUNCTIONS == {jobs.PROCESS_UPLOAD, jobs.DELIVER_CALLBACK, jobs.REPROCESS_UPLOAD}
     for name in JOB_FUNCTIONS:
         function = import_attribute(name)
         assert inspect.isfunction(function) and f"{function.__module__}.{function.__name__}" == name
