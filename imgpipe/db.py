@@ -348,18 +348,6 @@ def release_attempt(db, upload_id: str) -> None:
                [upload_id, PROCESSING])
 
 
-def record_moderation(db, upload_id: str, *, score: float, flagged: bool, threshold: float,
-                      model: str, model_version: str) -> bool:
-    """Keep what the moderation model said about a row being processed, before the row becomes
-    final: a completed or rejected upload never lacks its verdict."""
-    cursor = db.execute(
-        "UPDATE uploads SET moderation_score = ?, moderation_flagged = ?, moderation_threshold = ?,"
-        " moderation_model = ?, moderation_model_version = ? WHERE id = ? AND status = ?",
-        [score, int(flagged), threshold, model, model_version, upload_id, PROCESSING],
-    )
-    return cursor.rowcount == 1
-
-
 def flagged_counts(db) -> dict[str, int]:
     """How many uploads the moderation model flagged, by status (completed in flag mode, failed in
     reject mode); the partial index on flagged rows keeps this off the rest of the table."""
@@ -367,17 +355,32 @@ def flagged_counts(db) -> dict[str, int]:
         "SELECT status, count(*) FROM uploads WHERE moderation_flagged = 1 GROUP BY status").fetchall())
 
 
+# A verdict's columns, each left as it is when the UPDATE carries none (moderation off).
+_MODERATION_COLUMNS = ("score", "flagged", "threshold", "model", "model_version")
+_MODERATION_SET = ", ".join(f"moderation_{name} = COALESCE(?, moderation_{name})" for name in _MODERATION_COLUMNS)
+
+
+def _moderation_values(moderation: dict | None) -> list:
+    if moderation is None:
+        return [None] * len(_MODERATION_COLUMNS)
+    return [int(moderation[name]) if name == "flagged" else moderation[name] for name in _MODERATION_COLUMNS]
+
+
 def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str,
-                   derivatives: dict[str, dict[str, str]] | None = None, blurhash: str | None = None,
-                   dominant_color: str | None = None, from_status: str = PROCESSING) -> bool:
-    """Complete a row being processed; `from_status=FAILED` is for `imgpipe reprocess`, which may
-    re-try an upload that failed (after a limit was raised, say) and complete it."""
+                   derivatives: dict[str, dict[str, str]] | None = None, derivative_bytes: int | None = None,
+                   blurhash: str | None = None, dominant_color: str | None = None, moderation: dict | None = None,
+                   from_status: str = PROCESSING) -> bool:
+    """Complete a row being processed, with everything its job learnt in the same UPDATE: what
+    the derivatives weigh and the moderation verdict (`moderation`: the columns without their
+    prefix), so a completed row never lacks them. `from_status=FAILED` is for `imgpipe
+    reprocess`, which may re-try an upload that failed (after a limit was raised, say) and
+    complete it."""
     cursor = db.execute(
         "UPDATE uploads SET status = ?, bytes = ?, width = ?, height = ?, format = ?, derivatives = ?,"
-        " blurhash = ?, dominant_color = ?, error_code = NULL, error_message = NULL, updated_at = ?"
-        " WHERE id = ? AND status = ?",
-        [COMPLETED, size, width, height, image_format, _json_or_none(derivatives), blurhash, dominant_color,
-         timestamp(utcnow()), upload_id, from_status],
+        " derivative_bytes = ?, blurhash = ?, dominant_color = ?, error_code = NULL, error_message = NULL,"
+        f" updated_at = ?, {_MODERATION_SET} WHERE id = ? AND status = ?",
+        [COMPLETED, size, width, height, image_format, _json_or_none(derivatives), derivative_bytes, blurhash,
+         dominant_color, timestamp(utcnow()), *_moderation_values(moderation), upload_id, from_status],
     )
     return cursor.rowcount == 1
 
@@ -395,10 +398,12 @@ def record_reprocessed(db, upload_id: str, derivatives: dict[str, dict[str, str]
     return cursor.rowcount == 1
 
 
-def replace_failure(db, upload_id: str, code: str, message: str) -> bool:
-    """A failed upload tried again by `imgpipe reprocess` that failed again: the newer reason."""
-    cursor = db.execute("UPDATE uploads SET error_code = ?, error_message = ? WHERE id = ? AND status = ?",
-                        [code, message, upload_id, FAILED])
+def replace_failure(db, upload_id: str, code: str, message: str, *, moderation: dict | None = None) -> bool:
+    """A failed upload tried again by `imgpipe reprocess` that failed again: the newer reason
+    (and the verdict, when moderation refused it this time)."""
+    cursor = db.execute(f"UPDATE uploads SET error_code = ?, error_message = ?, {_MODERATION_SET}"
+                        " WHERE id = ? AND status = ?",
+                        [code, message, *_moderation_values(moderation), upload_id, FAILED])
     return cursor.rowcount == 1
 
 
@@ -424,12 +429,15 @@ def _json_or_none(value) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None = None) -> bool:
-    """Fail a row that is not final yet: from processing (a job) or pending (the sweeper)."""
+def mark_failed(db, upload_id: str, code: str, message: str, *, size: int | None = None,
+                moderation: dict | None = None) -> bool:
+    """Fail a row that is not final yet: from processing (a job) or pending (the sweeper); a job
+    that moderation refused records the verdict in the same UPDATE."""
     cursor = db.execute(
         "UPDATE uploads SET status = ?, error_code = ?, error_message = ?,"
-        " bytes = COALESCE(?, bytes), updated_at = ? WHERE id = ? AND status IN (?, ?)",
-        [FAILED, code, message, size, timestamp(utcnow()), upload_id, PENDING, PROCESSING],
+        f" bytes = COALESCE(?, bytes), updated_at = ?, {_MODERATION_SET} WHERE id = ? AND status IN (?, ?)",
+        [FAILED, code, message, size, timestamp(utcnow()), *_moderation_values(moderation), upload_id, PENDING,
+         PROCESSING],
     )
     return cursor.rowcount == 1
 
@@ -613,11 +621,6 @@ def rows_by_id(db, upload_ids: list[str]) -> dict[str, dict]:
         for row in db.query(f"SELECT * FROM uploads WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
             found[row["id"]] = row
     return found
-
-
-def record_derivative_bytes(db, upload_id: str, size: int) -> None:
-    """What the derivatives a job wrote weigh, noted before it marks the row completed."""
-    db.execute("UPDATE uploads SET derivative_bytes = ? WHERE id = ? AND status = ?", [size, upload_id, PROCESSING])
 
 
 def stored_bytes(db) -> tuple[int, int]:

@@ -3,9 +3,11 @@
 `imgpipe reprocess` enqueues one job per upload that needs it, on a queue of its own that
 workers take last (imgpipe.queues). A job re-reads the row and does only what is still
 missing, so running one twice, or after the command was stopped and started again, makes
-nothing twice. New objects are written first; pruned ones are deleted next; the row is
-updated last, so the row never names an object that is not there yet, and a job cut short
-is simply done again.
+nothing twice. It goes through the processing job's lifecycle (processor.tasks.make_and_record),
+giving it only what differs: the presets still missing, the objects to prune, its helper and
+its deference to new uploads. New objects are written first; pruned ones are deleted next; the
+row is updated last, in one UPDATE, so the row never names an object that is not there yet,
+and a job cut short is simply done again.
 
 A job gives way to new uploads: before each of its steps (reading the original, writing,
 deleting, updating the row) it waits while an image job waits or runs, and its image work runs
@@ -17,13 +19,15 @@ One helper per worker process, forked with its first job.
 An upload that failed for a reason of this side's (`internal`: the attempts ran out, say over
 a bug since fixed) may be tried again while its original is kept (the sweeper removes a failed
 upload's original after IMGPIPE_ORPHAN_MIN_AGE; a refused one is removed at once): if it now
-succeeds it becomes completed, the one way a final status changes; if not, it keeps its status
-with the newer reason. No webhook is sent for a reprocess.
+succeeds it becomes completed (judged by the moderation model, as a new upload is), the one way
+a final status changes; if not, it keeps its status with the newer reason. No webhook is sent
+for a reprocess.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import logging
 import multiprocessing
@@ -35,14 +39,12 @@ from rq import Queue, get_current_job
 
 from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
-from imgpipe.presets import Presets, Reprocessing
 from imgpipe.queues import image_jobs_busy, make_queue
 from imgpipe.reprocess_work import work_for
-from processor.imaging import Derivatives, ImageRejected, make_derivatives
+from processor.imaging import Derivatives, make_derivatives
 from processor.jobs import PRESETS_DIFFER
-from processor.originals import read_original
-from processor.resources import Resources, resources
-from processor.tasks import remove_if_deleted, write_derivatives
+from processor.resources import resources
+from processor.tasks import Work, everything_asked, make_and_record
 
 log = logging.getLogger(__name__)
 
@@ -84,81 +86,29 @@ def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, pru
     row = uploads.get_upload(res.db, upload_id)
     if row is None or row["status"] not in (uploads.COMPLETED, uploads.FAILED):
         return SKIPPED
-    work = work_for(row, presets, only=tuple(only) if only else None, prune=prune)
-    if work is None:
+    needed = work_for(row, presets, only=tuple(only) if only else None, prune=prune)
+    if needed is None:
         return CURRENT
     way = GiveWay(make_queue(get_current_job().connection, res.settings))
+    how = {"derive": functools.partial(derive_in_background, way=way), "give_way": way.wait}
+    if row["status"] == uploads.FAILED:  # tried again from its original, as a new upload is made
+        work = everything_asked(row, presets, **how)
+    else:
+        work = Work(tuple(presets.get(name) for name in needed.make), needed.after,
+                    delete=tuple(derivative_key(name, upload_id, fmt) for name, fmt in needed.delete), **how)
+    ended = make_and_record(res, row, work)
+    if ended.status not in (uploads.COMPLETED, uploads.FAILED):  # deleted meanwhile
+        return SKIPPED
     if row["status"] == uploads.FAILED:
-        return _retry_failed(res, row, presets, way)
-    placeholder = {}
-    if work.make or not row["blurhash"]:
-        derivatives = _derive(res, row, presets, work, way)
-        if derivatives is None:
-            return REFUSED
-        way.wait()
-        write_derivatives(res, upload_id, derivatives)
-        placeholder = {"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color}
-    way.wait()
-    res.storage.remove([derivative_key(name, upload_id, fmt) for name, fmt in work.delete])
-    if not uploads.record_reprocessed(res.db, upload_id, work.after,
-                                      derivative_bytes=_stored_bytes(res, upload_id, work.after), **placeholder):
-        remove_if_deleted(res, upload_id)
-        return SKIPPED
-    log.info("upload %s: reprocessed (made %s, deleted %s)", upload_id,
-             ", ".join(work.make) or "nothing", ", ".join(f"{name}/{fmt}" for name, fmt in work.delete) or "nothing")
-    return REMADE if work.make else PRUNED if work.delete else PLACEHOLDER_ADDED
-
-
-def _derive(res: Resources, row: dict, presets: Presets, work: Reprocessing, way: GiveWay):
-    """The presets in `work.make` made again from the original (none when only the placeholder
-    is missing); None when the original is refused now (a lower limit, say): the upload keeps
-    what it has."""
-    way.wait()
-    try:
-        data = read_original(res.storage, row, res.settings.max_upload_bytes)
-        if data is None:
-            raise ImageRejected("missing_original", "the original is not in the bucket")
-        return derive_in_background(data, way, max_pixels=res.settings.max_pixels,
-                                    formats=uploads.output_formats(row),
-                                    presets=tuple(presets.get(name) for name in work.make))
-    except ImageRejected as rejected:
-        log.warning("upload %s: its original is refused now (%s), left as it was", row["id"], rejected)
-        return None
-
-
-def _retry_failed(res: Resources, row: dict, presets: Presets, way: GiveWay) -> str:
-    upload_id = row["id"]
-    way.wait()
-    wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
-    try:
-        data = read_original(res.storage, row, res.settings.max_upload_bytes)
-        if data is None:
-            uploads.replace_failure(res.db, upload_id, "missing_original", "the original was removed after it failed"
-                                    f" ({row['error_code']}: {row['error_message']})")
-            return NO_ORIGINAL
-        size = len(data)
-        derivatives = derive_in_background(data, way, max_pixels=res.settings.max_pixels,
-                                           formats=formats, presets=presets.chosen(wanted))
-    except ImageRejected as rejected:
-        uploads.replace_failure(res.db, upload_id, rejected.code, rejected.message)
-        return STILL_FAILED
-    way.wait()
-    written = write_derivatives(res, upload_id, derivatives)
-    stored = presets.versions(wanted, formats)
-    if not uploads.mark_completed(res.db, upload_id, size=size, width=derivatives.width, height=derivatives.height,
-                                  image_format=derivatives.format, derivatives=stored, blurhash=derivatives.blurhash,
-                                  dominant_color=derivatives.dominant_color, from_status=uploads.FAILED):
-        remove_if_deleted(res, upload_id)
-        return SKIPPED
-    uploads.record_reprocessed(res.db, upload_id, stored, derivative_bytes=written)
-    log.info("upload %s: completed on reprocessing after it had failed", upload_id)
-    return COMPLETED
-
-
-def _stored_bytes(res: Resources, upload_id: str, stored: dict[str, dict[str, str]]) -> int:
-    """What the upload's derivatives weigh now, asked of the store: the job rewrote only some."""
-    return sum(res.storage.size_of(derivative_key(name, upload_id, fmt)) or 0
-               for name, formats in stored.items() for fmt in formats)
+        if ended.status == uploads.COMPLETED:
+            log.info("upload %s: completed on reprocessing after it had failed", upload_id)
+            return COMPLETED
+        return NO_ORIGINAL if ended.code == "missing_original" else STILL_FAILED
+    if ended.status == uploads.FAILED:
+        return REFUSED
+    log.info("upload %s: reprocessed (made %s, deleted %s)", upload_id, ", ".join(needed.make) or "nothing",
+             ", ".join(f"{name}/{fmt}" for name, fmt in needed.delete) or "nothing")
+    return REMADE if needed.make else PRUNED if needed.delete else PLACEHOLDER_ADDED
 
 
 class GiveWay:
@@ -248,7 +198,7 @@ def _serve(connection, worker_pid: int) -> None:
 _helper: Helper | None = None
 
 
-def derive_in_background(data: bytes, way: GiveWay, **options) -> Derivatives:
+def derive_in_background(data: bytes, *, way: GiveWay, **options) -> Derivatives:
     """make_derivatives(data, **options) in this worker's helper, giving way to image jobs."""
     global _helper
     if _helper is None or _helper.parent != os.getpid() or not _helper.process.is_alive():

@@ -1,19 +1,32 @@
-"""The RQ job: turn one uploaded original into its derivatives.
+"""The jobs workers run on an upload's row (processor.jobs puts them on the queue): processing a
+new upload, and the lifecycle it shares with processor.reprocess's job, written once here.
 
-The row is the source of truth. A job first claims it (pending or processing → processing,
-counting the attempt), writes every derivative, and only then marks it completed, so nothing
-claims to be complete before its objects exist. A duplicate job finds the row final and
-does nothing. A row that ends with a callback URL gets its webhook delivery enqueued.
+Every such job goes claim → check → derive → write → complete:
 
-The bucket keeps only what an upload can still use: an original refused for what it contains is
-removed as soon as the row says why, and a job whose upload was deleted while it ran removes
-what it wrote (its UPDATE to completed fails on a deleted row).
+- claim: the processing job moves its row to processing, counting the attempt; a reprocess job
+  re-reads a row that is already final. A duplicate finds nothing to claim and does nothing.
+- check: the original is read once and checked against what its upload URL signed.
+- derive: the presets' pictures and the placeholder, judged by the moderation model when the
+  row is becoming completed.
+- write: every object made, at once.
+- complete: ONE conditional UPDATE to the final state, carrying all the job learnt on the way
+  (size, placeholder, what the derivatives weigh, the verdict); or the same one UPDATE to failed,
+  with its code.
+
+The row is the source of truth, so the order matters: nothing claims to be complete before its
+objects exist; a job whose upload was deleted while it ran loses its final UPDATE and removes what
+it wrote; an original refused for what it contains is removed as soon as the row says why. A job's
+run thus makes at most two UPDATEs on its row: the claim, then the final state (or, in an outage
+of storage or the database, its attempt given back before RQ tries again). A row that ends with a
+callback URL gets its webhook delivery enqueued; a reprocess sends none.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 from imgpipe import db as uploads
 from imgpipe.deletion import upload_keys
@@ -21,10 +34,11 @@ from imgpipe.engines import DatabaseUnavailable
 from imgpipe.failure_codes import REJECTED_CONTENT
 from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
+from imgpipe.presets import Preset, Presets
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.jobs import enqueue_delivery
-from processor.moderation import REJECTED
+from processor.moderation import REJECTED, Verdict
 from processor.originals import read_original
 from processor.resources import Resources, resources
 
@@ -32,6 +46,29 @@ log = logging.getLogger(__name__)
 
 # The job needed more than the worker's memory cap: the original is kept, for a reprocess under a larger one.
 OUT_OF_MEMORY = "out_of_memory"
+SKIPPED = "skipped"  # what a job answers when the row was not its to finish
+
+
+def _go_on() -> None:
+    """A processing job holds still for nothing."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one job makes of a row it holds; the lifecycle is the same for every job."""
+
+    presets: tuple[Preset, ...]  # made from the original; none on a completed row: its placeholder if it lacks one
+    stored: dict[str, dict[str, str]]  # what the row names once the job completes: preset -> format -> version
+    delete: tuple[str, ...] = ()  # object keys removed once the new ones are written (reprocess --prune)
+    derive: Callable[..., Derivatives] = make_derivatives  # or the reprocess helper's, at nice 19
+    give_way: Callable[[], None] = _go_on  # called before each step: a reprocess job waits there for uploads
+
+
+class Ended(NamedTuple):
+    """Where a job left the row: a reprocess answers its command from it."""
+
+    status: str  # the row's status as the job left it: completed, failed, deleted, or SKIPPED
+    code: str | None = None  # why it failed
 
 
 def process_upload(upload_id: str) -> str:
@@ -41,83 +78,157 @@ def process_upload(upload_id: str) -> str:
     if row is None:
         log.info("upload %s: already final, nothing to do", upload_id)
         remove_if_deleted(res, upload_id)
-        return "skipped"
+        return SKIPPED
     log.info("upload %s: processing (attempt %s)", upload_id, row["attempts"])
     if row["attempts"] > res.settings.max_attempts:
-        return _fail(res, row, "internal", f"gave up after {row['attempts'] - 1} attempts that did not finish")
+        return _fail(res, row, "internal", f"gave up after {row['attempts'] - 1} attempts that did not finish").status
+    return make_and_record(res, row, everything_asked(row, res.settings.derivative_presets)).status
+
+
+def everything_asked(row: dict, presets: Presets, **how) -> Work:
+    """Every preset the upload asked for, in its formats: what a row becoming completed gets
+    (`how`: Work's derive and give_way, for a reprocess)."""
+    wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
+    return Work(presets.chosen(wanted), presets.versions(wanted, formats), **how)
+
+
+def make_and_record(res: Resources, row: dict, work: Work) -> Ended:
+    """check → derive → write → complete, for a row this job holds: claimed (processing), or final
+    for a reprocess (failed: tried again; completed: some presets made again). What goes wrong on
+    the way ends the row failed with its code, or is raised for RQ to try again."""
+    claimed = row["status"] == uploads.PROCESSING
     try:
-        return _derive(res, row)
+        return _check_derive_write_complete(res, row, work)
     except ImageRejected as rejected:
         return _fail(res, row, rejected.code, rejected.message)
     except MemoryError:
         # The worker's memory cap (processor.worker.cap_memory): another try would need as much.
         return _fail(res, row, OUT_OF_MEMORY, "processing this picture needs more memory than a job may use"
-                                              f" (IMGPIPE_JOB_MEMORY_MB={res.settings.job_memory_mb})")
+                                             f" (IMGPIPE_JOB_MEMORY_MB={res.settings.job_memory_mb})")
     except (StorageUnavailable, DatabaseUnavailable) as error:
-        # An outage is not the upload's fault: the attempt is given back (over a new connection
-        # when the database dropped the old one) and RQ tries again later.
-        uploads.release_attempt(res.db, upload_id)
-        log.warning("upload %s: %s unavailable (%s), will retry", upload_id,
+        # An outage is not the upload's fault: a claimed attempt is given back (over a new
+        # connection when the database dropped the old one) and RQ tries again later.
+        if claimed:
+            uploads.release_attempt(res.db, row["id"])
+        log.warning("upload %s: %s unavailable (%s), will retry", row["id"],
                     "storage" if isinstance(error, StorageUnavailable) else "database", error)
         raise
     except Exception as error:
-        if row["attempts"] >= res.settings.max_attempts:
-            log.exception("upload %s: attempt %s failed, no attempts left", upload_id, row["attempts"])
+        if claimed and row["attempts"] >= res.settings.max_attempts:
+            log.exception("upload %s: attempt %s failed, no attempts left", row["id"], row["attempts"])
             return _fail(res, row, "internal", f"{type(error).__name__}: {error}")
-        log.warning("upload %s: attempt %s failed (%s), will retry", upload_id, row["attempts"], error)
+        log.warning("upload %s: job failed (%s), will retry", row["id"], error)
         raise
 
 
-def _derive(res: Resources, row: dict) -> str:
-    upload_id = row["id"]
-    data = read_original(res.storage, row, res.settings.max_upload_bytes)
-    if data is None:
-        return _fail(res, row, "missing_original", "the original is not in the bucket")
-    presets = res.settings.derivative_presets
-    wanted, formats = uploads.requested_presets(row), uploads.output_formats(row)
-    derivatives = make_derivatives(data, max_pixels=res.settings.max_pixels, formats=formats,
-                                   presets=presets.chosen(wanted))
-    if res.moderator is not None:
-        verdict = res.moderator.judge(derivatives.by_format())
-        uploads.record_moderation(res.db, upload_id, **dataclasses.asdict(verdict))
-        if verdict.flagged:
-            log.info("upload %s: flagged by moderation (score %.4f, threshold %s)", upload_id, verdict.score,
-                     verdict.threshold)
-        if verdict.flagged and res.moderator.rejects:
+def _check_derive_write_complete(res: Resources, row: dict, work: Work) -> Ended:
+    derivatives = size = verdict = None
+    if work.presets or row["status"] != uploads.COMPLETED or not row["blurhash"]:
+        work.give_way()
+        data = _check_original(res, row)
+        size = len(data)
+        derivatives = work.derive(data, max_pixels=res.settings.max_pixels, formats=uploads.output_formats(row),
+                                  presets=work.presets)
+        verdict = _judge(res, row, derivatives)
+        if verdict is not None and verdict.flagged and res.moderator.rejects:
             # Before any derivative is written: a rejected upload never has any.
             return _fail(res, row, REJECTED, f"the moderation model scored it {verdict.score:.4f},"
-                                             f" at or over the threshold {verdict.threshold}")
-    uploads.record_derivative_bytes(res.db, upload_id, write_derivatives(res, upload_id, derivatives))
-    if uploads.mark_completed(res.db, upload_id, size=len(data), width=derivatives.width,
-                              height=derivatives.height, image_format=derivatives.format,
-                              derivatives=presets.versions(wanted, formats), blurhash=derivatives.blurhash,
-                              dominant_color=derivatives.dominant_color):
-        _announce(res, row)
-    elif remove_if_deleted(res, upload_id):
-        return uploads.DELETED
-    log.info("upload %s: completed (%s %sx%s, %s bytes)", upload_id, derivatives.format,
-             derivatives.width, derivatives.height, len(data))
-    return uploads.COMPLETED
+                                             f" at or over the threshold {verdict.threshold}", verdict)
+    written = {}
+    if derivatives is not None:
+        work.give_way()
+        written = write_derivatives(res, row["id"], derivatives)
+    if work.delete:
+        work.give_way()
+        res.storage.remove(list(work.delete))
+    work.give_way()
+    return _complete(res, row, work, derivatives, size=size, written=written, verdict=verdict)
 
 
-def write_derivatives(res: Resources, upload_id: str, derivatives: Derivatives) -> int:
+def _check_original(res: Resources, row: dict) -> bytes:
+    """The original's bytes, checked against what its upload URL signed; ImageRejected when it
+    is refused or no longer in the bucket."""
+    data = read_original(res.storage, row, res.settings.max_upload_bytes)
+    if data is not None:
+        return data
+    if row["status"] == uploads.FAILED:
+        raise ImageRejected("missing_original", "the original was removed after it failed"
+                                                f" ({row['error_code']}: {row['error_message']})")
+    raise ImageRejected("missing_original", "the original is not in the bucket")
+
+
+def _judge(res: Resources, row: dict, derivatives: Derivatives) -> Verdict | None:
+    """The moderation model's verdict on a row becoming completed (None when moderation is off,
+    or the row is completed already and keeps the verdict it has)."""
+    if res.moderator is None or row["status"] == uploads.COMPLETED:
+        return None
+    verdict = res.moderator.judge(derivatives.by_format())
+    if verdict.flagged:
+        log.info("upload %s: flagged by moderation (score %.4f, threshold %s)", row["id"], verdict.score,
+                 verdict.threshold)
+    return verdict
+
+
+def write_derivatives(res: Resources, upload_id: str, derivatives: Derivatives) -> dict[str, int]:
     """Every object made, written at once on the writer threads; returns, once all are stored,
-    how many bytes they are."""
+    each one's key and how many bytes it is."""
     made = [(derivative_key(name, upload_id, fmt), encoded, content_type(fmt))
             for name, by_format in derivatives.made.items() for fmt, encoded in by_format.items()]
     writes = [res.writers.submit(res.storage.write, target, encoded, mime) for target, encoded, mime in made]
     for write in writes:
         write.result()
-    return sum(len(encoded) for _, encoded, _ in made)
+    return {target: len(encoded) for target, encoded, _ in made}
 
 
-def _fail(res: Resources, row: dict, code: str, message: str) -> str:
-    if uploads.mark_failed(res.db, row["id"], code, message):
-        if code in REJECTED_CONTENT:
-            _remove_rejected_original(res, row)
+def _complete(res: Resources, row: dict, work: Work, derivatives: Derivatives | None, *, size: int | None,
+             written: dict[str, int], verdict: Verdict | None) -> Ended:
+    """The job's one UPDATE to completed, once every object it names exists: a row being
+    processed or tried again completes; a completed one gets its new objects recorded. Lost when
+    the upload was deleted meanwhile, whose objects this job then removes."""
+    upload_id = row["id"]
+    weight = _derivative_bytes(res, upload_id, work.stored, written)
+    placeholder = {"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color} if derivatives else {}
+    if row["status"] == uploads.COMPLETED:
+        won = uploads.record_reprocessed(res.db, upload_id, work.stored, derivative_bytes=weight, **placeholder)
+    else:
+        won = uploads.mark_completed(res.db, upload_id, size=size, width=derivatives.width, height=derivatives.height,
+                                     image_format=derivatives.format, derivatives=work.stored, derivative_bytes=weight,
+                                     moderation=dataclasses.asdict(verdict) if verdict else None,
+                                     from_status=row["status"], **placeholder)
+    if not won:
+        return Ended(uploads.DELETED if remove_if_deleted(res, upload_id) else SKIPPED)
+    if row["status"] == uploads.PROCESSING:
+        _announce(res, row)
+    if row["status"] != uploads.COMPLETED:
+        log.info("upload %s: completed (%s %sx%s, %s bytes)", upload_id, derivatives.format, derivatives.width,
+                 derivatives.height, size)
+    return Ended(uploads.COMPLETED)
+
+
+def _derivative_bytes(res: Resources, upload_id: str, stored: dict[str, dict[str, str]], written: dict[str, int]) -> int:
+    """What the objects the row names weigh: those this job wrote as written, the others (a
+    reprocess rewrites only some) asked of the store."""
+    keys = [derivative_key(name, upload_id, fmt) for name, formats in stored.items() for fmt in formats]
+    return sum(written[key] if key in written else res.storage.size_of(key) or 0 for key in keys)
+
+
+def _fail(res: Resources, row: dict, code: str, message: str, verdict: Verdict | None = None) -> Ended:
+    """The job's one UPDATE to failed: a row being processed fails, a failed one tried again keeps
+    the newer reason; a completed one keeps what it has, and nothing is written."""
+    if row["status"] == uploads.COMPLETED:
+        log.warning("upload %s: its original is refused now (%s: %s), left as it was", row["id"], code, message)
+        return Ended(uploads.FAILED, code)
+    moderation = dataclasses.asdict(verdict) if verdict else None
+    if row["status"] == uploads.FAILED:
+        won = uploads.replace_failure(res.db, row["id"], code, message, moderation=moderation)
+    else:
+        won = uploads.mark_failed(res.db, row["id"], code, message, moderation=moderation)
+    if won and code in REJECTED_CONTENT:
+        _remove_rejected_original(res, row)
+    if won and row["status"] == uploads.PROCESSING:
         _announce(res, row)
     log.info("upload %s: failed %s: %s", row["id"], code, message)
-    return uploads.FAILED
+    return Ended(uploads.FAILED, code)
 
 
 def _remove_rejected_original(res: Resources, row: dict) -> None:

@@ -515,8 +515,8 @@ def test_rows_by_id_and_stored_bytes(database):
         new_row(database, upload_id)
         uploads.claim_for_processing(database, upload_id)
     for upload_id, original, derived in (("a" * 32, 100, 30), ("b" * 32, 1000, 300)):
-        uploads.record_derivative_bytes(database, upload_id, derived)
-        uploads.mark_completed(database, upload_id, size=original, width=1, height=1, image_format="PNG")
+        uploads.mark_completed(database, upload_id, size=original, width=1, height=1, image_format="PNG",
+                               derivative_bytes=derived)
     uploads.mark_failed(database, "c" * 32, "not_an_image", "text", size=5)
     assert uploads.stored_bytes(database) == (1100, 330)
     uploads.mark_deleted(database, "b" * 32)

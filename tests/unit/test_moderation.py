@@ -134,18 +134,31 @@ def verdict(flagged: bool) -> dict:
             "model_version": "0.1.0"}
 
 
-def test_the_verdict_is_kept_while_processing_and_flagged_rows_are_counted(database):
+def test_the_verdict_is_kept_with_the_final_state_and_flagged_rows_are_counted(database):
     for upload_id, flagged, final in (("a" * 32, True, "completed"), ("b" * 32, True, "failed"),
                                       ("c" * 32, False, "completed")):
         processing_row(database, upload_id)
-        assert uploads.record_moderation(database, upload_id, **verdict(flagged))
         if final == "completed":
-            uploads.mark_completed(database, upload_id, size=1, width=1, height=1, image_format="JPEG")
+            assert uploads.mark_completed(database, upload_id, size=1, width=1, height=1, image_format="JPEG",
+                                          moderation=verdict(flagged))
         else:
-            uploads.mark_failed(database, upload_id, "rejected_by_moderation", "scored 0.9")
+            assert uploads.mark_failed(database, upload_id, "rejected_by_moderation", "scored 0.9",
+                                       moderation=verdict(flagged))
     assert uploads.flagged_counts(database) == {"completed": 1, "failed": 1}
-    assert not uploads.record_moderation(database, "a" * 32, **verdict(False))
+    assert not uploads.mark_completed(database, "a" * 32, size=1, width=1, height=1, image_format="JPEG",
+                                      moderation=verdict(False))
     assert uploads.get_upload(database, "a" * 32)["moderation_flagged"] == 1
+
+
+def test_a_failed_upload_tried_again_keeps_its_verdict_unless_refused_again(database):
+    upload_id = "e" * 32
+    processing_row(database, upload_id)
+    uploads.mark_failed(database, upload_id, "rejected_by_moderation", "scored 0.9", moderation=verdict(True))
+    assert uploads.replace_failure(database, upload_id, "corrupt_image", "broken")
+    assert uploads.get_upload(database, upload_id)["moderation_score"] == 0.9
+    assert uploads.replace_failure(database, upload_id, "rejected_by_moderation", "scored 0.95",
+                                   moderation={**verdict(True), "score": 0.95})
+    assert uploads.get_upload(database, upload_id)["moderation_score"] == 0.95
 
 
 def test_the_record_carries_the_verdict_or_null(database):
@@ -153,7 +166,7 @@ def test_the_record_carries_the_verdict_or_null(database):
     row = processing_row(database, upload_id)
     now = datetime(2026, 1, 2, tzinfo=timezone.utc)
     assert record_body(row, None, 60, now, [], BUILT_IN)["moderation"] is None
-    uploads.record_moderation(database, upload_id, **verdict(True))
+    uploads.mark_failed(database, upload_id, "rejected_by_moderation", "scored 0.9", moderation=verdict(True))
     body = record_body(uploads.get_upload(database, upload_id), None, 60, now, [], BUILT_IN)
     assert body["moderation"] == {"score": 0.9, "flagged": True, "threshold": 0.8,
                                   "model": {"name": MODEL_PACKAGE, "version": "0.1.0"}}
