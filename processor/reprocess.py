@@ -41,7 +41,7 @@ from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
 from imgpipe.queues import image_jobs_busy, make_queue
 from imgpipe.reprocess_work import work_for
-from processor.imaging import Derivatives, make_derivatives
+from processor.imaging import Derivatives, make_derivatives, prepare_process
 from processor.jobs import PRESETS_DIFFER
 from processor.resources import resources
 from processor.tasks import Work, everything_asked, make_and_record
@@ -143,6 +143,9 @@ class Helper:
     """
 
     def __init__(self):
+        # A no-op in a worker, which did it at start; anywhere else the fork would copy image
+        # thread pools whose threads the helper does not have, and its first derivation would wait forever.
+        prepare_process()
         context = multiprocessing.get_context("fork")
         self.connection, theirs = context.Pipe()
         self.process = context.Process(target=_serve, args=(theirs, os.getpid()), daemon=True,
