@@ -187,7 +187,8 @@ def _complete(res: Resources, row: dict, work: Work, derivatives: Derivatives | 
     the upload was deleted meanwhile, whose objects this job then removes."""
     upload_id = row["id"]
     weight = _derivative_bytes(res, upload_id, work.stored, written)
-    placeholder = {"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color} if derivatives else {}
+    placeholder = ({"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color}
+                   if derivatives else {})
     if row["status"] == uploads.COMPLETED:
         won = uploads.record_reprocessed(res.db, upload_id, work.stored, derivative_bytes=weight, **placeholder)
     else:
@@ -205,7 +206,8 @@ def _complete(res: Resources, row: dict, work: Work, derivatives: Derivatives | 
     return Ended(uploads.COMPLETED)
 
 
-def _derivative_bytes(res: Resources, upload_id: str, stored: dict[str, dict[str, str]], written: dict[str, int]) -> int:
+def _derivative_bytes(res: Resources, upload_id: str, stored: dict[str, dict[str, str]],
+                      written: dict[str, int]) -> int:
     """What the objects the row names weigh: those this job wrote as written, the others (a
     reprocess rewrites only some) asked of the store."""
     keys = [derivative_key(name, upload_id, fmt) for name, formats in stored.items() for fmt in formats]
