@@ -3,10 +3,15 @@ and the API refuses to listen beyond loopback without a credential (api.access.c
 
 import sys
 
-from imgpipe.logs import gunicorn_logconfig, wants_json
+from imgpipe.logs import gunicorn_logconfig
+from imgpipe.settings import Settings
 
-if wants_json():
-    logconfig_dict = gunicorn_logconfig()
+try:
+    _settings = Settings.from_env()
+except ValueError:
+    _settings = None  # on_starting says why and stops
+if _settings is not None and _settings.log_format == "json":
+    logconfig_dict = gunicorn_logconfig(_settings)
 
 
 def on_starting(server):

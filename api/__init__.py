@@ -40,8 +40,8 @@ class Services:
             max_bytes=settings.max_upload_bytes,
             writable_formats=writable_formats(),
             check_callback=functools.partial(
-                check_new_callback, allowed_hosts=settings.webhook_allowed_hosts, resolve=resolve_host,
-                allowed_ports=settings.webhook_allowed_ports),
+                check_new_callback, allowed_hosts=settings.webhook_allow_hosts, resolve=resolve_host,
+                allowed_ports=settings.webhook_ports),
             presets=settings.derivative_presets.names,
         )
         self._local = threading.local()

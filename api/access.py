@@ -43,7 +43,7 @@ class StartRefused(RuntimeError):
 
 
 def check_settings(settings: Settings) -> None:
-    if settings.allowed_origins and not settings.api_token:
+    if settings.cors_origins and not settings.api_token:
         raise StartRefused("IMGPIPE_CORS_ORIGINS is set without IMGPIPE_API_TOKEN: set an API token"
                            " (for example `openssl rand -hex 32`) so that the API is not open to those origins")
 

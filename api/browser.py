@@ -27,7 +27,7 @@ DASHBOARD_POLICY = "frame-ancestors 'none'"
 
 
 def install(app: Flask, settings: Settings) -> None:
-    origins = settings.allowed_origins
+    origins = settings.cors_origins
     if origins:
         CORS(app, resources={UPLOAD_CALLS: {}}, origins=_origin_patterns(origins), send_wildcard=True,
              methods=["GET", "HEAD", "POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type"],

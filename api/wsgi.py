@@ -2,6 +2,8 @@
 
 from api import create_app
 from imgpipe.logs import configure_logging
+from imgpipe.settings import Settings
 
-configure_logging()
-app = create_app()
+settings = Settings.from_env()
+configure_logging(settings)
+app = create_app(settings)

@@ -23,8 +23,8 @@ KINDS = {"forking": Worker}
 
 
 def main(kind: str) -> None:
-    configure_logging()
     settings = Settings.from_env()
+    configure_logging(settings)
     use_settings(settings)
     connection = redis_client(settings, "worker")
     worker = KINDS[kind]([make_queue(connection, settings)], connection=connection, maintenance_interval=30,

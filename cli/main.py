@@ -81,13 +81,13 @@ def up(var_dir: Path, port: int, workers: int, detach: bool, minio_queue_dir: bo
     from cli import credentials
     from cli.stack import Stack, StackError
 
-    configure_logging()
     credentials_file = var_dir / credentials.FILE_NAME
     credentials.ensure(credentials_file)
     settings = load_settings(var_dir)
+    configure_logging(settings)
     if not settings.database_url:
-        database = os.environ.get("DATABASE_PATH") or var_dir / "imgpipe.db"  # with the rest of the stack's data
-        settings = dataclasses.replace(settings, database_path=str(Path(database).resolve()))
+        database = Path(settings.database_path or var_dir / "imgpipe.db")  # unset: with the rest of the stack's data
+        settings = dataclasses.replace(settings, database_path=str(database.resolve()))
     if settings.presets:  # an absolute path: the stack's processes run from the project's root, not from here
         settings = dataclasses.replace(settings, presets=str(Path(settings.presets).resolve()))
     stack = Stack(settings, var_dir, api_port=port, workers=workers, minio_console_port=console_port,
@@ -164,8 +164,8 @@ def setup():
     from notify_config.apply import apply
     from notify_config.identities import IdentityProblem, apply_identities, check_given
 
-    configure_logging()
     settings = load_settings()
+    configure_logging(settings)
     try:
         database = uploads.connect(settings.database)
     except ValueError as error:
@@ -200,9 +200,9 @@ def relay():
     from imgpipe.store_identities import WORKER
     from processor.relay import Relay
 
-    configure_logging()
     _exit_on_sigterm()
     settings = load_settings()
+    configure_logging(settings)
     connection = redis_client(settings, "relay")
     database = open_current_database(settings)
     try:
@@ -221,8 +221,8 @@ def worker(burst: bool):
     import processor.tasks  # noqa: F401  imported once here, inherited by every worker process
     from processor.worker import supervise
 
-    configure_logging()
     settings = load_settings()
+    configure_logging(settings)
     open_current_database(settings).close()
     supervise(settings, burst=burst)
 
@@ -261,8 +261,8 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
     from imgpipe.queues import make_queue, make_reprocess_queue, reprocess_answers_key
     from imgpipe.redis_connection import redis_client
 
-    configure_logging()
     settings = load_settings(USER_VAR_DIR)
+    configure_logging(settings)
     presets = settings.derivative_presets
     unknown = sorted(set(only) - set(presets.names))
     if unknown:

@@ -80,6 +80,8 @@ def redis_auth_config(username: str, password: str) -> str:
 
 
 def find_minio() -> str:
+    # MINIO_BIN is where this machine keeps a tool of the local stack, like PATH for redis-server:
+    # no imgpipe process reads it, so it is no Settings field.
     candidates = [os.environ.get("MINIO_BIN"), str(PROJECT_ROOT / ".tools" / "bin" / "minio"), shutil.which("minio")]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
@@ -162,6 +164,9 @@ class Stack:
         of their own store identities only (imgpipe.store_identities.PROCESS_IDENTITIES)."""
         everything = self.settings.to_env()
         own = self.settings.to_env(process) if process else everything
+        # PATH, HOME, locale and the like pass through: they are the machine's, not imgpipe's
+        # settings. Every setting comes from self.settings, so a process never sees a variable its
+        # to_env(process) left out (a worker inherits no root keys from the caller's shell).
         inherited = {name: value for name, value in os.environ.items() if name not in everything}
         return {**inherited, **own, "PYTHONUNBUFFERED": "1"}
 

@@ -1,10 +1,13 @@
-"""One logging setup for every imgpipe process: a line per event, JSON when LOG_FORMAT=json."""
+"""One logging setup for every imgpipe process: a line per event, JSON when LOG_FORMAT=json.
+
+LOG_LEVEL and LOG_FORMAT are settings like any other (imgpipe.settings): read there, given here."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+
+from imgpipe.settings import Settings
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,29 +23,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure_logging(level: str | None = None) -> None:
+def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
-    if wants_json():
+    if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(settings.log_level.upper())
 
 
-def wants_json() -> bool:
-    return os.environ.get("LOG_FORMAT", "").lower() == "json"
-
-
-def gunicorn_logconfig() -> dict:
+def gunicorn_logconfig(settings: Settings) -> dict:
     """gunicorn's own lines (start-up, workers, errors) in the same JSON shape as the app's."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-        "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+        "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
         "loggers": {name: {"level": "INFO", "handlers": [], "propagate": True}
                     for name in ("gunicorn.error", "gunicorn.access")},
     }

@@ -31,6 +31,10 @@ _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5}
 MODERATION_MODES = ("off", "flag", "reject")
 STORE_IDENTITY_MODES = ("create", "given")
 MIN_SECRET_KEY_LENGTH = 8  # MinIO's (and S3's) shortest secret key
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+# The SQLite file of a process run by hand when DATABASE_PATH is unset; `imgpipe up` puts it in its --var-dir.
+DEFAULT_DATABASE_PATH = "var/imgpipe.db"
 RATE_LIMITS = ("rate_limit_bad_credential", "rate_limit_anonymous", "rate_limit_upload_token", "rate_limit_api_token")
 
 
@@ -56,7 +60,7 @@ class Settings:
     s3_multipart_secret_key: str = "imgpipe-multipart-secret"
     store_identities: str = "create"  # create: setup makes them with the root account; given: the operator's own
     redis_url: str = "redis://127.0.0.1:6379/0"
-    database_path: str = "var/imgpipe.db"
+    database_path: str = ""  # empty: imgpipe.db with the rest of the local stack's data (var/ by default)
     database_url: str = ""
     events_key: str = "imgpipe:minio-events"
     queue_name: str = "images"
@@ -74,9 +78,11 @@ class Settings:
     api_token: str = ""
     max_batch: int = 50
     webhook_secret: str = ""
-    webhook_allow_hosts: str = ""
-    webhook_retry_intervals: str = "10,30,60,120,300"
-    cors_origins: str = ""
+    # The list-valued settings hold their parsed value under their variable's name; a string given
+    # (by the environment or by a caller) is parsed once, in __post_init__ (_LISTS).
+    webhook_allow_hosts: frozenset[str] = frozenset()  # exempt from the private-address refusal, lower case
+    webhook_retry_intervals: tuple[int, ...] = (10, 30, 60, 120, 300)  # one more try than there are intervals
+    cors_origins: tuple[str, ...] = ()  # `scheme://host[:port]` each, or `*` alone for any origin
     upload_token_secret: str = ""
     allowed_hosts: str = ""  # public names of the API, beyond LOOPBACK_HOSTS
     insecure_no_auth_on_trusted_network: str = ""
@@ -89,7 +95,7 @@ class Settings:
     rate_limit_upload_token: str = "120 per minute"
     rate_limit_api_token: str = ""
     trusted_proxies: int = 0  # reverse proxies in front of the API whose X-Forwarded-For is believed
-    webhook_ports: str = "80,443"
+    webhook_ports: frozenset[int] | None = frozenset({80, 443})  # None: any port (IMGPIPE_WEBHOOK_PORTS=*)
     webhook_expired: int = 0  # 1: deliver the webhook of an upload whose URL expired unused, too
     job_memory_mb: int = 2048
 
@@ -97,12 +103,16 @@ class Settings:
     moderation_threshold: float = 0.8
     presets: str = ""  # path of the presets file; empty: the built-in resized, compressed and thumbnail
 
+    log_level: str = "INFO"
+    log_format: str = "text"  # json: one JSON object per line
+
     def __post_init__(self):
         """A malformed retry list, origin list, token secret, moderation setting or presets file is
         refused when the settings are read, so a process refuses to start on it rather than failing
         at the first request, webhook or upload that needs it."""
-        self.webhook_intervals
-        self.allowed_origins
+        for name, (parse, _) in _LISTS.items():
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, parse(getattr(self, name)))
         self.api_hosts
         self.open_on_trusted_network
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
@@ -114,7 +124,6 @@ class Settings:
             raise ValueError("IMGPIPE_MODERATION_THRESHOLD is the model's probability, from 0 to 1,"
                              f" got {self.moderation_threshold!r}")
         self.derivative_presets
-        self.webhook_allowed_ports
         for name in RATE_LIMITS:
             _check_rate_limit(name, getattr(self, name))
         if self.trusted_proxies < 0:
@@ -127,6 +136,10 @@ class Settings:
         if self.job_memory_mb < 0:
             raise ValueError(f"IMGPIPE_JOB_MEMORY_MB is megabytes (0: no cap), got {self.job_memory_mb!r}")
         self._check_store_identities()
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
 
     def _check_store_identities(self) -> None:
         """Every identity its own key: two roles sharing one would hold each other's rights."""
@@ -164,51 +177,6 @@ class Settings:
         return self.s3_base_url or self.s3_endpoint_url
 
     @property
-    def webhook_intervals(self) -> tuple[int, ...]:
-        """Seconds before each retry of a webhook delivery: one more try than there are intervals."""
-        try:
-            intervals = tuple(int(part) for part in self.webhook_retry_intervals.split(","))
-        except ValueError:
-            intervals = ()
-        if not intervals or min(intervals) < 1:
-            raise ValueError("IMGPIPE_WEBHOOK_RETRY_INTERVALS must be whole seconds (at least 1) separated by commas,"
-                             f" got {self.webhook_retry_intervals!r}")
-        return intervals
-
-    @property
-    def webhook_allowed_hosts(self) -> frozenset[str]:
-        """Callback hosts exempt from the private-address refusal, as URLs spell them (lower case)."""
-        return frozenset(host.strip().lower().strip("[]") for host in self.webhook_allow_hosts.split(",") if host.strip())
-
-    @property
-    def webhook_allowed_ports(self) -> frozenset[int] | None:
-        """The ports callback URLs may name; None for any (IMGPIPE_WEBHOOK_PORTS=*)."""
-        if self.webhook_ports.strip() == "*":
-            return None
-        try:
-            ports = frozenset(int(part) for part in self.webhook_ports.split(",") if part.strip())
-        except ValueError:
-            ports = frozenset()
-        if not ports or not all(0 < port < 65536 for port in ports):
-            raise ValueError("IMGPIPE_WEBHOOK_PORTS must be port numbers separated by commas, or * for any,"
-                             f" got {self.webhook_ports!r}")
-        return ports
-
-    @property
-    def allowed_origins(self) -> tuple[str, ...]:
-        """The web origins whose pages may call the API (CORS): `scheme://host[:port]` each, or `*`
-        alone for any origin. Empty: no cross-origin page may."""
-        origins = tuple(origin.strip().rstrip("/").lower() for origin in re.split(r"[,\s]+", self.cors_origins)
-                        if origin.strip())
-        if "*" in origins and len(origins) > 1:
-            raise ValueError("IMGPIPE_CORS_ORIGINS: * stands alone (any origin) or not at all")
-        for origin in origins:
-            if origin != "*" and not _ORIGIN.match(origin):
-                raise ValueError(f"IMGPIPE_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com"
-                                 " (scheme, host and optional port; no path)")
-        return origins
-
-    @property
     def api_hosts(self) -> frozenset[str]:
         """The Host names the API answers to (lower case, IPv6 without brackets): the loopback
         names and IMGPIPE_ALLOWED_HOSTS. Any other name is a browser sent by someone else's page."""
@@ -231,7 +199,7 @@ class Settings:
     def database(self) -> str:
         """The database every process opens: DATABASE_URL when set (sqlite:///… or
         postgresql://…), otherwise the SQLite file at DATABASE_PATH."""
-        return self.database_url or f"sqlite:///{self.database_path}"
+        return self.database_url or f"sqlite:///{self.database_path or DEFAULT_DATABASE_PATH}"
 
     @property
     def redis_address(self) -> str:
@@ -268,7 +236,7 @@ class Settings:
     def to_env(self, process: str | None = None) -> dict[str, str]:
         """The variables that make another process see these same settings; for one of
         PROCESS_IDENTITIES ("api", "relay", "worker"), without the store keys it has no use for."""
-        env = {_env_name(f.name): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        env = {_env_name(f.name): env_value(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)}
         if process is not None:
             for role in (ROOT, *SERVICE_ROLES):
                 if role not in PROCESS_IDENTITIES[process]:
@@ -286,6 +254,62 @@ _PREFIXED = {
     "presets", "store_identities", "multipart_threshold_mb", "multipart_ttl",
     "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies",
     *RATE_LIMITS,
+}
+
+
+def env_value(field_name: str, value) -> str:
+    """A setting's value as its variable spells it."""
+    return _LISTS[field_name][1](value) if field_name in _LISTS else str(value)
+
+
+def _webhook_allow_hosts(raw: str) -> frozenset[str]:
+    return frozenset(host.strip().lower().strip("[]") for host in raw.split(",") if host.strip())
+
+
+def _webhook_retry_intervals(raw: str) -> tuple[int, ...]:
+    try:
+        intervals = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        intervals = ()
+    if not intervals or min(intervals) < 1:
+        raise ValueError("IMGPIPE_WEBHOOK_RETRY_INTERVALS must be whole seconds (at least 1) separated by commas,"
+                         f" got {raw!r}")
+    return intervals
+
+
+def _webhook_ports(raw: str) -> frozenset[int] | None:
+    if raw.strip() == "*":
+        return None
+    try:
+        ports = frozenset(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        ports = frozenset()
+    if not ports or not all(0 < port < 65536 for port in ports):
+        raise ValueError(f"IMGPIPE_WEBHOOK_PORTS must be port numbers separated by commas, or * for any, got {raw!r}")
+    return ports
+
+
+def _cors_origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/").lower() for origin in re.split(r"[,\s]+", raw) if origin.strip())
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("IMGPIPE_CORS_ORIGINS: * stands alone (any origin) or not at all")
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ValueError(f"IMGPIPE_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com"
+                             " (scheme, host and optional port; no path)")
+    return origins
+
+
+def _comma_separated(values) -> str:
+    return ",".join(str(value) for value in (sorted(values) if isinstance(values, frozenset) else values))
+
+
+# field -> (parse its variable's text, spell its value as that text)
+_LISTS = {
+    "webhook_allow_hosts": (_webhook_allow_hosts, _comma_separated),
+    "webhook_retry_intervals": (_webhook_retry_intervals, _comma_separated),
+    "webhook_ports": (_webhook_ports, lambda ports: "*" if ports is None else _comma_separated(ports)),
+    "cors_origins": (_cors_origins, _comma_separated),
 }
 
 
@@ -307,7 +331,7 @@ def _check_rate_limit(field_name: str, value: str) -> None:
 
 
 def _env_name(field_name: str) -> str:
-    """S3_*, REDIS_URL, DATABASE_PATH and DATABASE_URL keep the old service's names; the rest are IMGPIPE_*."""
+    """S3_*, REDIS_URL, DATABASE_PATH, DATABASE_URL and LOG_* keep the old service's names; the rest are IMGPIPE_*."""
     name = field_name.upper()
     return f"IMGPIPE_{name}" if field_name in _PREFIXED else name
 

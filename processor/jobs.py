@@ -89,7 +89,7 @@ def enqueue_delivery(queue: Queue, settings: Settings, upload_id: str, *,
                      started_before: datetime | None = None) -> bool:
     """Make sure a job will deliver this upload's webhook, its tries spaced by
     IMGPIPE_WEBHOOK_RETRY_INTERVALS; a job started before `started_before` is replaced."""
-    intervals = list(settings.webhook_intervals)
+    intervals = list(settings.webhook_retry_intervals)
     return enqueue_once(queue, DELIVER_CALLBACK, upload_id, job_id=delivery_job_id(upload_id),
                         timeout=DELIVERY_JOB_TIMEOUT, retry=Retry(max=len(intervals), interval=intervals),
                         description=f"deliver the webhook of upload {upload_id}", started_before=started_before)

@@ -55,8 +55,8 @@ def deliver_callback(upload_id: str) -> str:
     headers = signed_headers(settings.webhook_secret, int(time.time()), body)
     http_status, error = None, None
     try:
-        http_status = post_webhook(row["callback_url"], body, headers, allowed_hosts=settings.webhook_allowed_hosts,
-                                   allowed_ports=settings.webhook_allowed_ports, timeout=REQUEST_TIMEOUT)
+        http_status = post_webhook(row["callback_url"], body, headers, allowed_hosts=settings.webhook_allow_hosts,
+                                   allowed_ports=settings.webhook_ports, timeout=REQUEST_TIMEOUT)
         if not 200 <= http_status < 300:
             error = HTTP_STATUS
     except CallbackRefused as refused:
@@ -70,7 +70,7 @@ def deliver_callback(upload_id: str) -> str:
         uploads.finish_callback(res.db, upload_id, uploads.DELIVERED, deleted_at=row["deleted_at"])
         log.info("upload %s: webhook delivered (try %s, HTTP %s)", upload_id, tries, http_status)
         return uploads.DELIVERED
-    if tries > len(settings.webhook_intervals):
+    if tries > len(settings.webhook_retry_intervals):
         uploads.finish_callback(res.db, upload_id, uploads.FAILED, deleted_at=row["deleted_at"])
         log.warning("upload %s: webhook failed after %s tries: %s (HTTP %s)", upload_id, tries, error, http_status)
         return uploads.FAILED

@@ -83,16 +83,15 @@ def _compose_cell(name: str, compose: dict[str, str]) -> str:
 
 
 def configuration_table(meanings: dict[str, str]) -> str:
-    from imgpipe.settings import Settings, _env_name
+    from imgpipe.settings import Settings, _env_name, env_value
 
     compose = compose_settings(ROOT / "docker-compose.yml")
     rows = ["| variable | default | docker compose | meaning |", "| --- | --- | --- | --- |"]
     for field in dataclasses.fields(Settings):
         name = _env_name(field.name)
-        default = "(empty)" if field.default == "" else f"`{field.default}`"
+        spelled = env_value(field.name, field.default)
+        default = "(empty)" if spelled == "" else f"`{spelled}`"
         rows.append(f"| `{name}` | {default} | {_compose_cell(name, compose)} | {meanings.get(name, UNDESCRIBED)} |")
-    rows += ["| `LOG_FORMAT` | `text` | fixed: `json` | " + meanings.get("LOG_FORMAT", UNDESCRIBED) + " |",
-             "| `LOG_LEVEL` | `INFO` | not passed | " + meanings.get("LOG_LEVEL", UNDESCRIBED) + " |"]
     return "\n".join(rows) + "\n"
 
 

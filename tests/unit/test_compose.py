@@ -149,7 +149,7 @@ def test_web_app_settings_come_from_the_environment():
     services = compose_config(IMGPIPE_CORS_ORIGINS="https://app.example.com",
                               IMGPIPE_UPLOAD_TOKEN_SECRET="k" * 32)["services"]
     settings = Settings.from_env(services["api"]["environment"])
-    assert settings.allowed_origins == ("https://app.example.com",)
+    assert settings.cors_origins == ("https://app.example.com",)
     assert settings.upload_token_secret == "k" * 32
 
 

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from imgpipe.logs import JsonFormatter, configure_logging, gunicorn_logconfig
+from imgpipe.settings import Settings
 
 
 def record(message, *args, exc_info=None) -> logging.LogRecord:
@@ -47,9 +48,9 @@ def restore_root_logger():
     root.setLevel(level)
 
 
-def test_configure_logging_follows_log_format(monkeypatch, restore_root_logger):
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    configure_logging()
+def test_configure_logging_follows_log_format(restore_root_logger):
+    configure_logging(Settings.from_env({"LOG_FORMAT": "json", "LOG_LEVEL": "debug"}))
+    assert restore_root_logger.level == logging.DEBUG
     stream = io.StringIO()
     restore_root_logger.handlers[0].setStream(stream)
     logging.getLogger("api").info("upload %s: pending", "cd34")
@@ -57,9 +58,15 @@ def test_configure_logging_follows_log_format(monkeypatch, restore_root_logger):
 
 
 def test_gunicorn_lines_go_through_the_json_formatter_once(restore_root_logger):
-    logging.config.dictConfig(gunicorn_logconfig())
+    logging.config.dictConfig(gunicorn_logconfig(Settings(log_format="json")))
     stream = io.StringIO()
     restore_root_logger.handlers[0].setStream(stream)
     logging.getLogger("gunicorn.error").info("Booting worker with pid: %s", 42)
     lines = stream.getvalue().splitlines()
     assert [json.loads(line)["message"] for line in lines] == ["Booting worker with pid: 42"]
+
+
+@pytest.mark.parametrize("name, value", [("LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud")])
+def test_an_unknown_log_setting_is_refused_when_read(name, value):
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})

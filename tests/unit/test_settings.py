@@ -23,6 +23,17 @@ def test_the_old_service_names_are_read():
 def test_round_trip_through_the_environment():
     settings = Settings(s3_endpoint_url="http://127.0.0.1:1234", max_upload_bytes=77, sweep_interval=0.5)
     assert Settings.from_env(settings.to_env()) == settings
+    lists = Settings(webhook_allow_hosts="[::1], Hooks.Internal", webhook_retry_intervals="3,1",
+                     cors_origins="https://app.example.com http://localhost:5173", webhook_ports="*")
+    assert Settings.from_env(lists.to_env()) == lists
+
+
+def test_a_setting_has_one_name_raw_or_parsed():
+    """The variable's text is parsed once, and the parsed value is read under the same name."""
+    settings = Settings(webhook_allow_hosts="127.0.0.1, Hooks.Internal", webhook_ports="443")
+    assert settings.webhook_allow_hosts == frozenset({"127.0.0.1", "hooks.internal"})
+    assert settings.webhook_ports == frozenset({443})
+    assert settings.to_env()["IMGPIPE_WEBHOOK_ALLOW_HOSTS"] == "127.0.0.1,hooks.internal"
 
 
 def test_a_bad_number_names_the_variable():
@@ -33,20 +44,20 @@ def test_a_bad_number_names_the_variable():
 def test_webhook_settings_are_read_and_checked():
     settings = Settings.from_env({"IMGPIPE_WEBHOOK_RETRY_INTERVALS": "1, 5,30", "IMGPIPE_MAX_BATCH": "10",
                                   "IMGPIPE_WEBHOOK_ALLOW_HOSTS": "127.0.0.1, Hooks.Internal ,[::1],"})
-    assert settings.webhook_intervals == (1, 5, 30)
+    assert settings.webhook_retry_intervals == (1, 5, 30)
     assert settings.max_batch == 10
-    assert settings.webhook_allowed_hosts == {"127.0.0.1", "hooks.internal", "::1"}
-    assert Settings().webhook_intervals == (10, 30, 60, 120, 300)
+    assert settings.webhook_allow_hosts == {"127.0.0.1", "hooks.internal", "::1"}
+    assert Settings().webhook_retry_intervals == (10, 30, 60, 120, 300)
     for bad in ("", "soon", "5,0", "-1"):
         with pytest.raises(ValueError, match="IMGPIPE_WEBHOOK_RETRY_INTERVALS"):
             Settings(webhook_retry_intervals=bad)
 
 
 def test_cors_origins_are_a_list_of_origins_or_any():
-    assert Settings().allowed_origins == ()
+    assert Settings().cors_origins == ()
     settings = Settings.from_env({"IMGPIPE_CORS_ORIGINS": "https://App.example.com, http://localhost:5173/ http://[::1]:8080"})
-    assert settings.allowed_origins == ("https://app.example.com", "http://localhost:5173", "http://[::1]:8080")
-    assert Settings(cors_origins=" * ").allowed_origins == ("*",)
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:5173", "http://[::1]:8080")
+    assert Settings(cors_origins=" * ").cors_origins == ("*",)
     for bad in ("*, https://app.example.com", "app.example.com", "https://app.example.com/upload",
                 "ftp://app.example.com", "https://user@app.example.com", "https://*.example.com"):
         with pytest.raises(ValueError, match="IMGPIPE_CORS_ORIGINS"):
@@ -62,13 +73,13 @@ def test_an_upload_token_secret_must_be_long_enough_to_resist_guessing():
 def test_limits_are_settings_read_and_checked_at_start():
     defaults = Settings()
     assert defaults.rate_limit_api_token == "", "the operator's own token is not slowed by default"
-    assert defaults.webhook_allowed_ports == frozenset({80, 443})
+    assert defaults.webhook_ports == frozenset({80, 443})
     assert defaults.job_memory_mb > 0 and defaults.webhook_expired == 0 and defaults.trusted_proxies == 0
     read = Settings.from_env({"IMGPIPE_RATE_LIMIT_BAD_CREDENTIAL": "3/minute", "IMGPIPE_WEBHOOK_PORTS": "443, 8443",
                               "IMGPIPE_JOB_MEMORY_MB": "512", "IMGPIPE_WEBHOOK_EXPIRED": "1"})
-    assert (read.rate_limit_bad_credential, read.webhook_allowed_ports, read.job_memory_mb, read.webhook_expired) == (
+    assert (read.rate_limit_bad_credential, read.webhook_ports, read.job_memory_mb, read.webhook_expired) == (
         "3/minute", frozenset({443, 8443}), 512, 1)
-    assert Settings(webhook_ports="*").webhook_allowed_ports is None
+    assert Settings(webhook_ports="*").webhook_ports is None
     with pytest.raises(ValueError, match="IMGPIPE_RATE_LIMIT_ANONYMOUS"):
         Settings(rate_limit_anonymous="plenty")
     with pytest.raises(ValueError, match="IMGPIPE_WEBHOOK_PORTS"):
