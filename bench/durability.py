@@ -26,7 +26,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import redis
 
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.settings import Settings
@@ -34,6 +33,7 @@ from cli.stack import PROJECT_ROOT, Stack, free_port
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from imgpipe.queues import make_queue
+from imgpipe.redis_connection import redis_client
 from processor.jobs import enqueue_processing
 
 
@@ -83,7 +83,7 @@ def put_latency(stacks: dict[str, Stack], data: bytes, count: int) -> dict[str, 
     result = in_turn(storages, lambda storage: storage.write(original_key(new_upload_id(), "jpg"), data, "image/jpeg"),
                      count)
     for stack in stacks.values():
-        redis.Redis.from_url(stack.settings.redis_url).delete(stack.settings.events_key)
+        redis_client(stack.settings, "cli").delete(stack.settings.events_key)
     return result
 
 
@@ -104,7 +104,7 @@ def put_latency_with_redis_down(stack: Stack, image: bytes, count: int) -> dict:
 
 def enqueue_latency(stacks: dict[str, Stack], count: int) -> dict[str, dict]:
     """enqueue_processing, as the relay calls it for each event."""
-    queues = {name: make_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
+    queues = {name: make_queue(redis_client(stack.settings, "cli"), stack.settings)
               for name, stack in stacks.items()}
     result = in_turn(queues, lambda queue: enqueue_processing(queue, new_upload_id()), count)
     for queue in queues.values():
@@ -133,7 +133,7 @@ def survivors(stack: Stack, image: bytes, uploads: int, threads: int = 8) -> dic
     """PUT `uploads` originals (several at a time) and enqueue a job after each, as the relay
     would; SIGKILL Redis and MinIO the moment the last is answered; count what is left."""
     storage = Storage(stack.settings, ROOT)
-    queue = make_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
+    queue = make_queue(redis_client(stack.settings, "cli"), stack.settings)
     originals_before = count_originals(stack)
 
     def upload(_):
@@ -144,7 +144,7 @@ def survivors(stack: Stack, image: bytes, uploads: int, threads: int = 8) -> dic
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(upload, range(uploads)))
     kill_and_restart(stack)
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     kept = {"events": connection.llen(stack.settings.events_key),
             "jobs": make_queue(connection, stack.settings).count,
             "originals": count_originals(stack) - originals_before,

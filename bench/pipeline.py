@@ -22,13 +22,13 @@ import statistics
 import time
 from datetime import datetime
 
-import redis
 import requests
 from rq import Worker
 
 from cli.stack import Stack
 from imgpipe.db import connect, parse_timestamp
 from imgpipe.queues import fetch_job, make_queue
+from imgpipe.redis_connection import redis_client
 from processor.jobs import job_id_for
 
 POLL_SECONDS = 0.02
@@ -131,7 +131,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def wait_for_workers(stack: Stack, count: int, timeout: float = 30.0) -> None:
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     queue = make_queue(connection, stack.settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -150,7 +150,7 @@ def timed_single_uploads(stack: Stack, data: bytes, uploads: int, warmups: int =
     """`uploads` single uploads one at a time, IDLE_GAP_SECONDS apart, after `warmups` untimed
     ones: each one's stages (stages_ms), and when the poller saw it completed (ms after its PUT)."""
     client = Client(stack.api_url, stack.settings.api_token)
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     db = connect(stack.settings.database)
     samples: list[dict[str, float]] = []
     observed: list[float] = []

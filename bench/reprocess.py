@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import redis
 from rq.registry import StartedJobRegistry
 
 from bench import pipeline
 from cli.stack import PROJECT_ROOT, Stack
 from imgpipe.queues import make_reprocess_queue
+from imgpipe.redis_connection import redis_client
 
 BLOCKS = 4
 CHANGED_THUMBNAIL = """\
@@ -95,7 +95,7 @@ def fresh_upload_latency_during_reprocess(stack: Stack, single: bytes, stored: l
 
 def _wait_for_reprocess_jobs_to_end(stack: Stack, timeout: float = 60.0) -> None:
     """A job running when the command was stopped finishes on its own; wait for it."""
-    queue = make_reprocess_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
+    queue = make_reprocess_queue(redis_client(stack.settings, "cli"), stack.settings)
     deadline = time.monotonic() + timeout
     while queue.count or StartedJobRegistry(queue=queue).count:
         if time.monotonic() > deadline:

@@ -14,7 +14,6 @@ import os
 import time
 from datetime import timedelta
 
-import redis
 import requests
 
 from bench.minio_requests import request_counts
@@ -22,6 +21,7 @@ from cli.stack import Stack
 from imgpipe import db as uploads
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.queues import relayed_count_key
+from imgpipe.redis_connection import redis_client
 from imgpipe.storage import LIST_PAGE, Storage
 from imgpipe.store_identities import ROOT
 from notify_config.apply import apply
@@ -46,7 +46,7 @@ def events_lost(stack: Stack):
     """Objects written inside raise no event: the bucket's notification is taken away, and
     put back after. Checks that no event reached Redis meanwhile."""
     storage = Storage(stack.settings, ROOT)
-    events = redis.Redis.from_url(stack.settings.redis_url)
+    events = redis_client(stack.settings, "cli")
     relayed_key = relayed_count_key(stack.settings)
     relayed_before = int(events.get(relayed_key) or 0)
     storage.client.delete_bucket_notification(stack.settings.s3_bucket_name)

@@ -10,17 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis import Redis
+from rq.defaults import DEFAULT_WORKER_TTL
 
 from imgpipe.settings import Settings
+
+# How long an RQ worker's BLPOP blocks: RQ's dequeue_timeout for its default worker_ttl.
+WORKER_BLOCK_SECONDS = max(1, DEFAULT_WORKER_TTL - 15)
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds a client waits for a reply (None where it blocks on purpose, as a worker's BLPOP
-    does) and for a connection, and how often it checks an idle connection is still alive (0: never)."""
+    """Seconds a client waits for a reply and for a connection, and how often it checks an idle
+    connection is still alive (0: never). A client that blocks on purpose (BLPOP, BLMOVE) waits
+    for a reply longer than it blocks, or every quiet queue would read as a lost Redis."""
 
-    reply: float | None
-    connect: float | None
+    reply: float
+    connect: float
     health_check: int = 0
 
 
@@ -31,13 +36,14 @@ USES = {
     "limits": Timeouts(reply=1, connect=1),
     # The relay blocks in BLMOVE for a second at a time; a reply later than this is a lost Redis.
     "relay": Timeouts(reply=10, connect=3, health_check=15),
-    # An RQ worker blocks in BLPOP for as long as RQ asks, so it sets no reply timeout.
-    "worker": Timeouts(reply=None, connect=None, health_check=15),
+    # An RQ worker blocks in BLPOP for WORKER_BLOCK_SECONDS; ten more, as RQ itself would set
+    # (it raises a lower one), and a Redis silent past that is a lost one.
+    "worker": Timeouts(reply=WORKER_BLOCK_SECONDS + 10, connect=5, health_check=15),
     # What a job enqueues from inside a worker (webhook deliveries).
     "jobs": Timeouts(reply=10, connect=3),
     # The supervisor's look at dead workers' jobs: it must never hang the supervisor.
     "supervisor": Timeouts(reply=5, connect=5),
-    # Commands run by hand (`imgpipe reprocess`).
+    # Commands run by hand (`imgpipe reprocess`), the benchmarks and the tests.
     "cli": Timeouts(reply=10, connect=3),
     # The local stack's readiness probe, asked many times a second while Redis starts.
     "probe": Timeouts(reply=1, connect=1),

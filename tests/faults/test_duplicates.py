@@ -7,11 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 import requests
 
 from imgpipe import db as uploads
 from imgpipe.queues import inflight_key, relayed_count_key
+from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, curl_put, make_jpegs, upload_all
 
 
@@ -27,7 +27,7 @@ def test_the_same_event_twice_processes_once(stack_with, tmp_path):
     stack.stop_process("relay")
     api = Api.of(stack)
     [created] = upload_all(api, make_jpegs(tmp_path / "in", 1))
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     [event] = wait_for_events(connection, stack.settings.events_key, 1)
     connection.rpush(stack.settings.events_key, event, event)
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import contextlib
 import time
 
-import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 
 from imgpipe import db as uploads
 from imgpipe.queues import fetch_job, make_queue
+from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, make_jpegs, upload_all
 from processor.jobs import job_id_for
 
@@ -28,7 +28,7 @@ def wait_for_status(api: Api, path: str, status: int, timeout: float = 10.0, **k
 def uploads_that_met_the_outage(stack, upload_ids: list[str], timeout: float = 30.0) -> set[str]:
     """Wait until every upload not yet completed has had its job run against the missing store
     and put back for a retry (RQ's scheduled state); returns those uploads."""
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     database = uploads.connect(stack.settings.database)
     retried: set[str] = set()
     deadline = time.monotonic() + timeout
@@ -50,7 +50,7 @@ def test_a_minio_outage_is_reported_and_drained(stack_with, tmp_path):
     api = Api.of(stack)
     stack.stop_process("worker")  # so every job meets the outage
     created = upload_all(api, make_jpegs(tmp_path / "in", 10, size=(1600, 1200)))
-    queue = make_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
+    queue = make_queue(redis_client(stack.settings, "cli"), stack.settings)
     deadline = time.monotonic() + 10
     while queue.count < 10 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -13,10 +13,10 @@ import threading
 import time
 
 import pytest
-import redis
 
 from pipeline_client import Api, make_jpegs, upload_all
 from imgpipe.queues import inflight_key
+from imgpipe.redis_connection import redis_client
 
 NO_SWEEP = 3600.0
 
@@ -26,7 +26,7 @@ def test_events_left_in_flight_by_a_dead_relay_are_redriven(stack_with, tmp_path
     stack.stop_process("relay")
     api = Api.of(stack)
     created = upload_all(api, make_jpegs(tmp_path / "in", 5))
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     deadline = time.monotonic() + 10
     while connection.llen(stack.settings.events_key) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)

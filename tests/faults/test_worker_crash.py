@@ -12,11 +12,11 @@ import threading
 import time
 
 import pytest
-import redis
 from rq import Worker
 
 from imgpipe import db as uploads
 from imgpipe.queues import SERIALIZER, fetch_job, make_queue
+from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, make_jpegs, put_file, upload_all
 from polling import eventually
 from processor.jobs import TAKEN_AND_LOST_AFTER, job_id_for
@@ -45,7 +45,7 @@ def current_job_id(connection, pid: int) -> str | None:
 def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str, int]:
     """Until done(), SIGKILL the job process whenever its job has claimed its row and
     should_kill(upload_id, kills_so_far) says so; returns the kills per upload."""
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     database = uploads.connect(stack.settings.database)
     worker_pid = stack.processes["worker"].pid
     kills: dict[str, int] = {}
@@ -165,7 +165,7 @@ def test_a_worker_host_lost_between_taking_a_job_and_claiming_its_row(stack_with
     timeout plus a minute after it began)."""
     stack = stack_with(workers=2, processing_deadline=3)
     api = Api.of(stack)
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     database = uploads.connect(stack.settings.database)
     [photo] = make_jpegs(tmp_path / "in", 1)
     created = api.create_for(photo)
@@ -197,7 +197,7 @@ def test_a_job_a_worker_took_off_the_queue_and_died_with_is_enqueued_again(stack
     stack = stack_with()
     stack.stop_process("worker")
     api = Api.of(stack)
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     queue = make_queue(connection, stack.settings)
     [photo] = make_jpegs(tmp_path / "in", 1)
     created = api.create_for(photo)

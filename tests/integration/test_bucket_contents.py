@@ -10,7 +10,6 @@ import json
 import subprocess
 
 import pytest
-import redis
 import requests
 from click.testing import CliRunner
 from PIL import Image
@@ -23,6 +22,7 @@ from imgpipe.deletion import upload_keys
 from imgpipe.formats import writable_formats
 from imgpipe.keys import new_upload_id, original_key, upload_id_from_key
 from imgpipe.queues import fetch_job
+from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from pipeline_client import curl_put, put_file
@@ -161,7 +161,7 @@ def test_deleting_while_the_job_runs_leaves_no_derivative(api, stack, storage, t
                what="a worker claiming the upload")
     assert api.delete(created["id"]).json()["status"] == "deleted"
 
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     job = fetch_job(connection, job_id_for(created["id"]))
     eventually(lambda: job.get_status(refresh=True) in ("finished", "failed"), timeout=60, what="the job ending")
     assert job.return_value() == "deleted", "the job was still running when the upload was deleted"
@@ -241,7 +241,7 @@ def test_orphans_are_removed_a_page_at_a_time(stack, storage):
     no pending row old enough to need the pass over recent originals, so every LIST is the walk's."""
     settings = dataclasses.replace(stack.settings, orphan_min_age=0, sweep_min_age=10 ** 6,
                                    events_key="test:orphan-walk")
-    connection = redis.Redis.from_url(settings.redis_url)
+    connection = redis_client(settings, "cli")
     database = connect(settings.database)
     no_row = original_key(new_upload_id(), "jpg")
     for key in (no_row, "originals/notes.txt"):

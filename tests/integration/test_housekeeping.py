@@ -10,13 +10,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-import redis
 from PIL import Image
 
 from bench.minio_requests import request_counts
 from imgpipe.db import connect, get_upload, parse_timestamp, timestamp, utcnow
 from imgpipe.deletion import upload_keys
 from imgpipe.keys import new_upload_id, original_key
+from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT, WORKER
 from pipeline_client import Api, curl_put, put_file
@@ -125,7 +125,7 @@ def test_one_list_of_originals_per_sweep_feeds_the_missed_events_and_the_orphans
         created = parse_timestamp(get_upload(database, missed["id"])["created_at"])
         eventually(lambda: utcnow() - created > timedelta(seconds=stack.settings.sweep_min_age), 10,
                    "the upload to be old enough for the sweep")
-        relay = Relay(stack.settings, redis.Redis.from_url(stack.settings.redis_url), database,
+        relay = Relay(stack.settings, redis_client(stack.settings, "cli"), database,
                       Storage(stack.settings, WORKER))
 
         before = request_counts(stack.settings)["ListObjectsV2"]

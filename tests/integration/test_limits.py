@@ -20,10 +20,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 import requests
 
 from api.login import COOKIE
+from imgpipe.redis_connection import redis_client
 from imgpipe.upload_tokens import mint
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
@@ -142,7 +142,7 @@ def test_wrong_token_guesses_get_401_then_429_with_retry_after_counted_across_ap
         assert refused.status_code == 429, "the workers share one count: 3 guesses on one, 2 on the other"
         assert refused.json()["error"]["code"] == "rate_limited"
         assert 1 <= int(refused.headers["Retry-After"]) <= 61
-    assert redis.Redis.from_url(stack.settings.redis_url).keys("imgpipe:limits:*"), "counted in Redis"
+    assert redis_client(stack.settings, "cli").keys("imgpipe:limits:*"), "counted in Redis"
     # The right token is still let through from the same address: guesses slow guessers only.
     assert outsider(stack, "/uploads", headers={"Authorization": f"Bearer {stack.settings.api_token}"}).status_code == 200
 

@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-import redis
 import requests
 from click.testing import CliRunner
 from PIL import Image
@@ -25,6 +24,7 @@ from api.metrics import PROCESSING_BUCKETS
 from cli.main import cli
 from cli.stack import PROJECT_ROOT, free_port
 from imgpipe.queues import make_queue, make_webhook_queue, relayed_count_key
+from imgpipe.redis_connection import redis_client
 from pipeline_client import put_file
 
 TOKEN = "s3cret-token"
@@ -64,7 +64,7 @@ def test_metrics_count_uploads_processing_time_queue_and_events(api, stack, tmp_
     assert buckets == sorted(buckets)
     assert samples[("imgpipe_processing_seconds_bucket", (("le", "+Inf"),))] == completed
     assert 0 < samples[("imgpipe_processing_seconds_sum", ())] < 120 * completed
-    connection = redis.Redis.from_url(stack.settings.redis_url)
+    connection = redis_client(stack.settings, "cli")
     for queue in (make_queue(connection, stack.settings), make_webhook_queue(connection, stack.settings)):
         assert samples[("imgpipe_queue_depth", (("queue", queue.name),))] == queue.count == 0
     relayed = int(connection.get(relayed_count_key(stack.settings)) or 0)

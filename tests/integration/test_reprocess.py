@@ -15,7 +15,6 @@ import sys
 import time
 
 import pytest
-import redis
 from click.testing import CliRunner
 import requests
 from PIL import Image
@@ -26,6 +25,7 @@ from cli.stack import PROJECT_ROOT
 from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
 from imgpipe.queues import make_reprocess_queue
+from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from pipeline_client import Api, make_jpegs, put_file, upload_all
@@ -125,7 +125,7 @@ def current(stack, ids, preset: str) -> int:
 
 def wait_for_queue_to_settle(stack, timeout: float = 30) -> None:
     """Until the reprocess queue has nothing waiting or running (a job running at Ctrl-C ends on its own)."""
-    queue = make_reprocess_queue(redis.Redis.from_url(stack.settings.redis_url), stack.settings)
+    queue = make_reprocess_queue(redis_client(stack.settings, "cli"), stack.settings)
     eventually(lambda: not (queue.count or StartedJobRegistry(queue=queue).count), timeout, "the reprocess jobs to end")
 
 

@@ -8,12 +8,12 @@ import json
 import time
 
 import pytest
-import redis
 import requests
 from PIL import Image
 from rq.job import JobStatus
 
 from imgpipe.queues import fetch_job
+from imgpipe.redis_connection import redis_client
 from imgpipe.webhook_signature import verify
 from pipeline_client import put_file
 from processor.jobs import delivery_job_id
@@ -80,7 +80,7 @@ def test_a_failed_upload_is_announced_too_and_retried_until_a_2xx(api, stack, tm
 
 def delivery_job_when_ended(stack, upload_id: str, timeout: float = 10.0) -> Job:
     """The upload's webhook job once RQ has finished it: no retry of it can be scheduled after that."""
-    job = fetch_job(redis.Redis.from_url(stack.settings.redis_url), delivery_job_id(upload_id))
+    job = fetch_job(redis_client(stack.settings, "cli"), delivery_job_id(upload_id))
     deadline = time.monotonic() + timeout
     while job.get_status() != JobStatus.FINISHED and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -4,16 +4,19 @@ clients' timeouts, and which job functions a worker may run."""
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
 import pytest
+from rq.defaults import DEFAULT_WORKER_TTL
 from rq.utils import import_attribute
 
 from cli.stack import Stack, StackError, is_loopback, redis_auth_config
-from imgpipe.redis_connection import USES, redis_client
+from imgpipe.redis_connection import USES, WORKER_BLOCK_SECONDS, redis_client
 from imgpipe.settings import Settings
 from notify_config.definition import minio_server_env
 from processor import jobs
-from processor.worker import JOB_FUNCTIONS
+from processor.relay import Relay
+from processor.worker import JOB_FUNCTIONS, ImagesWorker
 
 
 def test_the_password_and_user_come_from_redis_url_decoded():
@@ -31,6 +34,16 @@ def test_every_client_carries_the_password_and_its_use_s_timeouts(use):
     assert (kwargs["password"], kwargs["port"], kwargs["db"]) == ("s3cret", 6390, 2)
     assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"], kwargs["health_check_interval"]) == (
         USES[use].reply, USES[use].connect, USES[use].health_check)
+
+
+def test_a_blocking_pop_waits_for_its_reply_longer_than_it_blocks():
+    """Else a quiet queue times the client out, and the process takes it for a lost Redis."""
+    # RQ's own formula, on a worker as run_worker makes one (RQ's default worker_ttl)
+    ttl = SimpleNamespace(worker_ttl=DEFAULT_WORKER_TTL)
+    assert ImagesWorker.dequeue_timeout.fget(ttl) == WORKER_BLOCK_SECONDS
+    assert USES["worker"].reply >= ImagesWorker.connection_timeout.fget(SimpleNamespace(dequeue_timeout=WORKER_BLOCK_SECONDS))
+    relay_block = inspect.signature(Relay.relay_one).parameters["block_seconds"].default
+    assert USES["relay"].reply > relay_block
 
 
 def test_redis_is_told_the_password_or_the_acl_user():
