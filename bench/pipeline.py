@@ -27,6 +27,7 @@ from rq import Worker
 
 from cli.stack import Stack
 from imgpipe.db import connect, parse_timestamp
+from imgpipe.processes import process_stat
 from imgpipe.queues import fetch_job, make_queue
 from imgpipe.redis_connection import redis_client
 from processor.jobs import job_id_for
@@ -96,19 +97,17 @@ def session_cpu_seconds(leader_pid: int) -> float:
     """CPU time (user + system) of every live process in the session the stack started the
     process in, with the children each has reaped (a forking RQ worker reaps its job
     processes; `imgpipe worker` runs its worker in a process group of its own)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    total = 0.0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+            stat = process_stat(int(entry))
         except OSError:
             continue
-        if int(fields[3]) == leader_pid:
-            total += sum(int(value) for value in fields[11:15])
-    return total / ticks
+        if stat.session == leader_pid:
+            total += stat.cpu_seconds_with_children
+    return total
 
 
 def stack_cpu_seconds(stack: Stack) -> dict[str, float]:

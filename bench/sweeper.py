@@ -10,7 +10,6 @@ MinIO's requests are counted by MinIO itself (bench.minio_requests).
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from datetime import timedelta
 
@@ -20,6 +19,7 @@ from bench.minio_requests import request_counts
 from cli.stack import Stack
 from imgpipe import db as uploads
 from imgpipe.keys import new_upload_id, original_key
+from imgpipe.processes import process_stat
 from imgpipe.queues import relayed_count_key
 from imgpipe.redis_connection import redis_client
 from imgpipe.storage import LIST_PAGE, Storage
@@ -128,9 +128,7 @@ def lost_upload_among_abandoned(stack: Stack, image: bytes, *, abandoned: int, s
 
 def cpu_ms(pid: int) -> float:
     """CPU time (user + system) the process has used so far, in ms."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    return process_stat(pid).cpu_seconds * 1000
 
 
 def request_costs(stack: Stack, heads: int, lists: int) -> dict:

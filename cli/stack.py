@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from imgpipe import db as uploads
+from imgpipe.processes import process_stat
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from notify_config.definition import minio_server_env
@@ -484,8 +485,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
+        return not process_stat(pid).exited
     except OSError:
         return True
 

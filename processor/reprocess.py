@@ -26,7 +26,6 @@ for a reprocess.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import json
 import logging
@@ -39,6 +38,7 @@ from rq import Queue, get_current_job
 
 from imgpipe import db as uploads
 from imgpipe.keys import derivative_key
+from imgpipe.processes import die_with_parent
 from imgpipe.queues import image_jobs_busy, make_queue
 from imgpipe.reprocess_work import work_for
 from processor.imaging import Derivatives, make_derivatives, prepare_process
@@ -58,7 +58,6 @@ GIVE_WAY_CHECK_SECONDS = 0.01  # how often a reprocess job looks whether an imag
 # The longest a reprocess job waits for image jobs, all its pauses together: it holds a worker
 # meanwhile, which a long burst of uploads should get back. Past it the job goes on at nice 19.
 GIVE_WAY_MAX_SECONDS = 2.0
-PR_SET_PDEATHSIG = 1
 
 
 def reprocess_upload(upload_id: str, presets_version: str, only: list[str] | None, prune: bool,
@@ -182,10 +181,7 @@ def _serve(connection, worker_pid: int) -> None:
     os.nice(HELPER_NICENESS)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    prctl = getattr(ctypes.CDLL(None), "prctl", None)
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != worker_pid:  # the worker died before the signal was asked for
+    if not die_with_parent(worker_pid):  # the worker died before the signal was asked for
         return
     while True:
         try:

@@ -26,7 +26,6 @@ and logged before anything it names is imported.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import logging
 import multiprocessing
@@ -43,6 +42,7 @@ from rq import SimpleWorker, Worker
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
+from imgpipe.processes import die_with_parent, process_stat, started_at
 from imgpipe.queues import SERIALIZER, fetch_job, make_queue, make_reprocess_queue, make_webhook_queue
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
@@ -54,7 +54,6 @@ from processor.resources import moderator, use_settings
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
-PR_SET_PDEATHSIG = 1
 # A worker configured to do what this install cannot (sysexits' EX_CONFIG): starting it again would not help.
 EXIT_CANNOT_START = 78
 # The only functions a worker runs: those imgpipe enqueues.
@@ -201,10 +200,10 @@ def _run_child(settings: Settings, burst: bool, name: str, parent_pid: int) -> N
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.setpgid(0, 0)
-    if not _die_with_parent(parent_pid):
+    if not die_with_parent(parent_pid):
         return
     worker_pid = os.getpid()
-    os.register_at_fork(after_in_child=lambda: _die_with_parent(worker_pid) or os._exit(0))
+    os.register_at_fork(after_in_child=lambda: die_with_parent(worker_pid) or os._exit(0))
     cap_memory(settings.job_memory_mb)
     run_worker(settings, burst=burst, name=name)
 
@@ -224,14 +223,6 @@ def cap_memory(megabytes: int) -> None:
         cap = min(cap, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     log.info("worker memory cap: %s MB of address space (IMGPIPE_JOB_MEMORY_MB)", cap // 2**20)
-
-
-def _die_with_parent(parent_pid: int) -> bool:
-    """Have this process SIGKILLed when its parent dies; False when the parent is already gone."""
-    prctl = getattr(ctypes.CDLL(None), "prctl", None)  # Linux; elsewhere a child may outlive a killed parent
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    return os.getppid() == parent_pid
 
 
 def recover_jobs_of(settings: Settings, name: str) -> None:
@@ -277,16 +268,12 @@ def still_running(pid: int | None, born: datetime | None) -> bool:
     if pid is None or born is None:
         return True
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):  # killed, not yet reaped: its pid and start time linger
+        stat = process_stat(pid)
+        if stat.exited:  # killed, not yet reaped: its pid and start time linger
             return False
-        start_ticks = int(fields[19])
-        with open("/proc/stat") as stat:
-            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
+        return started_at(stat) <= born.timestamp() + 1
     except (OSError, StopIteration, ValueError, IndexError):
         return False
-    return boot + start_ticks / os.sysconf("SC_CLK_TCK") <= born.timestamp() + 1
 
 
 def _redrive(connection: redis.Redis, settings: Settings, job: ImgpipeJob) -> None:

@@ -102,15 +102,6 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    """Whether pid is a process that has not exited (a zombie has)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def running_stack(var_dir: Path, *, workers: int = 1, minio_queue_dir: bool = False, **overrides):
     ensure_servers()

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from cli import credentials
 from cli.stack import PROJECT_ROOT, free_port
+from imgpipe.processes import is_running
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
-from stacks import alive, ensure_servers, process_tree
+from stacks import ensure_servers, process_tree
 
 
 class Up:
@@ -56,7 +57,7 @@ class Up:
         return pid
 
     def came_back(self, name: str, old_pid: int) -> int:
-        return eventually(lambda: (pid := self.pid(name)) not in (None, old_pid) and alive(pid) and pid, 30,
+        return eventually(lambda: (pid := self.pid(name)) not in (None, old_pid) and is_running(pid) and pid, 30,
                         f"{name} to come back")
 
     def remove(self) -> None:
@@ -81,7 +82,7 @@ def test_a_killed_process_is_started_again_with_a_growing_delay_and_down_stops_a
                                 "the worker's three processes")
         up.kill("worker")
         up.came_back("worker", old_worker[0])
-        eventually(lambda: not any(alive(pid) for pid in old_worker), 10, "the killed worker's processes to end")
+        eventually(lambda: not any(is_running(pid) for pid in old_worker), 10, "the killed worker's processes to end")
 
         api = Api(up.api_url, credentials.read(up.var_dir / credentials.FILE_NAME)["IMGPIPE_API_TOKEN"])
         [photo] = make_jpegs(tmp_path / "in", 1)
@@ -90,7 +91,7 @@ def test_a_killed_process_is_started_again_with_a_growing_delay_and_down_stops_a
         assert api.wait_final(created["id"], timeout=30)["status"] == "completed"
 
         running = up.stack_pids()
-        assert len(running) == 5 and all(alive(pid) for pid in running)
+        assert len(running) == 5 and all(is_running(pid) for pid in running)
         down = subprocess.run([sys.executable, "-m", "cli.main", "down", "--var-dir", str(up.var_dir)],
                               capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
         assert down.returncode == 0, down.stderr
@@ -103,7 +104,7 @@ def test_a_killed_process_is_started_again_with_a_growing_delay_and_down_stops_a
     assert "relay exited unasked (signal SIGKILL); starting it again in 2 s (restart 2" in output
     assert "worker exited unasked (signal SIGKILL); starting it again in 1 s (restart 1" in output
     assert "Stopped." in output
-    assert not [pid for pid in running if alive(pid)]
+    assert not [pid for pid in running if is_running(pid)]
     assert not list((up.var_dir / "run").glob("*.pid"))
 
 
@@ -117,5 +118,5 @@ def test_ctrl_c_stops_every_process(tmp_path):
         up.remove()
 
     assert len(running) == 5
-    assert not [pid for pid in running if alive(pid)]
+    assert not [pid for pid in running if is_running(pid)]
     assert "Stopped." in up.text()

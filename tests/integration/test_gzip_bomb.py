@@ -14,6 +14,7 @@ import pytest
 import requests
 
 import imagegen
+from imgpipe.processes import process_stat
 from pipeline_client import Api
 from stacks import process_tree, running_stack
 
@@ -76,8 +77,7 @@ def worker_process(stack) -> int:
     """The process that runs jobs: the worker supervisor's own child (RQ's scheduler is below it)."""
     supervisor = stack.processes["worker"].pid
     children = [pid for pid in process_tree(supervisor)
-                if pid != supervisor and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
-                == str(supervisor)]
+                if pid != supervisor and process_stat(pid).ppid == supervisor]
     assert len(children) == 1, children
     return children[0]
 

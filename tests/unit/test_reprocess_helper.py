@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import imagegen
+from imgpipe.processes import is_running, process_stat
 from polling import eventually
 from processor.imaging import ImageRejected, make_derivatives
 from processor import reprocess
@@ -28,11 +29,6 @@ class Way:
     def __init__(self, busy=lambda: False):
         self.busy = busy
         self.waited = 0.0
-
-
-def state_of(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 @pytest.fixture
@@ -62,14 +58,14 @@ def test_the_helper_is_stopped_while_image_jobs_run_and_goes_on_after(helper):
     seen_stopped = threading.Event()
 
     def busy() -> bool:
-        if images_running.is_set() and state_of(helper.process.pid) == "T":
+        if images_running.is_set() and process_stat(helper.process.pid).state == "T":
             seen_stopped.set()
             images_running.clear()  # the image job ends once the helper was seen stopped
         return images_running.is_set()
 
     made = helper.derive(data, OPTIONS, Way(busy))
     assert seen_stopped.is_set()
-    assert made.width == 3000 and state_of(helper.process.pid) != "T"
+    assert made.width == 3000 and process_stat(helper.process.pid).state != "T"
 
 
 def test_the_helper_dies_with_its_worker(tmp_path):
@@ -82,14 +78,7 @@ def test_the_helper_dies_with_its_worker(tmp_path):
     helper_pid = int(worker.stdout.readline())
     worker.kill()
     worker.wait(10)
-    eventually(lambda: not _alive(helper_pid), 10, "the helper to end with its worker")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return state_of(pid) != "Z"
-    except FileNotFoundError:
-        return False
+    eventually(lambda: not is_running(helper_pid), 10, "the helper to end with its worker")
 
 
 def test_a_job_gives_way_for_a_bounded_time_in_all(monkeypatch):

@@ -1,6 +1,8 @@
 import os
 from datetime import datetime, timedelta, timezone
 
+from imgpipe.processes import process_stat
+from polling import eventually
 from processor.worker import still_running
 
 
@@ -24,8 +26,7 @@ def test_a_killed_worker_not_yet_reaped_is_dead():
         os._exit(0)
     born = datetime.now(timezone.utc)  # a worker registers once its process has started
     try:
-        while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
-            pass
+        eventually(lambda: process_stat(pid).exited, 10, "the child to exit", interval=0.001)
         assert not still_running(pid, born)
     finally:
         os.waitpid(pid, 0)
