@@ -6,9 +6,11 @@ It never touches image bytes: clients PUT straight to object storage.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 
+import redis
 from flask import Flask
 
 from api.errors import register_error_handlers
@@ -18,10 +20,13 @@ from imgpipe.db import connect, require_schema
 from imgpipe.decoders import readable_extensions
 from imgpipe.engines import split_url
 from imgpipe.formats import writable_formats
+from imgpipe.queues import presets_version_key
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.storage import Storage, StorageUnavailable
 from imgpipe.store_identities import API, MULTIPART
+
+log = logging.getLogger(__name__)
 
 STORAGE_CHECK_INTERVAL = 1.0
 
@@ -48,6 +53,16 @@ class Services:
         self._storage_checked_at = -STORAGE_CHECK_INTERVAL
         self._storage_error: StorageUnavailable | None = None
         require_schema(self.db)
+        try:
+            self.record_presets()
+        except redis.RedisError as error:
+            log.warning("could not record this API's presets in Redis (%s): workers wait for /healthz to", error)
+
+    def record_presets(self) -> None:
+        """Tell the workers which presets this API accepts uploads by: a worker with others
+        refuses to start (processor.worker), rather than skip a preset an upload asked for.
+        /healthz says it again, so the record comes back if Redis lost it."""
+        self.redis.set(presets_version_key(self.settings), self.settings.derivative_presets.version)
 
     def require_storage(self) -> None:
         """Refuse new uploads while MinIO is down, rather than hand out URLs that cannot work.

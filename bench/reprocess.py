@@ -39,8 +39,11 @@ box = [200, 200]
 
 
 def use_presets(stack: Stack, path: str, workers: int) -> None:
-    """Restart the workers with the presets file at `path` ("" for the built-in presets)."""
+    """Restart the API, then the workers, with the presets file at `path` ("" for the built-in
+    presets): a worker refuses to start with presets other than the API's."""
     stack.settings = dataclasses.replace(stack.settings, presets=path)
+    stack.stop_process("api")
+    stack.start_api()
     for name in [name for name in stack.processes if name.startswith("worker")]:
         stack.stop_process(name)
     for index in range(workers):

@@ -67,6 +67,12 @@ def rejected_key(settings: Settings) -> str:
     return f"{settings.events_key}:rejected"
 
 
+def presets_version_key(settings: Settings) -> str:
+    """The version of the presets the API accepts uploads by (imgpipe.presets.Presets.version),
+    which a worker compares its own with before it takes a job."""
+    return f"{settings.queue_name}:presets-version"
+
+
 def relayed_count_key(settings: Settings) -> str:
     """A counter of events taken off MinIO's list, for /metrics."""
     return f"{settings.events_key}:relayed"

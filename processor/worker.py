@@ -21,6 +21,12 @@ Whoever can write to Redis can put a job there, so a worker trusts none: it runs
 when it names one of imgpipe's job functions (JOB_FUNCTIONS) with JSON arguments and asks for
 nothing else (no callbacks, no RQ webhooks, no method of an object). Any other job is failed
 and logged before anything it names is imported.
+
+A worker makes the derivatives of the presets its own IMGPIPE_PRESETS file names, and an upload
+may ask for any preset the API's file names. So before it takes a job, a worker compares its
+presets' version with the one the API records in Redis (imgpipe.queues.presets_version_key; the
+API writes it at start and at every /healthz), waiting while none is recorded, and refuses to
+start on another: across hosts, Redis is the one place both see.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ from rq.exceptions import DeserializationError
 from rq.job import Job
 
 from imgpipe.processes import die_with_parent, process_stat, started_at
-from imgpipe.queues import SERIALIZER, fetch_job, make_queue, make_reprocess_queue, make_webhook_queue
+from imgpipe.queues import (SERIALIZER, fetch_job, make_queue, make_reprocess_queue, make_webhook_queue,
+                            presets_version_key)
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from processor.imaging import prepare_process
@@ -54,6 +61,7 @@ from processor.resources import moderator, use_settings
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
+PRESETS_POLL_SECONDS = 1.0  # while no API has recorded its presets yet
 # A worker configured to do what this install cannot (sysexits' EX_CONFIG): starting it again would not help.
 EXIT_CANNOT_START = 78
 # The only functions a worker runs: those imgpipe enqueues.
@@ -148,12 +156,34 @@ def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
               for make in (make_queue, make_webhook_queue, make_reprocess_queue)]
     worker = None
     try:
+        refusal = presets_refusal(connection, settings)
+        if refusal:
+            log.error("the worker cannot start: %s", refusal)
+            sys.exit(EXIT_CANNOT_START)
         worker = ImagesWorker(queues, connection=connection, name=name, maintenance_interval=30, serializer=SERIALIZER)
         worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("worker lost Redis: %s", error)
     if not (burst or (worker is not None and worker.stop_was_requested)):
         sys.exit(1)
+
+
+def presets_refusal(connection: redis.Redis, settings: Settings) -> str | None:
+    """Why this worker must not run with its presets (None: they are the API's), once an API has
+    recorded its own: a worker lacking a preset the API accepts would leave that preset unmade."""
+    key = presets_version_key(settings)
+    waiting = False
+    while (recorded := connection.get(key)) is None:
+        if not waiting:
+            log.warning("waiting for the API to record its presets in Redis (%s) before taking jobs", key)
+            waiting = True
+        time.sleep(PRESETS_POLL_SECONDS)
+    ours = settings.derivative_presets
+    if recorded.decode() == ours.version:
+        return None
+    return (f"its presets ({ours.source}, version {ours.version}) are not the API's (version {recorded.decode()},"
+            f" recorded in Redis at {key}): give the API and every worker the same IMGPIPE_PRESETS file,"
+            " and start the API first when it changes")
 
 
 def supervise(settings: Settings, *, burst: bool = False) -> None:

@@ -89,9 +89,10 @@ def stored(stack, tmp_path_factory):
 
 
 def use_settings(stack, **changes) -> None:
-    """Restart the API and the worker with changed settings, as an operator would."""
+    """Restart the API and the worker with changed settings, as an operator would: the API
+    first, for a worker refuses to start with presets other than the API's."""
     stack.settings = dataclasses.replace(stack.settings, **changes)
-    for name, start in (("worker", stack.start_worker), ("api", stack.start_api)):
+    for name, start in (("api", stack.start_api), ("worker", stack.start_worker)):
         stack.stop_process(name)
         start()
 
