@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 from PIL import Image
+
+from polling import eventually
 
 
 class Api:
@@ -47,16 +48,16 @@ class Api:
         return self.http.delete(f"{self.base}/uploads/{upload_id}", timeout=10)
 
     def wait_final(self, upload_id: str, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
         status = {"status": "unanswered"}
-        while time.monotonic() < deadline:
+
+        def final():
+            nonlocal status
             response = self.get(f"/uploads/{upload_id}/status")
             if response.status_code != 503:  # a service unavailable for now is asked again, as clients do
                 status = response.json()
-                if status["status"] in ("completed", "failed", "deleted"):
-                    return status
-            time.sleep(0.05)
-        raise AssertionError(f"upload {upload_id} still {status['status']} after {timeout} s")
+            return status["status"] in ("completed", "failed", "deleted") and status
+
+        return eventually(final, timeout, lambda: f"upload {upload_id} to be final (still {status['status']})")
 
 
 def curl_put(upload: dict, path) -> subprocess.CompletedProcess:

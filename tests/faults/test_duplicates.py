@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,12 +12,11 @@ from imgpipe import db as uploads
 from imgpipe.queues import inflight_key, relayed_count_key
 from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, curl_put, make_jpegs, upload_all
+from polling import eventually
 
 
 def wait_for_events(connection, key: str, count: int) -> list[bytes]:
-    deadline = time.monotonic() + 10
-    while connection.llen(key) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: connection.llen(key) >= count, 10, f"{count} event(s) in {key}")
     return connection.lrange(key, 0, -1)
 
 
@@ -39,9 +37,7 @@ def test_the_same_event_twice_processes_once(stack_with, tmp_path):
 
     relayed = int(connection.get(relayed_count_key(stack.settings)))
     connection.rpush(stack.settings.events_key, event)
-    deadline = time.monotonic() + 10
-    while int(connection.get(relayed_count_key(stack.settings))) == relayed and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: int(connection.get(relayed_count_key(stack.settings))) > relayed, 10, "the relay to take the repeat")
     assert int(connection.get(relayed_count_key(stack.settings))) == relayed + 1, "the relay handled the repeat"
     assert connection.llen(inflight_key(stack.settings)) == 0
     assert uploads.get_upload(database, created["id"]) == settled

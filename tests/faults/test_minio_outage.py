@@ -4,7 +4,6 @@ not reach it wait; once it is back the pipeline drains."""
 from __future__ import annotations
 
 import contextlib
-import time
 
 from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
@@ -13,16 +12,21 @@ from imgpipe import db as uploads
 from imgpipe.queues import fetch_job, make_queue
 from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, make_jpegs, upload_all
+from polling import eventually
 from processor.jobs import job_id_for
 
 
 def wait_for_status(api: Api, path: str, status: int, timeout: float = 10.0, **kwargs):
-    deadline = time.monotonic() + timeout
-    while True:
-        response = api.post(path, **kwargs) if kwargs else api.get(path)
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
+    """The first answer of `path` with that status (a Response is false when it is an error, so
+    the answers are kept aside)."""
+    answers = []
+
+    def answered() -> bool:
+        answers.append(api.post(path, **kwargs) if kwargs else api.get(path))
+        return answers[-1].status_code == status
+
+    eventually(answered, timeout, lambda: f"{path} to answer {status} (last: {answers[-1].status_code})", interval=0.1)
+    return answers[-1]
 
 
 def uploads_that_met_the_outage(stack, upload_ids: list[str], timeout: float = 30.0) -> set[str]:
@@ -31,18 +35,20 @@ def uploads_that_met_the_outage(stack, upload_ids: list[str], timeout: float = 3
     connection = redis_client(stack.settings, "cli")
     database = uploads.connect(stack.settings.database)
     retried: set[str] = set()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        unfinished = {upload_id for upload_id in upload_ids
-                      if uploads.get_upload(database, upload_id)["status"] != uploads.COMPLETED}
+    unfinished: set[str] = set(upload_ids)
+
+    def every_unfinished_one_retried() -> bool:
+        unfinished.intersection_update(upload_id for upload_id in upload_ids
+                                       if uploads.get_upload(database, upload_id)["status"] != uploads.COMPLETED)
         for upload_id in unfinished - retried:
             with contextlib.suppress(NoSuchJobError):
                 if fetch_job(connection, job_id_for(upload_id)).get_status() == JobStatus.SCHEDULED:
                     retried.add(upload_id)
-        if unfinished <= retried:
-            return retried
-        time.sleep(0.1)
-    raise AssertionError(f"uploads {sorted(unfinished - retried)} were never retried while MinIO was down")
+        return unfinished <= retried
+
+    eventually(every_unfinished_one_retried, timeout,
+               lambda: f"uploads {sorted(unfinished - retried)} to be retried while MinIO is down", interval=0.1)
+    return retried
 
 
 def test_a_minio_outage_is_reported_and_drained(stack_with, tmp_path):
@@ -51,9 +57,7 @@ def test_a_minio_outage_is_reported_and_drained(stack_with, tmp_path):
     stack.stop_process("worker")  # so every job meets the outage
     created = upload_all(api, make_jpegs(tmp_path / "in", 10, size=(1600, 1200)))
     queue = make_queue(redis_client(stack.settings, "cli"), stack.settings)
-    deadline = time.monotonic() + 10
-    while queue.count < 10 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: queue.count >= 10, 10, "every upload's event to become a job")
     assert queue.count == 10, "every upload's event became a job"
     stack.stop_process("minio")
     stack.start_worker()

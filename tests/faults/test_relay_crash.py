@@ -10,13 +10,13 @@ import os
 import random
 import signal
 import threading
-import time
 
 import pytest
 
 from pipeline_client import Api, make_jpegs, upload_all
 from imgpipe.queues import inflight_key
 from imgpipe.redis_connection import redis_client
+from polling import eventually
 
 NO_SWEEP = 3600.0
 
@@ -27,9 +27,7 @@ def test_events_left_in_flight_by_a_dead_relay_are_redriven(stack_with, tmp_path
     api = Api.of(stack)
     created = upload_all(api, make_jpegs(tmp_path / "in", 5))
     connection = redis_client(stack.settings, "cli")
-    deadline = time.monotonic() + 10
-    while connection.llen(stack.settings.events_key) < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: connection.llen(stack.settings.events_key) >= 5, 10, "MinIO's five events")
     for _ in range(3):  # what a relay that died right after BLMOVE leaves behind
         connection.lmove(stack.settings.events_key, inflight_key(stack.settings), "LEFT", "RIGHT")
     assert connection.llen(inflight_key(stack.settings)) == 3
@@ -68,8 +66,8 @@ def test_a_relay_killed_again_and_again_during_a_burst_loses_nothing(stack_with,
         for wave in range(6):
             kills_before = kills
             created += upload_all(api, files[wave * 10:(wave + 1) * 10], threads=4)
-            while kills == kills_before and killer.is_alive():
-                time.sleep(0.02)
+            eventually(lambda: kills > kills_before or not killer.is_alive(), 30, "one more kill of the relay",
+                       interval=0.02)
     finally:
         stop.set()
         killer.join()

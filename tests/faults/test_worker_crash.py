@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import pytest
 from rq import Worker
@@ -49,8 +48,8 @@ def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str
     database = uploads.connect(stack.settings.database)
     worker_pid = stack.processes["worker"].pid
     kills: dict[str, int] = {}
-    deadline = time.monotonic() + timeout
-    while not done(kills) and time.monotonic() < deadline:
+
+    def kill_one_if_due() -> bool:
         horse = work_horse(worker_pid)
         job_id = current_job_id(connection, horse) if horse else None
         if job_id and horse:
@@ -60,8 +59,9 @@ def kill_claimed_jobs(stack, should_kill, done, timeout: float = 30) -> dict[str
             if row and row["status"] == "processing" and row["attempts"] > killed and should_kill(upload_id, killed):
                 os.kill(horse, signal.SIGKILL)
                 kills[upload_id] = killed + 1
-                continue
-        time.sleep(0.002)
+        return done(kills)
+
+    eventually(kill_one_if_due, timeout, lambda: f"the kills to be done (so far {kills})", interval=0.002)
     return kills
 
 
@@ -109,11 +109,8 @@ def test_a_worker_killed_outright_leaves_nothing_in_processing(stack_with, tmp_p
     api = Api.of(stack)
     database = uploads.connect(stack.settings.database)
     created = upload_all(api, make_jpegs(tmp_path / "in", 6, size=(2400, 1800)))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if any(uploads.get_upload(database, u["id"])["status"] == "processing" for u in created):
-            break
-        time.sleep(0.002)
+    eventually(lambda: any(uploads.get_upload(database, u["id"])["status"] == "processing" for u in created), 20,
+               "a job to claim its row", interval=0.002)
     os.killpg(stack.processes["worker"].pid, signal.SIGKILL)
     stack.processes["worker"].wait()
     caught = [u["id"] for u in created if uploads.get_upload(database, u["id"])["status"] == "processing"]
@@ -203,9 +200,7 @@ def test_a_job_a_worker_took_off_the_queue_and_died_with_is_enqueued_again(stack
     created = api.create_for(photo)
     put_file(created["upload"], photo)
     job_id = job_id_for(created["id"])
-    deadline = time.monotonic() + 10
-    while connection.lpos(queue.key, job_id) is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: connection.lpos(queue.key, job_id) is not None, 10, "the upload's job to be queued")
     assert connection.lrem(queue.key, 1, job_id) == 1, "the job was queued; now a worker took it and died"
     assert fetch_job(connection, job_id).get_status() == "queued"
 

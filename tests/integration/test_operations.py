@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import requests
@@ -26,6 +25,7 @@ from cli.stack import PROJECT_ROOT, free_port
 from imgpipe.queues import make_queue, make_webhook_queue, relayed_count_key
 from imgpipe.redis_connection import redis_client
 from pipeline_client import put_file
+from polling import eventually
 
 TOKEN = "s3cret-token"
 
@@ -140,16 +140,15 @@ def test_gunicorn_logs_one_json_object_per_line(stack, tmp_path):
     with open(log, "wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
                                    "api.wsgi:app"], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT)
+    def created_one():
+        try:
+            return requests.post(f"http://127.0.0.1:{port}/uploads", timeout=2, headers=owner(stack),
+                                 json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 1}).json()
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its worker still booting
+            return None
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                created = requests.post(f"http://127.0.0.1:{port}/uploads", timeout=2, headers=owner(stack),
-                                        json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 1}).json()
-                break
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its worker still booting
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+        created = eventually(created_one, 20, lambda: f"gunicorn to answer; its log:\n{log.read_text()}", interval=0.1)
     finally:
         server.terminate()
         server.wait(10)

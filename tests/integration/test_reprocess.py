@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -152,10 +151,12 @@ def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, t
     assert finished(reprocess(stack, "--dry-run")) == (0, f"{heading} {UPLOADS} upload(s) to reprocess\n")
 
     first = reprocess(stack)
-    deadline = time.monotonic() + 60
-    while current(stack, ids, "square") < 3:
-        assert first.poll() is None and time.monotonic() < deadline, finished(first)
-        time.sleep(0.02)
+
+    def three_made() -> bool:
+        assert first.poll() is None, finished(first)
+        return current(stack, ids, "square") >= 3
+
+    eventually(three_made, 60, "three uploads re-made before Ctrl-C", interval=0.02)
     first.send_signal(signal.SIGINT)
     code, output = finished(first)
     assert code == 130, output

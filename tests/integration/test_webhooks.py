@@ -16,6 +16,7 @@ from imgpipe.queues import fetch_job
 from imgpipe.redis_connection import redis_client
 from imgpipe.webhook_signature import verify
 from pipeline_client import put_file
+from polling import eventually
 from processor.jobs import delivery_job_id
 from webhook_receiver import webhook_receiver
 
@@ -26,13 +27,14 @@ def photo(path, size=(640, 480)):
 
 
 def callback_when(api, upload_id: str, state: str, timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        callback = api.get(f"/uploads/{upload_id}").json()["callback"]
-        if callback["state"] == state:
-            return callback
-        time.sleep(0.1)
-    raise AssertionError(f"callback of {upload_id} is {callback} after {timeout} s, not {state}")
+    seen = []
+
+    def in_state():
+        seen.append(api.get(f"/uploads/{upload_id}").json()["callback"])
+        return seen[-1]["state"] == state and seen[-1]
+
+    return eventually(in_state, timeout, lambda: f"the callback of {upload_id} to be {state} (it is {seen[-1]})",
+                      interval=0.1)
 
 
 def test_a_completed_upload_posts_its_signed_record_to_the_callback(api, stack, tmp_path):
@@ -81,9 +83,7 @@ def test_a_failed_upload_is_announced_too_and_retried_until_a_2xx(api, stack, tm
 def delivery_job_when_ended(stack, upload_id: str, timeout: float = 10.0) -> Job:
     """The upload's webhook job once RQ has finished it: no retry of it can be scheduled after that."""
     job = fetch_job(redis_client(stack.settings, "cli"), delivery_job_id(upload_id))
-    deadline = time.monotonic() + timeout
-    while job.get_status() != JobStatus.FINISHED and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: job.get_status() == JobStatus.FINISHED, timeout, f"the delivery job of {upload_id} to finish")
     return job
 
 

@@ -3,6 +3,7 @@ from datetime import datetime, timezone
 
 from imgpipe.keys import (derivative_key, derivative_keys, is_upload_id, new_upload_id, original_key,
                           originals_made_from, upload_id_from_key)
+from polling import eventually
 
 
 def test_keys_are_made_from_the_id_only():
@@ -38,18 +39,24 @@ def test_is_upload_id_rejects_paths_and_other_shapes():
     assert not is_upload_id("G" * 32)
 
 
+def a_millisecond_later() -> None:
+    """Until the clock upload ids are made from has reached its next millisecond."""
+    now = time.time_ns() // 1_000_000
+    eventually(lambda: time.time_ns() // 1_000_000 > now, 1, "the clock's next millisecond", interval=0.0002)
+
+
 def test_ids_sort_by_when_they_were_made():
     earlier = new_upload_id()
-    time.sleep(0.002)
+    a_millisecond_later()
     later = new_upload_id()
     assert original_key(earlier, "jpg") < original_key(later, "png")
 
 
 def test_listing_after_a_moment_yields_the_originals_made_from_then_on():
     before = new_upload_id()
-    time.sleep(0.002)
+    a_millisecond_later()
     moment = datetime.now(timezone.utc)
-    time.sleep(0.002)
+    a_millisecond_later()
     after = new_upload_id()
     assert original_key(before, "jpg") < originals_made_from(moment) < original_key(after, "jpg")
     assert originals_made_from(moment).startswith("originals/")
