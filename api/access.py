@@ -52,7 +52,7 @@ def check_binding(settings: Settings, binds: list[str]) -> None:
     """Refuse to listen beyond loopback without an API token, unless the operator opted out."""
     check_settings(settings)
     exposed = [bind for bind in binds if not is_loopback_bind(bind)]
-    if exposed and not (settings.api_token or settings.open_on_trusted_network):
+    if exposed and not (settings.api_token or settings.insecure_no_auth_on_trusted_network):
         raise StartRefused(
             f"the API would listen on {', '.join(exposed)} without IMGPIPE_API_TOKEN: set one (for example"
             " `openssl rand -hex 32`), listen on 127.0.0.1 only, or, on a network where everyone may use it,"
@@ -82,7 +82,7 @@ def is_loopback_bind(bind: str) -> bool:
 
 def install(app: Flask, settings: Settings) -> None:
     check_settings(settings)
-    if settings.open_on_trusted_network:
+    if settings.insecure_no_auth_on_trusted_network:
         log.warning("IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK is set: this API answers every request"
                     " without a credential; anyone who can reach it can list, read and delete every upload")
     guarded = bool(settings.api_token or settings.upload_token_secret)
@@ -102,7 +102,7 @@ def install(app: Flask, settings: Settings) -> None:
         supplied = bearer_token()
         if settings.upload_token_secret and looks_like_upload_token(supplied):
             return _admit_upload_token(settings.upload_token_secret, supplied)
-        if settings.open_on_trusted_network or not guarded:
+        if settings.insecure_no_auth_on_trusted_network or not guarded:
             return _cross_site_refusal() if is_cross_site() else None
         response = error_response(401, "unauthorized", "a valid API token is required" if settings.api_token
                                   else "a valid upload token is required")

@@ -90,7 +90,7 @@ def credential(settings: Settings) -> tuple[str, str]:
 
 
 def _judge(settings: Settings) -> tuple[str, str]:
-    if settings.open_on_trusted_network or not (settings.api_token or settings.upload_token_secret):
+    if settings.insecure_no_auth_on_trusted_network or not (settings.api_token or settings.upload_token_secret):
         return API_TOKEN, ""
     if settings.api_token and owner_credential(settings.api_token) is not None:
         return API_TOKEN, ""

@@ -78,14 +78,15 @@ class Settings:
     api_token: str = ""
     max_batch: int = 50
     webhook_secret: str = ""
-    # The list-valued settings hold their parsed value under their variable's name; a string given
-    # (by the environment or by a caller) is parsed once, in __post_init__ (_LISTS).
+    # The settings of _PARSED hold their parsed value under their variable's name; a string given
+    # (by the environment or by a caller) is parsed once, in __post_init__.
     webhook_allow_hosts: frozenset[str] = frozenset()  # exempt from the private-address refusal, lower case
     webhook_retry_intervals: tuple[int, ...] = (10, 30, 60, 120, 300)  # one more try than there are intervals
     cors_origins: tuple[str, ...] = ()  # `scheme://host[:port]` each, or `*` alone for any origin
     upload_token_secret: str = ""
     allowed_hosts: str = ""  # public names of the API, beyond LOOPBACK_HOSTS
-    insecure_no_auth_on_trusted_network: str = ""
+    # True only from the consent phrase NO_AUTH_CONSENT: an API that answers without any credential.
+    insecure_no_auth_on_trusted_network: bool = False
     orphan_min_age: float = 3600.0
     retention_days: float = 0.0
 
@@ -110,11 +111,10 @@ class Settings:
         """A malformed retry list, origin list, token secret, moderation setting or presets file is
         refused when the settings are read, so a process refuses to start on it rather than failing
         at the first request, webhook or upload that needs it."""
-        for name, (parse, _) in _LISTS.items():
+        for name, (parse, _) in _PARSED.items():
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, parse(getattr(self, name)))
         self.api_hosts
-        self.open_on_trusted_network
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_UPLOAD_TOKEN_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
@@ -188,14 +188,6 @@ class Settings:
         return frozenset(name.lower().strip("[]") for name in (*LOOPBACK_HOSTS, *names))
 
     @property
-    def open_on_trusted_network(self) -> bool:
-        """Whether the operator chose an API that answers without any credential."""
-        if self.insecure_no_auth_on_trusted_network not in ("", NO_AUTH_CONSENT):
-            raise ValueError(f"IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK is either unset or {NO_AUTH_CONSENT!r},"
-                             f" got {self.insecure_no_auth_on_trusted_network!r}")
-        return self.insecure_no_auth_on_trusted_network == NO_AUTH_CONSENT
-
-    @property
     def database(self) -> str:
         """The database every process opens: DATABASE_URL when set (sqlite:///… or
         postgresql://…), otherwise the SQLite file at DATABASE_PATH."""
@@ -259,7 +251,7 @@ _PREFIXED = {
 
 def env_value(field_name: str, value) -> str:
     """A setting's value as its variable spells it."""
-    return _LISTS[field_name][1](value) if field_name in _LISTS else str(value)
+    return _PARSED[field_name][1](value) if field_name in _PARSED else str(value)
 
 
 def _webhook_allow_hosts(raw: str) -> frozenset[str]:
@@ -300,16 +292,23 @@ def _cors_origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _no_auth_consent(raw: str) -> bool:
+    if raw not in ("", NO_AUTH_CONSENT):
+        raise ValueError(f"IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK is either unset or {NO_AUTH_CONSENT!r}, got {raw!r}")
+    return raw == NO_AUTH_CONSENT
+
+
 def _comma_separated(values) -> str:
     return ",".join(str(value) for value in (sorted(values) if isinstance(values, frozenset) else values))
 
 
 # field -> (parse its variable's text, spell its value as that text)
-_LISTS = {
+_PARSED = {
     "webhook_allow_hosts": (_webhook_allow_hosts, _comma_separated),
     "webhook_retry_intervals": (_webhook_retry_intervals, _comma_separated),
     "webhook_ports": (_webhook_ports, lambda ports: "*" if ports is None else _comma_separated(ports)),
     "cors_origins": (_cors_origins, _comma_separated),
+    "insecure_no_auth_on_trusted_network": (_no_auth_consent, lambda consented: NO_AUTH_CONSENT if consented else ""),
 }
 
 

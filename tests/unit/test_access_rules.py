@@ -42,8 +42,8 @@ def test_cors_origins_need_an_api_token():
 
 
 def test_the_opt_out_is_one_exact_phrase():
-    assert Settings.from_env({"IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK": "yes-i-understand"}).open_on_trusted_network
-    assert not Settings().open_on_trusted_network
+    assert Settings.from_env({"IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK": "yes-i-understand"}).insecure_no_auth_on_trusted_network is True
+    assert Settings().insecure_no_auth_on_trusted_network is False
     for value in ("yes", "true", "1", "YES-I-UNDERSTAND"):
         with pytest.raises(ValueError, match="IMGPIPE_INSECURE_NO_AUTH_ON_TRUSTED_NETWORK"):
             Settings(insecure_no_auth_on_trusted_network=value)
