@@ -56,7 +56,7 @@ class Services:
         try:
             self.record_presets()
         except redis.RedisError as error:
-            log.warning("could not record this API's presets in Redis (%s): workers wait for /healthz to", error)
+            log.warning("could not record this API's presets in Redis (%s): workers wait until /healthz has", error)
 
     def record_presets(self) -> None:
         """Tell the workers which presets this API accepts uploads by: a worker with others
