@@ -19,7 +19,7 @@ from collections import Counter
 
 from imgpipe.settings import Settings
 
-_SAMPLE = re.compile(r'^minio_api_requests_total\{name="([^"]+)"[^}]*\}\s+([0-9.e+]+)$')
+_SAMPLE = r'^minio_api_requests_{counter}\{{name="([^"]+)"[^}}]*\}}\s+([0-9.e+]+)$'
 
 
 def _b64(data: bytes) -> bytes:
@@ -33,8 +33,10 @@ def metrics_token(access_key: str, secret_key: str, ttl: int = 3600) -> str:
     return (header + b"." + claims + b"." + signature).decode()
 
 
-def request_counts(settings: Settings) -> Counter:
-    """Requests answered so far by this MinIO server, keyed by API (HeadObject, ListObjectsV2, …)."""
+def request_counts(settings: Settings, counter: str = "total") -> Counter:
+    """Requests answered so far by this MinIO server, keyed by API (HeadObject, ListObjectsV2, …);
+    `counter` picks another of MinIO's per-API counters (errors_total, canceled_total, …)."""
+    sample = re.compile(_SAMPLE.format(counter=counter))
     request = urllib.request.Request(
         f"{settings.s3_endpoint_url}/minio/metrics/v3/api/requests",
         headers={"Authorization": f"Bearer {metrics_token(settings.s3_access_key, settings.s3_secret_key)}"})
@@ -42,7 +44,7 @@ def request_counts(settings: Settings) -> Counter:
         text = response.read().decode()
     counts = Counter()
     for line in text.splitlines():
-        match = _SAMPLE.match(line)
+        match = sample.match(line)
         if match:
             counts[match.group(1)] += int(float(match.group(2)))
     return counts

@@ -17,12 +17,9 @@ import json
 import secrets
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -38,7 +35,8 @@ from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from imgpipe.upload_tokens import mint
 from doc_examples import doc_example
-from web_bundle import WEB, pinned_versions, web_app_bundle
+from web_app_server import WebApp, assert_thumbnail_loaded, finished_entries
+from web_bundle import pinned_versions
 
 SECRET = "web-app-test-secret-" + "x" * 20
 API_TOKEN = "the-api-token-no-page-ever-sees"
@@ -46,58 +44,10 @@ TIMEOUT_MS = 60_000
 POLYGLOT_TITLE = "the polyglot ran"
 
 
-class WebApp:
-    """The app's own server: its page, its bundled script, and its backend's token route."""
-
-    def __init__(self):
-        self.minted: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.bundle = web_app_bundle()
-
-    def _handler(self):
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                path, _, query = self.path.partition("?")
-                if path == "/token":
-                    files = int(parse_qs(query).get("files", ["1"])[0])
-                    token_id = secrets.token_hex(8)
-                    app.minted.append(token_id)
-                    return self.answer(mint(SECRET, token_id, int(time.time()) + 600, max_files=files), "text/plain")
-                if path == "/frame":  # another site trying to show a page inside its own
-                    src = parse_qs(query)["src"][0]
-                    return self.answer(f'<!doctype html><iframe id="framed" src="{src}"></iframe>', "text/html")
-                files = {"/": (WEB / "app.html", "text/html"), "/app.js": (WEB / "app.js", "text/javascript"),
-                         "/web-app.js": (app.bundle, "text/javascript")}
-                if path not in files:
-                    return self.send_error(404)
-                file, content_type = files[path]
-                self.answer(Path(file).read_text(), content_type)
-
-            def answer(self, text: str, content_type: str):
-                body = text.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-
 @pytest.fixture(scope="module")
 def web_app():
-    app = WebApp()
-    thread = threading.Thread(target=app.server.serve_forever, daemon=True)
-    thread.start()
-    yield app
-    app.server.shutdown()
-    app.server.server_close()
+    with WebApp(SECRET) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
@@ -129,23 +79,6 @@ def page(browser, web_app, web_api):
     page.goto(f"{web_app.origin}/?api={web_api}")
     yield page
     context.close()
-
-
-def finished_entries(page, count: int):
-    page.wait_for_function("count => document.querySelectorAll('#uploads li[data-status]').length === count",
-                           arg=count)
-    entries = page.locator("#uploads li")
-    failed = [entries.nth(index).inner_text() for index in range(count)
-              if entries.nth(index).get_attribute("data-status") != "completed"]
-    assert not failed, failed
-    return {entries.nth(index).get_attribute("data-name"): entries.nth(index) for index in range(count)}
-
-
-def assert_thumbnail_loaded(page, entry) -> None:
-    image = entry.locator("img")
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
-    size = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-    assert max(size) == 300, size
 
 
 def test_uppy_on_another_origin_uploads_three_images_with_a_browser_token(page, web_app, web_api, stack, tmp_path):

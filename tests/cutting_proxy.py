@@ -1,0 +1,158 @@
+"""A TCP proxy on loopback between a browser and MinIO that reads the HTTP requests going
+through it, so a test can cut one upload part in the middle and count the part PUTs that reached
+the store.
+
+It forwards bytes unchanged (the Host header too, so presigned URLs signed for the proxy's
+address stay valid) and only parses the request side: each request's line and headers, then
+exactly Content-Length bytes of body. Answers flow back untouched. A request that carries
+Transfer-Encoding makes the proxy stop parsing that connection and pass it through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+HEAD_LIMIT = 64 * 1024
+
+
+@dataclass
+class Forwarded:
+    """One request as it went through: its method, path and query, and the body bytes sent on."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    length: int
+    sent: int = 0
+    cut: bool = False
+
+    @property
+    def part_number(self) -> int | None:
+        """The part of a multipart upload this request PUTs, or None for any other request."""
+        if self.method == "PUT" and "uploadId" in self.query and "partNumber" in self.query:
+            return int(self.query["partNumber"])
+        return None
+
+
+class CuttingProxy:
+    """`cut_part(n, after)` makes the next PUT of part n lose its connection (both sides reset)
+    once `after` body bytes have been sent on; every request is recorded in `requests`."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.requests: list[Forwarded] = []
+        self._cut: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    def start(self) -> "CuttingProxy":
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", 0), self._loop).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        async def close():
+            self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cut_part(self, part_number: int, after: int) -> None:
+        with self._lock:
+            self._cut = (part_number, after)
+
+    def part_puts(self) -> list[Forwarded]:
+        with self._lock:
+            return [request for request in self.requests if request.part_number is not None]
+
+    def _take_cut(self, request: Forwarded) -> int | None:
+        """The byte count after which this request is cut, if it is the one asked for (once)."""
+        with self._lock:
+            if self._cut and request.part_number == self._cut[0]:
+                after, self._cut = self._cut[1], None
+                return after
+        return None
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        answers = asyncio.ensure_future(self._pipe(upstream_reader, client_writer))
+        try:
+            await self._requests(client_reader, upstream_writer, client_writer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            if not answers.done():
+                await asyncio.wait([answers], timeout=30)
+            for writer in (client_writer, upstream_writer):
+                writer.transport.abort()
+
+    async def _requests(self, reader, upstream, client) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                upstream.write_eof()
+                return
+            if len(head) > HEAD_LIMIT:
+                raise OSError("request head too long")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = request_line.split(" ", 2)
+            headers = {name.strip().lower(): value.strip() for name, _, value in
+                       (line.partition(":") for line in header_lines if line)}
+            parts = urlsplit(target)
+            query = {name: values[0] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
+            request = Forwarded(method, parts.path, query, int(headers.get("content-length", 0)))
+            with self._lock:
+                self.requests.append(request)
+            upstream.write(head)
+            if "transfer-encoding" in headers:
+                await self._pipe(reader, upstream)
+                return
+            cut_after = self._take_cut(request)
+            remaining = request.length
+            while remaining:
+                chunk = await reader.read(min(remaining, 256 * 1024))
+                if not chunk:
+                    raise asyncio.IncompleteReadError(b"", remaining)
+                if cut_after is not None and request.sent + len(chunk) >= cut_after:
+                    upstream.write(chunk[:cut_after - request.sent])
+                    await upstream.drain()
+                    request.sent = cut_after
+                    request.cut = True
+                    upstream.transport.abort()
+                    client.transport.abort()
+                    return
+                upstream.write(chunk)
+                await upstream.drain()
+                request.sent += len(chunk)
+                remaining -= len(chunk)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(256 * 1024):
+                writer.write(chunk)
+                await writer.drain()
+            writer.write_eof()
+        except (OSError, RuntimeError):
+            writer.transport.abort()
