@@ -1,0 +1,225 @@
+"""Big files from browsers, in parts straight to MinIO: Uppy on another origin (the web-apps
+guide's module) and the service's own page, in Chromium, with a cut connection in the middle of a
+part.
+
+Every browser request to the store goes through a TCP proxy on loopback (tests/cutting_proxy.py):
+the stack's S3_BASE_URL is the proxy, so every URL the API signs is signed for it. The proxy
+counts the part PUTs it passed on and cuts one when asked; MinIO's own request counters, and the
+part count in the finished object's ETag, say the same from the store's side.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from minio.error import S3Error
+
+from bench.minio_requests import request_counts
+from big_files import noise_png
+from cli.stack import free_port
+from cutting_proxy import CuttingProxy
+from imgpipe import db as uploads
+from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
+from stacks import running_stack
+from web_app_server import WebApp, assert_thumbnail_loaded, finished_entries
+
+SECRET = "multipart-web-test-secret-" + "x" * 20
+TIMEOUT_MS = 120_000
+MAX_UPLOAD_BYTES = 100 * 2**20  # above the 60 MB image; the default (50 MiB) is below it
+PART_PUT = "PutObjectPart"
+
+
+@pytest.fixture(scope="module")
+def web_app():
+    with WebApp(SECRET) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def proxy():
+    proxy = CuttingProxy(upstream_port=free_port()).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, proxy, web_app):
+    """A stack of its own (on SQLite): MinIO behind the proxy, a size limit above the big image,
+    and CORS and upload tokens for the web app's origin."""
+    with running_stack(tmp_path_factory.mktemp("multipart-web"), s3_endpoint_url=f"http://127.0.0.1:{proxy.upstream_port}",
+                       s3_base_url=proxy.url, max_upload_bytes=MAX_UPLOAD_BYTES, cors_origins=web_app.origin,
+                       upload_token_secret=SECRET) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def big_image():
+    return noise_png(60, seed=26)
+
+
+@pytest.fixture(scope="module")
+def medium_image():
+    return noise_png(24, seed=27)
+
+
+def new_page(browser, timeout_ms: int = TIMEOUT_MS):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    return context, page
+
+
+@pytest.fixture
+def app_page(browser, web_app, stack):
+    context, page = new_page(browser)
+    page.goto(f"{web_app.origin}/?api={stack.api_url}")
+    yield page
+    context.close()
+
+
+def parts_in_store(stack, key: str) -> int:
+    """How many parts MinIO says the object was completed from: its ETag ends in -<count>."""
+    etag = Storage(stack.settings, ROOT).client.stat_object(stack.settings.s3_bucket_name, key).etag
+    assert "-" in etag, f"{key} was not completed from parts (ETag {etag})"
+    return int(etag.rsplit("-", 1)[1])
+
+
+def part_puts_between(before: list, after: list) -> list:
+    return after[len(before):]
+
+
+def expected_parts(size: int, puts) -> int:
+    """The part count of a file of `size` bytes cut at the size of the parts that were PUT."""
+    part_size = max(put.length for put in puts)
+    return math.ceil(size / part_size)
+
+
+# --- MinIO's CORS --------------------------------------------------------------------------------
+
+
+def test_minio_lets_a_page_of_another_origin_read_the_etag_of_a_part_it_put(browser, web_app, stack):
+    """MinIO's CORS comes from its configuration (MINIO_API_CORS_ALLOW_ORIGIN, `*` unless set),
+    not from the bucket, and exposes a fixed list of headers that includes ETag: a page of
+    another origin reads each part's ETag, the one MinIO lists for the part."""
+    client = Storage(stack.settings, ROOT).client
+    bucket, key = stack.settings.s3_bucket_name, f"originals/cors-check-{secrets.token_hex(4)}.png"
+    upload_id = client._create_multipart_upload(bucket, key, {"Content-Type": "image/png"})
+    try:
+        url = client.get_presigned_url("PUT", bucket, key, expires=timedelta(minutes=5),
+                                       extra_query_params={"uploadId": upload_id, "partNumber": "1"})
+        context, page = new_page(browser)
+        try:
+            page.goto(f"{web_app.origin}/")
+            status, etag = page.evaluate("""async (url) => {
+                const response = await fetch(url, { method: "PUT", body: new Blob([new Uint8Array(1024)]) });
+                return [response.status, response.headers.get("ETag")];
+            }""", url)
+        finally:
+            context.close()
+        listed = client._list_parts(bucket, key, upload_id).parts
+        assert status == 200
+        assert [(part.part_number, part.etag) for part in listed] == [(1, etag.strip('"'))]
+        # PutBucketCors is not how: this server answers it NotImplemented.
+        with pytest.raises(S3Error) as refused:
+            client._execute("PUT", bucket, body=b"<CORSConfiguration/>", query_params={"cors": ""})
+        assert refused.value.code == "NotImplemented"
+    finally:
+        client._abort_multipart_upload(bucket, key, upload_id)
+
+
+# --- Uppy on another origin ----------------------------------------------------------------------
+
+
+def test_uppy_uploads_a_60_mb_image_in_parts_and_its_thumbnail_loads(app_page, web_app, stack, proxy, big_image):
+    size = big_image.stat().st_size
+    before = proxy.part_puts()
+
+    app_page.set_input_files("#uppy-files", [str(big_image)])
+    entry = finished_entries(app_page, 1)[big_image.name]
+
+    assert_thumbnail_loaded(app_page, entry)
+    results = app_page.evaluate("e => JSON.parse(e.dataset.results)", entry.element_handle())
+    row = uploads.get_upload(uploads.connect(stack.settings.database), results["id"])
+    assert (row["status"], row["bytes"], row["upload_token_id"]) == ("completed", size, web_app.minted[-1])
+    puts = part_puts_between(before, proxy.part_puts())
+    sent = Counter(put.part_number for put in puts)
+    count = expected_parts(size, puts)
+    assert count > 1
+    assert sent == Counter(range(1, count + 1))  # every part once
+    assert sum(put.sent for put in puts) == size
+    assert parts_in_store(stack, row["key"]) == count
+
+
+def test_a_part_cut_in_the_middle_is_sent_again_and_nothing_else_is(app_page, stack, proxy, medium_image):
+    size = medium_image.stat().st_size
+    before, counted_before = proxy.part_puts(), request_counts(stack.settings)
+    proxy.cut_part(2, after=3 * 2**20)
+
+    app_page.set_input_files("#uppy-files", [str(medium_image)])
+    entry = finished_entries(app_page, 1)[medium_image.name]
+
+    assert_thumbnail_loaded(app_page, entry)
+    results = app_page.evaluate("e => JSON.parse(e.dataset.results)", entry.element_handle())
+    row = uploads.get_upload(uploads.connect(stack.settings.database), results["id"])
+    assert (row["status"], row["bytes"]) == ("completed", size)
+    puts = part_puts_between(before, proxy.part_puts())
+    count = expected_parts(size, puts)
+    cut = [put for put in puts if put.cut]
+    assert [(put.part_number, put.sent) for put in cut] == [(2, 3 * 2**20)]
+    assert Counter(put.part_number for put in puts) == Counter(range(1, count + 1)) + Counter([2])
+    assert sum(put.sent for put in puts if not put.cut) == size
+    # The store's side: one PutObjectPart more than there are parts, and the object made of `count` parts.
+    counted = request_counts(stack.settings)
+    assert counted[PART_PUT] - counted_before[PART_PUT] == count + 1
+    assert parts_in_store(stack, row["key"]) == count
+
+
+# --- the service's own page ----------------------------------------------------------------------
+
+
+PROGRESS_RECORDER = """
+window.progressSeen = [];
+new MutationObserver((records) => {
+  for (const record of records) {
+    if (record.target.tagName === "PROGRESS") window.progressSeen.push(record.target.value);
+  }
+}).observe(document, { subtree: true, attributes: true, attributeFilter: ["value"] });
+"""
+
+
+def test_the_page_uploads_in_parts_and_its_bar_reaches_100_after_a_retry(browser, stack, proxy, medium_image):
+    size = medium_image.stat().st_size
+    before = proxy.part_puts()
+    proxy.cut_part(2, after=2 * 2**20)
+    context, page = new_page(browser)
+    page.add_init_script(PROGRESS_RECORDER)
+    try:
+        page.goto(stack.login_link())
+        page.wait_for_url(stack.api_url + "/")
+        page.set_input_files("#files", [str(medium_image)])
+        card = page.locator("#uploads .upload")
+        page.wait_for_selector("#uploads .upload[data-status='completed'] img")
+        assert card.count() == 1
+        thumbnail = card.locator("img")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+        seen = page.evaluate("window.progressSeen")
+        upload_id = card.get_attribute("data-upload-id")
+    finally:
+        context.close()
+
+    puts = part_puts_between(before, proxy.part_puts())
+    count = expected_parts(size, puts)
+    assert [put.part_number for put in puts if put.cut] == [2]
+    assert Counter(put.part_number for put in puts) == Counter(range(1, count + 1)) + Counter([2])
+    assert seen[-1] == 100
+    # One bar for the file throughout: the retry takes back at most the cut part's share.
+    share = math.ceil(100 * max(put.length for put in puts) / size)
+    assert all(later >= earlier - share for earlier, later in zip(seen, seen[1:])), seen
+    row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
+    assert (row["status"], row["bytes"]) == ("completed", size)
+    assert parts_in_store(stack, row["key"]) == count
