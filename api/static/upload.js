@@ -1,7 +1,8 @@
 // The upload page: the chosen files are presigned by the API (several in one batch request),
 // each is PUT straight to object storage (its own progress bar), then its status is polled
-// until its versions are ready. The most recent uploads are listed again when the page loads,
-// and each one can be deleted.
+// until its versions are ready. A big file goes in parts, several at once, each retried on its
+// own when its connection fails, so a dropped connection costs one part, not the file. The most
+// recent uploads are listed again when the page loads, and each one can be deleted.
 "use strict";
 
 const VERSIONS = ["original", "resized", "compressed", "thumbnail"];
@@ -9,6 +10,9 @@ const VERSIONS = ["original", "resized", "compressed", "thumbnail"];
 const BATCH_SIZE = 50;
 const RECENT = 20;
 const FINAL = ["completed", "failed", "deleted"];
+// Parts of one file in flight at once, and the waits (ms) before each new try of a failed part.
+const PARTS_AT_ONCE = 4;
+const PART_RETRY_DELAYS = [0, 1000, 3000, 5000];
 
 const STATUS_WORDS = {
   uploading: "Uploading…",
@@ -45,9 +49,11 @@ const TYPES_BY_EXTENSION = {
 };
 
 class UploadError extends Error {
-  constructor(code, message) {
+  // retriable: the request may succeed if sent again (the network, or the server for now).
+  constructor(code, message, retriable = false) {
     super(message);
     this.code = code;
+    this.retriable = retriable;
   }
 }
 
@@ -62,12 +68,13 @@ async function callApi(method, path, body) {
       body: body ? JSON.stringify(body) : undefined,
     });
   } catch (error) {
-    throw new UploadError("network_error", String(error));
+    throw new UploadError("network_error", String(error), true);
   }
   const document = await response.json().catch(() => null);
   if (!response.ok) {
     const error = document && document.error;
-    throw new UploadError(error ? error.code : "http_error", error ? error.message : `HTTP ${response.status}`);
+    throw new UploadError(error ? error.code : "http_error", error ? error.message : `HTTP ${response.status}`,
+      response.status >= 500 || response.status === 429);
   }
   return document;
 }
@@ -78,25 +85,72 @@ function contentTypeOf(file) {
   return TYPES_BY_EXTENSION[extension] || "application/octet-stream";
 }
 
-function putToStorage(upload, file, onProgress) {
+// One PUT of a presigned request ({method, url, headers}); resolves to the ETag the store
+// answered. onLoaded gets the bytes sent so far.
+function putToStorage(request, body, onLoaded) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open(upload.method, upload.url);
-    for (const [name, value] of Object.entries(upload.headers)) {
-      // The browser sends the file's length itself and refuses to be told it.
+    xhr.open(request.method, request.url);
+    for (const [name, value] of Object.entries(request.headers)) {
+      // The browser sends the body's length itself and refuses to be told it.
       if (name.toLowerCase() !== "content-length") xhr.setRequestHeader(name, value);
     }
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) onProgress(event.loaded / event.total);
-    });
+    xhr.upload.addEventListener("progress", (event) => onLoaded(event.loaded));
     xhr.addEventListener("load", () => {
-      if (xhr.status < 300) return resolve();
+      if (xhr.status < 300) return resolve(xhr.getResponseHeader("ETag"));
       const code = /<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "");
-      reject(new UploadError("upload_failed", `storage answered ${code ? code[1] : "HTTP " + xhr.status}`));
+      reject(new UploadError("upload_failed", `storage answered ${code ? code[1] : "HTTP " + xhr.status}`,
+        xhr.status >= 500 || xhr.status === 429));
     });
-    xhr.addEventListener("error", () => reject(new UploadError("upload_failed", "the connection to storage failed")));
-    xhr.send(file);
+    xhr.addEventListener("error", () => reject(new UploadError("upload_failed", "the connection to storage failed", true)));
+    xhr.send(body);
   });
+}
+
+// A big file in parts, PARTS_AT_ONCE PUTs at a time; then the API completes the upload from the
+// parts the store holds. onLoaded gets the bytes of the whole file
+// sent so far; a part sent again counts from zero again, the parts already sent stay counted.
+async function putInParts(created, file, onLoaded) {
+  const { id, multipart } = created;
+  const loaded = new Array(multipart.part_count).fill(0);
+  const parts = [];
+  let next = 1;
+  const worker = async () => {
+    while (next <= multipart.part_count) {
+      const number = next++;
+      const etag = await putPart(id, number, file, multipart.part_size, (bytes) => {
+        loaded[number - 1] = bytes;
+        onLoaded(loaded.reduce((sum, value) => sum + value, 0));
+      });
+      parts.push({ part_number: number, etag });
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(PARTS_AT_ONCE, multipart.part_count) }, worker));
+  } catch (error) {
+    // Given up: nothing stays behind in the store, and the row says why it failed.
+    callApi("DELETE", `/uploads/${id}/multipart`).catch(() => {});
+    throw error;
+  }
+  parts.sort((a, b) => a.part_number - b.part_number);
+  await callApi("POST", `/uploads/${id}/multipart/complete`, { parts });
+}
+
+// One part, signed afresh for every try (a URL signs its part's number and length).
+async function putPart(id, number, file, partSize, onLoaded) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const part = await callApi("GET", `/uploads/${id}/multipart/parts/${number}`);
+      const start = (number - 1) * partSize;
+      const etag = await putToStorage(part, file.slice(start, start + part.size), onLoaded);
+      if (!etag) throw new UploadError("upload_failed", "the store's answer hides the part's ETag (its CORS)");
+      return etag;
+    } catch (error) {
+      onLoaded(0);
+      if (!error.retriable || attempt >= PART_RETRY_DELAYS.length) throw error;
+      await sleep(PART_RETRY_DELAYS[attempt]);
+    }
+  }
 }
 
 async function waitUntilFinal(id, onStatus) {
@@ -249,7 +303,9 @@ async function uploadOne(file, card, created) {
   try {
     if (created instanceof Error) throw created;
     card.attach(created.id);
-    await putToStorage(created.upload, file, (fraction) => card.progress(fraction));
+    const onLoaded = (bytes) => card.progress(file.size ? bytes / file.size : 1);
+    if (created.multipart) await putInParts(created, file, onLoaded);
+    else await putToStorage(created.upload, file, onLoaded);
     card.bar.value = 100;
   } catch (error) {
     return card.fail(error.code || "network_error", error.message);
