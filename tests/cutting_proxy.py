@@ -3,9 +3,13 @@ through it, so a test can cut one upload part in the middle and count the part P
 the store.
 
 It forwards bytes unchanged (the Host header too, so presigned URLs signed for the proxy's
-address stay valid) and only parses the request side: each request's line and headers, then
-exactly Content-Length bytes of body. Answers flow back untouched. A request that carries
-Transfer-Encoding makes the proxy stop parsing that connection and pass it through.
+address stay valid) but for one header: each request asks MinIO to close the connection after
+its answer, so every request has a connection of its own. Chromium silently sends a request
+again when a connection it had used before drops before any answer (measured here: a PUT cut
+on a kept-alive connection reached MinIO twice and the page saw it succeed), so on kept-alive
+connections a cut would be retried by the browser, never by the page's own code. Only the request
+side is parsed: each request's line and headers, then exactly Content-Length bytes of body;
+answers flow back untouched.
 """
 
 from __future__ import annotations
@@ -14,9 +18,6 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
-
-HEAD_LIMIT = 64 * 1024
-
 
 @dataclass
 class Forwarded:
@@ -97,55 +98,50 @@ class CuttingProxy:
             return
         answers = asyncio.ensure_future(self._pipe(upstream_reader, client_writer))
         try:
-            await self._requests(client_reader, upstream_writer, client_writer)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+            if await self._request(client_reader, upstream_writer, client_writer):
+                await asyncio.wait([answers], timeout=60)
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # a connection closed before a whole request, or a request this proxy does not parse
         finally:
-            if not answers.done():
-                await asyncio.wait([answers], timeout=30)
+            answers.cancel()
             for writer in (client_writer, upstream_writer):
                 writer.transport.abort()
 
-    async def _requests(self, reader, upstream, client) -> None:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                upstream.write_eof()
-                return
-            if len(head) > HEAD_LIMIT:
-                raise OSError("request head too long")
-            request_line, *header_lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = request_line.split(" ", 2)
-            headers = {name.strip().lower(): value.strip() for name, _, value in
-                       (line.partition(":") for line in header_lines if line)}
-            parts = urlsplit(target)
-            query = {name: values[0] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
-            request = Forwarded(method, parts.path, query, int(headers.get("content-length", 0)))
-            with self._lock:
-                self.requests.append(request)
-            upstream.write(head)
-            if "transfer-encoding" in headers:
-                await self._pipe(reader, upstream)
-                return
-            cut_after = self._take_cut(request)
-            remaining = request.length
-            while remaining:
-                chunk = await reader.read(min(remaining, 256 * 1024))
-                if not chunk:
-                    raise asyncio.IncompleteReadError(b"", remaining)
-                if cut_after is not None and request.sent + len(chunk) >= cut_after:
-                    upstream.write(chunk[:cut_after - request.sent])
-                    await upstream.drain()
-                    request.sent = cut_after
-                    request.cut = True
-                    upstream.transport.abort()
-                    client.transport.abort()
-                    return
-                upstream.write(chunk)
+    async def _request(self, reader, upstream, client) -> bool:
+        """Passes on the connection's one request (see the module's docstring); False if it was cut."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = request_line.split(" ", 2)
+        headers = {name.strip().lower(): value.strip() for name, _, value in
+                   (line.partition(":") for line in header_lines if line)}
+        parts = urlsplit(target)
+        query = {name: values[0] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        request = Forwarded(method, parts.path, query, int(headers.get("content-length", 0)))
+        if "transfer-encoding" in headers:
+            raise OSError("a body without a Content-Length is not forwarded")
+        with self._lock:
+            self.requests.append(request)
+        kept = [line for line in header_lines if line and not line.lower().startswith(("connection:", "keep-alive:"))]
+        upstream.write("\r\n".join([request_line, *kept, "Connection: close", "", ""]).encode("latin-1"))
+        cut_after = self._take_cut(request)
+        remaining = request.length
+        while remaining:
+            chunk = await reader.read(min(remaining, 256 * 1024))
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            if cut_after is not None and request.sent + len(chunk) >= cut_after:
+                upstream.write(chunk[:cut_after - request.sent])
                 await upstream.drain()
-                request.sent += len(chunk)
-                remaining -= len(chunk)
+                request.sent = cut_after
+                request.cut = True
+                upstream.transport.abort()
+                client.transport.abort()
+                return False
+            upstream.write(chunk)
+            await upstream.drain()
+            request.sent += len(chunk)
+            remaining -= len(chunk)
+        return True
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

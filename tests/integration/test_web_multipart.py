@@ -158,6 +158,7 @@ def test_uppy_uploads_a_60_mb_image_in_parts_and_its_thumbnail_loads(app_page, w
 def test_a_part_cut_in_the_middle_is_sent_again_and_nothing_else_is(app_page, stack, proxy, medium_image):
     size = medium_image.stat().st_size
     before, counted_before = proxy.part_puts(), request_counts(stack.settings)
+    canceled_before = request_counts(stack.settings, "canceled_total")
     proxy.cut_part(2, after=3 * 2**20)
 
     app_page.set_input_files("#uppy-files", [str(medium_image)])
@@ -173,9 +174,11 @@ def test_a_part_cut_in_the_middle_is_sent_again_and_nothing_else_is(app_page, st
     assert [(put.part_number, put.sent) for put in cut] == [(2, 3 * 2**20)]
     assert Counter(put.part_number for put in puts) == Counter(range(1, count + 1)) + Counter([2])
     assert sum(put.sent for put in puts if not put.cut) == size
-    # The store's side: one PutObjectPart more than there are parts, and the object made of `count` parts.
-    counted = request_counts(stack.settings)
+    # The store's side: one PutObjectPart more than there are parts, that one cancelled by its
+    # client going away, and the object made of `count` parts.
+    counted, canceled = request_counts(stack.settings), request_counts(stack.settings, "canceled_total")
     assert counted[PART_PUT] - counted_before[PART_PUT] == count + 1
+    assert canceled[PART_PUT] - canceled_before[PART_PUT] == 1
     assert parts_in_store(stack, row["key"]) == count
 
 
