@@ -2,7 +2,9 @@
 headers that keep the page and every answer from being framed, sniffed or scripted.
 
 CORS is flask-cors, switched on only when IMGPIPE_CORS_ORIGINS names origins. It covers the
-upload calls alone (the page, /metrics and the dashboard stay same-origin). Cross-origin calls
+upload calls alone (the page, /metrics and the dashboard stay same-origin), DELETE included: a
+page aborts its multipart upload with `DELETE /uploads/<id>/multipart` (what else a credential
+may delete, api.access decides). Cross-origin calls
 carry their token in `Authorization` (the login cookie is SameSite=Strict and never crosses
 origins), so Access-Control-Allow-Credentials is never sent, and `*` can mean any origin.
 """
@@ -30,7 +32,7 @@ def install(app: Flask, settings: Settings) -> None:
     origins = settings.cors_origins
     if origins:
         CORS(app, resources={UPLOAD_CALLS: {}}, origins=_origin_patterns(origins), send_wildcard=True,
-             methods=["GET", "HEAD", "POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type"],
+             methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"], allow_headers=["Authorization", "Content-Type"],
              supports_credentials=False, always_send=False, max_age=PREFLIGHT_MAX_AGE)
     app.after_request(add_security_headers)
 

@@ -25,6 +25,7 @@ from cutting_proxy import CuttingProxy
 from imgpipe import db as uploads
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
+from polling import eventually
 from stacks import running_stack
 from web_app_server import WebApp, assert_thumbnail_loaded, finished_entries
 
@@ -180,6 +181,40 @@ def test_a_part_cut_in_the_middle_is_sent_again_and_nothing_else_is(app_page, st
     assert counted[PART_PUT] - counted_before[PART_PUT] == count + 1
     assert canceled[PART_PUT] - canceled_before[PART_PUT] == 1
     assert parts_in_store(stack, row["key"]) == count
+
+
+CANCEL_AFTER_FIRST_PART = """
+document.addEventListener("uppy-ready", ({ detail: uppy }) => {
+  uppy.once("s3-multipart:part-uploaded", () => uppy.cancelAll());
+});
+"""
+
+
+def test_uppy_cancelled_after_a_part_aborts_the_upload_and_leaves_no_parts(browser, web_app, stack, medium_image):
+    context, page = new_page(browser)
+    page.add_init_script(CANCEL_AFTER_FIRST_PART)
+    database = uploads.connect(stack.settings.database)
+    tokens_before = len(web_app.minted)
+
+    def the_upload():
+        rows = uploads.list_uploads(database, status=None, limit=10)
+        return len(web_app.minted) > tokens_before and next(
+            (row for row in rows if row["upload_token_id"] == web_app.minted[-1]), None)
+
+    try:
+        page.goto(f"{web_app.origin}/?api={stack.api_url}")
+        page.set_input_files("#uppy-files", [str(medium_image)])
+        upload_id = eventually(the_upload, 30, "the upload's row")["id"]
+        row = eventually(lambda: (found := uploads.get_upload(database, upload_id))["status"] != "pending" and found,
+                         30, "the upload to end")
+    finally:
+        context.close()
+
+    assert (row["status"], row["error_code"]) == ("failed", "upload_aborted")
+    client = Storage(stack.settings, ROOT).client
+    with pytest.raises(S3Error) as gone:
+        client._list_parts(stack.settings.s3_bucket_name, row["key"], row["multipart_upload_id"])
+    assert gone.value.code == "NoSuchUpload"
 
 
 # --- the service's own page ----------------------------------------------------------------------

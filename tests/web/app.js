@@ -42,6 +42,7 @@ document.getElementById("uppy-files").addEventListener("change", async (event) =
     onError: (file, error) => showError(file.name, error),
   });
   for (const file of files) uppy.addFile({ name: file.name, type: file.type, data: file });
+  document.dispatchEvent(new CustomEvent("uppy-ready", { detail: uppy })); // for tests that steer it
   uppy.upload();
 });
 
