@@ -108,19 +108,21 @@ function putToStorage(request, body, onLoaded) {
 }
 
 // A big file in parts, PARTS_AT_ONCE PUTs at a time; then the API completes the upload from the
-// parts the store holds. onLoaded gets the bytes of the whole file
-// sent so far; a part sent again counts from zero again, the parts already sent stay counted.
+// parts the store holds. onLoaded gets the bytes of the whole file sent so far, never fewer than
+// before: a part sent again fills its share again before the bar moves on.
 async function putInParts(created, file, onLoaded) {
   const { id, multipart } = created;
   const loaded = new Array(multipart.part_count).fill(0);
   const parts = [];
   let next = 1;
+  let furthest = 0;
   const worker = async () => {
     while (next <= multipart.part_count) {
       const number = next++;
       const etag = await putPart(id, number, file, multipart.part_size, (bytes) => {
         loaded[number - 1] = bytes;
-        onLoaded(loaded.reduce((sum, value) => sum + value, 0));
+        furthest = Math.max(furthest, loaded.reduce((sum, value) => sum + value, 0));
+        onLoaded(furthest);
       });
       parts.push({ part_number: number, etag });
     }
