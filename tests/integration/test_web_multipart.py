@@ -10,7 +10,6 @@ part count in the finished object's ETag, say the same from the store's side.
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections import Counter
 from datetime import timedelta
@@ -23,6 +22,7 @@ from big_files import noise_png
 from cli.stack import free_port
 from cutting_proxy import CuttingProxy
 from imgpipe import db as uploads
+from imgpipe.multipart import plan_parts
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from polling import eventually
@@ -95,9 +95,11 @@ def part_puts_between(before: list, after: list) -> list:
 
 
 def expected_parts(size: int, puts) -> int:
-    """The part count of a file of `size` bytes cut at the size of the parts that were PUT."""
-    part_size = max(put.length for put in puts)
-    return math.ceil(size / part_size)
+    """The part count the API's plan makes for `size` bytes, once every PUT is checked to carry
+    its part's planned length."""
+    plan = plan_parts(size)
+    assert {(put.part_number, put.length) for put in puts} == {(n, plan.length(n)) for n in range(1, plan.count + 1)}
+    return plan.count
 
 
 # --- MinIO's CORS --------------------------------------------------------------------------------
