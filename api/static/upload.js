@@ -38,6 +38,9 @@ const ERROR_WORDS = {
   upload_expired: "Nothing arrived before the upload link expired.",
   internal: "Processing failed on the server.",
   upload_failed: "The upload to storage failed.",
+  upload_aborted: "The upload was stopped before the whole file arrived.",
+  multipart_parts_missing: "Parts of the file did not reach storage.",
+  multipart_not_open: "The upload in parts was stopped; upload the file again.",
   network_error: "The server could not be reached.",
 };
 
