@@ -59,6 +59,18 @@ def stack(tmp_path_factory, proxy, web_app):
 
 
 @pytest.fixture(scope="module")
+def api_proxy(stack):
+    """The web app's page calls the API through a proxy too, which counts the calls it makes."""
+    proxy = CuttingProxy(upstream_port=stack.api_port).start()
+    yield proxy
+    proxy.stop()
+
+
+def api_calls(proxy, since: int, path_end: str) -> list:
+    return [request for request in proxy.requests[since:] if request.method == "GET" and request.path.endswith(path_end)]
+
+
+@pytest.fixture(scope="module")
 def big_image():
     return noise_png(60, seed=26)
 
@@ -76,9 +88,9 @@ def new_page(browser, timeout_ms: int = TIMEOUT_MS):
 
 
 @pytest.fixture
-def app_page(browser, web_app, stack):
+def app_page(browser, web_app, api_proxy):
     context, page = new_page(browser)
-    page.goto(f"{web_app.origin}/?api={stack.api_url}")
+    page.goto(f"{web_app.origin}/?api={api_proxy.url}")
     yield page
     context.close()
 
@@ -158,8 +170,9 @@ def test_uppy_uploads_a_60_mb_image_in_parts_and_its_thumbnail_loads(app_page, w
     assert parts_in_store(stack, row["key"]) == count
 
 
-def test_a_part_cut_in_the_middle_is_sent_again_and_nothing_else_is(app_page, stack, proxy, medium_image):
+def test_a_part_cut_in_the_middle_is_sent_again_and_nothing_else_is(app_page, stack, proxy, api_proxy, medium_image):
     size = medium_image.stat().st_size
+    calls_before = len(api_proxy.requests)
     before, counted_before = proxy.part_puts(), request_counts(stack.settings)
     canceled_before = request_counts(stack.settings, "canceled_total")
     proxy.cut_part(2, after=3 * 2**20)
@@ -177,6 +190,10 @@ def test_a_part_cut_in_the_middle_is_sent_again_and_nothing_else_is(app_page, st
     assert [(put.part_number, put.sent) for put in cut] == [(2, 3 * 2**20)]
     assert Counter(put.part_number for put in puts) == Counter(range(1, count + 1)) + Counter([2])
     assert sum(put.sent for put in puts if not put.cut) == size
+    # Uppy itself sent the part again, with a URL it asked for afresh.
+    signed = Counter(int(call.path.rsplit("/", 1)[1]) for call in api_calls(api_proxy, calls_before, "") if
+                     "/multipart/parts/" in call.path)
+    assert signed == Counter(range(1, count + 1)) + Counter([2])
     # The store's side: one PutObjectPart more than there are parts, that one cancelled by its
     # client going away, and the object made of `count` parts.
     counted, canceled = request_counts(stack.settings), request_counts(stack.settings, "canceled_total")
@@ -192,7 +209,8 @@ document.addEventListener("uppy-ready", ({ detail: uppy }) => {
 """
 
 
-def test_uppy_cancelled_after_a_part_aborts_the_upload_and_leaves_no_parts(browser, web_app, stack, medium_image):
+def test_uppy_cancelled_after_a_part_aborts_the_upload_and_leaves_no_parts(browser, web_app, stack, api_proxy,
+                                                                            medium_image):
     context, page = new_page(browser)
     page.add_init_script(CANCEL_AFTER_FIRST_PART)
     database = uploads.connect(stack.settings.database)
@@ -204,7 +222,7 @@ def test_uppy_cancelled_after_a_part_aborts_the_upload_and_leaves_no_parts(brows
             (row for row in rows if row["upload_token_id"] == web_app.minted[-1]), None)
 
     try:
-        page.goto(f"{web_app.origin}/?api={stack.api_url}")
+        page.goto(f"{web_app.origin}/?api={api_proxy.url}")
         page.set_input_files("#uppy-files", [str(medium_image)])
         upload_id = eventually(the_upload, 30, "the upload's row")["id"]
         row = eventually(lambda: (found := uploads.get_upload(database, upload_id))["status"] != "pending" and found,
@@ -217,6 +235,43 @@ def test_uppy_cancelled_after_a_part_aborts_the_upload_and_leaves_no_parts(brows
     with pytest.raises(S3Error) as gone:
         client._list_parts(stack.settings.s3_bucket_name, row["key"], row["multipart_upload_id"])
     assert gone.value.code == "NoSuchUpload"
+
+
+PAUSE_AND_RESUME_AFTER_FIRST_PART = """
+document.addEventListener("uppy-ready", ({ detail: uppy }) => {
+  uppy.once("s3-multipart:part-uploaded", (file, part) => {
+    window.pausedAfterPart = part.PartNumber;
+    uppy.pauseAll();
+    uppy.resumeAll();
+  });
+});
+"""
+
+
+def test_uppy_paused_and_resumed_lists_the_parts_and_sends_only_the_missing_ones(browser, web_app, proxy, api_proxy,
+                                                                                   medium_image):
+    """Resuming, Uppy asks listParts which parts the store holds: the part it had finished is not
+    sent again. (A part in flight at the pause is sent again, even one whose bytes had all gone:
+    its answer was given up, and the store may not have kept it.)"""
+    size = medium_image.stat().st_size
+    before, calls_before = proxy.part_puts(), len(api_proxy.requests)
+    context, page = new_page(browser)
+    page.add_init_script(PAUSE_AND_RESUME_AFTER_FIRST_PART)
+    try:
+        page.goto(f"{web_app.origin}/?api={api_proxy.url}")
+        page.set_input_files("#uppy-files", [str(medium_image)])
+        entry = finished_entries(page, 1)[medium_image.name]
+        assert_thumbnail_loaded(page, entry)
+        finished = page.evaluate("window.pausedAfterPart")
+    finally:
+        context.close()
+
+    puts = part_puts_between(before, proxy.part_puts())
+    whole = Counter(put.part_number for put in puts if put.sent == put.length)
+    count = expected_parts(size, [put for put in puts if put.sent == put.length])
+    assert set(whole) == set(range(1, count + 1))
+    assert whole[finished] == 1 and Counter(put.part_number for put in puts)[finished] == 1
+    assert len(api_calls(api_proxy, calls_before, "/multipart/parts")) == 1
 
 
 # --- the service's own page ----------------------------------------------------------------------
