@@ -25,6 +25,7 @@ from imgpipe import db as uploads
 from imgpipe.multipart import plan_parts
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
+from imagegen import photo_like_jpeg
 from polling import eventually
 from stacks import running_stack
 from web_app_server import WebApp, assert_thumbnail_loaded, finished_entries
@@ -316,3 +317,27 @@ def test_the_page_uploads_in_parts_and_its_bar_reaches_100_after_a_retry(browser
     row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
     assert (row["status"], row["bytes"]) == ("completed", size)
     assert parts_in_store(stack, row["key"]) == count
+
+
+def test_the_page_sends_a_big_and_a_small_file_chosen_together_each_its_own_way(browser, stack, proxy, medium_image,
+                                                                                tmp_path):
+    """Chosen together, the two are asked for in one batch; the big one goes in parts, the small
+    one in one PUT."""
+    small = tmp_path / "small.jpg"
+    small.write_bytes(photo_like_jpeg(800, 600, seed=28))
+    before = len(proxy.requests)
+    context, page = new_page(browser)
+    try:
+        page.goto(stack.login_link())
+        page.wait_for_url(stack.api_url + "/")
+        page.set_input_files("#files", [str(medium_image), str(small)])
+        page.wait_for_function("() => document.querySelectorAll(`#uploads .upload[data-status='completed']`).length === 2")
+        assert page.locator("#uploads .upload").count() == 2
+    finally:
+        context.close()
+
+    puts = [request for request in proxy.requests[before:] if request.method == "PUT"]
+    whole_puts = [put for put in puts if put.part_number is None]
+    assert [put.length for put in whole_puts] == [small.stat().st_size]
+    expected_parts(medium_image.stat().st_size, [put for put in puts if put.part_number is not None])
+
