@@ -1,9 +1,9 @@
-"""A TCP proxy on loopback between a browser and MinIO that reads the HTTP requests going
-through it, so a test can cut one upload part in the middle and count the part PUTs that reached
-the store.
+"""A TCP proxy on loopback between a browser and a server (MinIO, or the API) that reads the
+HTTP requests going through it, so a test can cut one upload part in the middle and count the
+requests, part PUTs above all, that reached the server.
 
 It forwards bytes unchanged (the Host header too, so presigned URLs signed for the proxy's
-address stay valid) but for one header: each request asks MinIO to close the connection after
+address stay valid) but for one header: each request asks the server to close the connection after
 its answer, so every request has a connection of its own. Chromium silently sends a request
 again when a connection it had used before drops before any answer (measured here: a PUT cut
 on a kept-alive connection reached MinIO twice and the page saw it succeed), so on kept-alive
@@ -18,6 +18,7 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
+
 
 @dataclass
 class Forwarded:
@@ -39,8 +40,8 @@ class Forwarded:
 
 
 class CuttingProxy:
-    """`cut_part(n, after)` makes the next PUT of part n lose its connection (both sides reset)
-    once `after` body bytes have been sent on; every request is recorded in `requests`."""
+    """`cut_part(n, after)` makes the next PUT of part n lose its connection (both sides closed at
+    once) after `after` body bytes have been sent on; every request is recorded in `requests`."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
