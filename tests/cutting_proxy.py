@@ -40,13 +40,14 @@ class Forwarded:
 
 
 class CuttingProxy:
-    """`cut_part(n, after)` makes the next PUT of part n lose its connection (both sides closed at
-    once) after `after` body bytes have been sent on; every request is recorded in `requests`."""
+    """`cut_part(n, after, times)` makes the next `times` PUTs of part n lose their connection (both
+    sides closed at once) after `after` body bytes have been sent on; every request is recorded in
+    `requests`."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.requests: list[Forwarded] = []
-        self._cut: tuple[int, int] | None = None
+        self._cut: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -75,19 +76,20 @@ class CuttingProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def cut_part(self, part_number: int, after: int) -> None:
+    def cut_part(self, part_number: int, after: int, times: int = 1) -> None:
         with self._lock:
-            self._cut = (part_number, after)
+            self._cut = (part_number, after, times)
 
     def part_puts(self) -> list[Forwarded]:
         with self._lock:
             return [request for request in self.requests if request.part_number is not None]
 
     def _take_cut(self, request: Forwarded) -> int | None:
-        """The byte count after which this request is cut, if it is the one asked for (once)."""
+        """The byte count after which this request is cut, if it is one of those asked for."""
         with self._lock:
             if self._cut and request.part_number == self._cut[0]:
-                after, self._cut = self._cut[1], None
+                number, after, times = self._cut
+                self._cut = (number, after, times - 1) if times > 1 else None
                 return after
         return None
 

@@ -119,8 +119,9 @@ async function putInParts(created, file, onLoaded) {
   const parts = [];
   let next = 1;
   let furthest = 0;
+  let givenUp = false;
   const worker = async () => {
-    while (next <= multipart.part_count) {
+    while (!givenUp && next <= multipart.part_count) {
       const number = next++;
       const etag = await putPart(id, number, file, multipart.part_size, (bytes) => {
         loaded[number - 1] = bytes;
@@ -133,7 +134,8 @@ async function putInParts(created, file, onLoaded) {
   try {
     await Promise.all(Array.from({ length: Math.min(PARTS_AT_ONCE, multipart.part_count) }, worker));
   } catch (error) {
-    // Given up: nothing stays behind in the store, and the row says why it failed.
+    // Given up: no part is started any more, nothing stays behind in the store, and the row says why.
+    givenUp = true;
     callApi("DELETE", `/uploads/${id}/multipart`).catch(() => {});
     throw error;
   }

@@ -319,6 +319,33 @@ def test_the_page_uploads_in_parts_and_its_bar_reaches_100_after_a_retry(browser
     assert parts_in_store(stack, row["key"]) == count
 
 
+def test_the_page_gives_up_on_a_part_that_never_gets_through_and_leaves_no_parts(browser, stack, proxy, medium_image):
+    """Five tries (the page waits 0, 1, 3 and 5 s between them), then the upload is aborted."""
+    before = proxy.part_puts()
+    proxy.cut_part(2, after=2**20, times=5)
+    context, page = new_page(browser)
+    try:
+        page.goto(stack.login_link())
+        page.wait_for_url(stack.api_url + "/")
+        page.set_input_files("#files", [str(medium_image)])
+        card = page.locator("#uploads .upload[data-status='failed']")
+        card.wait_for(state="attached", timeout=30_000)
+        code, upload_id = card.get_attribute("data-error-code"), card.get_attribute("data-upload-id")
+    finally:
+        context.close()
+
+    assert code == "upload_failed"
+    assert [put.part_number for put in part_puts_between(before, proxy.part_puts()) if put.cut] == [2] * 5
+    database = uploads.connect(stack.settings.database)
+    row = eventually(lambda: (found := uploads.get_upload(database, upload_id))["status"] != "pending" and found,
+                     10, "the abort")
+    assert (row["status"], row["error_code"]) == ("failed", "upload_aborted")
+    with pytest.raises(S3Error) as gone:
+        Storage(stack.settings, ROOT).client._list_parts(stack.settings.s3_bucket_name, row["key"],
+                                                         row["multipart_upload_id"])
+    assert gone.value.code == "NoSuchUpload"
+
+
 def test_the_page_sends_a_big_and_a_small_file_chosen_together_each_its_own_way(browser, stack, proxy, medium_image,
                                                                                 tmp_path):
     """Chosen together, the two are asked for in one batch; the big one goes in parts, the small
