@@ -14,12 +14,12 @@ import redis
 from flask import Flask
 
 from api.errors import register_error_handlers
-from api.validation import UploadRules, accepted_content_types
+from api.validation import UploadRules
 from imgpipe.callback_addresses import check_new_callback, resolve_host
 from imgpipe.db import connect, require_schema
-from imgpipe.decoders import readable_extensions
+from imgpipe.decoders import readable_formats
 from imgpipe.engines import split_url
-from imgpipe.formats import writable_formats
+from imgpipe.formats import accepted_content_types, writable_formats
 from imgpipe.queues import presets_version_key
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
@@ -41,7 +41,7 @@ class Services:
         self.multipart = Storage(settings, MULTIPART, timeout=10.0, retries=0)  # api.multipart's store calls
         self.redis = redis_client(settings, "api")
         self.rules = UploadRules(
-            accepted=accepted_content_types(readable_extensions()),
+            accepted=accepted_content_types(readable_formats()),
             max_bytes=settings.max_upload_bytes,
             writable_formats=writable_formats(),
             check_callback=functools.partial(

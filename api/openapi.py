@@ -12,18 +12,16 @@ from flask import Blueprint, current_app
 
 from api.contract import batch_schema, new_upload_schema
 from api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
-from api.validation import BASE_CONTENT_TYPES, OPTIONAL_CONTENT_TYPES
 from imgpipe.db import CALLBACK_STATES, STATUSES
 from imgpipe.webhook_errors import DELIVERY_ERRORS
 from imgpipe.engines import ENGINES
-from imgpipe.formats import OUTPUT_FORMATS, writable_formats
+from imgpipe.formats import ALL_CONTENT_TYPES, OUTPUT_FORMATS, writable_formats
 from imgpipe.multipart import MAX_PARTS, MIN_PART_SIZE
 from imgpipe.version import VERSION
 
 bp = Blueprint("openapi", __name__)
 
 ID_PATTERN = "^[0-9a-f]{32}$"
-ALL_CONTENT_TYPES = sorted([*BASE_CONTENT_TYPES, *OPTIONAL_CONTENT_TYPES])
 NULLABLE_URL = {"type": ["string", "null"], "format": "uri"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 

@@ -20,15 +20,6 @@ from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
 from imgpipe.refusal import Refused
 
-BASE_CONTENT_TYPES = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/tiff": "tiff",
-    "image/bmp": "bmp",
-}
-OPTIONAL_CONTENT_TYPES = {"image/heic": ("heic", "heif"), "image/heif": ("heif", "heif"), "image/avif": ("avif", "avif")}
 MAX_FILENAME_LENGTH = 255
 FALLBACK_FILENAME = "upload"
 NEW_UPLOAD_FIELDS = {field.name for field in NEW_UPLOAD}
@@ -73,15 +64,6 @@ class UploadRules:
     writable_formats: tuple[str, ...]  # output formats this Pillow can encode
     check_callback: Callable[[str], None]  # raises CallbackRefused for a URL webhooks must not go to
     presets: tuple[str, ...]  # this server's preset names, in the presets file's order
-
-
-def accepted_content_types(readable_formats: set[str]) -> dict[str, str]:
-    """Content type -> key extension, with HEIC/HEIF/AVIF only where the decoder is installed."""
-    types = dict(BASE_CONTENT_TYPES)
-    for content_type, (extension, needed) in OPTIONAL_CONTENT_TYPES.items():
-        if needed in readable_formats:
-            types[content_type] = extension
-    return types
 
 
 def parse_json_body(raw: bytes, refusal: str):

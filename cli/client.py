@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 
 from cli.resume import PartsState, ResumeCache
-from imgpipe.filetypes import guess_content_type
+from imgpipe.formats import SNIFF_BYTES, guess_content_type
 
 VERSIONS = ("original", "resized", "compressed", "thumbnail")
 FINAL = ("completed", "failed", "deleted")
@@ -341,7 +341,8 @@ def _describe(outcome: Outcome, path: Path) -> bool:
     """Fill in the file's size and content type; False (the outcome failed) when it cannot be read."""
     try:
         outcome.bytes = path.stat().st_size
-        outcome.content_type = guess_content_type(path)
+        with open(path, "rb") as file:
+            outcome.content_type = guess_content_type(file.read(SNIFF_BYTES), path.name)
         return True
     except OSError as error:
         outcome.fail(ClientError("unreadable_file", f"{path}: {error.strerror or error}"))

@@ -1,7 +1,7 @@
 """The image formats this installation reads, with the optional HEIF decoder registered.
 
 pillow_heif adds HEIF to Pillow's readers once its opener is registered. The API asks which
-extensions are readable to decide which content types it accepts, the workers which formats
+formats are readable to decide which content types it accepts, the workers which formats
 they may open; both ask here, so the two always agree. Registering is all this does: no
 decoding, no threads.
 """
@@ -29,9 +29,3 @@ def readable_formats() -> frozenset[str]:
     register_optional_decoders()
     Image.init()
     return frozenset(Image.OPEN)
-
-
-def readable_extensions() -> set[str]:
-    """File extensions, without the dot, of the formats this installation can open."""
-    register_optional_decoders()
-    return {extension.lstrip(".") for extension in Image.registered_extensions()}

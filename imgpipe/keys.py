@@ -11,12 +11,13 @@ import secrets
 import time
 from datetime import datetime
 
+from imgpipe.formats import OUTPUT_FORMATS, extension
+
 DERIVATIVES = ("resized", "compressed", "thumbnail")  # the built-in presets, named at the top of /results
 
 # A preset's objects go under its name, but for the built-in thumbnail's, whose prefix was
 # always plural; imgpipe.presets reserves "thumbnails" (and "originals") as preset names.
 _PREFIX = {"thumbnail": "thumbnails"}
-_EXTENSION = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 ORIGINALS_PREFIX = "originals/"
 UPLOAD_ID_REGEX = "[0-9a-f]{32}"
 _ID_PATTERN = re.compile(rf"^{UPLOAD_ID_REGEX}$")
@@ -47,13 +48,13 @@ def original_key(upload_id: str, extension: str) -> str:
 
 def derivative_key(preset: str, upload_id: str, output_format: str = "jpeg") -> str:
     """<preset>/<id>.<ext>: resized/<id>.jpg, square/<id>.webp; the built-in thumbnail's are thumbnails/<id>.jpg."""
-    return f"{_PREFIX.get(preset, preset)}/{upload_id}.{_EXTENSION[output_format]}"
+    return f"{_PREFIX.get(preset, preset)}/{upload_id}.{extension(output_format)}"
 
 
 def output_format_of(key: str) -> str | None:
     """The output format a derivative's key was made for, or None for a key of no output format."""
-    extension = key.rsplit(".", 1)[-1]
-    return next((fmt for fmt, ext in _EXTENSION.items() if ext == extension), None)
+    suffix = key.rsplit(".", 1)[-1]
+    return next((fmt for fmt in OUTPUT_FORMATS if extension(fmt) == suffix), None)
 
 
 def upload_id_from_key(key: str) -> str | None:
@@ -65,4 +66,4 @@ def upload_id_from_key(key: str) -> str | None:
 def derivative_keys(upload_id: str, presets=DERIVATIVES) -> list[str]:
     """Every derivative key an upload can have of these presets (by name), in every output format,
     whether it was asked for or not."""
-    return [derivative_key(preset, upload_id, fmt) for fmt in _EXTENSION for preset in presets]
+    return [derivative_key(preset, upload_id, fmt) for fmt in OUTPUT_FORMATS for preset in presets]

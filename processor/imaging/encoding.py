@@ -6,9 +6,10 @@ import os
 
 from PIL import Image
 
-# Pillow's writer per output format. AVIF at speed 8 of 10 takes about as long as WebP's
+from imgpipe.formats import pillow_name
+
+# AVIF at speed 8 of 10 takes about as long as WebP's
 # default effort; qualities come from the preset (imgpipe.presets).
-PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
 AVIF_SPEED = 8
 
 
@@ -20,13 +21,13 @@ def encode(image: Image.Image, output_format: str, quality: int | None) -> bytes
     options = {} if quality is None else {"quality": quality}
     if output_format == "avif":
         options["speed"] = AVIF_SPEED
-    return _saved(image, PILLOW_FORMATS[output_format], **options)
+    return _saved(image, pillow_name(output_format), **options)
 
 
 def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     """Baseline JPEG with libjpeg's standard tables scaled to `quality`, 4:2:0, no metadata.
     Not optimized: Huffman optimisation saves a few percent and costs a second pass."""
-    return _saved(image, "JPEG", quality=quality, optimize=False, progressive=False)
+    return _saved(image, pillow_name("jpeg"), quality=quality, optimize=False, progressive=False)
 
 
 def _saved(image: Image.Image, pillow_format: str, **options) -> bytes:

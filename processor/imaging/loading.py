@@ -12,14 +12,8 @@ import warnings
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imgpipe.decoders import readable_formats
+from imgpipe.formats import ORIGINAL_PILLOW_NAMES, REPORTED_AS, sniff
 from processor.imaging.errors import ImageRejected
-
-
-# Formats accepted as uploads, in the order they are tried (most common first).
-# MPO is the JPEG variant phones write for multi-picture files; its first
-# picture is an ordinary JPEG, so it is reported as JPEG.
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "TIFF", "BMP", "MPO")
-REPORTED_AS = {"MPO": "JPEG"}
 
 
 def load(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
@@ -124,38 +118,21 @@ def _identify_any_format(data: bytes) -> str | None:
 
 
 def _signature_format(data: bytes) -> str | None:
-    """The accepted format whose magic number `data` starts with, if any.
+    """Pillow's name of the accepted format whose magic number `data` starts with, if any.
 
     Lets a damaged PNG or JPEG header be told apart from a file that is no
     image at all, and a HEIF file from noise when no HEIF reader is installed.
     """
-    head = data[:32]
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "TIFF"
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return "WEBP"
-    if head.startswith(b"BM") and len(head) >= 18 and head[14] in (12, 16, 40, 52, 56, 64, 108, 124):
-        return "BMP"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
-            return "AVIF"
-        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
-            return "HEIF"
-    return None
+    known = sniff(data)
+    return known.pillow if known else None
 
 
 @functools.cache
 def readable_accepted_formats() -> tuple[str, ...]:
-    """ACCEPTED_FORMATS minus those this installation has no reader for (HEIF, AVIF may be missing)."""
+    """Pillow's names of the originals imgpipe.formats accepts, in the order they are tried,
+    minus those this installation has no reader for (HEIF, AVIF may be missing)."""
     readable = readable_formats()
-    return tuple(fmt for fmt in ACCEPTED_FORMATS if fmt in readable)
+    return tuple(fmt for fmt in ORIGINAL_PILLOW_NAMES if fmt in readable)
 
 
 # Held while the process-wide warning filters are swapped. A forked child gets a new one (the

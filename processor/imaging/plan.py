@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from imgpipe.formats import OUTPUT_FORMATS
+from imgpipe.formats import JPEG, OUTPUT_FORMATS
 from imgpipe.presets import Preset
 from processor.imaging.cropping import cover_size
 from processor.imaging.orientation import TRANSPOSED_ORIENTATIONS
@@ -241,7 +241,7 @@ def _scaled_decode_size(header: Header, boxed: list[Preset]):
     The decoded size follows libjpeg's scaling as Pillow's draft() asks for it: the largest of
     1/8, 1/4, 1/2 that leaves at least the size asked, rounded up. (Should a decoder not scale,
     the picture is only bigger: every picture made from it is still right.)"""
-    if not boxed or header.format not in ("JPEG", "MPO"):
+    if not boxed or header.format not in JPEG.pillow_names:
         return None
     needs = [source_needed(header.upright, preset) for preset in boxed]
     target = (max(width for width, _ in needs), max(height for _, height in needs))

@@ -8,10 +8,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from api.contract import batch_schema, new_upload_schema
-from api.validation import (BATCH_FIELDS, NEW_UPLOAD_FIELDS, RequestRejected, UploadRules, accepted_content_types,
-                            parse_batch, parse_new_upload)
+from api.validation import BATCH_FIELDS, NEW_UPLOAD_FIELDS, RequestRejected, UploadRules, parse_batch, parse_new_upload
+from imgpipe.formats import ORIGINAL_PILLOW_NAMES, accepted_content_types
 
-RULES = UploadRules(accepted=accepted_content_types({"heif", "avif"}), max_bytes=1000,
+RULES = UploadRules(accepted=accepted_content_types(set(ORIGINAL_PILLOW_NAMES)), max_bytes=1000,
                     writable_formats=("jpeg", "png", "webp"), check_callback=lambda url: None,
                     presets=("resized", "square"))
 MAX_FILES = 3

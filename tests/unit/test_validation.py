@@ -2,11 +2,12 @@ import json
 
 import pytest
 
-from api.validation import (BASE_CONTENT_TYPES, MAX_JSON_DEPTH, RequestRejected, UploadRules, accepted_content_types,
-                            clean_filename, json_depth, parse_batch, parse_json_body, parse_new_upload)
+from api.validation import (MAX_JSON_DEPTH, RequestRejected, UploadRules, clean_filename, json_depth, parse_batch, parse_json_body, parse_new_upload)
 from imgpipe.callback_addresses import CallbackRefused
+from imgpipe.formats import accepted_content_types
 
-ACCEPTED = accepted_content_types({"heif", "avif"})
+ALWAYS_READ = {"JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP"}
+ACCEPTED = accepted_content_types(ALWAYS_READ | {"HEIF", "AVIF"})
 
 
 def refuse_internal_hosts(url: str) -> None:
@@ -38,9 +39,10 @@ def test_content_type_parameters_and_case_are_ignored():
 
 
 def test_optional_types_follow_the_installed_decoders():
-    assert "image/heic" in accepted_content_types({"heif"})
-    assert "image/avif" not in accepted_content_types({"heif"})
-    assert accepted_content_types(set()) == BASE_CONTENT_TYPES
+    assert "image/heic" in accepted_content_types(ALWAYS_READ | {"HEIF"})
+    assert "image/avif" not in accepted_content_types(ALWAYS_READ | {"HEIF"})
+    assert set(accepted_content_types(ALWAYS_READ)) == {"image/jpeg", "image/png", "image/webp", "image/gif",
+                                                         "image/tiff", "image/bmp"}
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/pdf", "image/svg+xml", "video/mp4"])
