@@ -24,6 +24,7 @@ from api.browser import is_preflight
 from api.errors import error_response
 from api.login import LOGIN_PATH, has_session
 from api.sites import is_cross_site
+from imgpipe.error_codes import ApiError
 from imgpipe.settings import NO_AUTH_CONSENT, Settings
 from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
 
@@ -104,14 +105,14 @@ def install(app: Flask, settings: Settings) -> None:
             return _admit_upload_token(settings.upload_token_secret, supplied)
         if settings.insecure_no_auth_on_trusted_network or not guarded:
             return _cross_site_refusal() if is_cross_site() else None
-        response = error_response(401, "unauthorized", "a valid API token is required" if settings.api_token
+        response = error_response(401, ApiError.UNAUTHORIZED, "a valid API token is required" if settings.api_token
                                   else "a valid upload token is required")
         response.headers["WWW-Authenticate"] = 'Basic realm="imgpipe"' if settings.api_token else 'Bearer realm="imgpipe"'
         return response
 
 
 def _cross_site_refusal():
-    return error_response(403, "cross_site", "a request made by another site's page is refused")
+    return error_response(403, ApiError.CROSS_SITE, "a request made by another site's page is refused")
 
 
 def owner_credential(api_token: str) -> str | None:
@@ -139,6 +140,7 @@ def _admit_upload_token(secret: str, supplied: str):
         response.headers["WWW-Authenticate"] = 'Bearer realm="imgpipe", error="invalid_token"'
         return response
     if request.endpoint not in UPLOAD_TOKEN_ENDPOINTS:
-        return error_response(403, "forbidden", "an upload token may only create uploads and read the uploads made with it")
+        return error_response(403, ApiError.FORBIDDEN,
+                              "an upload token may only create uploads and read the uploads made with it")
     g.upload_token = token
     return None

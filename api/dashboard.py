@@ -20,6 +20,7 @@ from rq.job import Job, requeue_job
 
 from api.errors import error_response
 from api.sites import is_cross_site
+from imgpipe.error_codes import ApiError
 from imgpipe.queues import SERIALIZER
 from imgpipe.settings import Settings
 
@@ -50,9 +51,9 @@ def mount(app: Flask, settings: Settings, connection: Redis) -> None:
         if not is_dashboard_path(request.path):
             return None
         if is_cross_site():
-            return error_response(403, "cross_site", "the dashboard answers only its own pages")
+            return error_response(403, ApiError.CROSS_SITE, "the dashboard answers only its own pages")
         if request.method in SAFE_METHODS and request.endpoint in actions:
-            response = error_response(405, "method_not_allowed", "dashboard actions are POST requests")
+            response = error_response(405, ApiError.METHOD_NOT_ALLOWED, "dashboard actions are POST requests")
             response.headers["Allow"] = "POST"
             return response
         return None

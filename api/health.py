@@ -11,6 +11,7 @@ import logging
 
 from flask import Blueprint, current_app
 
+from imgpipe.error_codes import ApiError
 from imgpipe.version import VERSION
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,6 @@ def healthz():
     database = {"ok": "database" not in down, "engine": svc.database_engine}
     if down:
         return {"status": "unavailable", "down": sorted(down), "checks": states,
-                "error": {"code": "unavailable", "message": f"down: {', '.join(sorted(down))}"},
+                "error": {"code": ApiError.UNAVAILABLE, "message": f"down: {', '.join(sorted(down))}"},
                 "database": database, "version": VERSION}, 503
     return {"status": "ok", "checks": states, "database": database, "version": VERSION}, 200

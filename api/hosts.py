@@ -11,6 +11,7 @@ from flask import Flask, request
 
 from api.access import OPEN_PATHS
 from api.errors import error_response
+from imgpipe.error_codes import ApiError
 from imgpipe.settings import Settings
 
 
@@ -21,7 +22,7 @@ def install(app: Flask, settings: Settings) -> None:
     def require_known_host():
         if request.path in OPEN_PATHS or host_name(request.host) in allowed:
             return None
-        return error_response(400, "unknown_host", "this API does not answer to that host name;"
+        return error_response(400, ApiError.UNKNOWN_HOST, "this API does not answer to that host name;"
                                                    " IMGPIPE_ALLOWED_HOSTS lists the names it does")
 
 

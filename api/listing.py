@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from api.validation import RequestRejected
+from imgpipe.error_codes import ApiError
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -34,20 +35,20 @@ def parse_list_query(args: dict[str, list[str]], statuses: tuple[str, ...]) -> L
     """The query string as a dict of lists (a parameter given twice is refused)."""
     unknown = set(args) - LIST_PARAMETERS
     if unknown:
-        raise RequestRejected(400, "invalid_request", f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, f"unknown parameter(s): {', '.join(sorted(unknown))}")
     repeated = sorted(name for name, values in args.items() if len(values) != 1)
     if repeated:
-        raise RequestRejected(400, "invalid_request", f"give each parameter once: {', '.join(repeated)}")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, f"give each parameter once: {', '.join(repeated)}")
     values = {name: found[0] for name, found in args.items()}
     status = values.get("status")
     if status is not None and status not in statuses:
-        raise RequestRejected(400, "invalid_request", f"status must be one of {', '.join(statuses)}")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, f"status must be one of {', '.join(statuses)}")
     flagged = values.get("flagged", "false")
     if flagged not in ("true", "false"):
-        raise RequestRejected(400, "invalid_request", "flagged must be true or false")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, "flagged must be true or false")
     limit = values.get("limit", str(DEFAULT_LIMIT))
     if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT):
-        raise RequestRejected(400, "invalid_request", f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, f"limit must be a whole number from 1 to {MAX_LIMIT}")
     cursor = values.get("cursor")
     return ListQuery(status, flagged == "true", int(limit), decode_cursor(cursor) if cursor is not None else None)
 
@@ -58,6 +59,6 @@ def encode_cursor(row: dict) -> str:
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
     if not _CURSOR.fullmatch(cursor):
-        raise RequestRejected(400, "invalid_request", "cursor must be a next_cursor this server answered")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, "cursor must be a next_cursor this server answered")
     digits, upload_id = cursor[:20], cursor[20:]
     return "".join(separator + digits[start:end] for start, end, separator in _TIMESTAMP_PARTS) + "Z", upload_id

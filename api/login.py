@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, redirect, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from api.errors import error_response
+from imgpipe.error_codes import ApiError
 
 LOGIN_PATH = "/login"
 COOKIE = "imgpipe_session"
@@ -65,9 +66,9 @@ def login():
     try:
         admitted = bool(svc.settings.api_token and code and svc.redis.getdel(_code_key(code)))
     except redis.RedisError:
-        return error_response(503, "redis_unavailable", "Redis is unavailable; try the link again shortly")
+        return error_response(503, ApiError.REDIS_UNAVAILABLE, "Redis is unavailable; try the link again shortly")
     if not admitted:
-        return error_response(401, "invalid_login_link", "this login link was used already or has expired;"
+        return error_response(401, ApiError.INVALID_LOGIN_LINK, "this login link was used already or has expired;"
                                                          " `imgpipe login` prints a new one")
     response = redirect("/", 303)
     response.set_cookie(COOKIE, _sessions(svc.settings.api_token).dumps("owner"), max_age=SESSION_SECONDS,

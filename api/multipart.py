@@ -18,12 +18,12 @@ from flask import Blueprint, current_app
 from api.uploads import _find, _json_body, services
 from api.validation import RequestRejected
 from imgpipe import db as uploads
+from imgpipe.error_codes import ApiError, UploadFailure
 from imgpipe.multipart import Part, PartPlan, check_parts, plan_parts
 from imgpipe.records import record_body, status_body
 
 bp = Blueprint("multipart", __name__)
 
-ABORTED = "upload_aborted"
 COMPLETE_BODY = "the body must be JSON: {\"parts\": [{\"part_number\": n, \"etag\": \"...\"}, ...]}"
 
 
@@ -34,7 +34,7 @@ def sign_part(upload_id, number):
     try:
         length = plan.length(number)
     except ValueError as error:
-        raise RequestRejected(400, "invalid_part_number", str(error)) from None
+        raise RequestRejected(400, ApiError.INVALID_PART_NUMBER, str(error)) from None
     now = uploads.utcnow()
     expires_at = uploads.parse_timestamp(row["upload_expires_at"])
     ttl = max(1, min(services().settings.upload_url_ttl, int((expires_at - now).total_seconds())))
@@ -65,7 +65,8 @@ def complete(upload_id):
             row["key"], row["multipart_upload_id"], check_parts(_plan(row), stored, asked)):
         # The store no longer has the upload: completed by an earlier call whose answer was lost, or aborted.
         if svc.storage.listed_size(row["key"]) != row["declared_size"]:
-            raise RequestRejected(409, "multipart_not_open", "the store no longer has this multipart upload: it was aborted")
+            raise RequestRejected(409, ApiError.MULTIPART_NOT_OPEN,
+                                  "the store no longer has this multipart upload: it was aborted")
     uploads.close_multipart(svc.db, upload_id)
     current_app.logger.info("upload %s: completed from its parts", upload_id)
     return _record(svc, uploads.get_upload(svc.db, upload_id))
@@ -77,10 +78,12 @@ def abort(upload_id):
     svc = services()
     row = _multipart_row(upload_id)
     if row["status"] != uploads.PENDING:
-        raise RequestRejected(409, "upload_not_pending", f"the upload is {row['status']}: there is nothing to abort")
+        raise RequestRejected(409, ApiError.UPLOAD_NOT_PENDING,
+                              f"the upload is {row['status']}: there is nothing to abort")
     svc.multipart.abort_multipart(row["key"], row["multipart_upload_id"])
     uploads.close_multipart(svc.db, upload_id)
-    uploads.mark_failed(svc.db, upload_id, ABORTED, "the multipart upload was aborted by its client")
+    uploads.mark_failed(svc.db, upload_id, UploadFailure.UPLOAD_ABORTED,
+                        "the multipart upload was aborted by its client")
     current_app.logger.info("upload %s: multipart upload aborted", upload_id)
     return status_body(uploads.get_upload(svc.db, upload_id))
 
@@ -89,7 +92,7 @@ def _multipart_row(upload_id: str) -> dict:
     """The row (readable by this credential) of an upload made in parts."""
     row = _find(upload_id)
     if not row["multipart_upload_id"]:
-        raise RequestRejected(409, "not_multipart", "this upload is sent with one PUT, not in parts")
+        raise RequestRejected(409, ApiError.NOT_MULTIPART, "this upload is sent with one PUT, not in parts")
     return row
 
 
@@ -97,9 +100,9 @@ def _open(upload_id: str, row: dict | None = None) -> dict:
     """The row of a multipart upload that may still take parts: pending, and within its time."""
     row = row or _multipart_row(upload_id)
     if row["status"] != uploads.PENDING:
-        raise RequestRejected(409, "upload_not_pending", f"the upload is {row['status']}: it takes no more parts")
+        raise RequestRejected(409, ApiError.UPLOAD_NOT_PENDING, f"the upload is {row['status']}: it takes no more parts")
     if uploads.parse_timestamp(row["upload_expires_at"]) <= uploads.utcnow():
-        raise RequestRejected(410, "upload_expired", "the multipart upload's time is over; start a new upload")
+        raise RequestRejected(410, ApiError.UPLOAD_EXPIRED, "the multipart upload's time is over; start a new upload")
     return row
 
 
@@ -110,7 +113,7 @@ def _plan(row: dict) -> PartPlan:
 def _stored_parts(row: dict) -> list[Part]:
     parts = services().multipart.parts(row["key"], row["multipart_upload_id"])
     if parts is None:
-        raise RequestRejected(409, "multipart_not_open", "the store no longer has this multipart upload")
+        raise RequestRejected(409, ApiError.MULTIPART_NOT_OPEN, "the store no longer has this multipart upload")
     return parts
 
 
@@ -126,5 +129,5 @@ def _parse_parts(body) -> list[Part]:
             isinstance(part, dict) and set(part) == {"part_number", "etag"}
             and isinstance(part["part_number"], int) and not isinstance(part["part_number"], bool)
             and isinstance(part["etag"], str) for part in parts):
-        raise RequestRejected(400, "invalid_request", COMPLETE_BODY)
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, COMPLETE_BODY)
     return [Part(part["part_number"], -1, part["etag"]) for part in parts]

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app
 from api.contract import batch_schema, new_upload_schema
 from api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from imgpipe.db import CALLBACK_STATES, STATUSES
+from imgpipe.error_codes import ApiError
 from imgpipe.webhook_errors import DELIVERY_ERRORS
 from imgpipe.engines import ENGINES
 from imgpipe.formats import ALL_CONTENT_TYPES, OUTPUT_FORMATS, writable_formats
@@ -215,7 +216,7 @@ SCHEMAS = {
         "status": {"const": "unavailable"},
         "down": {"type": "array", "items": {"enum": ["database", "redis", "storage"]}},
         "checks": _closed({name: {"enum": ["ok", "down"]} for name in ("database", "redis", "storage")}),
-        "error": _closed({"code": {"const": "unavailable"}, "message": {"type": "string"}}),
+        "error": _closed({"code": {"const": ApiError.UNAVAILABLE}, "message": {"type": "string"}}),
         "database": _ref("DatabaseHealth"),
         "version": _ref("Version"),
     }),

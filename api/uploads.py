@@ -12,6 +12,7 @@ from api.listing import encode_cursor, parse_list_query
 from api.validation import NewUpload, RequestRejected, parse_batch, parse_json_body, parse_new_upload
 from imgpipe import db as uploads
 from imgpipe.deletion import delete_upload
+from imgpipe.error_codes import ApiError
 from imgpipe.keys import UPLOAD_ID_REGEX, new_upload_id, original_key
 from imgpipe.multipart import MIB, plan_parts, wants_multipart
 from imgpipe.records import record_body, results_body, status_body, summary_body
@@ -70,7 +71,7 @@ def _charge_upload_token(svc, news: list[NewUpload]) -> None:
     size = sum(new.size for new in news)
     if not uploads.charge_upload_token(svc.db, token.id, expires_at, files=len(news), size=size,
                                        max_files=token.max_files, max_bytes=token.max_bytes):
-        raise RequestRejected(403, "token_exhausted",
+        raise RequestRejected(403, ApiError.TOKEN_EXHAUSTED,
                               f"this upload token has no room left for {len(news)} more file(s) of {size} bytes")
 
 
@@ -158,7 +159,7 @@ def remove_upload(upload_id):
     svc = services()
     row = delete_upload(svc.db, svc.storage, upload_id, svc.settings.derivative_presets)
     if row is None:
-        raise RequestRejected(404, "not_found", f"no upload with id {upload_id!r}")
+        raise RequestRejected(404, ApiError.NOT_FOUND, f"no upload with id {upload_id!r}")
     current_app.logger.info("upload %s: deleted", upload_id)
     return status_body(row)
 
@@ -196,12 +197,12 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 def _json_body(refusal: str):
     if request.mimetype in FORM_TYPES:
-        raise RequestRejected(400, "invalid_request", FORM_REFUSAL)
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, FORM_REFUSAL)
     if not request.is_json:
-        raise RequestRejected(400, "invalid_request", refusal)
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, refusal)
     body = parse_json_body(request.get_data(cache=False), refusal)
     if body is None:
-        raise RequestRejected(400, "invalid_request", refusal)
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, refusal)
     return body
 
 
@@ -214,8 +215,8 @@ def _find(upload_id: str) -> dict:
     """The row, readable by the API token and by the upload token it was made with."""
     row = uploads.get_upload(services().db, upload_id)
     if row is None:
-        raise RequestRejected(404, "not_found", f"no upload with id {upload_id!r}")
+        raise RequestRejected(404, ApiError.NOT_FOUND, f"no upload with id {upload_id!r}")
     token_id = _upload_token_id()
     if token_id is not None and row["upload_token_id"] != token_id:
-        raise RequestRejected(403, "forbidden", "this upload was not made with this upload token")
+        raise RequestRejected(403, ApiError.FORBIDDEN, "this upload was not made with this upload token")
     return row

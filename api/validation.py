@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from api.contract import (BATCH, CALLBACK_URL, CONTENT_TYPE, FILENAME, FILES, FORMATS, MULTIPART, NEW_UPLOAD, PRESETS,
                           SIZE, Field)
 from imgpipe.callback_addresses import CallbackRefused
+from imgpipe.error_codes import ApiError
 from imgpipe.formats import DEFAULT_FORMATS, OUTPUT_FORMATS
 from imgpipe.refusal import Refused
 
@@ -72,13 +73,14 @@ def parse_json_body(raw: bytes, refusal: str):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise RequestRejected(400, "invalid_request", refusal) from None
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, refusal) from None
     if json_depth(text) > MAX_JSON_DEPTH:
-        raise RequestRejected(400, "invalid_request", f"the body is nested more than {MAX_JSON_DEPTH} levels deep")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST,
+                              f"the body is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         return json.loads(text)
     except ValueError:
-        raise RequestRejected(400, "invalid_request", refusal) from None
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, refusal) from None
 
 
 def json_depth(text: str) -> int:
@@ -95,20 +97,20 @@ def json_depth(text: str) -> int:
 
 def parse_new_upload(body, rules: UploadRules) -> NewUpload:
     if not isinstance(body, dict):
-        raise RequestRejected(400, "invalid_request", "the body must be a JSON object")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, "the body must be a JSON object")
     unknown = set(body) - NEW_UPLOAD_FIELDS
     if unknown:
-        raise RequestRejected(400, "invalid_request", f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, f"unknown field(s): {', '.join(sorted(unknown))}")
     filename = clean_filename(_value(body, FILENAME))
     content_type = _value(body, CONTENT_TYPE).split(";")[0].strip().lower()
     accepted = rules.accepted
     if content_type not in accepted:
         raise RequestRejected(
-            415, "unsupported_media_type",
+            415, ApiError.UNSUPPORTED_MEDIA_TYPE,
             f"{content_type!r} is not an accepted image type; use one of {', '.join(sorted(accepted))}")
     size = _value(body, SIZE)
     if size > rules.max_bytes:
-        raise RequestRejected(400, "too_large", f"size {size} is over the limit of {rules.max_bytes} bytes")
+        raise RequestRejected(400, ApiError.TOO_LARGE, f"size {size} is over the limit of {rules.max_bytes} bytes")
     formats = _formats(_value(body, FORMATS), rules.writable_formats)
     presets = _presets(_value(body, PRESETS), rules.presets)
     callback_url = _callback_url(_value(body, CALLBACK_URL), rules.check_callback)
@@ -119,10 +121,11 @@ def parse_new_upload(body, rules: UploadRules) -> NewUpload:
 def parse_batch(body, max_files: int) -> list[dict]:
     """The entries of a batch, each still to be parsed on its own: one bad entry fails only itself."""
     if not isinstance(body, dict) or set(body) != BATCH_FIELDS:
-        raise RequestRejected(400, "invalid_request", "the body must be a JSON object with only a files list")
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, "the body must be a JSON object with only a files list")
     files = _value(body, FILES)
     if len(files) > max_files:
-        raise RequestRejected(400, "too_many_files", f"{len(files)} files is over the limit of {max_files} per request")
+        raise RequestRejected(400, ApiError.TOO_MANY_FILES,
+                              f"{len(files)} files is over the limit of {max_files} per request")
     return files
 
 
@@ -143,7 +146,7 @@ def _value(body: dict, field: Field):
     if field.type == "integer" and isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON has one number type: 1024.0 is a whole number
     if not _has_shape(value, field):
-        raise RequestRejected(400, "invalid_request", field.invalid)
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, field.invalid)
     return value
 
 
@@ -163,7 +166,7 @@ def _formats(value, writable: tuple[str, ...]) -> tuple[str, ...]:
         return DEFAULT_FORMATS
     refused = sorted(set(value) - set(writable))
     if refused:
-        raise RequestRejected(400, "unsupported_output_format",
+        raise RequestRejected(400, ApiError.UNSUPPORTED_OUTPUT_FORMAT,
                               f"cannot write {', '.join(refused)}; formats are {', '.join(writable)}")
     return tuple(name for name in OUTPUT_FORMATS if name in value)
 
@@ -174,7 +177,8 @@ def _presets(value, known: tuple[str, ...]) -> tuple[str, ...] | None:
         return None
     unknown = sorted(set(value) - set(known))
     if unknown:
-        raise RequestRejected(400, "unknown_preset", f"no preset named {', '.join(unknown)}; presets are {', '.join(known)}")
+        raise RequestRejected(400, ApiError.UNKNOWN_PRESET,
+                              f"no preset named {', '.join(unknown)}; presets are {', '.join(known)}")
     return tuple(name for name in known if name in value)
 
 
@@ -182,11 +186,11 @@ def _callback_url(value, check_callback: Callable[[str], None]) -> str | None:
     if value is None:
         return None
     if not _is_http_url(value):
-        raise RequestRejected(400, "invalid_request", CALLBACK_URL.invalid)
+        raise RequestRejected(400, ApiError.INVALID_REQUEST, CALLBACK_URL.invalid)
     try:
         check_callback(value)
     except CallbackRefused as refused:
-        raise RequestRejected(400, "callback_not_allowed", str(refused)) from None
+        raise RequestRejected(400, ApiError.CALLBACK_NOT_ALLOWED, str(refused)) from None
     return value
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 
 from cli.resume import PartsState, ResumeCache
+from imgpipe.error_codes import ApiError
 from imgpipe.formats import SNIFF_BYTES, guess_content_type
 
 VERSIONS = ("original", "resized", "compressed", "thumbnail")
@@ -31,7 +32,8 @@ CHUNK = 256 * 1024
 BATCH_SIZE = 50  # the server's default IMGPIPE_MAX_BATCH; a lower limit makes batches split in two
 PARTS_AT_ONCE = 4
 # What the API answers for an upload in parts that can no longer be resumed: it starts again.
-GONE = ("not_found", "forbidden", "upload_expired", "multipart_not_open", "not_multipart")
+GONE = (ApiError.NOT_FOUND, ApiError.FORBIDDEN, ApiError.UPLOAD_EXPIRED, ApiError.MULTIPART_NOT_OPEN,
+        ApiError.NOT_MULTIPART)
 
 
 class ClientError(Exception):
@@ -71,9 +73,10 @@ class Api:
             error = body.get("error") if isinstance(body, dict) else None
             if isinstance(error, dict) and "code" in error:
                 raise ClientError(error["code"], error.get("message", ""))
-            raise ClientError("http_error", f"{method} {path} answered {response.status_code}")
+            raise ClientError(ApiError.HTTP_ERROR, f"{method} {path} answered {response.status_code}")
         if not isinstance(body, dict):
-            raise ClientError("http_error", f"{method} {path} did not answer JSON: is {self.base} an imgpipe API?")
+            raise ClientError(ApiError.HTTP_ERROR,
+                              f"{method} {path} did not answer JSON: is {self.base} an imgpipe API?")
         return body
 
     def create_many(self, bodies: list[dict]) -> list[dict | ClientError]:
@@ -91,7 +94,7 @@ class Api:
         try:
             entries = self.call("POST", "/uploads/batch", json={"files": bodies})["uploads"]
         except ClientError as error:
-            if error.code == "too_many_files" and len(bodies) > 1:
+            if error.code == ApiError.TOO_MANY_FILES and len(bodies) > 1:
                 half = len(bodies) // 2
                 return self._create_batch(bodies[:half]) + self._create_batch(bodies[half:])
             return [error] * len(bodies)
@@ -216,7 +219,7 @@ def resume_state(api: Api, state: PartsState) -> str:
     try:
         listed = api.call("GET", f"/uploads/{state.id}/multipart/parts")["parts"]
     except ClientError as error:
-        if error.code == "upload_not_pending":
+        if error.code == ApiError.UPLOAD_NOT_PENDING:
             return "sent" if api.status(state.id)["status"] in ("processing", "completed") else "gone"
         if error.code in GONE:
             return "gone"

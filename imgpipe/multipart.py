@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from imgpipe.error_codes import ApiError
 from imgpipe.refusal import Refused
 
 MIB = 1024 * 1024
@@ -78,24 +79,25 @@ def check_parts(plan: PartPlan, stored: list[Part], asked: list[Part]) -> list[P
     by_number = {part.number: part for part in stored}
     missing = [number for number in range(1, plan.count + 1) if number not in by_number]
     if missing:
-        raise PartsRefused(409, "multipart_parts_missing",
+        raise PartsRefused(409, ApiError.MULTIPART_PARTS_MISSING,
                            f"the store has no part {_numbers(missing)} of {plan.count}; upload it, then complete")
     chosen = [by_number[number] for number in range(1, plan.count + 1)]
     wrong = [part for part in chosen if part.size != plan.length(part.number)]
     if wrong:
         part = wrong[0]
-        raise PartsRefused(409, "multipart_part_size",
+        raise PartsRefused(409, ApiError.MULTIPART_PART_SIZE,
                            f"part {part.number} holds {part.size} bytes, not {plan.length(part.number)}")
     total = sum(part.size for part in chosen)
     if total != plan.size:
-        raise PartsRefused(409, "multipart_size_mismatch", f"the parts hold {total} bytes, not the declared {plan.size}")
+        raise PartsRefused(409, ApiError.MULTIPART_SIZE_MISMATCH,
+                           f"the parts hold {total} bytes, not the declared {plan.size}")
     named = {part.number: _bare(part.etag) for part in asked}
     if len(named) != len(asked) or set(named) != set(range(1, plan.count + 1)):
-        raise PartsRefused(400, "multipart_parts_invalid",
+        raise PartsRefused(400, ApiError.MULTIPART_PARTS_INVALID,
                            f"parts must name each of parts 1..{plan.count} once, with its ETag")
     differ = [part.number for part in chosen if named[part.number] != _bare(part.etag)]
     if differ:
-        raise PartsRefused(409, "multipart_etag_mismatch",
+        raise PartsRefused(409, ApiError.MULTIPART_ETAG_MISMATCH,
                            f"part {_numbers(differ)} at the store is not the one named (another ETag)")
     return chosen
 

@@ -25,6 +25,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from imgpipe.error_codes import ApiError
 from imgpipe.refusal import Refused
 
 # A token that would still be valid this long from now is refused: a leaked one must die soon.
@@ -66,39 +67,40 @@ def mint(secret: str, token_id: str, expires_at: int, *, max_files: int | None =
 def verify(secret: str, token: str, now: float) -> UploadToken:
     """The token's claims when it is well signed, well formed and not expired; TokenRefused otherwise."""
     if not looks_like_upload_token(token):
-        raise TokenRefused(401, "invalid_token", "the upload token is malformed")
+        raise TokenRefused(401, ApiError.INVALID_TOKEN, "the upload token is malformed")
     payload, signature = token.split(".")
     if not hmac.compare_digest(signature, _signature(secret, payload)):
-        raise TokenRefused(401, "invalid_token", "the upload token's signature does not match")
+        raise TokenRefused(401, ApiError.INVALID_TOKEN, "the upload token's signature does not match")
     try:
         claims = json.loads(_decode(payload))
     except (ValueError, binascii.Error):
-        raise TokenRefused(401, "invalid_token", "the upload token's payload is not base64url JSON") from None
+        raise TokenRefused(401, ApiError.INVALID_TOKEN, "the upload token's payload is not base64url JSON") from None
     upload_token = _read_claims(claims)
     if upload_token.expires_at <= now:
-        raise TokenRefused(401, "token_expired", "the upload token has expired; ask the app for a new one")
+        raise TokenRefused(401, ApiError.TOKEN_EXPIRED, "the upload token has expired; ask the app for a new one")
     if upload_token.expires_at > now + MAX_LIFETIME:
-        raise TokenRefused(401, "invalid_token",
+        raise TokenRefused(401, ApiError.INVALID_TOKEN,
                            f"the upload token is valid for longer than {MAX_LIFETIME} s; mint a shorter-lived one")
     return upload_token
 
 
 def _read_claims(claims) -> UploadToken:
     if not isinstance(claims, dict):
-        raise TokenRefused(401, "invalid_token", "the upload token's payload must be a JSON object")
+        raise TokenRefused(401, ApiError.INVALID_TOKEN, "the upload token's payload must be a JSON object")
     unknown = set(claims) - _FIELDS
     if unknown:
-        raise TokenRefused(401, "invalid_token", f"unknown upload token field(s): {', '.join(sorted(unknown))}")
+        raise TokenRefused(401, ApiError.INVALID_TOKEN, f"unknown upload token field(s): {', '.join(sorted(unknown))}")
     token_id = claims.get("id")
     if not isinstance(token_id, str) or not TOKEN_ID.match(token_id):
-        raise TokenRefused(401, "invalid_token",
+        raise TokenRefused(401, ApiError.INVALID_TOKEN,
                            "the upload token's id must be 1 to 64 letters, digits or any of _ . : -")
     expires_at = claims.get("exp")
     if not _whole_number(expires_at):
-        raise TokenRefused(401, "invalid_token", "the upload token's exp must be whole Unix seconds")
+        raise TokenRefused(401, ApiError.INVALID_TOKEN, "the upload token's exp must be whole Unix seconds")
     for cap in ("files", "bytes"):
         if cap in claims and not (_whole_number(claims[cap]) and claims[cap] >= 1):
-            raise TokenRefused(401, "invalid_token", f"the upload token's {cap} must be a whole number of at least 1")
+            raise TokenRefused(401, ApiError.INVALID_TOKEN,
+                               f"the upload token's {cap} must be a whole number of at least 1")
     return UploadToken(token_id, expires_at, claims.get("files"), claims.get("bytes"))
 
 

@@ -26,6 +26,7 @@ import redis
 from imgpipe import db as uploads
 from imgpipe.deletion import delete_upload, purge
 from imgpipe.engines import Database
+from imgpipe.error_codes import UploadFailure
 from imgpipe.keys import ORIGINALS_PREFIX, originals_made_from, upload_id_from_key
 from imgpipe.queues import make_webhook_queue
 from imgpipe.settings import Settings
@@ -209,7 +210,7 @@ def expire_unused_uploads(house: Housekeeping) -> int:
     for row in house.rows("expired", uploads.pending_expired_before, expired, column="upload_expires_at"):
         if row["id"] in last.uploaded or row["created_at"] >= began:  # the pass knew nothing of it yet
             continue
-        if uploads.mark_failed(house.db, row["id"], "upload_expired",
+        if uploads.mark_failed(house.db, row["id"], UploadFailure.UPLOAD_EXPIRED,
                                "no file was uploaded before the upload URL expired"):
             failed += 1
             log.info("upload %s: failed upload_expired", row["id"])

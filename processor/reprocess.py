@@ -37,6 +37,7 @@ import time
 from rq import Queue, get_current_job
 
 from imgpipe import db as uploads
+from imgpipe.error_codes import UploadFailure
 from imgpipe.keys import derivative_key
 from imgpipe.processes import die_with_parent
 from imgpipe.queues import image_jobs_busy, make_queue
@@ -102,7 +103,7 @@ def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, pru
         if ended.status == uploads.COMPLETED:
             log.info("upload %s: completed on reprocessing after it had failed", upload_id)
             return COMPLETED
-        return NO_ORIGINAL if ended.code == "missing_original" else STILL_FAILED
+        return NO_ORIGINAL if ended.code == UploadFailure.MISSING_ORIGINAL else STILL_FAILED
     if ended.status == uploads.FAILED:
         return REFUSED
     log.info("upload %s: reprocessed (made %s, deleted %s)", upload_id, ", ".join(needed.make) or "nothing",

@@ -31,21 +31,19 @@ from typing import Callable, NamedTuple
 from imgpipe import db as uploads
 from imgpipe.deletion import upload_keys
 from imgpipe.engines import DatabaseUnavailable
-from imgpipe.failure_codes import REJECTED_CONTENT
+from imgpipe.error_codes import UploadFailure
 from imgpipe.formats import content_type
 from imgpipe.keys import derivative_key
 from imgpipe.presets import Preset, Presets
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
 from processor.jobs import enqueue_delivery
-from processor.moderation import REJECTED, Verdict
+from processor.moderation import Verdict
 from processor.originals import read_original
 from processor.resources import Resources, resources
 
 log = logging.getLogger(__name__)
 
-# The job needed more than the worker's memory cap: the original is kept, for a reprocess under a larger one.
-OUT_OF_MEMORY = "out_of_memory"
 SKIPPED = "skipped"  # what a job answers when the row was not its to finish
 
 
@@ -81,7 +79,8 @@ def process_upload(upload_id: str) -> str:
         return SKIPPED
     log.info("upload %s: processing (attempt %s)", upload_id, row["attempts"])
     if row["attempts"] > res.settings.max_attempts:
-        return _fail(res, row, "internal", f"gave up after {row['attempts'] - 1} attempts that did not finish").status
+        return _fail(res, row, UploadFailure.INTERNAL,
+                     f"gave up after {row['attempts'] - 1} attempts that did not finish").status
     return make_and_record(res, row, everything_asked(row, res.settings.derivative_presets)).status
 
 
@@ -103,8 +102,9 @@ def make_and_record(res: Resources, row: dict, work: Work) -> Ended:
         return _fail(res, row, rejected.code, rejected.message)
     except MemoryError:
         # The worker's memory cap (processor.worker.cap_memory): another try would need as much.
-        return _fail(res, row, OUT_OF_MEMORY, "processing this picture needs more memory than a job may use"
-                                             f" (IMGPIPE_JOB_MEMORY_MB={res.settings.job_memory_mb})")
+        return _fail(res, row, UploadFailure.OUT_OF_MEMORY,
+                     "processing this picture needs more memory than a job may use"
+                     f" (IMGPIPE_JOB_MEMORY_MB={res.settings.job_memory_mb})")
     except (StorageUnavailable, DatabaseUnavailable) as error:
         # An outage is not the upload's fault: a claimed attempt is given back (over a new
         # connection when the database dropped the old one) and RQ tries again later.
@@ -116,7 +116,7 @@ def make_and_record(res: Resources, row: dict, work: Work) -> Ended:
     except Exception as error:
         if claimed and row["attempts"] >= res.settings.max_attempts:
             log.exception("upload %s: attempt %s failed, no attempts left", row["id"], row["attempts"])
-            return _fail(res, row, "internal", f"{type(error).__name__}: {error}")
+            return _fail(res, row, UploadFailure.INTERNAL, f"{type(error).__name__}: {error}")
         log.warning("upload %s: job failed (%s), will retry", row["id"], error)
         raise
 
@@ -132,8 +132,9 @@ def _check_derive_write_complete(res: Resources, row: dict, work: Work) -> Ended
         verdict = _judge(res, row, derivatives)
         if verdict is not None and verdict.flagged and res.moderator.rejects:
             # Before any derivative is written: a rejected upload never has any.
-            return _fail(res, row, REJECTED, f"the moderation model scored it {verdict.score:.4f},"
-                                             f" at or over the threshold {verdict.threshold}", verdict)
+            return _fail(res, row, UploadFailure.REJECTED_BY_MODERATION,
+                         f"the moderation model scored it {verdict.score:.4f},"
+                         f" at or over the threshold {verdict.threshold}", verdict)
     written = {}
     if derivatives is not None:
         work.give_way()
@@ -152,9 +153,9 @@ def _check_original(res: Resources, row: dict) -> bytes:
     if data is not None:
         return data
     if row["status"] == uploads.FAILED:
-        raise ImageRejected("missing_original", "the original was removed after it failed"
-                                                f" ({row['error_code']}: {row['error_message']})")
-    raise ImageRejected("missing_original", "the original is not in the bucket")
+        raise ImageRejected(UploadFailure.MISSING_ORIGINAL, "the original was removed after it failed"
+                                                            f" ({row['error_code']}: {row['error_message']})")
+    raise ImageRejected(UploadFailure.MISSING_ORIGINAL, "the original is not in the bucket")
 
 
 def _judge(res: Resources, row: dict, derivatives: Derivatives) -> Verdict | None:
@@ -225,7 +226,7 @@ def _fail(res: Resources, row: dict, code: str, message: str, verdict: Verdict |
         won = uploads.replace_failure(res.db, row["id"], code, message, moderation=moderation)
     else:
         won = uploads.mark_failed(res.db, row["id"], code, message, moderation=moderation)
-    if won and code in REJECTED_CONTENT:
+    if won and UploadFailure(code).rejects_content:
         _remove_rejected_original(res, row)
     if won and row["status"] == uploads.PROCESSING:
         _announce(res, row)

@@ -21,6 +21,7 @@ import time
 
 from imgpipe import db as uploads
 from imgpipe.callback_addresses import CallbackRefused
+from imgpipe.error_codes import UploadFailure
 from imgpipe.records import record_body
 from imgpipe.webhook_errors import HTTP_STATUS, category
 from imgpipe.webhook_signature import signed_headers
@@ -44,7 +45,7 @@ def deliver_callback(upload_id: str) -> str:
     row = uploads.get_upload(res.db, upload_id)
     if row is None or row["callback_state"] != uploads.PENDING:
         return uploads.SKIPPED
-    if row["error_code"] == "upload_expired" and not settings.webhook_expired:
+    if row["error_code"] == UploadFailure.UPLOAD_EXPIRED and not settings.webhook_expired:
         uploads.finish_callback(res.db, upload_id, uploads.SKIPPED, deleted_at=row["deleted_at"])
         log.info("upload %s: webhook skipped, nothing was uploaded (IMGPIPE_WEBHOOK_EXPIRED is off)", upload_id)
         return uploads.SKIPPED

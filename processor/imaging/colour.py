@@ -9,6 +9,7 @@ import sys
 
 from PIL import Image, ImageCms
 
+from imgpipe.error_codes import UploadFailure
 from processor.imaging.errors import ImageRejected
 
 
@@ -181,7 +182,8 @@ def _convert_or_reject(image: Image.Image, mode: str) -> Image.Image:
     try:
         return image.convert(mode)
     except ValueError:
-        raise ImageRejected("unsupported_format", f"Pixels of mode {image.mode} cannot be converted.") from None
+        raise ImageRejected(UploadFailure.UNSUPPORTED_FORMAT,
+                            f"Pixels of mode {image.mode} cannot be converted.") from None
 
 
 def strip_metadata(image: Image.Image) -> None:

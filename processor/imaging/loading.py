@@ -12,6 +12,7 @@ import warnings
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imgpipe.decoders import readable_formats
+from imgpipe.error_codes import UploadFailure
 from imgpipe.formats import ORIGINAL_PILLOW_NAMES, REPORTED_AS, sniff
 from processor.imaging.errors import ImageRejected
 
@@ -32,7 +33,7 @@ def load(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
 def open_checked(data: bytes, *, max_pixels: int) -> tuple[ImageFile.ImageFile, str]:
     """`load` without the decode: the opened image (header read) and its reported format."""
     if not data:
-        raise ImageRejected("empty_file", "The file is empty.")
+        raise ImageRejected(UploadFailure.EMPTY_FILE, "The file is empty.")
     image = open_accepted(data)
     fmt = REPORTED_AS.get(image.format, image.format)
     check_pixel_limit(image.size, max_pixels)
@@ -51,7 +52,7 @@ def open_accepted(data: bytes) -> ImageFile.ImageFile:
     except MemoryError:
         raise
     except Exception as exc:
-        raise ImageRejected("corrupt_image", f"The image header is damaged ({_reason(exc)}).") from None
+        raise ImageRejected(UploadFailure.CORRUPT_IMAGE, f"The image header is damaged ({_reason(exc)}).") from None
     raise _why_not_accepted(data)
 
 
@@ -63,7 +64,7 @@ def check_pixel_limit(size: tuple[int, int], max_pixels: int) -> None:
     """
     width, height = size
     if width < 1 or height < 1:
-        raise ImageRejected("corrupt_image", f"The image claims an impossible size of {width}x{height}.")
+        raise ImageRejected(UploadFailure.CORRUPT_IMAGE, f"The image claims an impossible size of {width}x{height}.")
     if width * height > max_pixels:
         raise _too_many_pixels(size, max_pixels)
 
@@ -85,7 +86,8 @@ def decode(image: Image.Image) -> None:
     except MemoryError:
         raise
     except Exception as exc:
-        raise ImageRejected("corrupt_image", f"The image data is damaged or incomplete ({_reason(exc)}).") from None
+        raise ImageRejected(UploadFailure.CORRUPT_IMAGE,
+                            f"The image data is damaged or incomplete ({_reason(exc)}).") from None
 
 
 def _why_not_accepted(data: bytes) -> ImageRejected:
@@ -93,13 +95,13 @@ def _why_not_accepted(data: bytes) -> ImageRejected:
     other_format = _identify_any_format(data)
     if other_format is not None:
         kind = f"{other_format} images" if other_format else "Images of this kind"
-        return ImageRejected("unsupported_format", f"{kind} are not accepted.")
+        return ImageRejected(UploadFailure.UNSUPPORTED_FORMAT, f"{kind} are not accepted.")
     signature = _signature_format(data)
     if signature is None:
-        return ImageRejected("not_an_image", "The file is not an image.")
+        return ImageRejected(UploadFailure.NOT_AN_IMAGE, "The file is not an image.")
     if signature in readable_accepted_formats():
-        return ImageRejected("corrupt_image", f"The file looks like {signature} but its header is damaged.")
-    return ImageRejected("unsupported_format", f"{signature} images cannot be read by this installation.")
+        return ImageRejected(UploadFailure.CORRUPT_IMAGE, f"The file looks like {signature} but its header is damaged.")
+    return ImageRejected(UploadFailure.UNSUPPORTED_FORMAT, f"{signature} images cannot be read by this installation.")
 
 
 def _identify_any_format(data: bytes) -> str | None:
@@ -161,10 +163,10 @@ def _over_pillow_warning_limit(size: tuple[int, int]) -> bool:
 
 def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int | None = None) -> ImageRejected:
     if size is None or max_pixels is None:
-        return ImageRejected("too_many_pixels", "The image has more pixels than this service accepts.")
+        return ImageRejected(UploadFailure.TOO_MANY_PIXELS, "The image has more pixels than this service accepts.")
     width, height = size
     return ImageRejected(
-        "too_many_pixels",
+        UploadFailure.TOO_MANY_PIXELS,
         f"The image is {width}x{height} ({width * height:,} pixels); the limit is {max_pixels:,} pixels.",
     )
 

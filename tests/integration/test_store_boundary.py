@@ -25,12 +25,12 @@ from minio.error import S3Error
 
 import imagegen
 from cli.main import cli
+from imgpipe.error_codes import UploadFailure
 from imgpipe.storage import Storage
 from imgpipe.store_identities import API, MULTIPART, READ, ROOT, UPLOAD, WORKER
 from notify_config.identities import IdentityProblem, apply_identities, check_given
 from pipeline_client import Api
 from polling import eventually
-from processor.originals import STORED_METADATA_CODES
 
 SSE_C_KEY = secrets.token_bytes(32)
 SSE_C = {"x-amz-server-side-encryption-customer-algorithm": "AES256",
@@ -130,7 +130,7 @@ def assert_ends_as(api, root, created: dict, body: bytes, response: requests.Res
     status = api.wait_final(created["id"])
     if outcome == FAILED:
         assert (status["status"], status["error"]["code"]) == ("failed", code), status
-        assert code in STORED_METADATA_CODES
+        assert UploadFailure(code).stored_otherwise
         eventually(lambda: root.size_of(created["key"]) is None, 10, "removing the refused original")
         return
     assert (status["status"], status["error"]) == ("completed", None), status
