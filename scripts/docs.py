@@ -2,8 +2,8 @@
 
 - docs/reference/configuration.md: one row per Settings field (its variable, default and what
   docker-compose.yml does with it); the meanings are kept from the page, by variable.
-- docs/reference/errors.md: every error code the API, the relay and the workers can give, found in
-  their source; the meanings are kept from the page, by code.
+- docs/reference/errors.md: every error code the API, the relay and the workers can give, with its
+  statuses and meaning, from imgpipe/error_codes.py.
 - docs/reference/cli.md: click's own help for every command.
 - docs/design/sweeper.md: the table of the sweep's steps, from processor.housekeeping.STEPS.
 - docs/reference/openapi.json: the OpenAPI document the API serves with the default settings.
@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import re
@@ -97,87 +96,16 @@ def configuration_table(meanings: dict[str, str]) -> str:
 
 # Error codes -----------------------------------------------------------------------------------
 
-# Calls whose arguments name an error code: (position of the code, position of the HTTP status or None).
-_API_CALLS = {"RequestRejected": (1, 0), "TokenRefused": (1, 0), "Refused": (1, 0), "error_response": (1, 0)}
-_FAILURE_CALLS = {"ImageRejected": (0, None), "_fail": (2, None), "mark_failed": (2, None),
-                  "replace_failure": (2, None)}
-SOURCES = ("api", "imgpipe", "processor")
+def errors_tables() -> tuple[str, str]:
+    """The API's codes with their statuses, and upload failures with what becomes of the original,
+    each with its meaning, from imgpipe.error_codes."""
+    from imgpipe.error_codes import ApiError, UploadFailure
 
-
-def _constants(trees: list[ast.Module]) -> dict[str, str]:
-    """Module-level NAME = "text" assignments, so a code held in a constant is found too."""
-    found = {}
-    for tree in trees:
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        found[target.id] = node.value.value
-    return found
-
-
-def _called(node: ast.Call) -> str | None:
-    return node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-
-
-def _positions(node: ast.Call) -> tuple[int | None, int | None]:
-    """For a refusal class this does not know yet (…Rejected, …Refused): the first code-like
-    text is its code, and an int before it its HTTP status (none: an upload's failure)."""
-    code_at = status_at = None
-    for index, arg in enumerate(node.args):
-        if isinstance(arg, ast.Constant) and isinstance(arg.value, int) and status_at is None:
-            status_at = index
-        if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and re.fullmatch(r"[a-z]+(_[a-z]+)*", arg.value):
-            code_at = index
-            break
-    return code_at, status_at
-
-
-def error_codes() -> tuple[dict[str, set[str]], set[str]]:
-    """(API code -> the HTTP statuses it comes with, upload failure codes), read from the source."""
-    trees = [ast.parse(path.read_text(), str(path)) for package in SOURCES for path in sorted((ROOT / package).rglob("*.py"))]
-    constants = _constants(trees)
-
-    def text(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        return constants.get(node.id) if isinstance(node, ast.Name) else None
-
-    api: dict[str, set[str]] = {}
-    failures: set[str] = set()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and (_called(node) in _API_CALLS | _FAILURE_CALLS
-                                               or re.search(r"(rejected|refused)$", _called(node) or "", re.I)):
-                code_at, status_at = (_API_CALLS | _FAILURE_CALLS).get(_called(node)) or _positions(node)
-                code = text(node.args[code_at]) if code_at is not None and len(node.args) > code_at else None
-                if code is None:
-                    continue
-                if status_at is None:
-                    failures.add(code)
-                else:
-                    status = node.args[status_at]
-                    api.setdefault(code, set()).add(str(status.value) if isinstance(status, ast.Constant) else "")
-            elif isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_HTTP_CODES" for t in node.targets):
-                for status, code in zip(node.value.keys, node.value.values):
-                    api.setdefault(code.value, set()).add(str(status.value))
-            elif (isinstance(node, ast.Call) and _called(node) == "get" and getattr(node.func.value, "id", "") == "_HTTP_CODES"):
-                api.setdefault(node.args[1].value, set()).add("any other")
-            elif isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values):
-                    if getattr(key, "value", None) == "code" and isinstance(value, ast.Constant) and isinstance(value.value, str):
-                        api.setdefault(value.value, set()).add("503")  # /healthz's own answer when something is down
-    return {code: statuses - {""} for code, statuses in api.items()}, failures
-
-
-def errors_tables(api_meanings: dict[str, str], failure_meanings: dict[str, str]) -> tuple[str, str]:
-    api, failures = error_codes()
     api_rows = ["| code | HTTP | meaning |", "| --- | --- | --- |"]
-    for code in sorted(api):
-        statuses = ", ".join(sorted(api[code], key=lambda status: (not status.isdigit(), status)))
-        api_rows.append(f"| `{code}` | {statuses} | {api_meanings.get(code, UNDESCRIBED)} |")
-    failure_rows = ["| code | meaning |", "| --- | --- |"]
-    failure_rows += [f"| `{code}` | {failure_meanings.get(code, UNDESCRIBED)} |" for code in sorted(failures)]
+    api_rows += [f"| `{code}` | {', '.join(map(str, code.statuses)) or 'any other'} | {code.meaning} |"
+                 for code in sorted(ApiError)]
+    failure_rows = ["| code | original | meaning |", "| --- | --- | --- |"]
+    failure_rows += [f"| `{code}` | {code.original_afterwards} | {code.meaning} |" for code in sorted(UploadFailure)]
     return "\n".join(api_rows) + "\n", "\n".join(failure_rows) + "\n"
 
 
@@ -278,8 +206,7 @@ def rendered() -> dict[Path, str]:
 
     errors = DOCS / "reference" / "errors.md"
     text = errors.read_text()
-    api_table, failure_table = errors_tables(table_meanings(generated_body(text, "api-errors")),
-                                             table_meanings(generated_body(text, "upload-errors")))
+    api_table, failure_table = errors_tables()
     text = replace_generated(replace_generated(text, "api-errors", api_table), "upload-errors", failure_table)
     files[errors] = text
 

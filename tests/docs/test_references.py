@@ -39,16 +39,16 @@ def test_every_setting_has_a_row():
         assert f"| `{_env_name(field)}` |" in table, f"{_env_name(field)} is missing; {docs.REGENERATE}"
 
 
-def test_the_error_codes_come_from_the_source():
-    api, failures = docs.error_codes()
-    assert {"invalid_request", "unauthorized", "database_unavailable", "storage_unavailable", "too_large",
-            "token_exhausted", "method_not_allowed", "unavailable"} <= set(api)
-    assert api["database_unavailable"] == {"503"} and api["unsupported_media_type"] == {"415"}
-    assert {"empty_file", "not_an_image", "corrupt_image", "too_many_pixels", "unsupported_format", "too_large",
-            "upload_expired", "missing_original", "internal", "rejected_by_moderation"} <= failures
+def test_the_error_tables_are_the_enumeration_s():
+    from imgpipe.error_codes import ApiError, UploadFailure
+
     text = (docs.DOCS / "reference" / "errors.md").read_text()
-    documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.M))
-    assert documented == set(api) | failures, docs.REGENERATE
+    api = docs.table_meanings(docs.generated_body(text, "api-errors"))
+    failures = docs.table_meanings(docs.generated_body(text, "upload-errors"))
+    assert api == {code.value: code.meaning for code in ApiError}, docs.REGENERATE
+    assert failures == {code.value: code.meaning for code in UploadFailure}, docs.REGENERATE
+    assert "| `too_large` | 400, 413 |" in text and "| `http_error` | any other |" in text
+    assert "| `upload_expired` | none |" in text and "| `out_of_memory` | kept |" in text
 
 
 def test_the_version_comes_from_pyproject():
