@@ -4,6 +4,7 @@ elsewhere, each member is given somewhere, and each comes with the HTTP statuses
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,13 @@ def test_a_member_is_its_code():
 @pytest.mark.parametrize("code", [*ApiError, *UploadFailure], ids=lambda code: f"{type(code).__name__}.{code.name}")
 def test_every_code_has_a_one_line_meaning(code):
     assert code.meaning and "\n" not in code.meaning and code.name == code.value.upper()
+
+
+def test_the_upload_page_words_only_codes_that_exist():
+    """api/static/upload.js words each code for people; its own (a PUT or the network failing)
+    aside, a code renamed here must be renamed there."""
+    script = (REPO_ROOT / "api" / "static" / "upload.js").read_text()
+    table = re.search(r"const ERROR_WORDS = \{(.*?)\n\};", script, re.S)[1]
+    worded = set(re.findall(r"^\s+(\w+):", table, re.M))
+    assert worded - {"upload_failed", "network_error"} <= {str(code) for code in [*ApiError, *UploadFailure]}
+    assert {"unsupported_media_type", "not_an_image", "upload_expired"} <= worded

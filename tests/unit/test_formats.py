@@ -101,3 +101,9 @@ def test_the_upload_page_guesses_the_types_the_api_accepts():
     assert all(formats.by_extension(f"x.{extension}").content_type == content_type
                for extension, content_type in by_extension.items())
     assert set(by_extension.values()) == set(formats.ALL_CONTENT_TYPES)
+
+
+def test_the_workers_open_exactly_the_accepted_originals():
+    from processor.imaging import readable_accepted_formats
+
+    assert {fmt.pillow for fmt in ORIGINALS} <= set(readable_accepted_formats()) <= set(formats.ORIGINAL_PILLOW_NAMES)
