@@ -48,6 +48,7 @@ class Format:
     output: bool  # derivatives can be made in it
     pillow_aliases: tuple[str, ...] = ()  # other names Pillow gives files of this format
     encoder_feature: str | None = None  # Pillow's feature an output needs, when its encoder is optional
+    lossless: bool = False  # an output always written without loss: its encoder takes no quality
 
     @property
     def extension(self) -> str:
@@ -63,7 +64,8 @@ class Format:
 FORMATS = (
     Format("jpeg", "image/jpeg", ("jpg", "jpeg", "jpe"), "JPEG", _prefixed(b"\xff\xd8\xff"), original=True,
            output=True, pillow_aliases=("MPO",)),
-    Format("png", "image/png", ("png",), "PNG", _prefixed(b"\x89PNG\r\n\x1a\n"), original=True, output=True),
+    Format("png", "image/png", ("png",), "PNG", _prefixed(b"\x89PNG\r\n\x1a\n"), original=True, output=True,
+           lossless=True),
     Format("webp", "image/webp", ("webp",), "WEBP", _webp, original=True, output=True, encoder_feature="webp"),
     Format("heic", "image/heic", ("heic",), "HEIF", _branded(b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"),
            original=True, output=False),
@@ -81,6 +83,7 @@ BY_CONTENT_TYPE = {fmt.content_type: fmt for fmt in FORMATS}
 ORIGINALS = tuple(fmt for fmt in FORMATS if fmt.original)
 OUTPUTS = tuple(fmt for fmt in FORMATS if fmt.output)
 OUTPUT_FORMATS = tuple(fmt.name for fmt in OUTPUTS)
+LOSSLESS = tuple(fmt.name for fmt in OUTPUTS if fmt.lossless)
 DEFAULT_FORMATS = ("jpeg",)  # the contract's own format, when an upload asks for none
 JPEG = BY_NAME["jpeg"]
 # Pillow's names of every original, each once: FORMATS' order, then the aliases.

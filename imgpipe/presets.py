@@ -24,7 +24,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
-from imgpipe.formats import OUTPUT_FORMATS, writable_formats
+from imgpipe.formats import LOSSLESS, OUTPUT_FORMATS, writable_formats
 
 MODES = ("fit", "cover")
 CROPS = ("center", "entropy")
@@ -40,7 +40,6 @@ PRESET_KEYS = ("box", "mode", "crop", "formats", "quality")
 # AVIF 70 give about the PSNR of JPEG 85 on photographs, WebP 50 and AVIF 50 that of JPEG 60.
 BOXED_QUALITY = {"jpeg": 85, "webp": 85, "avif": 70}
 FULL_SIZE_QUALITY = {"jpeg": 60, "webp": 50, "avif": 50}
-LOSSLESS = ("png",)
 
 
 class PresetsError(ValueError):

@@ -107,3 +107,10 @@ def test_the_workers_open_exactly_the_accepted_originals():
     from processor.imaging import readable_accepted_formats
 
     assert {fmt.pillow for fmt in ORIGINALS} <= set(readable_accepted_formats()) <= set(formats.ORIGINAL_PILLOW_NAMES)
+
+
+def test_every_output_with_a_quality_has_default_qualities():
+    from imgpipe.presets import BOXED_QUALITY, FULL_SIZE_QUALITY
+
+    with_quality = {fmt.name for fmt in OUTPUTS if not fmt.lossless}
+    assert set(BOXED_QUALITY) == set(FULL_SIZE_QUALITY) == with_quality and formats.LOSSLESS == ("png",)
