@@ -79,7 +79,6 @@ FORMATS = (
 )
 SNIFF_BYTES = 32
 BY_NAME = {fmt.name: fmt for fmt in FORMATS}
-BY_CONTENT_TYPE = {fmt.content_type: fmt for fmt in FORMATS}
 ORIGINALS = tuple(fmt for fmt in FORMATS if fmt.original)
 OUTPUTS = tuple(fmt for fmt in FORMATS if fmt.output)
 OUTPUT_FORMATS = tuple(fmt.name for fmt in OUTPUTS)
