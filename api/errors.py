@@ -25,7 +25,7 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str):
+def error_response(status: int, code: ApiError, message: str):
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
     return response

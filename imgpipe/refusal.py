@@ -5,9 +5,11 @@ The API answers every one as its JSON error; the checks that raise them stay fre
 
 from __future__ import annotations
 
+from imgpipe.error_codes import ApiError
+
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: ApiError, message: str):
         super().__init__(message)
         self.status = status
         self.code = code

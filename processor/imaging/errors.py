@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from imgpipe.error_codes import UploadFailure
+
 
 class ImageRejected(Exception):
     """An upload that cannot become derivatives; .code is the stable error code, .message a human sentence."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: UploadFailure, message: str):
         # Both go to Exception so the error pickles (job queues pickle exceptions).
         super().__init__(code, message)
         self.code = code
