@@ -11,7 +11,7 @@ import secrets
 import time
 from datetime import datetime
 
-from imgpipe.formats import OUTPUT_FORMATS, extension
+from imgpipe import formats
 
 DERIVATIVES = ("resized", "compressed", "thumbnail")  # the built-in presets, named at the top of /results
 
@@ -48,13 +48,13 @@ def original_key(upload_id: str, extension: str) -> str:
 
 def derivative_key(preset: str, upload_id: str, output_format: str = "jpeg") -> str:
     """<preset>/<id>.<ext>: resized/<id>.jpg, square/<id>.webp; the built-in thumbnail's are thumbnails/<id>.jpg."""
-    return f"{_PREFIX.get(preset, preset)}/{upload_id}.{extension(output_format)}"
+    return f"{_PREFIX.get(preset, preset)}/{upload_id}.{formats.extension(output_format)}"
 
 
 def output_format_of(key: str) -> str | None:
     """The output format a derivative's key was made for, or None for a key of no output format."""
     suffix = key.rsplit(".", 1)[-1]
-    return next((fmt for fmt in OUTPUT_FORMATS if extension(fmt) == suffix), None)
+    return next((fmt for fmt in formats.OUTPUT_FORMATS if formats.extension(fmt) == suffix), None)
 
 
 def upload_id_from_key(key: str) -> str | None:
@@ -66,4 +66,4 @@ def upload_id_from_key(key: str) -> str | None:
 def derivative_keys(upload_id: str, presets=DERIVATIVES) -> list[str]:
     """Every derivative key an upload can have of these presets (by name), in every output format,
     whether it was asked for or not."""
-    return [derivative_key(preset, upload_id, fmt) for fmt in OUTPUT_FORMATS for preset in presets]
+    return [derivative_key(preset, upload_id, fmt) for fmt in formats.OUTPUT_FORMATS for preset in presets]
