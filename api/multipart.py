@@ -100,7 +100,8 @@ def _open(upload_id: str, row: dict | None = None) -> dict:
     """The row of a multipart upload that may still take parts: pending, and within its time."""
     row = row or _multipart_row(upload_id)
     if row["status"] != uploads.PENDING:
-        raise RequestRejected(409, ApiError.UPLOAD_NOT_PENDING, f"the upload is {row['status']}: it takes no more parts")
+        raise RequestRejected(409, ApiError.UPLOAD_NOT_PENDING,
+                              f"the upload is {row['status']}: it takes no more parts")
     if uploads.parse_timestamp(row["upload_expires_at"]) <= uploads.utcnow():
         raise RequestRejected(410, ApiError.UPLOAD_EXPIRED, "the multipart upload's time is over; start a new upload")
     return row

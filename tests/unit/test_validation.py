@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from api.validation import (MAX_JSON_DEPTH, RequestRejected, UploadRules, clean_filename, json_depth, parse_batch, parse_json_body, parse_new_upload)
+from api.validation import (MAX_JSON_DEPTH, RequestRejected, UploadRules, clean_filename, json_depth, parse_batch,
+                            parse_json_body, parse_new_upload)
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.formats import accepted_content_types
 
