@@ -16,7 +16,7 @@ from flask import Flask
 from api.errors import register_error_handlers
 from api.validation import UploadRules
 from imgpipe.callback_addresses import check_new_callback, resolve_host
-from imgpipe.db import connect, require_schema
+from imgpipe.uploads import connect, require_schema
 from imgpipe.decoders import readable_formats
 from imgpipe.engines import split_url
 from imgpipe.formats import accepted_content_types, writable_formats

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.queues import make_queue, make_reprocess_queue, make_webhook_queue, relayed_count_key
 
 bp = Blueprint("metrics", __name__)

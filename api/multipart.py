@@ -17,7 +17,7 @@ from flask import Blueprint, current_app
 
 from api.uploads import _find, _json_body, services
 from api.validation import RequestRejected
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.error_codes import ApiError, UploadFailure
 from imgpipe.multipart import Part, PartPlan, check_parts, plan_parts
 from imgpipe.records import record_body, status_body

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app
 
 from api.contract import batch_schema, new_upload_schema
 from api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
-from imgpipe.db import CALLBACK_STATES, STATUSES
+from imgpipe.uploads import CALLBACK_STATES, STATUSES
 from imgpipe.error_codes import ApiError
 from imgpipe.webhook_errors import DELIVERY_ERRORS
 from imgpipe.engines import ENGINES

@@ -10,7 +10,7 @@ from werkzeug.routing import BaseConverter
 
 from api.listing import encode_cursor, parse_list_query
 from api.validation import NewUpload, RequestRejected, parse_batch, parse_json_body, parse_new_upload
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.deletion import delete_upload
 from imgpipe.error_codes import ApiError
 from imgpipe.keys import UPLOAD_ID_REGEX, new_upload_id, original_key

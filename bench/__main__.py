@@ -25,7 +25,7 @@ from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
 from bench.stacks import (PROJECT_ROOT, PostgresServer, remove_stack, start_api_variant, start_stack,
                           use_worker_variant)
-from imgpipe import db as uploads
+from imgpipe import uploads
 
 WORKERS = 2
 BURST_DISTINCT_IMAGES = 4

@@ -26,7 +26,7 @@ import requests
 from rq import Worker
 
 from cli.stack import Stack
-from imgpipe.db import connect, parse_timestamp
+from imgpipe.uploads import connect, parse_timestamp
 from imgpipe.processes import process_stat
 from imgpipe.queues import fetch_job, make_queue
 from imgpipe.redis_connection import redis_client

@@ -17,7 +17,7 @@ import requests
 
 from bench.minio_requests import request_counts
 from cli.stack import Stack
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.processes import process_stat
 from imgpipe.queues import relayed_count_key

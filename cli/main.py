@@ -46,7 +46,7 @@ def _exit_on_sigterm() -> None:
 def open_current_database(settings: Settings):
     """The database, once its schema is known to be current: a process refuses to start on
     one `imgpipe setup` has not migrated, with the sentence that says so."""
-    from imgpipe import db as uploads
+    from imgpipe import uploads
 
     try:
         database = uploads.connect(settings.database)
@@ -158,7 +158,7 @@ def setup():
 
     Example: DATABASE_URL=postgresql://imgpipe:secret@db:5432/imgpipe S3_ENDPOINT_URL=http://minio:9000 imgpipe setup
     """
-    from imgpipe import db as uploads
+    from imgpipe import uploads
     from imgpipe.storage import Storage
     from imgpipe.store_identities import ROOT
     from notify_config.apply import apply
@@ -302,7 +302,7 @@ def reprocess(only: tuple[str, ...], statuses: tuple[str, ...], since, until, pr
 def _utc_timestamp(moment) -> str | None:
     from datetime import timezone
 
-    from imgpipe.db import timestamp
+    from imgpipe.uploads import timestamp
 
     return timestamp(moment.replace(tzinfo=timezone.utc)) if moment else None
 

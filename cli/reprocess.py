@@ -22,7 +22,7 @@ import redis
 from rq import Queue
 from rq.job import JobStatus
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.presets import Presets
 from imgpipe.queues import fetch_jobs, image_jobs_busy
 from imgpipe.reprocess_work import work_for

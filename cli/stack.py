@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.processes import process_stat
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.keys import DERIVATIVES, derivative_keys
 from imgpipe.presets import BUILT_IN, Presets
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.formats import OUTPUT_FORMATS
 from imgpipe.keys import DERIVATIVES, derivative_key
 from imgpipe.presets import Presets

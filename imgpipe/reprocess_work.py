@@ -6,7 +6,7 @@ so the command reads it without importing a worker's job code or the image code.
 
 from __future__ import annotations
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.error_codes import UploadFailure
 from imgpipe.presets import Presets, Reprocessing, reprocessing
 

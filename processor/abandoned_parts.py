@@ -16,7 +16,7 @@ import functools
 import logging
 from datetime import timedelta
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.storage import Storage
 from imgpipe.store_identities import MULTIPART
 

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import redis
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.deletion import delete_upload, purge
 from imgpipe.engines import Database
 from imgpipe.error_codes import UploadFailure

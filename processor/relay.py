@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import redis
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.engines import Database, DatabaseUnavailable
 from imgpipe.keys import upload_id_from_key
 from imgpipe.queues import inflight_key, make_queue, rejected_key, relayed_count_key

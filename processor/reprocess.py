@@ -36,7 +36,7 @@ import time
 
 from rq import Queue, get_current_job
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.error_codes import UploadFailure
 from imgpipe.keys import derivative_key
 from imgpipe.processes import die_with_parent

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rq import Queue
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.engines import Database
 from imgpipe.keys import DERIVATIVES
 from imgpipe.queues import make_webhook_queue

@@ -28,7 +28,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.deletion import upload_keys
 from imgpipe.engines import DatabaseUnavailable
 from imgpipe.error_codes import UploadFailure

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.callback_addresses import CallbackRefused
 from imgpipe.error_codes import UploadFailure
 from imgpipe.records import record_body

@@ -112,7 +112,7 @@ def errors_tables() -> tuple[str, str]:
 # Migrations ----------------------------------------------------------------------------------
 
 def migrations_table() -> str:
-    from imgpipe.db import MIGRATIONS
+    from imgpipe.uploads import MIGRATIONS
 
     return "\n".join(["| version | what it adds |", "| --- | --- |",
                       *(f"| {m.version} | {m.description} |" for m in MIGRATIONS)]) + "\n"
@@ -121,7 +121,7 @@ def migrations_table() -> str:
 def setup_output() -> str:
     """What `imgpipe setup` prints on a new PostgreSQL database whose bucket and store identities
     were made before."""
-    from imgpipe.db import MIGRATIONS
+    from imgpipe.uploads import MIGRATIONS
 
     lines = ["DATABASE_URL=postgresql://imgpipe:secret@db.internal:5432/imgpipe imgpipe setup",
              *(f"# Database (postgresql): applied migration {m.version}, {m.description}." for m in MIGRATIONS),

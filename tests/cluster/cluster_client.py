@@ -25,7 +25,7 @@ import requests
 from PIL import Image, ImageStat
 
 from cluster_stack import API_HOSTS, MINIO_HOSTS, MINIO_NAME, MINIO_PORT, Cluster
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.keys import DERIVATIVES, derivative_key
 
 HTTP_TIMEOUT = 10.0

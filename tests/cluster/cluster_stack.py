@@ -29,7 +29,7 @@ from psycopg import sql
 from rq import Worker
 
 from cli.stack import init_postgres_cluster, postgres_server_command, redis_auth_config
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.queues import SERIALIZER, fetch_job, make_queue
 from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings

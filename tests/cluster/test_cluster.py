@@ -15,7 +15,7 @@ import pytest
 
 from cluster_stack import MINIO_HOSTS, MINIO_NAME, REDIS_PORT
 from cluster_client import PUT_DEADLINE, ClusterClient, StatusLog, check_outputs
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.queues import relayed_count_key
 from pipeline_client import make_jpegs
 from polling import eventually

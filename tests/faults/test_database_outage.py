@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from pipeline_client import Api, make_jpegs, put_file
 
 DROPS = 10

@@ -4,7 +4,7 @@ and the sweeper removes the objects once MinIO is back and no job can still be w
 from __future__ import annotations
 
 
-from imgpipe.db import connect, get_upload
+from imgpipe.uploads import connect, get_upload
 from imgpipe.deletion import upload_keys
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.queues import inflight_key, relayed_count_key
 from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, curl_put, make_jpegs, upload_all

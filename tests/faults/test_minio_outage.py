@@ -8,7 +8,7 @@ import contextlib
 from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.queues import fetch_job, make_queue
 from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, make_jpegs, upload_all

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.sweeper import insert_abandoned
-from imgpipe import db as uploads
+from imgpipe import uploads
 from pipeline_client import Api, curl_put, make_jpegs
 from stacks import process_tree
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bench.minio_requests import request_counts
 from bench.sweeper import events_lost
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT

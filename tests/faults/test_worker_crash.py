@@ -13,7 +13,7 @@ import threading
 import pytest
 from rq import Worker
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.queues import SERIALIZER, fetch_job, make_queue
 from imgpipe.redis_connection import redis_client
 from pipeline_client import Api, make_jpegs, put_file, upload_all

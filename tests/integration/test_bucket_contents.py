@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import imagegen
 from cli.main import cli
-from imgpipe.db import connect, get_upload, rows_by_id
+from imgpipe.uploads import connect, get_upload, rows_by_id
 from imgpipe.deletion import upload_keys
 from imgpipe.formats import writable_formats
 from imgpipe.keys import new_upload_id, original_key, upload_id_from_key

@@ -10,7 +10,7 @@ from PIL import Image
 
 from cli import client
 from cli.main import cli
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.engines import split_url
 
 

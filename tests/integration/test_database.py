@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from api import create_app
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.engines import DatabaseUnavailable
 from cli.stack import free_port
 from stacks import ENGINES, stack_settings

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from bench.minio_requests import request_counts
-from imgpipe.db import connect, get_upload, parse_timestamp, timestamp, utcnow
+from imgpipe.uploads import connect, get_upload, parse_timestamp, timestamp, utcnow
 from imgpipe.deletion import upload_keys
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.redis_connection import redis_client

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from cli.stack import PROJECT_ROOT
-from imgpipe import db as uploads
+from imgpipe import uploads
 from pipeline_client import Api, make_jpegs, put_file
 from stacks import running_stack
 

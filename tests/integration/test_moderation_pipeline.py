@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from cli.stack import PROJECT_ROOT, free_port
 from imagegen import photo_like
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.keys import DERIVATIVES, derivative_key
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT

@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.multipart import DEFAULT_PART_SIZE, MIB
 from imgpipe.queues import relayed_count_key
 from imgpipe.redis_connection import redis_client

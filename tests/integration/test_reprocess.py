@@ -21,7 +21,7 @@ from rq.registry import StartedJobRegistry
 
 from cli.main import cli
 from cli.stack import PROJECT_ROOT
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.keys import derivative_key
 from imgpipe.queues import make_reprocess_queue
 from imgpipe.redis_connection import redis_client

@@ -29,7 +29,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from imagegen import encode, photo_like, photo_like_jpeg
 from pipeline_client import put_file
-from imgpipe import db as uploads
+from imgpipe import uploads
 from cli.stack import free_port, wait_until
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT

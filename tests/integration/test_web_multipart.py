@@ -21,7 +21,7 @@ from bench.minio_requests import request_counts
 from big_files import noise_png
 from cli.stack import free_port
 from cutting_proxy import CuttingProxy
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.multipart import plan_parts
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT

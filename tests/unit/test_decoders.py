@@ -34,9 +34,9 @@ def test_the_api_learns_the_readable_types_without_loading_the_image_code(tmp_pa
     script = (
         "import sys\n"
         "from api import create_app\n"
-        "from imgpipe import db\n"
+        "from imgpipe import uploads\n"
         "from imgpipe.settings import Settings\n"
-        "db.ensure_schema(db.connect(sys.argv[1]))\n"
+        "uploads.ensure_schema(uploads.connect(sys.argv[1]))\n"
         "app = create_app(Settings(database_path=sys.argv[1]))\n"
         "print('image/heic' in app.extensions['imgpipe'].rules.accepted, 'processor.imaging' in sys.modules)\n"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imgpipe.db import COLUMNS
+from imgpipe.uploads import COLUMNS
 from imgpipe.error_codes import ApiError, UploadFailure
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +52,9 @@ def health_states(tree: ast.Module) -> set[int]:
 
 
 def column_names(path: Path, tree: ast.Module) -> set[int]:
-    """A column of the uploads table spelled like a code (multipart_part_size): in imgpipe/db.py,
+    """A column of the uploads table spelled like a code (multipart_part_size): in imgpipe/uploads.py,
     which defines the table, and as a row's index anywhere."""
-    if path == REPO_ROOT / "imgpipe" / "db.py":
+    if path == REPO_ROOT / "imgpipe" / "uploads.py":
         return {id(node) for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in COLUMNS}
     return {id(node.slice) for node in ast.walk(tree) if isinstance(node, ast.Subscript)
             and isinstance(node.slice, ast.Constant) and node.slice.value in COLUMNS}

@@ -4,7 +4,7 @@ import pytest
 
 from api.listing import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, parse_list_query
 from api.validation import RequestRejected
-from imgpipe.db import STATUSES
+from imgpipe.uploads import STATUSES
 
 ROW = {"created_at": "2026-01-02T03:04:05.678901Z", "id": "ab" * 16}
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from imagegen import encode, photo_like
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.presets import BUILT_IN
 from imgpipe.records import record_body
 from imgpipe.settings import Settings

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import json
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.presets import BUILT_IN, parse_presets
 from imgpipe.records import attachment, record_body, results_body, summary_body
 

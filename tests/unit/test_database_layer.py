@@ -3,7 +3,7 @@ is tested on both real engines in tests/integration/test_database.py."""
 
 import pytest
 
-from imgpipe import db as uploads
+from imgpipe import uploads
 from imgpipe.engines import POSTGRESQL, SQLITE, pyformat, split_url
 from imgpipe.settings import Settings
 
