@@ -27,6 +27,7 @@ from PIL import Image, ImageStat
 from cluster_stack import API_HOSTS, MINIO_HOSTS, MINIO_NAME, MINIO_PORT, Cluster
 from imgpipe import uploads
 from imgpipe.keys import DERIVATIVES, derivative_key
+from polling import eventually
 
 HTTP_TIMEOUT = 10.0
 PUT_TIMEOUT = 30.0
@@ -185,17 +186,18 @@ class StatusLog:
         return history[-1] if history else None
 
     def wait_final(self, ids: list[str], timeout: float) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        while True:
+        """The latest status of each upload, once every one is final; the poller's own error, if it failed."""
+        def final() -> dict[str, str] | None:
             if self.error is not None:
                 raise self.error
             latest = {upload_id: self.latest(upload_id) for upload_id in ids}
-            if all(RANK.get(status) == 2 for status in latest.values()):
-                return latest
-            if time.monotonic() > deadline:
-                waiting = {upload_id: status for upload_id, status in latest.items() if RANK.get(status) != 2}
-                raise AssertionError(f"{len(waiting)} upload(s) not final after {timeout:.0f} s: {waiting}")
-            time.sleep(0.1)
+            return latest if all(RANK.get(status) == 2 for status in latest.values()) else None
+
+        def waiting() -> str:
+            left = {upload_id: self.latest(upload_id) for upload_id in ids if RANK.get(self.latest(upload_id)) != 2}
+            return f"{len(left)} upload(s) to be final: {left}"
+
+        return eventually(final, timeout, what=waiting, interval=0.1)
 
     def moved_back(self) -> dict[str, list[str]]:
         """Rows whose statuses, in the order seen, did not only go forward."""

@@ -37,6 +37,7 @@ from imgpipe.storage import Storage
 from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT
 from netns import NAME_ROOT, Network
 from notify_config.definition import minio_server_env
+from polling import eventually
 from processor.jobs import job_id_for
 from stacks import PROJECT_ROOT, ensure_servers, find_minio, find_redis, store_keys
 
@@ -160,22 +161,26 @@ class Cluster:
         return result.stdout
 
     def wait_for(self, check, what: str, keys: list[str], timeout: float = START_TIMEOUT) -> None:
-        """Poll check() until it is true; fail at once, with its log, if one of these processes exits."""
-        deadline = time.monotonic() + timeout
-        last_error = None
-        while time.monotonic() < deadline:
+        """Until check() is true; fail at once, with its log, if one of these processes exits.
+        An exception from check() is a server not up yet (connection refused, 503, ...)."""
+        errors: list[Exception] = []
+
+        def ready() -> bool:
             for key in keys:
                 if self.processes[key].poll() is not None:
                     raise ClusterError(f"{key} exited with {self.processes[key].returncode} while waiting for"
                                        f" {what}:\n{self.log_tail(key)}")
             try:
-                if check():
-                    return
-            except Exception as error:  # not up yet: connection refused, 503, ...
-                last_error = error
-            time.sleep(0.1)
-        tails = "\n".join(self.log_tail(key) for key in keys)
-        raise ClusterError(f"{what} not ready within {timeout:.0f} s (last error: {last_error!r}):\n{tails}")
+                return bool(check())
+            except Exception as error:
+                errors[:] = [error]
+                return False
+
+        def how_it_stands() -> str:
+            tails = "\n".join(self.log_tail(key) for key in keys)
+            return f"{what} (last error: {errors[-1] if errors else None!r}):\n{tails}"
+
+        eventually(ready, timeout, what=how_it_stands, interval=0.1)
 
     def log_tail(self, key: str, lines: int = 20) -> str:
         path = self.log(key)
