@@ -34,11 +34,16 @@ class ApiError(StrEnum):
     DATABASE_UNAVAILABLE = ("database_unavailable", (503,),
                             "the database did not answer or dropped the connection (PostgreSQL restarting,"
                             " failing over, out of reach); the next request opens a new one")
+    DELIVERY_URL_EXPIRED = ("delivery_url_expired", (403,), "a signed delivery URL past its `exp`")
     FORBIDDEN = ("forbidden", (403,),
                  "a browser upload token used for anything but creating uploads and reading the uploads made with it")
     HTTP_ERROR = ("http_error", (),
                   "any other HTTP error the web framework raises (none is known to reach a client)")
     INTERNAL = ("internal", (500,), "an unexpected error in the API; it is logged with its traceback. Report it")
+    INVALID_DELIVERY_SIGNATURE = ("invalid_delivery_signature", (403,),
+                                  "a delivery URL whose `sig` is malformed, does not match its upload, preset and"
+                                  " `exp` (altered, or signed before `IMGPIPE_DELIVERY_SECRET` was changed), or"
+                                  " an API without that secret")
     INVALID_LOGIN_LINK = ("invalid_login_link", (401,), "a one-time login link that is unknown, used or expired")
     INVALID_PART_NUMBER = ("invalid_part_number", (400,),
                            "a part URL was asked for a part number outside 1..part_count of the upload's plan")
@@ -65,7 +70,9 @@ class ApiError(StrEnum):
                                "a complete was asked for while the store lacks some parts; the message says which")
     MULTIPART_SIZE_MISMATCH = ("multipart_size_mismatch", (409,),
                                "the parts at the store do not add up to the declared size")
-    NOT_FOUND = ("not_found", (404,), "no such upload (or path)")
+    NOT_FOUND = ("not_found", (404,),
+                 "no such upload (or path); for `GET /uploads/<id>/<preset>`, also no such preset, or none the"
+                 " upload has")
     NOT_MULTIPART = ("not_multipart", (409,), "a multipart call on an upload made for one PUT")
     RATE_LIMITED = ("rate_limited", (429,),
                     "too many requests from this client: wrong credentials or none per address, a browser token's"
@@ -93,8 +100,12 @@ class ApiError(StrEnum):
                               "the declared content type is not an accepted image type")
     UNSUPPORTED_OUTPUT_FORMAT = ("unsupported_output_format", (400,),
                                  "`formats` names a format this server cannot write; the message lists those it can")
+    UPLOAD_DELETED = ("upload_deleted", (410,), "a derivative of an upload that was deleted: its objects are gone")
     UPLOAD_EXPIRED = ("upload_expired", (410,),
                       "the multipart upload's time (`IMGPIPE_MULTIPART_TTL`) is over: start a new upload")
+    UPLOAD_NOT_COMPLETED = ("upload_not_completed", (409,),
+                            "a derivative of an upload that is not completed (pending, processing or failed): ask"
+                            " again once its status is completed")
     UPLOAD_NOT_PENDING = ("upload_not_pending", (409,),
                           "a multipart call on an upload that is no longer pending (completed, failed or deleted)")
 

@@ -21,6 +21,8 @@ from imgpipe.presets import Presets, load_presets
 from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT, SERVICE_ROLES
 
 MIN_TOKEN_SECRET_LENGTH = 32
+# private: derivatives are read through presigned URLs only; public: the bucket lets anyone read them.
+DELIVERY_MODES = ("private", "public")
 # The loopback names every API answers to; IMGPIPE_ALLOWED_HOSTS adds the public ones.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _HOST_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)\Z")
@@ -84,6 +86,9 @@ class Settings:
     webhook_retry_intervals: tuple[int, ...] = (10, 30, 60, 120, 300)  # one more try than there are intervals
     cors_origins: tuple[str, ...] = ()  # `scheme://host[:port]` each, or `*` alone for any origin
     upload_token_secret: str = ""
+    delivery: str = "private"
+    delivery_secret: str = ""  # signs delivery URLs (imgpipe.delivery_urls); empty: none opens anything
+    delivery_max_age: int = 600  # seconds a client or cache may keep a delivery redirect
     allowed_hosts: str = ""  # public names of the API, beyond LOOPBACK_HOSTS
     # True only from the consent phrase NO_AUTH_CONSENT: an API that answers without any credential.
     insecure_no_auth_on_trusted_network: bool = False
@@ -118,6 +123,7 @@ class Settings:
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_UPLOAD_TOKEN_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
+        self._check_delivery()
         if self.moderation not in MODERATION_MODES:
             raise ValueError(f"IMGPIPE_MODERATION must be one of {', '.join(MODERATION_MODES)}, got {self.moderation!r}")
         if not 0 <= self.moderation_threshold <= 1:
@@ -140,6 +146,18 @@ class Settings:
             raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+
+    def _check_delivery(self) -> None:
+        """A cached redirect must never outlive the presigned URL it points to."""
+        if self.delivery not in DELIVERY_MODES:
+            raise ValueError(f"IMGPIPE_DELIVERY must be one of {', '.join(DELIVERY_MODES)}, got {self.delivery!r}")
+        if self.delivery_secret and len(self.delivery_secret) < MIN_TOKEN_SECRET_LENGTH:
+            raise ValueError(f"IMGPIPE_DELIVERY_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
+                             " (for example the output of `openssl rand -hex 32`)")
+        if not 0 <= self.delivery_max_age < self.result_url_ttl:
+            raise ValueError(f"IMGPIPE_DELIVERY_MAX_AGE is seconds, from 0 to below IMGPIPE_RESULT_URL_TTL"
+                             f" ({self.result_url_ttl}): a cached redirect must not outlive the presigned URL it"
+                             f" points to, got {self.delivery_max_age!r}")
 
     def _check_store_identities(self) -> None:
         """Every identity its own key: two roles sharing one would hold each other's rights."""
@@ -242,6 +260,7 @@ _PREFIXED = {
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
+    "delivery", "delivery_secret", "delivery_max_age",
     "retention_days", "allowed_hosts", "insecure_no_auth_on_trusted_network", "moderation", "moderation_threshold",
     "presets", "store_identities", "multipart_threshold_mb", "multipart_ttl",
     "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies",

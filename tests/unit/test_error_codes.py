@@ -17,7 +17,7 @@ PACKAGES = ("imgpipe", "api", "processor", "cli")
 HOME = REPO_ROOT / "imgpipe" / "error_codes.py"
 ENUMS = {"ApiError": ApiError, "UploadFailure": UploadFailure}
 # Calls that give an API error: (status, code, message), and those that record an upload's failure.
-API_CALLS = {"RequestRejected", "TokenRefused", "PartsRefused", "Refused", "error_response"}
+API_CALLS = {"RequestRejected", "TokenRefused", "DeliveryRefused", "PartsRefused", "Refused", "error_response"}
 FAILURE_CALLS = {"ImageRejected", "_fail", "_refused", "mark_failed", "replace_failure"}
 
 

@@ -70,6 +70,22 @@ def test_an_upload_token_secret_must_be_long_enough_to_resist_guessing():
         Settings(upload_token_secret="short")
 
 
+def test_delivery_settings_are_read_and_checked():
+    settings = Settings.from_env({"IMGPIPE_DELIVERY": "public", "IMGPIPE_DELIVERY_SECRET": "d" * 32,
+                                  "IMGPIPE_DELIVERY_MAX_AGE": "120"})
+    assert (settings.delivery, settings.delivery_secret, settings.delivery_max_age) == ("public", "d" * 32, 120)
+    assert Settings().delivery == "private" and Settings().delivery_max_age < Settings().result_url_ttl
+    with pytest.raises(ValueError, match="IMGPIPE_DELIVERY must be one of private, public"):
+        Settings(delivery="open")
+    with pytest.raises(ValueError, match="IMGPIPE_DELIVERY_SECRET must be at least 32"):
+        Settings(delivery_secret="short")
+    with pytest.raises(ValueError, match="below IMGPIPE_RESULT_URL_TTL"):
+        Settings(delivery_max_age=3600)  # a kept redirect would outlive the URL it points to
+    with pytest.raises(ValueError, match="IMGPIPE_DELIVERY_MAX_AGE"):
+        Settings(delivery_max_age=-1)
+    assert Settings(result_url_ttl=100, delivery_max_age=99).delivery_max_age == 99
+
+
 def test_limits_are_settings_read_and_checked_at_start():
     defaults = Settings()
     assert defaults.rate_limit_api_token == "", "the operator's own token is not slowed by default"
