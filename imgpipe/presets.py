@@ -32,8 +32,9 @@ MAX_PRESETS = 32
 MAX_SIDE = 16384
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Names whose keys would collide with other objects: the originals, and the built-in
-# thumbnail's key prefix (imgpipe.keys).
-RESERVED_NAMES = ("originals", "thumbnails")
+# thumbnail's key prefix (imgpipe.keys); and the words after /uploads/<id>/ that name other
+# routes, so that every preset has its own address there (api.delivery).
+RESERVED_NAMES = ("originals", "thumbnails", "status", "results", "result", "multipart")
 PRESET_KEYS = ("box", "mode", "crop", "formats", "quality")
 # Default qualities: what the built-in resized and thumbnail use for a preset with a box, what
 # the built-in compressed uses for a full-size one. PNG is lossless and takes none. WebP 85 and
@@ -206,7 +207,8 @@ def _preset(name: str, table, refuse) -> Preset:
         raise refuse(message=f"preset name {name!r} must be 1 to 32 lower-case letters, digits, '-' or '_',"
                              " starting with a letter")
     if name in RESERVED_NAMES:
-        raise refuse(message=f"{name!r} cannot name a preset: its objects would share keys with other objects")
+        raise refuse(message=f"{name!r} cannot name a preset: its objects or its address would be another's"
+                             f" (reserved: {', '.join(RESERVED_NAMES)})")
     if not isinstance(table, dict):
         raise refuse(message=f"preset {name!r} must be a table ([presets.{name}])")
     unknown = sorted(set(table) - set(PRESET_KEYS))
