@@ -95,13 +95,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["imgpipe"] = Services(settings)
 
-    from api import access, browser, dashboard, health, hosts, limits, login, metrics, multipart, openapi, page, uploads
+    from api import access, browser, dashboard, delivery, health, hosts, limits, login, metrics, multipart, openapi, page, uploads
     hosts.install(app, settings)  # first: a request by an unknown name gets no further
     limits.install(app, settings)  # before the credential check, so that its refusals count
     access.install(app, settings)
     app.url_map.converters["upload_id"] = uploads.UploadIdConverter
     app.register_blueprint(uploads.bp)
     app.register_blueprint(multipart.bp)
+    app.register_blueprint(delivery.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(page.bp)
     app.register_blueprint(login.bp)

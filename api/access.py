@@ -1,7 +1,9 @@
 """Who may call what, failing closed.
 
 IMGPIPE_API_TOKEN opens every call, sent as `Authorization: Bearer`, as the password of Basic
-authentication, or as the session cookie of a login link (api.login). A browser upload token
+authentication, or as the session cookie of a login link (api.login). A signed delivery URL
+(imgpipe.delivery_urls) opens the one derivative address it names, and in public delivery mode
+those addresses are open to anyone (api.delivery). A browser upload token
 (signed with IMGPIPE_UPLOAD_TOKEN_SECRET by a web app's backend, see imgpipe.upload_tokens)
 opens only creating uploads and reading the uploads made with it. Once either setting is made,
 everything else gets 401: /healthz, CORS preflights and the login link alone are open.
@@ -20,10 +22,12 @@ import time
 
 from flask import Flask, g, request
 
+from api import delivery
 from api.browser import is_preflight
 from api.errors import error_response
 from api.login import LOGIN_PATH, has_session
 from api.sites import is_cross_site
+from imgpipe import delivery_urls
 from imgpipe.error_codes import ApiError
 from imgpipe.settings import NO_AUTH_CONSENT, Settings
 from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
@@ -94,6 +98,8 @@ def install(app: Flask, settings: Settings) -> None:
         the page, /rq and all static files."""
         if request.path in OPEN_PATHS or request.path == LOGIN_PATH or is_preflight():
             return None
+        if request.endpoint == delivery.ENDPOINT and (settings.delivery == delivery.PUBLIC or "sig" in request.args):
+            return _admit_delivery(settings)
         if settings.api_token:
             how = owner_credential(settings.api_token)
             if how is not None:
@@ -130,6 +136,20 @@ def bearer_token() -> str:
     if authorization is None or authorization.type != "bearer":
         return ""
     return (authorization.token or "").strip()
+
+
+def _admit_delivery(settings: Settings):
+    """Public mode opens every derivative address; in private mode the URL's own signature must
+    open it. A page's <img> on another site is the point of these addresses: no cross-site check."""
+    if settings.delivery != delivery.PUBLIC:
+        args = request.args
+        try:
+            delivery_urls.verify(settings.delivery_secret, request.view_args["upload_id"], request.view_args["preset"],
+                                 args.get("sig", ""), args.get("exp"), time.time())
+        except delivery_urls.DeliveryRefused as refused:
+            return error_response(refused.status, refused.code, refused.message)
+    g.delivery_access = delivery.BY_URL
+    return None
 
 
 def _admit_upload_token(secret: str, supplied: str):

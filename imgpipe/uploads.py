@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from imgpipe import engines
+from imgpipe.keys import derivative_key
 from imgpipe.presets import BUILT_IN
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
@@ -301,6 +302,26 @@ def stored_derivatives(row: dict) -> dict[str, dict[str, str]]:
     if row["derivatives"]:
         return json.loads(row["derivatives"])
     return BUILT_IN.versions(None, output_formats(row)) if row["status"] == COMPLETED else {}
+
+
+@dataclass(frozen=True)
+class DerivativeObject:
+    """One object the bucket holds for an upload: its key and, where recorded, what it is."""
+
+    key: str
+    width: int | None
+    height: int | None
+    bytes: int | None
+
+
+def derivative_objects(row: dict) -> dict[str, dict[str, DerivativeObject]]:
+    """preset -> format -> the object the bucket holds for it; empty until the upload completes.
+
+    Sizes are not recorded per object yet: width, height and bytes are None."""
+    if row["status"] != COMPLETED:
+        return {}
+    return {preset: {fmt: DerivativeObject(derivative_key(preset, row["id"], fmt), None, None, None) for fmt in formats}
+            for preset, formats in stored_derivatives(row).items()}
 
 
 def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None,
