@@ -1,0 +1,223 @@
+"""GET /uploads/<id>/<preset> on a real stack in private delivery mode: signed URLs open it and
+nothing else does, the redirect leads to the image, the format follows Accept, and caches are told
+enough to keep the answer (Vary, ETag, 304)."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from PIL import Image
+
+from imgpipe import delivery_urls
+from imgpipe.error_codes import ApiError
+from pipeline_client import Api, make_jpegs, put_file
+from stacks import running_stack
+
+SECRET = secrets.token_hex(32)
+FORMATS = ["avif", "webp", "jpeg"]
+THUMBNAIL = (300, 225)  # of a 320x240 original: the built-in thumbnail fits a 300x300 box
+PILLOW_NAMES = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG"}
+EXTENSIONS = {"avif": ".avif", "webp": ".webp", "jpeg": ".jpg"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("delivery"), delivery_secret=SECRET) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return Api.of(stack)
+
+
+@pytest.fixture(scope="module")
+def anonymous(stack):
+    return requests.Session()
+
+
+@pytest.fixture(scope="module")
+def upload_id(api, tmp_path_factory):
+    """A completed upload with the thumbnail in AVIF, WebP and JPEG."""
+    [source] = make_jpegs(tmp_path_factory.mktemp("sources"), 1, size=(320, 240))
+    created = api.create_for(source, formats=FORMATS)
+    put_file(created["upload"], source)
+    assert api.wait_final(created["id"], 60)["status"] == "completed"
+    return created["id"]
+
+
+def address(stack, upload_id: str, preset: str = "thumbnail", query: str = "") -> str:
+    return f"{stack.api_url}/uploads/{upload_id}/{preset}" + (f"?{query}" if query else "")
+
+
+def signed(stack, upload_id: str, preset: str = "thumbnail", expires_at: int | None = None,
+           secret: str = SECRET) -> str:
+    return stack.api_url + delivery_urls.path(secret, upload_id, preset, expires_at)
+
+
+def refused(response: requests.Response, status: int, code: ApiError) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["code"] == code, body
+    assert response.headers["Cache-Control"] == "no-store"
+    return body
+
+
+def fetched_image(url: str) -> Image.Image:
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    image = Image.open(io.BytesIO(response.content))
+    image.load()
+    return image
+
+
+def test_a_signed_url_redirects_to_the_image(stack, anonymous, upload_id):
+    for expires_at in (None, int(time.time()) + 3600):
+        response = anonymous.get(signed(stack, upload_id, expires_at=expires_at), allow_redirects=False, timeout=10)
+        assert response.status_code == 302, response.text
+        location = response.headers["Location"]
+        assert urlsplit(location).netloc == urlsplit(stack.settings.public_s3_url).netloc
+        assert "X-Amz-Signature" in parse_qs(urlsplit(location).query), "a presigned GET in private mode"
+        assert response.headers["Cache-Control"] == f"public, max-age={stack.settings.delivery_max_age}"
+        image = fetched_image(location)
+        assert (image.format, image.size) == ("JPEG", THUMBNAIL)
+
+
+def test_the_api_credential_opens_it_too_but_only_for_its_own_cache(stack, api, upload_id):
+    response = api.http.get(address(stack, upload_id), allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    assert response.headers["Cache-Control"] == f"private, max-age={stack.settings.delivery_max_age}"
+    assert fetched_image(response.headers["Location"]).size == THUMBNAIL
+
+
+def test_nothing_else_opens_it(stack, anonymous, upload_id):
+    response = anonymous.get(address(stack, upload_id), allow_redirects=False, timeout=10)
+    refused(response, 401, ApiError.UNAUTHORIZED)
+    assert "Location" not in response.headers
+
+
+def test_an_altered_url_is_refused(stack, anonymous, upload_id, api):
+    expires_at = int(time.time()) + 3600
+    good = parse_qs(urlsplit(signed(stack, upload_id, expires_at=expires_at)).query)
+    sig, exp = good["sig"][0], good["exp"][0]
+    other_id = api.create()["id"]  # a real upload: the URL names it, but was signed for another
+    flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
+    for url in (address(stack, other_id, query=f"sig={sig}&exp={exp}"),
+                address(stack, upload_id, "resized", f"sig={sig}&exp={exp}"),
+                address(stack, upload_id, query=f"sig={sig}&exp={int(exp) + 1}"),
+                address(stack, upload_id, query=f"sig={sig}"),
+                address(stack, upload_id, query=f"sig={flipped}&exp={exp}")):
+        refused(anonymous.get(url, allow_redirects=False, timeout=10), 403, ApiError.INVALID_DELIVERY_SIGNATURE)
+
+
+def test_an_expired_url_is_refused(stack, anonymous, upload_id):
+    url = signed(stack, upload_id, expires_at=int(time.time()) - 1)
+    refused(anonymous.get(url, allow_redirects=False, timeout=10), 403, ApiError.DELIVERY_URL_EXPIRED)
+
+
+def test_a_url_signed_before_the_secret_was_rotated_is_refused(stack, anonymous, upload_id):
+    before_rotation = secrets.token_hex(32)  # the secret this stack had before its operator changed it
+    url = signed(stack, upload_id, secret=before_rotation)
+    refused(anonymous.get(url, allow_redirects=False, timeout=10), 403, ApiError.INVALID_DELIVERY_SIGNATURE)
+
+
+@pytest.mark.parametrize("query", ["sig=", "sig=short", "sig=%00%ff%fe", "sig=" + "x" * 2000, "sig=a&exp=soon",
+                                   "sig=a&exp=-5", "exp=1&sig=" + "=" * 43, "sig=%E2%82%AC" * 3])
+def test_a_malformed_signature_is_refused_as_json(stack, anonymous, upload_id, query):
+    refused(anonymous.get(address(stack, upload_id, query=query), allow_redirects=False, timeout=10), 403,
+            ApiError.INVALID_DELIVERY_SIGNATURE)
+
+
+@pytest.mark.parametrize("accept, expected", [
+    ("image/avif,image/webp,*/*", "avif"),
+    ("image/webp,*/*", "webp"),
+    ("image/jpeg", "jpeg"),
+    (None, "jpeg"),
+])
+def test_the_format_follows_accept(stack, anonymous, upload_id, accept, expected):
+    headers = {"Accept": accept} if accept else {}
+    session = requests.Session()
+    session.headers.pop("Accept")  # requests sends */* of its own
+    response = session.get(signed(stack, upload_id), headers=headers, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    assert response.headers["Vary"] == "Accept"
+    location = response.headers["Location"]
+    assert urlsplit(location).path.endswith(EXTENSIONS[expected])
+    image = fetched_image(location)
+    assert (image.format, image.size) == (PILLOW_NAMES[expected], THUMBNAIL)
+
+
+def test_each_format_has_its_own_etag_and_a_matching_one_gets_304(stack, anonymous, upload_id):
+    url = signed(stack, upload_id)
+    etags = {}
+    for accept in ("image/avif", "image/webp", "image/jpeg"):
+        response = anonymous.get(url, headers={"Accept": accept}, allow_redirects=False, timeout=10)
+        etag = response.headers["ETag"]
+        assert etag.startswith('"') and not etag.startswith("W/"), "a strong ETag"
+        assert anonymous.get(url, headers={"Accept": accept}, allow_redirects=False, timeout=10).headers["ETag"] == etag
+        etags[accept] = etag
+    assert len(set(etags.values())) == 3
+
+    avif = etags["image/avif"]
+    for if_none_match in (avif, f'"other", {avif}', "*", f"W/{avif}"):
+        response = anonymous.get(url, headers={"Accept": "image/avif", "If-None-Match": if_none_match},
+                                 allow_redirects=False, timeout=10)
+        assert response.status_code == 304, if_none_match
+        assert (response.headers["ETag"], response.headers["Vary"]) == (avif, "Accept")
+        assert "Location" not in response.headers and response.content == b""
+    response = anonymous.get(url, headers={"Accept": "image/webp", "If-None-Match": avif}, allow_redirects=False,
+                             timeout=10)
+    assert response.status_code == 302, "another format, another ETag"
+
+
+def test_head_answers_as_get_without_a_body(stack, anonymous, upload_id):
+    response = anonymous.head(signed(stack, upload_id), headers={"Accept": "image/webp"}, allow_redirects=False,
+                              timeout=10)
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path.endswith(".webp")
+    assert response.content == b""
+
+
+def test_unknown_presets_and_uploads_get_404_json(stack, api, upload_id):
+    unknown_upload = "f" * 32
+    refused(api.http.get(address(stack, unknown_upload), allow_redirects=False, timeout=10), 404,
+            ApiError.NOT_FOUND)
+    for preset in ("square", "Thumbnail", "x" * 300):
+        body = refused(api.http.get(address(stack, upload_id, preset), allow_redirects=False, timeout=10), 404,
+                       ApiError.NOT_FOUND)
+        assert "thumbnail" in body["error"]["message"], "it names the presets there are"
+    # Signed for a preset the server does not have: the signature opens it, the preset is still unknown.
+    refused(requests.get(signed(stack, upload_id, "square"), allow_redirects=False, timeout=10), 404,
+            ApiError.NOT_FOUND)
+
+
+def test_a_preset_the_upload_lacks_gets_404(stack, api, tmp_path):
+    [source] = make_jpegs(tmp_path, 1, size=(320, 240))
+    created = api.create_for(source, presets=["thumbnail"])
+    put_file(created["upload"], source)
+    assert api.wait_final(created["id"], 60)["status"] == "completed"
+    body = refused(api.http.get(address(stack, created["id"], "resized"), allow_redirects=False, timeout=10), 404,
+                   ApiError.NOT_FOUND)
+    assert "no 'resized' derivative" in body["error"]["message"]
+    assert api.http.get(address(stack, created["id"]), allow_redirects=False, timeout=10).status_code == 302
+
+
+def test_an_upload_not_completed_or_deleted_says_so(stack, api, upload_id, tmp_path):
+    pending = api.create()["id"]
+    body = refused(api.http.get(address(stack, pending), allow_redirects=False, timeout=10), 409,
+                   ApiError.UPLOAD_NOT_COMPLETED)
+    assert "pending" in body["error"]["message"]
+
+    [source] = make_jpegs(tmp_path, 1, size=(320, 240))
+    created = api.create_for(source)
+    put_file(created["upload"], source)
+    assert api.wait_final(created["id"], 60)["status"] == "completed"
+    url = signed(stack, created["id"])
+    assert requests.get(url, allow_redirects=False, timeout=10).status_code == 302
+    assert api.delete(created["id"]).status_code == 200
+    refused(requests.get(url, allow_redirects=False, timeout=10), 410, ApiError.UPLOAD_DELETED)
