@@ -314,6 +314,52 @@ def _results(deprecated: bool = False) -> dict:
     }
 
 
+DELIVERY_HEADERS = {
+    "Vary": {"schema": {"const": "Accept"}, "description": "The format depends on Accept."},
+    "ETag": {"schema": {"type": "string"}, "description": "Strong; names the object the redirect points to."},
+    "Cache-Control": {"schema": {"type": "string"},
+                      "description": "`public, max-age=N` (IMGPIPE_DELIVERY_MAX_AGE) when the URL alone opened it "
+                                     "(signed, or public mode); `private, max-age=N` when the API credential did."},
+}
+DELIVER = {
+    "summary": "One derivative, in the best format the client accepts: a redirect to its object",
+    "description": "Negotiates from Accept among the formats the upload has for the preset: AVIF, then WebP, then "
+                   "JPEG and PNG, honouring q-values. AVIF and WebP go only to a client that names them; a wildcard "
+                   "stands for JPEG and PNG, and a client that accepts none of the formats there are gets JPEG "
+                   "(else PNG), never 406. Answers 302 to the object: its permanent URL in public delivery mode, a "
+                   "fresh presigned GET in private mode. Private mode opens to a signed delivery URL (sig, exp) or "
+                   "the API credential; public mode (IMGPIPE_DELIVERY=public) to anyone. HEAD answers the same "
+                   "without a body. Refusals carry Cache-Control: no-store (docs/guides/delivery.md).",
+    "operationId": "deliverDerivative",
+    "security": [{"apiToken": []}, {"deliverySignature": []}, {}],
+    "parameters": [
+        UPLOAD_ID,
+        {"name": "preset", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "A preset of this server (built in: resized, compressed, thumbnail)."},
+        {"name": "sig", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "The delivery signature a web app's backend minted (imgpipe delivery-url)."},
+        {"name": "exp", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "When the signed URL stops working, Unix seconds, as minted (signed with the rest)."},
+        {"name": "Accept", "in": "header", "required": False, "schema": {"type": "string"}},
+        {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+    ],
+    "responses": {
+        "302": {"description": "To the object in the chosen format.",
+                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}, **DELIVERY_HEADERS}},
+        "304": {"description": "If-None-Match names the object the redirect would point to (or is *).",
+                "headers": DELIVERY_HEADERS},
+        "401": UNAUTHORIZED,
+        "403": _error("The delivery signature is malformed, does not match the upload, preset and exp "
+                      "(invalid_delivery_signature), or has expired (delivery_url_expired); or a browser upload "
+                      "token was sent (forbidden)."),
+        "404": _error("No upload with this id, no such preset, or none the upload has (not_found)."),
+        "409": _error("The upload is not completed yet, or failed (upload_not_completed)."),
+        "410": _error("The upload was deleted (upload_deleted)."),
+        "429": RATE_LIMITED,
+    },
+}
+
+
 LIST_UPLOADS = {
     "summary": "Uploads, newest first, a page at a time",
     "description": "Ordered by creation time (then id), newest first. Pages are a keyset: uploads created "
@@ -426,6 +472,7 @@ DOCUMENT = {
         }, "delete": DELETE_UPLOAD},
         "/uploads/{id}/status": {"get": _status()},
         "/uploads/{id}/results": {"get": _results()},
+        "/uploads/{id}/{preset}": {"get": DELIVER},
         **MULTIPART_PATHS,
         "/upload": {"post": _create(deprecated=True)},
         "/upload/{id}/status": {"get": _status(deprecated=True)},
@@ -482,6 +529,10 @@ DOCUMENT = {
             "description": "Only when the server sets IMGPIPE_UPLOAD_TOKEN_SECRET: a short-lived browser upload token "
                            "minted by a web app's backend. It may create uploads (up to its files and bytes caps) "
                            "and read the status, results and record of the uploads made with it; nothing else.",
+        }, "deliverySignature": {
+            "type": "apiKey", "in": "query", "name": "sig",
+            "description": "A signed delivery URL (IMGPIPE_DELIVERY_SECRET) opens GET /uploads/{id}/{preset} of "
+                           "the upload and preset it was minted for, until its exp; nothing else.",
         }},
     },
 }
