@@ -489,6 +489,41 @@ def token(ttl: int, max_files: int | None, max_bytes: int | None, token_id: str 
         click.echo(minted)
 
 
+@cli.command("delivery-url")
+@click.argument("upload_id", metavar="ID")
+@click.argument("preset")
+@click.option("--ttl", type=click.IntRange(min=1), help="Seconds until the URL expires (left out: it never does).")
+@api_option
+@json_option
+def delivery_url(upload_id: str, preset: str, ttl: int | None, api_url: str, as_json: bool):
+    """Mint a delivery URL for one preset of an upload, signed with IMGPIPE_DELIVERY_SECRET.
+
+    GET on it answers with a redirect to the preset's object, in the best format the client
+    accepts, without any other credential; a page can put it in <img src> and cache it.
+    Changing the secret revokes every URL signed with the old one. A web app's backend usually
+    mints its own in a few lines (docs/guides/delivery.md).
+
+    Example: imgpipe delivery-url 018f2a6c9e1b4d7fa3c5e8b2d4f6a8c0 thumbnail --ttl 86400
+    """
+    from imgpipe.delivery_urls import path
+    from imgpipe.keys import is_upload_id
+
+    settings = load_settings()
+    if not settings.delivery_secret:
+        raise click.UsageError("set IMGPIPE_DELIVERY_SECRET (the API's own) to mint delivery URLs")
+    if not is_upload_id(upload_id):
+        raise click.BadParameter("an upload id is 32 hex digits", param_hint="ID")
+    if settings.derivative_presets.get(preset) is None:
+        raise click.BadParameter(f"no such preset; there are {', '.join(settings.derivative_presets.names)}",
+                                 param_hint="PRESET")
+    expires_at = int(time.time()) + ttl if ttl else None
+    url = api_url.rstrip("/") + path(settings.delivery_secret, upload_id, preset, expires_at)
+    if as_json:
+        print_json({"url": url, "id": upload_id, "preset": preset, "exp": expires_at})
+    else:
+        click.echo(url)
+
+
 @cli.command()
 @click.argument("upload_ids", nargs=-1, required=True, metavar="ID...")
 @api_option

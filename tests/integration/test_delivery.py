@@ -5,6 +5,7 @@ enough to keep the answer (Vary, ETag, 304)."""
 from __future__ import annotations
 
 import io
+import json
 import secrets
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -221,3 +222,21 @@ def test_an_upload_not_completed_or_deleted_says_so(stack, api, upload_id, tmp_p
     assert requests.get(url, allow_redirects=False, timeout=10).status_code == 302
     assert api.delete(created["id"]).status_code == 200
     refused(requests.get(url, allow_redirects=False, timeout=10), 410, ApiError.UPLOAD_DELETED)
+
+
+def test_the_cli_mints_a_url_that_opens_it(stack, upload_id):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    env = {"IMGPIPE_DELIVERY_SECRET": SECRET, "IMGPIPE_API": stack.api_url}
+    minted = CliRunner().invoke(cli, ["delivery-url", upload_id, "thumbnail", "--ttl", "600", "--json"], env=env)
+    assert minted.exit_code == 0, minted.output
+    url = json.loads(minted.output)["url"]
+    assert url.startswith(f"{stack.api_url}/uploads/{upload_id}/thumbnail?sig=") and "&exp=" in url
+    response = requests.get(url, headers={"Accept": "image/webp"}, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    assert fetched_image(response.headers["Location"]).format == "WEBP"
+
+    refused_cli = CliRunner().invoke(cli, ["delivery-url", upload_id, "thumbnail"], env={"IMGPIPE_DELIVERY_SECRET": ""})
+    assert refused_cli.exit_code != 0 and "IMGPIPE_DELIVERY_SECRET" in refused_cli.output
