@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import secrets
+import subprocess
+import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +16,7 @@ import pytest
 import requests
 from PIL import Image
 
+from doc_examples import doc_example
 from imgpipe import delivery_urls
 from imgpipe.error_codes import ApiError
 from pipeline_client import Api, make_jpegs, put_file
@@ -240,3 +243,24 @@ def test_the_cli_mints_a_url_that_opens_it(stack, upload_id):
 
     refused_cli = CliRunner().invoke(cli, ["delivery-url", upload_id, "thumbnail"], env={"IMGPIPE_DELIVERY_SECRET": ""})
     assert refused_cli.exit_code != 0 and "IMGPIPE_DELIVERY_SECRET" in refused_cli.output
+
+
+def test_the_guide_s_snippets_mint_urls_the_api_accepts(stack, upload_id, tmp_path):
+    python_snippet = tmp_path / "mint_delivery_url.py"
+    python_snippet.write_text(doc_example("mint_delivery_url.py") + "\nimport sys\n"
+                              "print(delivery_url(sys.argv[1], 'thumbnail', *map(int, sys.argv[2:])))\n")
+    node_snippet = tmp_path / "mint_delivery_url.mjs"
+    node_snippet.write_text(doc_example("mint_delivery_url.mjs") + "\nconst [id, seconds] = process.argv.slice(2);\n"
+                            "console.log(deliveryUrl(id, 'thumbnail', seconds && Number(seconds)));\n")
+    environment = {"IMGPIPE_DELIVERY_SECRET": SECRET, "IMGPIPE_PUBLIC_API": stack.api_url, "PATH": "/usr/bin:/bin"}
+
+    for command in ([sys.executable, str(python_snippet)], ["node", str(node_snippet)]):
+        for seconds in ([], ["600"], ["-5"]):
+            url = subprocess.run([*command, upload_id, *seconds], env=environment, capture_output=True, text=True,
+                                 check=True).stdout.strip()
+            assert url.startswith(f"{stack.api_url}/uploads/{upload_id}/thumbnail?sig="), url
+            response = requests.get(url, allow_redirects=False, timeout=10)
+            if seconds == ["-5"]:
+                refused(response, 403, ApiError.DELIVERY_URL_EXPIRED)
+            else:
+                assert response.status_code == 302, (command[0], seconds, response.text)
