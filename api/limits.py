@@ -10,6 +10,9 @@ Each request is limited by the credential it brings, counted in Redis so that ev
   on every path but /healthz and CORS preflights;
 - a browser upload token: IMGPIPE_RATE_LIMIT_UPLOAD_TOKEN per token, on the calls that create
   uploads (reading its uploads' status is not limited: a page polls);
+- a derivative's address (api.delivery) opened by its signed delivery URL, or by anyone in public
+  delivery mode: not limited, as a page shows many images at once and the cache in front of the
+  API takes the repeats; a signature that does not match counts as a wrong credential;
 - the operator's API token (or the session its login link made): IMGPIPE_RATE_LIMIT_API_TOKEN, empty (not limited) by default, so a
   bulk upload of thousands of files never meets a 429.
 
@@ -34,15 +37,19 @@ from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api import delivery
 from api.access import OPEN_PATHS, bearer_token, owner_credential
 from api.browser import is_preflight
 from api.login import COOKIE, LOGIN_PATH
+from imgpipe import delivery_urls
 from imgpipe.redis_connection import redis_client
+from imgpipe.error_codes import ApiError
 from imgpipe.settings import Settings
 from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
 
 CREATE_ENDPOINTS = frozenset({"uploads.create_upload", "uploads.create_batch"})
 API_TOKEN, UPLOAD_TOKEN, BAD_CREDENTIAL, ANONYMOUS = "api_token", "upload_token", "bad_credential", "anonymous"
+DELIVERY_URL = "delivery_url"  # no limit applies
 KEY_PREFIX = "imgpipe:limits"  # of every key the counts are kept under in Redis
 
 
@@ -94,6 +101,8 @@ def _judge(settings: Settings) -> tuple[str, str]:
         return API_TOKEN, ""
     if settings.api_token and owner_credential(settings.api_token) is not None:
         return API_TOKEN, ""
+    if request.endpoint == delivery.ENDPOINT and (settings.delivery == delivery.PUBLIC or "sig" in request.args):
+        return _judge_delivery_url(settings), ""
     supplied = bearer_token()
     if settings.upload_token_secret and looks_like_upload_token(supplied):
         try:
@@ -103,6 +112,20 @@ def _judge(settings: Settings) -> tuple[str, str]:
     if request.authorization is not None or COOKIE in request.cookies or request.path == LOGIN_PATH:
         return BAD_CREDENTIAL, ""
     return ANONYMOUS, ""
+
+
+def _judge_delivery_url(settings: Settings) -> str:
+    """An expired URL was minted by the app all the same (a page kept too long): it counts as no
+    credential, not as a guess."""
+    if settings.delivery == delivery.PUBLIC:
+        return DELIVERY_URL
+    args, view = request.args, request.view_args or {}
+    try:
+        delivery_urls.verify(settings.delivery_secret, view.get("upload_id", ""), view.get("preset", ""),
+                             args.get("sig", ""), args.get("exp"), time.time())
+    except delivery_urls.DeliveryRefused as refused:
+        return ANONYMOUS if refused.code == ApiError.DELIVERY_URL_EXPIRED else BAD_CREDENTIAL
+    return DELIVERY_URL
 
 
 def _note_retry_after(limit: RequestLimit) -> None:

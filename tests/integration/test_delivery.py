@@ -23,6 +23,7 @@ from pipeline_client import Api, make_jpegs, put_file
 from stacks import running_stack
 
 SECRET = secrets.token_hex(32)
+ANONYMOUS_LIMIT = 8  # per minute; the last test meets it, the others make fewer such requests
 FORMATS = ["avif", "webp", "jpeg"]
 THUMBNAIL = (300, 225)  # of a 320x240 original: the built-in thumbnail fits a 300x300 box
 PILLOW_NAMES = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG"}
@@ -31,7 +32,8 @@ EXTENSIONS = {"avif": ".avif", "webp": ".webp", "jpeg": ".jpg"}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with running_stack(tmp_path_factory.mktemp("delivery"), delivery_secret=SECRET) as running:
+    with running_stack(tmp_path_factory.mktemp("delivery"), delivery_secret=SECRET,
+                       rate_limit_anonymous=f"{ANONYMOUS_LIMIT} per minute") as running:
         yield running
 
 
@@ -264,3 +266,17 @@ def test_the_guide_s_snippets_mint_urls_the_api_accepts(stack, upload_id, tmp_pa
                 refused(response, 403, ApiError.DELIVERY_URL_EXPIRED)
             else:
                 assert response.status_code == 302, (command[0], seconds, response.text)
+
+
+def test_signed_urls_are_not_held_to_the_anonymous_limit(stack, upload_id):
+    """A gallery page loads many images at once: its signed URLs pass even once the address has
+    used up what it may ask without a credential. Last in this module: it uses that limit up."""
+    url = signed(stack, upload_id)
+    with requests.Session() as session:
+        assert all(session.get(url, allow_redirects=False, timeout=10).status_code == 302
+                   for _ in range(ANONYMOUS_LIMIT * 2))
+        unsigned = [session.get(address(stack, upload_id), allow_redirects=False, timeout=10).status_code
+                    for _ in range(ANONYMOUS_LIMIT + 2)]
+        assert 429 in unsigned and set(unsigned) <= {401, 429}, unsigned
+        assert all(session.get(url, allow_redirects=False, timeout=10).status_code == 302
+                   for _ in range(ANONYMOUS_LIMIT * 2))
