@@ -7,14 +7,18 @@ public delivery mode, a fresh presigned GET (signed by the read identity) in pri
 API never carries image bytes. Who may ask is api.access's to say (a signed delivery URL, the API
 credential, or anyone in public mode).
 
-A redirect may be kept for IMGPIPE_DELIVERY_MAX_AGE seconds, less than a presigned URL lives, so
-a kept one never points at a URL that has expired. Its ETag names the object it points to, so
-a client holding it is answered 304 while the object stays the same.
+A redirect may be kept for IMGPIPE_DELIVERY_MAX_AGE seconds. Its ETag names the object it points
+to, so a client holding it is answered 304 while the object stays the same. In private mode the
+presigned URL is signed as of the start of a window (IMGPIPE_RESULT_URL_TTL minus the max-age
+long), and the ETag names the window too: every redirect of a window points at the same URL, so
+browsers and caches keep one copy of the image, and a redirect kept, or renewed by a 304, never
+outlives the URL it points to.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, request
@@ -39,13 +43,15 @@ def deliver(upload_id: str, preset: str):
     objects = _objects_of(uploads.get_upload(svc.db, upload_id), upload_id, preset, settings.derivative_presets)
     chosen = choose(request.headers.get("Accept"), frozenset(objects))
     stored = objects[chosen]
-    etag = hashlib.sha256(f"{stored.key}\n{chosen}".encode()).hexdigest()[:32]
+    signed_at = None if settings.delivery == PUBLIC else signing_moment(
+        uploads.utcnow(), settings.result_url_ttl, settings.delivery_max_age)
+    etag = hashlib.sha256(f"{stored.key}\n{chosen}\n{signed_at and signed_at.isoformat()}".encode()).hexdigest()[:32]
     visibility = "public" if g.get("delivery_access") == BY_URL else "private"
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
         response = Response(status=302)
-        response.headers["Location"] = _location(svc, stored.key)
+        response.headers["Location"] = _location(svc, stored.key, signed_at)
     response.set_etag(etag)
     response.headers["Cache-Control"] = f"{visibility}, max-age={settings.delivery_max_age}"
     response.vary.add("Accept")
@@ -78,8 +84,15 @@ def _objects_of(row: dict | None, upload_id: str, preset: str, presets) -> dict:
     return objects
 
 
-def _location(svc, key: str) -> str:
+def signing_moment(now: datetime, ttl: int, max_age: int) -> datetime:
+    """The start of the window `now` is in. A URL signed then lives until start + ttl; a redirect
+    given before the window ends is kept at most max_age longer, which is no later."""
+    window = ttl - max_age  # at least 1: settings keep max_age below ttl
+    return datetime.fromtimestamp(int(now.timestamp()) // window * window, timezone.utc)
+
+
+def _location(svc, key: str, signed_at: datetime | None) -> str:
     settings = svc.settings
-    if settings.delivery == PUBLIC:
+    if signed_at is None:
         return f"{settings.public_s3_url.rstrip('/')}/{quote(settings.s3_bucket_name)}/{quote(key)}"
-    return svc.storage.presign_get(key, settings.result_url_ttl, uploads.utcnow())
+    return svc.storage.presign_get(key, settings.result_url_ttl, signed_at)

@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -266,6 +267,24 @@ def test_the_guide_s_snippets_mint_urls_the_api_accepts(stack, upload_id, tmp_pa
                 refused(response, 403, ApiError.DELIVERY_URL_EXPIRED)
             else:
                 assert response.status_code == 302, (command[0], seconds, response.text)
+
+
+def test_a_window_s_redirects_share_one_url_that_outlives_any_kept_redirect(stack, anonymous, upload_id):
+    """Browsers keep one copy of the image for all the redirects of a window, and a redirect kept
+    max-age seconds (or renewed by a 304, which only its own window's ETag gets) points at a URL
+    that is still valid."""
+    url, max_age = signed(stack, upload_id), stack.settings.delivery_max_age
+    answers = []
+    for _ in range(3):  # a window is TTL - max-age long: at most one of two gaps crosses into the next
+        before = time.time()
+        response = anonymous.get(url, allow_redirects=False, timeout=10)
+        query = parse_qs(urlsplit(response.headers["Location"]).query)
+        signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        assert signed_at.timestamp() <= before
+        assert signed_at.timestamp() + int(query["X-Amz-Expires"][0]) >= time.time() + max_age
+        answers.append((response.headers["Location"], response.headers["ETag"]))
+    assert answers[0] == answers[1] or answers[1] == answers[2], answers
+    assert len({location for location, _ in answers}) == len({etag for _, etag in answers}), "one ETag per URL"
 
 
 def test_signed_urls_are_not_held_to_the_anonymous_limit(stack, upload_id):
