@@ -77,7 +77,7 @@ def _objects_of(row: dict | None, upload_id: str, preset: str, presets) -> dict:
         raise RequestRejected(410, ApiError.UPLOAD_DELETED, f"upload {upload_id} was deleted; its derivatives are gone")
     if row["status"] != uploads.COMPLETED:
         raise RequestRejected(409, ApiError.UPLOAD_NOT_COMPLETED,
-                              f"upload {upload_id} is {row['status']}, not completed: it has no derivatives to send yet")
+                              f"upload {upload_id} is {row['status']}, not completed: it has no derivatives yet")
     objects = uploads.derivative_objects(row).get(preset)
     if not objects:
         raise RequestRejected(404, ApiError.NOT_FOUND, f"upload {upload_id} has no {preset!r} derivative")

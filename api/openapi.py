@@ -316,7 +316,9 @@ def _results(deprecated: bool = False) -> dict:
 
 DELIVERY_HEADERS = {
     "Vary": {"schema": {"const": "Accept"}, "description": "The format depends on Accept."},
-    "ETag": {"schema": {"type": "string"}, "description": "Strong; names the object the redirect points to (in private mode, and the window its URL was signed in)."},
+    "ETag": {"schema": {"type": "string"},
+             "description": "Strong; names the object the redirect points to (in private mode, and the window its "
+                            "URL was signed in)."},
     "Cache-Control": {"schema": {"type": "string"},
                       "description": "`public, max-age=N` (IMGPIPE_DELIVERY_MAX_AGE) when the URL alone opened it "
                                      "(signed, or public mode); `private, max-age=N` when the API credential did."},
