@@ -21,7 +21,7 @@ ROLES = tuple(role.upper() for role in SERVICE_ROLES)  # a file from before a ne
 
 def generate() -> dict[str, str]:
     """A full set: the store's root, a key pair per service identity, Redis's password (in
-    REDIS_URL) and the API token. MinIO takes access keys of 3 to 20 characters and secret
+    REDIS_URL), the API token and the secret delivery URLs are signed with. MinIO takes access keys of 3 to 20 characters and secret
     keys of 8 to 40; hex keeps every value safe in a URL and a shell."""
     values = {"S3_ACCESS_KEY": "root-" + secrets.token_hex(7), "S3_SECRET_KEY": secrets.token_hex(20)}
     for role in ROLES:
@@ -30,6 +30,7 @@ def generate() -> dict[str, str]:
         values[f"S3_{role}_SECRET_KEY"] = secrets.token_hex(20)
     values["REDIS_URL"] = f"redis://:{secrets.token_hex(32)}@127.0.0.1:6379/0"
     values["IMGPIPE_API_TOKEN"] = secrets.token_urlsafe(32)
+    values["IMGPIPE_DELIVERY_SECRET"] = secrets.token_hex(32)
     return values
 
 

@@ -496,7 +496,8 @@ def token(ttl: int, max_files: int | None, max_bytes: int | None, token_id: str 
 @api_option
 @json_option
 def delivery_url(upload_id: str, preset: str, ttl: int | None, api_url: str, as_json: bool):
-    """Mint a delivery URL for one preset of an upload, signed with IMGPIPE_DELIVERY_SECRET.
+    """Mint a delivery URL for one preset of an upload, signed with IMGPIPE_DELIVERY_SECRET
+    (from the environment, else from var/credentials.env, which `imgpipe up` fills).
 
     GET on it answers with a redirect to the preset's object, in the best format the client
     accepts, without any other credential; a page can put it in <img src> and cache it.
@@ -508,7 +509,7 @@ def delivery_url(upload_id: str, preset: str, ttl: int | None, api_url: str, as_
     from imgpipe.delivery_urls import path
     from imgpipe.keys import is_upload_id
 
-    settings = load_settings()
+    settings = load_settings(USER_VAR_DIR)
     if not settings.delivery_secret:
         raise click.UsageError("set IMGPIPE_DELIVERY_SECRET (the API's own) to mint delivery URLs")
     if not is_upload_id(upload_id):

@@ -15,6 +15,7 @@ import requests
 
 from cli import credentials
 from cli.stack import PROJECT_ROOT, free_port
+from imgpipe.error_codes import ApiError
 from stacks import ensure_servers
 
 SERVICE_KEYS = [f"S3_{role}_{kind}_KEY" for role in ("UPLOAD", "READ", "WORKER", "API", "MULTIPART") for kind in ("ACCESS", "SECRET")]
@@ -64,7 +65,8 @@ def test_first_start_makes_credentials_in_a_private_file_and_the_next_start_reus
         file = checkout.var_dir / "credentials.env"
         assert stat.S_IMODE(file.stat().st_mode) == 0o600
         made = credentials.read(file)
-        assert set(made) == {"S3_ACCESS_KEY", "S3_SECRET_KEY", *SERVICE_KEYS, "REDIS_URL", "IMGPIPE_API_TOKEN"}
+        assert set(made) == {"S3_ACCESS_KEY", "S3_SECRET_KEY", *SERVICE_KEYS, "REDIS_URL", "IMGPIPE_API_TOKEN",
+                             "IMGPIPE_DELIVERY_SECRET"}
         assert made["S3_ACCESS_KEY"] != "minioadmin" and len(made["S3_SECRET_KEY"]) == 40
         assert len(set(made.values())) == len(made)  # no two alike
         assert made["REDIS_URL"].startswith("redis://:") and len(made["REDIS_URL"].split(":")[2].split("@")[0]) == 64
@@ -91,6 +93,10 @@ def test_first_start_makes_credentials_in_a_private_file_and_the_next_start_reus
         assert listed.returncode == 0, listed.stderr
         refused = checkout.imgpipe("ls", "--api", checkout.api_url, IMGPIPE_API_TOKEN="not-the-token")
         assert refused.returncode == 1 and "unauthorized" in refused.stderr
+        minted = checkout.imgpipe("delivery-url", "f" * 32, "thumbnail", "--api", checkout.api_url)  # the file's secret
+        assert minted.returncode == 0, minted.stderr
+        delivered = requests.get(minted.stdout.strip(), allow_redirects=False, timeout=10)
+        assert (delivered.status_code, delivered.json()["error"]["code"]) == (404, ApiError.NOT_FOUND), "signed alike: no 403"
         fresh = checkout.imgpipe("login", "--api", checkout.api_url)
         assert fresh.returncode == 0, fresh.stderr
         assert requests.get(fresh.stdout.strip(), allow_redirects=False, timeout=10).status_code == 303

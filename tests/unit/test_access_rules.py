@@ -71,6 +71,7 @@ def test_the_credentials_file_is_made_private_filled_in_and_otherwise_kept(tmp_p
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert credentials.read(path) == made
     assert Settings.from_env(made).redis_password and Settings.from_env(made).api_token == made["IMGPIPE_API_TOKEN"]
+    assert Settings.from_env(made).delivery_secret == made["IMGPIPE_DELIVERY_SECRET"]
     assert all(3 <= len(made[name]) <= 20 for name in made if name.endswith("ACCESS_KEY"))
     assert all(len(made[name]) == 40 for name in made if name.endswith("SECRET_KEY"))
 
