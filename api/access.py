@@ -27,7 +27,6 @@ from api.browser import is_preflight
 from api.errors import error_response
 from api.login import LOGIN_PATH, has_session
 from api.sites import is_cross_site
-from imgpipe import delivery_urls
 from imgpipe.error_codes import ApiError
 from imgpipe.settings import NO_AUTH_CONSENT, Settings
 from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
@@ -98,8 +97,8 @@ def install(app: Flask, settings: Settings) -> None:
         the page, /rq and all static files."""
         if request.path in OPEN_PATHS or request.path == LOGIN_PATH or is_preflight():
             return None
-        if request.endpoint == delivery.ENDPOINT and (settings.delivery == delivery.PUBLIC or "sig" in request.args):
-            return _admit_delivery(settings)
+        if delivery.judged_by_url(settings):
+            return _admit_delivery_url(settings)
         if settings.api_token:
             how = owner_credential(settings.api_token)
             if how is not None:
@@ -138,16 +137,11 @@ def bearer_token() -> str:
     return (authorization.token or "").strip()
 
 
-def _admit_delivery(settings: Settings):
-    """Public mode opens every derivative address; in private mode the URL's own signature must
-    open it. A page's <img> on another site is the point of these addresses: no cross-site check."""
-    if settings.delivery != delivery.PUBLIC:
-        args = request.args
-        try:
-            delivery_urls.verify(settings.delivery_secret, request.view_args["upload_id"], request.view_args["preset"],
-                                 args.get("sig", ""), args.get("exp"), time.time())
-        except delivery_urls.DeliveryRefused as refused:
-            return error_response(refused.status, refused.code, refused.message)
+def _admit_delivery_url(settings: Settings):
+    """A page's <img> on another site is the point of these addresses: no cross-site check."""
+    refused = delivery.url_refusal(settings)
+    if refused is not None:
+        return error_response(refused.status, refused.code, refused.message)
     g.delivery_access = delivery.BY_URL
     return None
 

@@ -18,6 +18,7 @@ outlives the URL it points to.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from api.validation import RequestRejected
 from imgpipe import uploads
+from imgpipe.delivery_urls import DeliveryRefused, verify
 from imgpipe.error_codes import ApiError
 from imgpipe.negotiation import choose
 
@@ -34,6 +36,30 @@ PUBLIC = "public"
 # How api.access admitted the request: by the URL alone (anyone holding it may be answered from a
 # shared cache), or by a credential (only that client's own cache may keep the answer).
 BY_URL = "url"
+_UNJUDGED = object()
+
+
+def judged_by_url(settings) -> bool:
+    """Whether the request is for a derivative's address and its URL alone decides: always in public
+    mode, and in private mode when it carries a signature (right or wrong)."""
+    return request.endpoint == ENDPOINT and (settings.delivery == PUBLIC or "sig" in request.args)
+
+
+def url_refusal(settings) -> DeliveryRefused | None:
+    """Why the URL opens nothing, None when it opens the address; judged once per request, as both
+    api.limits and api.access ask."""
+    verdict = g.get("delivery_refusal", _UNJUDGED)
+    if verdict is _UNJUDGED:
+        verdict = None
+        if settings.delivery != PUBLIC:
+            args, view = request.args, request.view_args or {}
+            try:
+                verify(settings.delivery_secret, view.get("upload_id", ""), view.get("preset", ""),
+                       args.get("sig", ""), args.get("exp"), time.time())
+            except DeliveryRefused as refused:
+                verdict = refused
+        g.delivery_refusal = verdict
+    return verdict
 
 
 @bp.get("/uploads/<upload_id:upload_id>/<preset>", strict_slashes=False)

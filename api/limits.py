@@ -41,9 +41,8 @@ from api import delivery
 from api.access import OPEN_PATHS, bearer_token, owner_credential
 from api.browser import is_preflight
 from api.login import COOKIE, LOGIN_PATH
-from imgpipe import delivery_urls
-from imgpipe.redis_connection import redis_client
 from imgpipe.error_codes import ApiError
+from imgpipe.redis_connection import redis_client
 from imgpipe.settings import Settings
 from imgpipe.upload_tokens import TokenRefused, looks_like_upload_token, verify
 
@@ -101,7 +100,7 @@ def _judge(settings: Settings) -> tuple[str, str]:
         return API_TOKEN, ""
     if settings.api_token and owner_credential(settings.api_token) is not None:
         return API_TOKEN, ""
-    if request.endpoint == delivery.ENDPOINT and (settings.delivery == delivery.PUBLIC or "sig" in request.args):
+    if delivery.judged_by_url(settings):
         return _judge_delivery_url(settings), ""
     supplied = bearer_token()
     if settings.upload_token_secret and looks_like_upload_token(supplied):
@@ -117,15 +116,10 @@ def _judge(settings: Settings) -> tuple[str, str]:
 def _judge_delivery_url(settings: Settings) -> str:
     """An expired URL was minted by the app all the same (a page kept too long): it counts as no
     credential, not as a guess."""
-    if settings.delivery == delivery.PUBLIC:
+    refused = delivery.url_refusal(settings)
+    if refused is None:
         return DELIVERY_URL
-    args, view = request.args, request.view_args or {}
-    try:
-        delivery_urls.verify(settings.delivery_secret, view.get("upload_id", ""), view.get("preset", ""),
-                             args.get("sig", ""), args.get("exp"), time.time())
-    except delivery_urls.DeliveryRefused as refused:
-        return ANONYMOUS if refused.code == ApiError.DELIVERY_URL_EXPIRED else BAD_CREDENTIAL
-    return DELIVERY_URL
+    return ANONYMOUS if refused.code == ApiError.DELIVERY_URL_EXPIRED else BAD_CREDENTIAL
 
 
 def _note_retry_after(limit: RequestLimit) -> None:
