@@ -148,16 +148,19 @@ class Settings:
             raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
 
     def _check_delivery(self) -> None:
-        """A cached redirect must never outlive the presigned URL it points to."""
+        """In private mode a kept redirect must never outlive the presigned URL it points to; in
+        public mode it points at a permanent URL."""
         if self.delivery not in DELIVERY_MODES:
             raise ValueError(f"IMGPIPE_DELIVERY must be one of {', '.join(DELIVERY_MODES)}, got {self.delivery!r}")
         if self.delivery_secret and len(self.delivery_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_DELIVERY_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
-        if not 0 <= self.delivery_max_age < self.result_url_ttl:
-            raise ValueError(f"IMGPIPE_DELIVERY_MAX_AGE is seconds, from 0 to below IMGPIPE_RESULT_URL_TTL"
-                             f" ({self.result_url_ttl}): a cached redirect must not outlive the presigned URL it"
-                             f" points to, got {self.delivery_max_age!r}")
+        if self.delivery_max_age < 0:
+            raise ValueError(f"IMGPIPE_DELIVERY_MAX_AGE is seconds, got {self.delivery_max_age!r}")
+        if self.delivery == "private" and self.delivery_max_age >= self.result_url_ttl:
+            raise ValueError(f"IMGPIPE_DELIVERY_MAX_AGE must be below IMGPIPE_RESULT_URL_TTL ({self.result_url_ttl})"
+                             " in private delivery mode: a kept redirect must not outlive the presigned URL it points"
+                             f" to, got {self.delivery_max_age!r}")
 
     def _check_store_identities(self) -> None:
         """Every identity its own key: two roles sharing one would hold each other's rights."""

@@ -84,6 +84,7 @@ def test_delivery_settings_are_read_and_checked():
     with pytest.raises(ValueError, match="IMGPIPE_DELIVERY_MAX_AGE"):
         Settings(delivery_max_age=-1)
     assert Settings(result_url_ttl=100, delivery_max_age=99).delivery_max_age == 99
+    assert Settings(delivery="public", delivery_max_age=86400).delivery_max_age == 86400, "a permanent URL's redirect"
 
 
 def test_limits_are_settings_read_and_checked_at_start():
