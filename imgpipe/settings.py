@@ -21,8 +21,6 @@ from imgpipe.presets import Presets, load_presets
 from imgpipe.store_identities import PROCESS_IDENTITIES, ROOT, SERVICE_ROLES
 
 MIN_TOKEN_SECRET_LENGTH = 32
-# private: derivatives are read through presigned URLs only; public: the bucket lets anyone read them.
-DELIVERY_MODES = ("private", "public")
 # The loopback names every API answers to; IMGPIPE_ALLOWED_HOSTS adds the public ones.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _HOST_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)\Z")
@@ -32,6 +30,8 @@ _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5}
 # off: no model is loaded; flag: every upload is scored and kept; reject: one scored at or over the threshold fails.
 MODERATION_MODES = ("off", "flag", "reject")
 STORE_IDENTITY_MODES = ("create", "given")
+# private: every derivative URL is presigned; public: anyone may read the derivative prefixes (never originals/).
+DELIVERY_MODES = ("private", "public")
 MIN_SECRET_KEY_LENGTH = 8  # MinIO's (and S3's) shortest secret key
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -86,7 +86,6 @@ class Settings:
     webhook_retry_intervals: tuple[int, ...] = (10, 30, 60, 120, 300)  # one more try than there are intervals
     cors_origins: tuple[str, ...] = ()  # `scheme://host[:port]` each, or `*` alone for any origin
     upload_token_secret: str = ""
-    delivery: str = "private"
     delivery_secret: str = ""  # signs delivery URLs (imgpipe.delivery_urls); empty: none opens anything
     delivery_max_age: int = 600  # seconds a client or cache may keep a delivery redirect
     allowed_hosts: str = ""  # public names of the API, beyond LOOPBACK_HOSTS
@@ -94,6 +93,7 @@ class Settings:
     insecure_no_auth_on_trusted_network: bool = False
     orphan_min_age: float = 3600.0
     retention_days: float = 0.0
+    delivery: str = "private"
 
     # Rate limits (flask-limiter's notation, several separated by ";"; empty: not limited).
     rate_limit_bad_credential: str = "10 per minute; 100 per day"
@@ -123,7 +123,6 @@ class Settings:
         if self.upload_token_secret and len(self.upload_token_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_UPLOAD_TOKEN_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
-        self._check_delivery()
         if self.moderation not in MODERATION_MODES:
             raise ValueError(f"IMGPIPE_MODERATION must be one of {', '.join(MODERATION_MODES)}, got {self.moderation!r}")
         if not 0 <= self.moderation_threshold <= 1:
@@ -142,16 +141,17 @@ class Settings:
         if self.job_memory_mb < 0:
             raise ValueError(f"IMGPIPE_JOB_MEMORY_MB is megabytes (0: no cap), got {self.job_memory_mb!r}")
         self._check_store_identities()
+        if self.delivery not in DELIVERY_MODES:
+            raise ValueError(f"IMGPIPE_DELIVERY must be one of {', '.join(DELIVERY_MODES)}, got {self.delivery!r}")
+        self._check_delivery_urls()
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
 
-    def _check_delivery(self) -> None:
+    def _check_delivery_urls(self) -> None:
         """In private mode a kept redirect must never outlive the presigned URL it points to; in
         public mode it points at a permanent URL."""
-        if self.delivery not in DELIVERY_MODES:
-            raise ValueError(f"IMGPIPE_DELIVERY must be one of {', '.join(DELIVERY_MODES)}, got {self.delivery!r}")
         if self.delivery_secret and len(self.delivery_secret) < MIN_TOKEN_SECRET_LENGTH:
             raise ValueError(f"IMGPIPE_DELIVERY_SECRET must be at least {MIN_TOKEN_SECRET_LENGTH} characters"
                              " (for example the output of `openssl rand -hex 32`)")
@@ -263,10 +263,10 @@ _PREFIXED = {
     "result_url_ttl", "upload_grace", "sweep_interval", "sweep_min_age",
     "processing_deadline", "max_attempts", "api_token", "max_batch", "webhook_secret",
     "webhook_allow_hosts", "webhook_retry_intervals", "cors_origins", "upload_token_secret", "orphan_min_age",
-    "delivery", "delivery_secret", "delivery_max_age",
+    "delivery_secret", "delivery_max_age",
     "retention_days", "allowed_hosts", "insecure_no_auth_on_trusted_network", "moderation", "moderation_threshold",
     "presets", "store_identities", "multipart_threshold_mb", "multipart_ttl",
-    "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies",
+    "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies", "delivery",
     *RATE_LIMITS,
 }
 
