@@ -9,10 +9,12 @@ by the read identity, never by the root account.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import urllib3
@@ -46,11 +48,31 @@ class TooLarge(Exception):
 
 @dataclass(frozen=True)
 class Stored:
-    """An object's size, ETag and the headers the store answers a HEAD with (lower-case names)."""
+    """An object's size, ETag and the headers the store answers a HEAD or a GET with (lower-case
+    names: S3 answers both with the same ones)."""
 
     size: int
     etag: str
     headers: dict[str, str]
+
+
+class Fetched:
+    """An object being read: what the store said of it in the GET's answer, before any of its bytes."""
+
+    def __init__(self, key: str, response):
+        self.key = key
+        self.response = response
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        self.stored = Stored(size=int(headers["content-length"]), etag=headers.get("etag", "").strip('"'),
+                             headers=headers)
+
+    def read(self, limit: int) -> bytes:
+        """The object's stored bytes as they are, undecoded whatever its Content-Encoding, and
+        never more than `limit`: TooLarge past it."""
+        data = Storage._call(self.response.read, limit + 1, decode_content=False)
+        if len(data) > limit:
+            raise TooLarge(f"{self.key} holds more than {limit} bytes")
+        return data
 
 
 def http_pool(*, timeout: float, retries: int) -> urllib3.PoolManager:
@@ -191,19 +213,27 @@ class Storage:
                          if item.object_name == key), None)
         return self._call(first)
 
-    def read(self, key: str, limit: int, etag: str) -> bytes:
-        """The object's stored bytes as they are, undecoded whatever its Content-Encoding, and
-        never more than `limit`: TooLarge past it. `etag` (from `stat`) makes the store refuse
-        the read if the object is no longer the one that was checked."""
-        response = self._call(self.client.get_object, self.bucket, key, request_headers={"If-Match": f'"{etag}"'})
+    @contextlib.contextmanager
+    def fetch(self, key: str) -> Iterator[Fetched | None]:
+        """One GET of the object (None when it does not exist): its headers first, its bytes
+        read only if the caller wants them, so checks of what was stored cost no request of
+        their own, and apply to the very bytes read (no other version can come in between).
+        Bytes left unread are never transferred: the connection is closed instead."""
         try:
-            data = self._call(response.read, limit + 1, decode_content=False)
+            response = self._call(self.client.get_object, self.bucket, key)
+        except S3Error as error:
+            if error.code in _NOT_FOUND:
+                response = None
+            else:
+                raise
+        if response is None:
+            yield None
+            return
+        try:
+            yield Fetched(key, response)
         finally:
             response.close()
             response.release_conn()
-        if len(data) > limit:
-            raise TooLarge(f"{key} holds more than {limit} bytes")
-        return data
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         self._call(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data),

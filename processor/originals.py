@@ -1,9 +1,12 @@
 """Reading an original the worker can trust: only bytes it checked, never more than were declared.
 
 A presigned PUT honours headers its signature does not list, so what the store holds may not be
-what the upload URL allowed. Before reading, the worker asks the store for the object's metadata
-and refuses an original stored with anything the URL did not sign; then it reads the raw stored
-bytes, with no transfer decoding (a gzip bomb stays ten megabytes), and at most the declared size.
+what the upload URL allowed. The worker asks for the original once (a GET); from the headers of
+the answer, before it reads any of the body, it refuses an original stored with anything the URL
+did not sign, or larger than a worker takes; then it reads the raw stored bytes, with no transfer
+decoding (a gzip bomb stays ten megabytes), and at most the size the store gave. The checks thus
+cost no request of their own (a HEAD before the GET was one in six of an upload's requests), and
+they hold for the very bytes read.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ _STANDARD_CLASS = ("", "STANDARD")
 
 
 def refusal(headers: dict[str, str], size: int, declared_size: int | None, declared_type: str) -> ImageRejected | None:
-    """Why a stored original (its HEAD headers, lower-case names, and size) is not the one its
-    upload URL signed, or None when it is. Pure."""
+    """Why a stored original (the headers the store answers for it, lower-case names, and its
+    size) is not the one its upload URL signed, or None when it is. Pure."""
     if headers.get(_SSE_C):
         return _refused(UploadFailure.ENCRYPTED_ORIGINAL,
                         f"it was stored encrypted with a customer key ({headers[_SSE_C]})")
@@ -47,16 +50,17 @@ def read_original(storage: Storage, row: dict, max_bytes: int) -> bytes | None:
     """The original's bytes once checked against what its upload URL signed; None when it is not
     in the bucket. Raises ImageRejected for an original refused for how it was stored, or one
     over `max_bytes`."""
-    stored = storage.stat(row["key"])
-    if stored is None:
-        return None
-    if stored.size > max_bytes:
-        raise ImageRejected(UploadFailure.TOO_LARGE, f"the upload is {stored.size} bytes; the limit is {max_bytes}")
-    refused = refusal(stored.headers, stored.size, row["declared_size"], row["content_type"])
-    if refused is not None:
-        raise refused
-    try:
-        return storage.read(row["key"], stored.size, stored.etag)
-    except TooLarge:
-        raise ImageRejected(UploadFailure.SIZE_MISMATCH,
-                            f"the original held more than the {stored.size} bytes it was stored as")
+    with storage.fetch(row["key"]) as original:
+        if original is None:
+            return None
+        stored = original.stored
+        if stored.size > max_bytes:
+            raise ImageRejected(UploadFailure.TOO_LARGE, f"the upload is {stored.size} bytes; the limit is {max_bytes}")
+        refused = refusal(stored.headers, stored.size, row["declared_size"], row["content_type"])
+        if refused is not None:
+            raise refused
+        try:
+            return original.read(stored.size)
+        except TooLarge:
+            raise ImageRejected(UploadFailure.SIZE_MISMATCH,
+                                f"the original held more than the {stored.size} bytes it was stored as")
