@@ -61,6 +61,7 @@ from processor.resources import moderator, use_settings
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
+HEARTBEAT_REPEAT_SECONDS = 5.0  # against RQ's worker lifetimes of 180 s and more
 PRESETS_POLL_SECONDS = 1.0  # while no API has recorded its presets yet
 # A worker configured to do what this install cannot (sysexits' EX_CONFIG): starting it again would not help.
 EXIT_CANNOT_START = 78
@@ -119,10 +120,33 @@ class JobRefused(Exception):
 
 class ImagesWorker(SimpleWorker):
     """An RQ worker that runs imgpipe's jobs in its own process, refuses any other, and
-    remembers whether it was asked to stop (SIGTERM/SIGINT)."""
+    remembers whether it was asked to stop (SIGTERM/SIGINT).
+
+    Around each job RQ writes the worker's heartbeat (a HSET and two EXPIREs, a round trip each)
+    three times with the same lifetime within a millisecond, and its idle state twice: 20 round
+    trips to Redis per job, half of them repeats (docs/design/cost-per-image.md). A heartbeat that
+    repeats the last one's lifetime within HEARTBEAT_REPEAT_SECONDS, and a state the worker
+    already recorded, are not sent again: the worker's key expires at most that much sooner than
+    RQ asked, and a heartbeat with another lifetime (the job's, when one starts) always goes."""
 
     job_class = ImgpipeJob
     stop_was_requested = False
+    _last_heartbeat: tuple[int | None, float] | None = None  # (the lifetime asked, when it was sent)
+    _recorded_state: str | None = None
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        sent = time.monotonic()
+        last = self._last_heartbeat
+        if last is not None and last[0] == timeout and sent - last[1] < HEARTBEAT_REPEAT_SECONDS:
+            return
+        super().heartbeat(timeout, pipeline)
+        self._last_heartbeat = (timeout, sent)
+
+    def set_state(self, state: str, pipeline=None):
+        if pipeline is None and state == self._recorded_state:
+            return
+        super().set_state(state, pipeline)
+        self._recorded_state = state
 
     def request_stop(self, signum, frame):
         self.stop_was_requested = True
@@ -161,7 +185,10 @@ def run_worker(settings: Settings, *, name: str, burst: bool = False) -> None:
             log.error("the worker cannot start: %s", refusal)
             sys.exit(EXIT_CANNOT_START)
         worker = ImagesWorker(queues, connection=connection, name=name, maintenance_interval=30, serializer=SERIALIZER)
-        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        # RQ's own lines at WARNING unless LOG_LEVEL=debug: per job it logs three at INFO that
+        # say what the job's own "upload …: completed" line says, on the worker's time.
+        rq_level = "DEBUG" if settings.log_level.upper() == "DEBUG" else "WARNING"
+        worker.work(burst=burst, with_scheduler=True, logging_level=rq_level)
     except (redis.ConnectionError, redis.TimeoutError) as error:
         log.warning("worker lost Redis: %s", error)
     if not (burst or (worker is not None and worker.stop_was_requested)):
