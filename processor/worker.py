@@ -47,6 +47,7 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.exceptions import DeserializationError
 from rq.job import Job
+from rq.utils import now
 
 from imgpipe.processes import die_with_parent, process_stat, started_at
 from imgpipe.queues import (SERIALIZER, fetch_job, make_queue, make_reprocess_queue, make_webhook_queue,
@@ -62,6 +63,7 @@ from processor.resources import moderator, use_settings
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0
 HEARTBEAT_REPEAT_SECONDS = 5.0  # against RQ's worker lifetimes of 180 s and more
+SUSPENSION_CHECK_SECONDS = 1.0
 PRESETS_POLL_SECONDS = 1.0  # while no API has recorded its presets yet
 # A worker configured to do what this install cannot (sysexits' EX_CONFIG): starting it again would not help.
 EXIT_CANNOT_START = 78
@@ -123,16 +125,19 @@ class ImagesWorker(SimpleWorker):
     remembers whether it was asked to stop (SIGTERM/SIGINT).
 
     Around each job RQ writes the worker's heartbeat (a HSET and two EXPIREs, a round trip each)
-    three times with the same lifetime within a millisecond, and its idle state twice: 20 round
-    trips to Redis per job, half of them repeats (docs/design/cost-per-image.md). A heartbeat that
+    three times with the same lifetime within a millisecond, and its idle state twice: of the 20
+    round trips to Redis a job took, 9 were repeats (docs/design/cost-per-image.md). A heartbeat that
     repeats the last one's lifetime within HEARTBEAT_REPEAT_SECONDS, and a state the worker
     already recorded, are not sent again: the worker's key expires at most that much sooner than
-    RQ asked, and a heartbeat with another lifetime (the job's, when one starts) always goes."""
+    RQ asked, and a heartbeat with another lifetime (the job's, when one starts) always goes.
+    Nor does a job get a heartbeat as it ends (it keeps a job alive while its callbacks run, and
+    imgpipe's have none), and `rq suspend` is looked for once a second, not before every job."""
 
     job_class = ImgpipeJob
     stop_was_requested = False
     _last_heartbeat: tuple[int | None, float] | None = None  # (the lifetime asked, when it was sent)
     _recorded_state: str | None = None
+    _suspension_checked = float("-inf")
 
     def heartbeat(self, timeout: int | None = None, pipeline=None):
         sent = time.monotonic()
@@ -147,6 +152,15 @@ class ImagesWorker(SimpleWorker):
             return
         super().set_state(state, pipeline)
         self._recorded_state = state
+
+    def handle_execution_ended(self, job: Job, queue, heartbeat_ttl: int):
+        job.ended_at = now()
+
+    def check_for_suspension(self, burst: bool):
+        if time.monotonic() - self._suspension_checked < SUSPENSION_CHECK_SECONDS:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = time.monotonic()
 
     def request_stop(self, signum, frame):
         self.stop_was_requested = True
