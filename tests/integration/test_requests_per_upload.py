@@ -1,7 +1,8 @@
 """What one upload asks of MinIO and what its job asks of Redis, counted by the servers themselves
 (MinIO's per-API metrics, Redis's MONITOR) on a real stack: the worker reads an original with one
-GET and no HEAD, writes each derivative once, and sends RQ's worker heartbeat once per lifetime
-a job changes it to, not once per call RQ makes (docs/design/cost-per-image.md)."""
+GET and no HEAD, over a connection it keeps, writes each derivative once, and sends RQ's worker
+heartbeat once per lifetime a job changes it to, not once per call RQ makes
+(docs/design/cost-per-image.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from bench.minio_requests import request_counts
 from imgpipe.redis_connection import redis_client
+from imgpipe.storage import Storage
+from imgpipe.store_identities import ROOT
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
 from stacks import running_stack
@@ -89,3 +92,25 @@ def test_a_job_sends_the_worker_heartbeat_once_per_lifetime(stack, tmp_path):
     # One as the job starts (its timeout and a minute), one as the worker goes back to waiting.
     assert len(beats) == 2, commands
     assert lifetimes == ["180", "480"], commands
+
+
+def test_reading_objects_one_after_another_keeps_one_connection(stack):
+    storage = Storage(stack.settings, ROOT)
+    storage.write("resized/connection-check.jpg", b"x" * 5000, "image/jpeg")
+    pool = storage.client._http.connection_from_url(stack.settings.s3_endpoint_url)
+
+    def open_sockets() -> list[int]:
+        """The local ports of the pooled connections whose socket is open."""
+        return [connection.sock.getsockname()[1] for connection in list(pool.pool.queue)
+                if connection is not None and connection.sock is not None]
+
+    ports = []
+    for _ in range(3):
+        with storage.fetch("resized/connection-check.jpg") as fetched:
+            assert fetched.read(fetched.stored.size) == b"x" * 5000
+        ports += open_sockets()
+    assert len(ports) == 3 and len(set(ports)) == 1, ports  # one socket, kept for the next read
+    with storage.fetch("resized/connection-check.jpg") as unread:
+        assert unread.stored.size == 5000  # refused on its headers: its body is not transferred
+    assert open_sockets() == [], "a body left unread closes its connection"
+    storage.remove(["resized/connection-check.jpg"])
