@@ -22,6 +22,7 @@ import PIL
 from bench import api_load, memory, moderation, multipart, pipeline, presign, processing, report
 from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
+from bench.old_design.measure import side_by_side as old_design_side_by_side
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
 from bench.stacks import (PROJECT_ROOT, PostgresServer, remove_stack, start_api_variant, start_stack,
                           use_worker_variant)
@@ -294,6 +295,7 @@ def run(plan: Plan, mode: str) -> dict:
         database.close()
         latency = measure_databases({"sqlite": stack, "postgresql": postgresql_stack}, plan, inputs["1mp"], images)
         reprocessing = measure_reprocess(stack, plan, inputs["1mp"])
+        old_design = old_design_side_by_side(stack, inputs["1mp"], images, plan.e2e_uploads, WORKERS, mode, say)
         api_variants = measure_api(stack, plan, postgresql_stack)
     finally:
         remove_stack(stack)
@@ -333,6 +335,7 @@ def run(plan: Plan, mode: str) -> dict:
         "pure_images_per_s": shipped["pure_images_per_s"],
         "pipeline_variants": variants,
         "reprocess": reprocessing,
+        "old_design": old_design,
         "api_variants": api_variants,
         "memory_12mp": memory_12mp,
         "memory_100mp": memory_100mp,

@@ -12,6 +12,8 @@ import platform
 import time
 from pathlib import Path
 
+from bench.old_design.summary import lines as old_design_lines
+
 BEGIN = "<!-- bench:begin (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:end -->"
 
@@ -253,6 +255,7 @@ def generated_section(results: dict) -> str:
         "peak, with the model loaded when on:",
         "",
         *moderation_table(results),
+        *old_design_lines(results),
         END,
     ]
     return "\n".join(parts)

@@ -1,0 +1,35 @@
+"""The old design's part of BENCHMARKS.md' generated section, from results["old_design"]: nothing
+when a results file has none."""
+
+from __future__ import annotations
+
+LABELS = {"imgpipe": "imgpipe (presigned PUT, MinIO event, RQ, `imgpipe worker` × 2)",
+          "old": "the replaced service (form post through the app, Celery prefork × 2, a decode per derivative)"}
+
+
+def lines(results: dict) -> list[str]:
+    run = results.get("old_design")
+    if run is None:
+        return []
+    kinds = list(dict.fromkeys(kind for design in LABELS for kind in run[design]["burst"]["cpu_ms_per_image"]))
+    table = [
+        "",
+        f"The service imgpipe replaced, side by side ({run['mode']} run, {run['measured_at']}, background CPU load"
+        f" {run['background_cpu_busy']['before']:.0%} before, {run['background_cpu_busy']['after']:.0%} after):"
+        f" {run['uploads']} single 1 MP uploads on each, taking turns, from the client's first request to the row"
+        f" completed; then bursts of {run['burst_uploads']} on {run['workers']} workers each, imgpipe, old, old,"
+        " imgpipe (`python -m bench.old_design`, bench/old_design):",
+        "",
+        "| design | upload→completed p50 ms | p95 ms | upload requests p50 ms | burst images/s |"
+        " burst images/s, timed whole | " + " | ".join(f"{kind} CPU ms" for kind in kinds) + " | CPU ms per image |",
+        "| --- |" + " ---: |" * (5 + len(kinds) + 1),
+    ]
+    for design, label in LABELS.items():
+        idle, burst = run[design]["idle"], run[design]["burst"]
+        cpu = burst["cpu_ms_per_image"]
+        table.append(f"| {label} | {idle['p50_ms']} | {idle['p95_ms']} | {idle['upload_requests_p50_ms']} |"
+                     f" {burst['images_per_s']} | {burst['whole_call_images_per_s']} | "
+                     + " | ".join(str(cpu.get(kind, "")) for kind in kinds) + f" | {burst['cpu_ms_per_image_total']} |")
+    table += ["", f"Old over imgpipe: p50 × {run['p50_ratio']}, CPU per image × {run['cpu_ratio']}; imgpipe over old:"
+                  f" burst images/s × {run['burst_ratio']} (× {run['whole_call_burst_ratio']} timed whole)."]
+    return table
