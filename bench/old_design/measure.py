@@ -12,6 +12,9 @@ the same pictures on the same machine in the same minutes.
   bench.pipeline.burst, whose clock starts at the first PUT, after its POST /uploads calls; so
   each burst is also timed whole, from the call to its return, creations and the last poll
   included, and the ratio is given both ways.
+- Derivation alone: CPU ms per picture of imgpipe's make_derivatives and of the old worker's
+  three decodes, in this process, taking turns, on the burst's pictures: how much of the
+  workers' difference is the derivation and how much the work around it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from datetime import datetime, timezone
 
 import requests
 
-from bench import pipeline
+from bench import pipeline, processing
 from bench.old_design import records
+from bench.old_design.derivatives import old_derivatives
 from bench.old_design.service import OldService, start_old_service
 from bench.report import cpu_busy_fraction
 from bench.stacks import use_worker_variant
@@ -164,10 +168,30 @@ def _combined(runs: list[dict]) -> dict:
             "cpu_ms_per_image": cpu, "cpu_ms_per_image_total": round(sum(cpu.values()), 1), "runs": runs}
 
 
+def derivation_cpu_ms(pictures: list[bytes], rounds: int) -> dict[str, float]:
+    """Median over rounds of CPU ms per picture (every thread of this process), after a checked
+    warm-up call of each."""
+    implementations = {"imgpipe": processing.ours, "old": old_derivatives}
+    for name, derive in implementations.items():
+        processing.check_outputs(name, pictures[0], derive(pictures[0]))
+    samples: dict[str, list[float]] = {name: [] for name in implementations}
+    for _ in range(rounds):
+        for name, derive in implementations.items():
+            began = time.process_time()
+            for picture in pictures:
+                derive(picture)
+            samples[name].append((time.process_time() - began) * 1000 / len(pictures))
+    return {name: round(statistics.median(values), 1) for name, values in samples.items()}
+
+
 def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int, workers: int, mode: str,
                  say=print) -> dict:
     """imgpipe's shipped workers on `stack` against the old service started on its MinIO."""
     background_before = cpu_busy_fraction(1.0)
+    distinct = list(dict.fromkeys(images))
+    say(f"old design: derivation alone, {len(distinct)} pictures, {max(2, uploads // 2)} rounds")
+    derivation = derivation_cpu_ms(distinct, max(2, uploads // 2))
+    say(f"  CPU ms per picture {derivation}")
     use_worker_variant(stack, "shipped", workers)
     pipeline.wait_for_workers(stack, workers)
     say(f"old design: starting its Redis, web app and Celery worker ({workers} prefork processes)")
@@ -193,8 +217,10 @@ def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int,
         old.stop()
     bursts = {design: _combined(design_runs) for design, design_runs in runs.items()}
     return {
-        "imgpipe": {"idle": idle["imgpipe"], "burst": bursts["imgpipe"]},
-        "old": {"idle": idle["old"], "burst": bursts["old"]},
+        **{design: {"idle": idle[design], "burst": bursts[design], "derivation_cpu_ms": derivation[design],
+                    "worker_cpu_ms_beyond_derivation": round(bursts[design]["cpu_ms_per_image"]["worker"]
+                                                             - derivation[design], 1)}
+           for design in ("imgpipe", "old")},
         "p50_ratio": round(idle["old"]["p50_ms"] / idle["imgpipe"]["p50_ms"], 2),
         "burst_ratio": round(bursts["imgpipe"]["images_per_s"] / bursts["old"]["images_per_s"], 2),
         "whole_call_burst_ratio": round(bursts["imgpipe"]["whole_call_images_per_s"]
