@@ -22,8 +22,8 @@ import PIL
 from bench import api_load, memory, moderation, multipart, pipeline, presign, processing, report
 from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
-from bench.old_design.measure import side_by_side as old_design_side_by_side
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
+from bench.old_design.measure import side_by_side as old_design_side_by_side
 from bench.stacks import (PROJECT_ROOT, PostgresServer, remove_stack, start_api_variant, start_stack,
                           use_worker_variant)
 from imgpipe import uploads
@@ -287,6 +287,8 @@ def run(plan: Plan, mode: str) -> dict:
     postgres, postgresql_stack = PostgresServer(), None
     try:
         variants = measure_pipeline(stack, plan, inputs["1mp"], images)
+        # on this stack alone, before the PostgreSQL one starts, as the pipeline figures above
+        old_design = old_design_side_by_side(stack, inputs["1mp"], images, plan.e2e_uploads, WORKERS, mode, say)
         say("starting PostgreSQL and a second stack on it")
         postgres.start()
         postgresql_stack = start_stack(WORKERS, database_url=postgres.create_database("bench"))
@@ -295,7 +297,6 @@ def run(plan: Plan, mode: str) -> dict:
         database.close()
         latency = measure_databases({"sqlite": stack, "postgresql": postgresql_stack}, plan, inputs["1mp"], images)
         reprocessing = measure_reprocess(stack, plan, inputs["1mp"])
-        old_design = old_design_side_by_side(stack, inputs["1mp"], images, plan.e2e_uploads, WORKERS, mode, say)
         api_variants = measure_api(stack, plan, postgresql_stack)
     finally:
         remove_stack(stack)
