@@ -9,9 +9,9 @@ from PIL import Image
 
 from bench.alternatives import COMPRESSED_QUALITY, DERIVED_QUALITY, RESIZED_BOX, THUMBNAIL_BOX
 
-# (key prefix, box or None for full size, JPEG quality)
-DERIVATIVES = (("resized", RESIZED_BOX, DERIVED_QUALITY), ("compressed", None, COMPRESSED_QUALITY),
-               ("thumbnails", THUMBNAIL_BOX, DERIVED_QUALITY))
+# (box or None for full size, JPEG quality) of resized, compressed and thumbnail, stored under PREFIXES
+DERIVATIVES = ((RESIZED_BOX, DERIVED_QUALITY), (None, COMPRESSED_QUALITY), (THUMBNAIL_BOX, DERIVED_QUALITY))
+PREFIXES = ("resized", "compressed", "thumbnails")
 
 
 def derivative(original: bytes, box: int | None, quality: int) -> bytes:
@@ -25,5 +25,5 @@ def derivative(original: bytes, box: int | None, quality: int) -> bytes:
 
 def old_derivatives(original: bytes) -> tuple[bytes, bytes, bytes]:
     """(resized, compressed, thumbnail), as bench.processing's implementations answer."""
-    resized, compressed, thumbnail = (derivative(original, box, quality) for _, box, quality in DERIVATIVES)
+    resized, compressed, thumbnail = (derivative(original, box, quality) for box, quality in DERIVATIVES)
     return resized, compressed, thumbnail

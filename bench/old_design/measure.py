@@ -14,11 +14,15 @@ the same pictures on the same machine in the same minutes.
   included, and the ratio is given both ways.
 - Derivation alone: CPU ms per picture of imgpipe's make_derivatives and of the old worker's
   three decodes, in this process, taking turns, on the burst's pictures: how much of the
-  workers' difference is the derivation and how much the work around it.
+  workers' difference is the derivation and how much the work around it. Of the old worker's
+  rest, the task's own I/O (its row, the GET and three PUTs) is timed here too, with the
+  derivatives made beforehand; the rest is Celery's (its consumer, pool and logging) and what
+  working among other processes adds.
 """
 
 from __future__ import annotations
 
+import io
 import statistics
 import time
 from datetime import datetime, timezone
@@ -28,6 +32,7 @@ import requests
 from bench import pipeline, processing
 from bench.old_design import records
 from bench.old_design.derivatives import old_derivatives
+from bench.old_design.job import process_upload
 from bench.old_design.service import OldService, start_old_service
 from bench.report import cpu_busy_fraction
 from bench.stacks import use_worker_variant
@@ -184,6 +189,27 @@ def derivation_cpu_ms(pictures: list[bytes], rounds: int) -> dict[str, float]:
     return {name: round(statistics.median(values), 1) for name, values in samples.items()}
 
 
+def old_task_io_cpu_ms(old: OldService, picture: bytes, rounds: int) -> float:
+    """Median CPU ms, in this process, of the old task's work on one upload but the derivation."""
+    store, bucket = old.config.store(), old.config.s3_bucket_name
+    key = "originals/task-io-probe.jpg"
+    store.put_object(bucket, key, io.BytesIO(picture), len(picture), content_type="image/jpeg")
+    made = old_derivatives(picture)
+    database = records.connect(old.config.database_path)
+    samples = []
+    try:
+        for index in range(rounds + 1):  # the first warms the connections up
+            upload_id = f"task-io-probe-{index}"
+            records.insert(database, upload_id, "probe.jpg", "image/jpeg", len(picture))
+            began = time.process_time()
+            process_upload(old.config, store, upload_id, key, derive=lambda _original: made)
+            if index:
+                samples.append((time.process_time() - began) * 1000)
+    finally:
+        database.close()
+    return round(statistics.median(samples), 1)
+
+
 def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int, workers: int, mode: str,
                  say=print) -> dict:
     """imgpipe's shipped workers on `stack` against the old service started on its MinIO."""
@@ -197,6 +223,8 @@ def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int,
     say(f"old design: starting its Redis, web app and Celery worker ({workers} prefork processes)")
     old = start_old_service(stack, workers)
     try:
+        task_io = old_task_io_cpu_ms(old, single, max(5, uploads))
+        say(f"old design: its task's row and store requests alone, {task_io} CPU ms per upload")
         pipeline.burst(stack, images[:2 * workers])
         old_burst(stack, old, images[:2 * workers])
         say(f"old design: {uploads} single uploads on each design, taking turns")
@@ -221,6 +249,8 @@ def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int,
                     "worker_cpu_ms_beyond_derivation": round(bursts[design]["cpu_ms_per_image"]["worker"]
                                                              - derivation[design], 1)}
            for design in ("imgpipe", "old")},
+        "old_task_io_cpu_ms": task_io,
+        "old_worker_rest_cpu_ms": round(bursts["old"]["cpu_ms_per_image"]["worker"] - derivation["old"] - task_io, 1),
         "p50_ratio": round(idle["old"]["p50_ms"] / idle["imgpipe"]["p50_ms"], 2),
         "burst_ratio": round(bursts["imgpipe"]["images_per_s"] / bursts["old"]["images_per_s"], 2),
         "whole_call_burst_ratio": round(bursts["imgpipe"]["whole_call_images_per_s"]
