@@ -1,4 +1,4 @@
-"""The old design's part of BENCHMARKS.md' generated section, from results["old_design"]: nothing
+"""The old design's part of BENCHMARKS.md's generated section, from results["old_design"]: nothing
 when a results file has none."""
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ def lines(results: dict) -> list[str]:
         cpu = burst["cpu_ms_per_image"]
         table.append(f"| {label} | {idle['p50_ms']} | {idle['p95_ms']} | {idle['upload_requests_p50_ms']} |"
                      f" {burst['images_per_s']} | {burst['whole_call_images_per_s']} | "
-                     + " | ".join(str(cpu.get(kind, "")) for kind in kinds) + f" | {burst['cpu_ms_per_image_total']} | {run[design]['derivation_cpu_ms']} |")
-    table += ["", f"Old over imgpipe: p50 × {run['p50_ratio']}, CPU per image × {run['cpu_ratio']}; imgpipe over old:"
+                     + " | ".join(str(cpu.get(kind, "")) for kind in kinds)
+                     + f" | {burst['cpu_ms_per_image_total']} | {run[design]['derivation_cpu_ms']} |")
+    table += ["", f"Worker CPU per image beyond the derivation: {run['old']['worker_cpu_ms_beyond_derivation']} ms in"
+                  f" the old worker, of which its task's row and store requests timed alone"
+                  f" {run['old_task_io_cpu_ms']} ms; {run['imgpipe']['worker_cpu_ms_beyond_derivation']} ms in imgpipe's.",
+              "", f"Old over imgpipe: p50 × {run['p50_ratio']}, CPU per image × {run['cpu_ratio']}; imgpipe over old:"
                   f" burst images/s × {run['burst_ratio']} (× {run['whole_call_burst_ratio']} timed whole)."]
     return table
