@@ -288,7 +288,8 @@ def run(plan: Plan, mode: str) -> dict:
     try:
         variants = measure_pipeline(stack, plan, inputs["1mp"], images)
         # on this stack alone, before the PostgreSQL one starts, as the pipeline figures above
-        old_design = old_design_side_by_side(stack, inputs["1mp"], images, plan.e2e_uploads, WORKERS, mode, say)
+        old_design = old_design_side_by_side(stack, inputs["1mp"], inputs["12mp"], images, plan.e2e_uploads,
+                                             WORKERS, mode, say)
         say("starting PostgreSQL and a second stack on it")
         postgres.start()
         postgresql_stack = start_stack(WORKERS, database_url=postgres.create_database("bench"))

@@ -24,11 +24,12 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     plan, mode = (QUICK, "quick") if args.quick else (FULL, "full")
-    single = photo_like_jpeg(*SIZES["1mp"], seed=1)  # bench.inputs.benchmark_inputs()["1mp"]
+    single, large = (photo_like_jpeg(*SIZES[size], seed=1) for size in ("1mp", "12mp"))  # as benchmark_inputs()
     say("starting a stack on free ports")
     stack = start_stack(WORKERS)
     try:
-        measured = side_by_side(stack, single, burst_images(plan.burst_uploads), plan.e2e_uploads, WORKERS, mode, say)
+        measured = side_by_side(stack, single, large, burst_images(plan.burst_uploads), plan.e2e_uploads, WORKERS,
+                                mode, say)
     finally:
         remove_stack(stack)
     results = json.loads(args.results.read_text())

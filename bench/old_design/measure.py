@@ -1,7 +1,8 @@
 """Both designs side by side, on one imgpipe bench stack and the old service on its MinIO, with
 the same pictures on the same machine in the same minutes.
 
-- Upload to completed, idle: single uploads one at a time, the two designs taking turns, from
+- Upload to completed, idle: single uploads (1 MP, then fewer at 12 MP) one at a time, the two
+  designs taking turns, from
   the moment the client starts its first request (imgpipe: POST /uploads, then the PUT to
   MinIO; the old service: the form post carrying the bytes) to the moment the row turns
   completed (imgpipe's updated_at, the old row's completed_at, each written by the UPDATE that
@@ -210,9 +211,11 @@ def old_task_io_cpu_ms(old: OldService, picture: bytes, rounds: int) -> float:
     return round(statistics.median(samples), 1)
 
 
-def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int, workers: int, mode: str,
-                 say=print) -> dict:
-    """imgpipe's shipped workers on `stack` against the old service started on its MinIO."""
+def side_by_side(stack: Stack, single: bytes, large: bytes, images: list[bytes], uploads: int, workers: int,
+                 mode: str, say=print) -> dict:
+    """imgpipe's shipped workers on `stack` against the old service started on its MinIO: `single`
+    (1 MP) and, a quarter as many times, `large` (12 MP) uploaded one at a time, then bursts of
+    `images`."""
     background_before = cpu_busy_fraction(1.0)
     distinct = list(dict.fromkeys(images))
     say(f"old design: derivation alone, {len(distinct)} pictures, {max(2, uploads // 2)} rounds")
@@ -231,6 +234,11 @@ def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int,
         idle = idle_latency(stack, old, single, uploads)
         for design, row in idle.items():
             say(f"  {design}: upload to completed p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms")
+        large_uploads = max(3, uploads // 4)
+        say(f"old design: {large_uploads} single 12 MP uploads on each design, taking turns")
+        idle_large = idle_latency(stack, old, large, large_uploads, warmups=1)
+        for design, row in idle_large.items():
+            say(f"  {design}: upload to completed p50 {row['p50_ms']} ms")
         say(f"old design: bursts of {len(images)}, imgpipe, old, old, imgpipe")
         runs: dict[str, list[dict]] = {"imgpipe": [], "old": []}
         for design in ("imgpipe", "old", "old", "imgpipe"):
@@ -245,18 +253,21 @@ def side_by_side(stack: Stack, single: bytes, images: list[bytes], uploads: int,
         old.stop()
     bursts = {design: _combined(design_runs) for design, design_runs in runs.items()}
     return {
-        **{design: {"idle": idle[design], "burst": bursts[design], "derivation_cpu_ms": derivation[design],
+        **{design: {"idle": idle[design], "idle_12mp": idle_large[design], "burst": bursts[design],
+                    "derivation_cpu_ms": derivation[design],
                     "worker_cpu_ms_beyond_derivation": round(bursts[design]["cpu_ms_per_image"]["worker"]
                                                              - derivation[design], 1)}
            for design in ("imgpipe", "old")},
         "old_task_io_cpu_ms": task_io,
         "old_worker_rest_cpu_ms": round(bursts["old"]["cpu_ms_per_image"]["worker"] - derivation["old"] - task_io, 1),
         "p50_ratio": round(idle["old"]["p50_ms"] / idle["imgpipe"]["p50_ms"], 2),
+        "p50_ratio_12mp": round(idle_large["old"]["p50_ms"] / idle_large["imgpipe"]["p50_ms"], 2),
         "burst_ratio": round(bursts["imgpipe"]["images_per_s"] / bursts["old"]["images_per_s"], 2),
         "whole_call_burst_ratio": round(bursts["imgpipe"]["whole_call_images_per_s"]
                                         / bursts["old"]["whole_call_images_per_s"], 2),
         "cpu_ratio": round(bursts["old"]["cpu_ms_per_image_total"] / bursts["imgpipe"]["cpu_ms_per_image_total"], 2),
         "uploads": uploads,
+        "uploads_12mp": large_uploads,
         "burst_uploads": len(images),
         "workers": workers,
         "mode": mode,
