@@ -6,6 +6,7 @@ cannot name or overwrite an object it was not handed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -46,9 +47,37 @@ def original_key(upload_id: str, extension: str) -> str:
     return f"{ORIGINALS_PREFIX}{upload_id}.{extension}"
 
 
-def derivative_key(preset: str, upload_id: str, output_format: str = "jpeg") -> str:
-    """<preset>/<id>.<ext>: resized/<id>.jpg, square/<id>.webp; the built-in thumbnail's are thumbnails/<id>.jpg."""
-    return f"{_PREFIX.get(preset, preset)}/{upload_id}.{formats.extension(output_format)}"
+def derivative_prefix(preset: str) -> str:
+    """Where a preset's objects go: its name, but for the built-in thumbnail's (thumbnails/)."""
+    return f"{_PREFIX.get(preset, preset)}/"
+
+
+def content_version(encoded: bytes) -> str:
+    """The version a derivative's key carries: the first 64 bits of the SHA-256 of its bytes.
+
+    A digest of what was encoded, not of the recipe that made it, because only the bytes are
+    what a URL promises. A recipe's version stays the same when a Pillow or libavif upgrade
+    changes the output; a digest changes whenever one byte does, so a key handed out as
+    immutable can never be given other bytes, by a reprocess or by anything else. The same
+    bytes made again (a retried job, a reprocess that changes nothing visible) get the same
+    key, so nothing is written twice and the URL a cache holds stays good. 64 bits keep keys
+    short; a collision would have to happen between two encodings of one upload's one preset
+    and format.
+    """
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+def derivative_key(preset: str, upload_id: str, output_format: str = "jpeg", version: str | None = None) -> str:
+    """<preset>/<id>.<version>.<ext>: resized/<id>.3f9c0a1d2b4e5f60.jpg, the built-in thumbnail's
+    under thumbnails/. Without a version, the key derivatives had before keys carried one
+    (resized/<id>.jpg), which rows stored then still name."""
+    infix = f".{version}" if version else ""
+    return f"{derivative_prefix(preset)}{upload_id}{infix}.{formats.extension(output_format)}"
+
+
+def derivative_key_prefix(preset: str, upload_id: str) -> str:
+    """What every key of an upload's objects of a preset begins with, whatever their version and format."""
+    return f"{derivative_prefix(preset)}{upload_id}."
 
 
 def output_format_of(key: str) -> str | None:
@@ -61,9 +90,3 @@ def upload_id_from_key(key: str) -> str | None:
     """The id an original's key belongs to, or None for any object imgpipe did not name."""
     match = _ORIGINAL_KEY.match(key)
     return match.group(1) if match else None
-
-
-def derivative_keys(upload_id: str, presets=DERIVATIVES) -> list[str]:
-    """Every derivative key an upload can have of these presets (by name), in every output format,
-    whether it was asked for or not."""
-    return [derivative_key(preset, upload_id, fmt) for fmt in formats.OUTPUT_FORMATS for preset in presets]

@@ -60,7 +60,7 @@ COLUMNS = {
     "moderation_model": str,
     "moderation_model_version": str,
     "presets": str,  # the preset names the upload asked for, comma-separated; NULL: every preset
-    "derivatives": str,  # JSON, what the bucket holds: preset -> format -> version (imgpipe.presets)
+    "derivatives": str,  # JSON, what the bucket holds: preset -> format -> its object (derivative_objects)
     "blurhash": str,
     "dominant_color": str,
     "multipart_upload_id": str,  # the store's upload id of an upload sent in parts; NULL: one PUT
@@ -175,6 +175,17 @@ def _multipart(db) -> None:
                " WHERE multipart_upload_id IS NOT NULL AND multipart_closed_at IS NULL")
 
 
+def _superseded_objects(db) -> None:
+    """Derivative objects a reprocess replaced, kept for their URLs until released: the key, whose
+    upload it was and since when nothing new points at it. Content-versioned keys need no column:
+    each object's version, size and bytes go into the derivatives JSON, and a row stored before
+    keeps a plain version there, which names the key it had then."""
+    db.execute("CREATE TABLE IF NOT EXISTS superseded_objects (key TEXT PRIMARY KEY, upload_id TEXT NOT NULL,"
+               " superseded_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS superseded_objects_at ON superseded_objects (superseded_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS superseded_objects_upload ON superseded_objects (upload_id)")
+
+
 MIGRATIONS = (
     Migration(1, "uploads and webhook deliveries", _tables_as_before_versioning),
     Migration(2, "browser upload tokens", _upload_tokens),
@@ -184,6 +195,7 @@ MIGRATIONS = (
     Migration(6, "presets and placeholders", _presets_and_placeholders),
     Migration(7, "webhook errors as categories", _delivery_errors_as_categories),
     Migration(8, "multipart uploads", _multipart),
+    Migration(9, "content-versioned derivatives", _superseded_objects),
 )
 
 
@@ -293,20 +305,10 @@ def requested_presets(row: dict) -> tuple[str, ...] | None:
     return tuple(row["presets"].split(",")) if row["presets"] else None
 
 
-def stored_derivatives(row: dict) -> dict[str, dict[str, str]]:
-    """What the bucket holds for the upload: preset -> format -> version.
-
-    Uploads completed before this was recorded have the built-in three in their formats, made
-    as the built-in presets make them.
-    """
-    if row["derivatives"]:
-        return json.loads(row["derivatives"])
-    return BUILT_IN.versions(None, output_formats(row)) if row["status"] == COMPLETED else {}
-
-
 @dataclass(frozen=True)
 class DerivativeObject:
-    """One object the bucket holds for an upload: its key and, where recorded, what it is."""
+    """One derivative in the bucket: its key, and its pixel size and length when the row recorded
+    them (rows stored before content-versioned keys did not: None)."""
 
     key: str
     width: int | None
@@ -314,14 +316,81 @@ class DerivativeObject:
     bytes: int | None
 
 
-def derivative_objects(row: dict) -> dict[str, dict[str, DerivativeObject]]:
-    """preset -> format -> the object the bucket holds for it; empty until the upload completes.
+def derivative_entry(version: str, content: str, width: int, height: int, size: int) -> dict:
+    """What the row records of one object it names: the recipe's version (imgpipe.presets, which
+    says whether it is out of date), the content version its key carries (imgpipe.keys), its
+    pixel size and its length."""
+    return {"version": version, "content": content, "width": width, "height": height, "bytes": size}
 
-    Sizes are not recorded per object yet: width, height and bytes are None."""
-    if row["status"] != COMPLETED:
-        return {}
-    return {preset: {fmt: DerivativeObject(derivative_key(preset, row["id"], fmt), None, None, None) for fmt in formats}
-            for preset, formats in stored_derivatives(row).items()}
+
+def derivative_record(row: dict) -> dict[str, dict[str, dict | str]]:
+    """The row's derivatives JSON: preset -> format -> derivative_entry, or, for objects stored
+    before keys carried a content version, the recipe's version alone.
+
+    Uploads completed before even that was recorded have the built-in three in their formats, made
+    as the built-in presets make them.
+    """
+    if row["derivatives"]:
+        return json.loads(row["derivatives"])
+    return BUILT_IN.versions(None, output_formats(row)) if row["status"] == COMPLETED else {}
+
+
+def derivative_objects(row: dict) -> dict[str, dict[str, DerivativeObject]]:
+    """The one way from a row to its derivatives' keys: preset -> format -> DerivativeObject.
+
+    An object recorded with a content version is named by it; one recorded before keys carried
+    one keeps the key it was written under (<preset>/<id>.<ext>), with no size recorded.
+    """
+    objects = {}
+    for preset, by_format in derivative_record(row).items():
+        objects[preset] = {}
+        for fmt, entry in by_format.items():
+            if isinstance(entry, str):
+                objects[preset][fmt] = DerivativeObject(derivative_key(preset, row["id"], fmt), None, None, None)
+            else:
+                objects[preset][fmt] = DerivativeObject(derivative_key(preset, row["id"], fmt, entry["content"]),
+                                                        entry["width"], entry["height"], entry["bytes"])
+    return objects
+
+
+def derivative_keys(row: dict) -> list[str]:
+    """Every key the row's record names."""
+    return [obj.key for by_format in derivative_objects(row).values() for obj in by_format.values()]
+
+
+def stored_derivatives(row: dict) -> dict[str, dict[str, str]]:
+    """What the bucket holds for the upload by recipe: preset -> format -> the version of the
+    preset that made it, which `imgpipe reprocess` compares with the presets in use."""
+    return {preset: {fmt: entry if isinstance(entry, str) else entry["version"] for fmt, entry in by_format.items()}
+            for preset, by_format in derivative_record(row).items()}
+
+
+def supersede(db, upload_id: str, keys: list[str]) -> None:
+    """Note that nothing new will point at these objects of the upload from now on: the release
+    step (processor.release) removes them once the grace has passed and no row names them. A key
+    superseded again (its bytes were made anew, then replaced again) counts from now."""
+    now = timestamp(utcnow())
+    for key in keys:
+        db.execute("INSERT INTO superseded_objects (key, upload_id, superseded_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT (key) DO UPDATE SET superseded_at = excluded.superseded_at", [key, upload_id, now])
+
+
+def superseded_keys(db, upload_id: str) -> list[str]:
+    """The upload's objects that were superseded and not released yet."""
+    return [row["key"] for row in db.query("SELECT key FROM superseded_objects WHERE upload_id = ?", [upload_id])]
+
+
+def superseded_before(db, cutoff: datetime, limit: int) -> list[dict]:
+    """Superseded objects (key, upload_id) superseded before `cutoff`, longest ago first."""
+    return db.query("SELECT key, upload_id FROM superseded_objects WHERE superseded_at < ?"
+                    " ORDER BY superseded_at LIMIT ?", [timestamp(cutoff), limit])
+
+
+def forget_superseded(db, keys: list[str]) -> None:
+    """Drop these keys from the superseded objects: released, or in use again."""
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        db.execute(f"DELETE FROM superseded_objects WHERE key IN ({', '.join('?' * len(chunk))})", chunk)
 
 
 def record_delivery_attempt(db, upload_id: str, *, http_status: int | None, error: str | None,
@@ -388,7 +457,7 @@ def _moderation_values(moderation: dict | None) -> list:
 
 
 def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, image_format: str,
-                   derivatives: dict[str, dict[str, str]] | None = None, derivative_bytes: int | None = None,
+                   derivatives: dict[str, dict] | None = None, derivative_bytes: int | None = None,
                    blurhash: str | None = None, dominant_color: str | None = None, moderation: dict | None = None,
                    from_status: str = PROCESSING) -> bool:
     """Complete a row being processed, with everything its job learnt in the same UPDATE: what
@@ -406,7 +475,7 @@ def mark_completed(db, upload_id: str, *, size: int, width: int, height: int, im
     return cursor.rowcount == 1
 
 
-def record_reprocessed(db, upload_id: str, derivatives: dict[str, dict[str, str]], *, derivative_bytes: int,
+def record_reprocessed(db, upload_id: str, derivatives: dict[str, dict], *, derivative_bytes: int,
                        blurhash: str | None = None, dominant_color: str | None = None) -> bool:
     """Note what a completed upload's objects are after a reprocess, and what they weigh; its
     placeholder too when one was made again. The status stays completed, and updated_at is left

@@ -1,8 +1,8 @@
 import time
 from datetime import datetime, timezone
 
-from imgpipe.keys import (derivative_key, derivative_keys, is_upload_id, new_upload_id, original_key,
-                          originals_made_from, upload_id_from_key)
+from imgpipe.keys import (content_version, derivative_key, derivative_key_prefix, is_upload_id, new_upload_id,
+                          original_key, originals_made_from, output_format_of, upload_id_from_key)
 from polling import eventually
 
 
@@ -62,9 +62,16 @@ def test_listing_after_a_moment_yields_the_originals_made_from_then_on():
     assert originals_made_from(moment).startswith("originals/")
 
 
-def test_every_derivative_key_in_every_format():
+def test_a_derivative_key_carries_the_version_of_its_bytes():
     upload_id = new_upload_id()
-    keys = derivative_keys(upload_id)
-    assert len(keys) == len(set(keys)) == 12
-    assert {key.rsplit(".", 1)[1] for key in keys} == {"jpg", "png", "webp", "avif"}
-    assert derivative_key("thumbnail", upload_id, "webp") in keys
+    version = content_version(b"some encoded picture")
+    assert len(version) == 16 and int(version, 16) >= 0
+    assert content_version(b"some encoded picture") == version, "the same bytes, the same key"
+    assert content_version(b"some encoded picture!") != version
+    key = derivative_key("thumbnail", upload_id, "webp", version)
+    assert key == f"thumbnails/{upload_id}.{version}.webp"
+    assert derivative_key("square", upload_id, "avif", version) == f"square/{upload_id}.{version}.avif"
+    assert output_format_of(key) == "webp"
+    assert upload_id_from_key(key) is None, "a derivative is never taken for an original"
+    assert key.startswith(derivative_key_prefix("thumbnail", upload_id))
+    assert derivative_key("thumbnail", upload_id).startswith(derivative_key_prefix("thumbnail", upload_id))
