@@ -120,7 +120,8 @@ def _stored_parts(row: dict) -> list[Part]:
 
 def _record(svc, row: dict) -> dict:
     return record_body(row, svc.storage, svc.settings.result_url_ttl, uploads.utcnow(),
-                       uploads.delivery_attempts(svc.db, row["id"]), svc.settings.derivative_presets)
+                       uploads.delivery_attempts(svc.db, row["id"]), svc.settings.derivative_presets,
+                       svc.settings.delivery)
 
 
 def _parse_parts(body) -> list[Part]:

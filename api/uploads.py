@@ -147,7 +147,8 @@ def list_uploads():
     page, more = rows[:query.limit], len(rows) > query.limit
     now = uploads.utcnow()
     return {
-        "uploads": [summary_body(row, svc.storage, svc.settings.result_url_ttl, now, svc.settings.derivative_presets)
+        "uploads": [summary_body(row, svc.storage, svc.settings.result_url_ttl, now, svc.settings.derivative_presets,
+                                 svc.settings.delivery)
                     for row in page],
         "next_cursor": encode_cursor(page[-1]) if more else None,
     }
@@ -170,7 +171,7 @@ def get_record(upload_id):
     svc = services()
     deliveries = uploads.delivery_attempts(svc.db, row["id"])
     return record_body(row, svc.storage, svc.settings.result_url_ttl, uploads.utcnow(), deliveries,
-                       svc.settings.derivative_presets)
+                       svc.settings.derivative_presets, svc.settings.delivery)
 
 
 @bp.get("/uploads/<upload_id:upload_id>/status", strict_slashes=False)
@@ -184,7 +185,7 @@ def get_status(upload_id):
 def get_results(upload_id):
     svc = services()
     return results_body(_find(upload_id), svc.storage, svc.settings.result_url_ttl, uploads.utcnow(),
-                        svc.settings.derivative_presets)
+                        svc.settings.derivative_presets, svc.settings.delivery)
 
 
 # A client of the service imgpipe replaced posts the file itself as a form; it is told the two steps

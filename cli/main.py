@@ -162,6 +162,7 @@ def setup():
     from imgpipe.storage import Storage
     from imgpipe.store_identities import ROOT
     from notify_config.apply import apply
+    from notify_config.definition import public_prefixes
     from notify_config.identities import IdentityProblem, apply_identities, check_given
 
     settings = load_settings()
@@ -183,7 +184,8 @@ def setup():
         click.echo("Store identities are the operator's (IMGPIPE_STORE_IDENTITIES=given); bucket and"
                    " notification left as they are.\n" + "\n".join(f"checked: {line}" for line in checked))
         return
-    changes = apply(Storage(settings, ROOT).client, settings.s3_bucket_name)
+    changes = apply(Storage(settings, ROOT).client, settings.s3_bucket_name,
+                    public_prefixes=public_prefixes(settings.delivery, settings.derivative_presets.names))
     click.echo("\n".join(changes) if changes else "Bucket and notification already configured.")
     changes = apply_identities(settings)
     click.echo("\n".join(changes) if changes else "Store identities already configured.")

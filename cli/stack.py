@@ -244,10 +244,12 @@ class Stack:
     def apply_config(self) -> list[str]:
         """What `imgpipe setup` does to the store: the bucket, its notification and the store identities."""
         from notify_config.apply import apply
+        from notify_config.definition import public_prefixes
         from notify_config.identities import apply_identities
         from imgpipe.storage import Storage
         from imgpipe.store_identities import ROOT
-        return [*apply(Storage(self.settings, ROOT).client, self.settings.s3_bucket_name),
+        return [*apply(Storage(self.settings, ROOT).client, self.settings.s3_bucket_name,
+                       public_prefixes=public_prefixes(self.settings.delivery, self.settings.derivative_presets.names)),
                 *apply_identities(self.settings)]
 
     def start_api(self) -> None:

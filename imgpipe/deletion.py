@@ -1,28 +1,33 @@
 """Deleting an upload: the one path DELETE /uploads/<id> and retention both take.
 
-The row is marked deleted first, then every object it may have is removed: the original and the
-derivatives in every output format, asked for or not, of the built-in presets, of the presets
-in use and of any preset the row records (one taken out of the file but not pruned). In that order, a job still writing cannot
-leave anything behind: its conditional UPDATE to completed fails on a deleted row, and it then
-removes what it wrote. A row that was processing when it was deleted stays unpurged, so the
-sweeper removes its objects once more after the processing deadline, by when no job can still
-be writing; one whose removal failed (storage down) is found the same way.
+The row is marked deleted first, then every object it names is removed: the original, the
+derivatives its record names (uploads.derivative_objects) and those a reprocess superseded that
+are not released yet. In that order, a job still writing cannot leave anything behind: its
+conditional UPDATE to completed fails on a deleted row, and it then removes what it wrote. A row
+that was processing when it was deleted stays unpurged, so the sweeper removes its objects once
+more after the processing deadline, by when no job can still be writing; one whose removal failed
+(storage down) is found the same way. That second removal also lists each preset's keys of the
+upload, for a key carries its content's version and an object written by a job that never
+recorded it (it crashed before its UPDATE) can be found no other way.
 """
 
 from __future__ import annotations
 
-import json
-
 from imgpipe import uploads
-from imgpipe.keys import DERIVATIVES, derivative_keys
-from imgpipe.presets import BUILT_IN, Presets
+from imgpipe.keys import DERIVATIVES, derivative_key_prefix
+from imgpipe.presets import Presets
 
 
-def upload_keys(row: dict, presets: Presets = BUILT_IN) -> list[str]:
-    """Every object an upload can own, under the presets in use."""
-    recorded = json.loads(row["derivatives"]) if row.get("derivatives") else {}
-    names = dict.fromkeys([*DERIVATIVES, *presets.names, *recorded])
-    return [row["key"], *derivative_keys(row["id"], names)]
+def upload_keys(db, row: dict) -> list[str]:
+    """Every object the upload's row names: its original, its derivatives, their superseded ones."""
+    return [row["key"], *uploads.derivative_keys(row), *uploads.superseded_keys(db, row["id"])]
+
+
+def remove_upload_objects(db, storage, row: dict, *, also: list[str] = ()) -> None:
+    """Remove the objects the row names (and `also`), then forget its superseded ones."""
+    superseded = uploads.superseded_keys(db, row["id"])
+    storage.remove([row["key"], *uploads.derivative_keys(row), *superseded, *also])
+    uploads.forget_superseded(db, superseded)
 
 
 def delete_upload(db, storage, upload_id: str, presets: Presets) -> dict | None:
@@ -35,13 +40,16 @@ def delete_upload(db, storage, upload_id: str, presets: Presets) -> dict | None:
     before = uploads.mark_deleted(db, upload_id)
     if before is None:
         return None
-    storage.remove(upload_keys(before, presets))
+    remove_upload_objects(db, storage, before)
     if before["status"] not in (uploads.PROCESSING, uploads.DELETED):
         uploads.mark_purged(db, upload_id)
     return uploads.get_upload(db, upload_id)
 
 
 def purge(db, storage, row: dict, presets: Presets) -> None:
-    """Remove a deleted row's objects once more and note that they are gone."""
-    storage.remove(upload_keys(row, presets))
+    """Remove a deleted row's objects once more, with whatever each preset's prefix lists of the
+    upload (the built-in presets, those in use and those the row records), and note that they are gone."""
+    names = dict.fromkeys([*DERIVATIVES, *presets.names, *uploads.derivative_record(row)])
+    listed = [key for name in names for key, _ in storage.list_after(derivative_key_prefix(name, row["id"]), "")]
+    remove_upload_objects(db, storage, row, also=listed)
     uploads.mark_purged(db, row["id"])

@@ -94,6 +94,8 @@ class Settings:
     orphan_min_age: float = 3600.0
     retention_days: float = 0.0
     delivery: str = "private"
+    # Seconds a derivative a reprocess replaced stays readable by its URL before it is released.
+    superseded_grace: float = 7 * 86400.0
 
     # Rate limits (flask-limiter's notation, several separated by ";"; empty: not limited).
     rate_limit_bad_credential: str = "10 per minute; 100 per day"
@@ -143,6 +145,9 @@ class Settings:
         self._check_store_identities()
         if self.delivery not in DELIVERY_MODES:
             raise ValueError(f"IMGPIPE_DELIVERY must be one of {', '.join(DELIVERY_MODES)}, got {self.delivery!r}")
+        if self.superseded_grace < 0:
+            raise ValueError(f"IMGPIPE_SUPERSEDED_GRACE is seconds (0: released at the next sweep),"
+                             f" got {self.superseded_grace!r}")
         self._check_delivery_urls()
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
@@ -266,7 +271,7 @@ _PREFIXED = {
     "delivery_secret", "delivery_max_age",
     "retention_days", "allowed_hosts", "insecure_no_auth_on_trusted_network", "moderation", "moderation_threshold",
     "presets", "store_identities", "multipart_threshold_mb", "multipart_ttl",
-    "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies", "delivery",
+    "webhook_ports", "webhook_expired", "job_memory_mb", "trusted_proxies", "delivery", "superseded_grace",
     *RATE_LIMITS,
 }
 

@@ -235,9 +235,11 @@ class Storage:
             response.close()
             response.release_conn()
 
-    def write(self, key: str, data: bytes, content_type: str) -> None:
+    def write(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+        """Store the object with its type, and the Cache-Control it is served with when it is read anonymously."""
+        headers = {"Cache-Control": cache_control} if cache_control else None
         self._call(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data),
-                   content_type=content_type)
+                   content_type=content_type, metadata=headers)
 
     def remove(self, keys: list[str]) -> None:
         """Remove these objects, one request per 1000; a key that is already gone is no error."""

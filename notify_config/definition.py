@@ -1,15 +1,19 @@
-"""What the bucket's notification must be: every object created under originals/ goes to the
-Redis target. Plain data, so it can be compared with what the server already has."""
+"""What the bucket's notification must be (every object created under originals/ goes to the
+Redis target) and, in public delivery, its policy (anyone may read the derivatives, never an
+original). Plain data, so it can be compared with what the server already has."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imgpipe.keys import ORIGINALS_PREFIX
+from imgpipe.keys import ORIGINALS_PREFIX, derivative_prefix
 
 TARGET_ID = "PRIMARY"
 EVENTS = ("s3:ObjectCreated:*",)
 CONFIG_ID = "imgpipe-originals"
+
+
+PUBLIC_READ_SID = "imgpipe-public-derivatives"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,22 @@ def redis_target_arn(target_id: str = TARGET_ID) -> str:
 
 def desired_rule() -> QueueRule:
     return QueueRule(arn=redis_target_arn(), events=EVENTS, prefix=ORIGINALS_PREFIX)
+
+
+def public_prefixes(delivery: str, preset_names: tuple[str, ...]) -> list[str]:
+    """The prefixes anyone may read: every preset's in public delivery (a preset added to the
+    file is opened by the next `imgpipe setup`), none in private."""
+    return [derivative_prefix(name) for name in preset_names] if delivery == "public" else []
+
+
+def public_read_statement(bucket: str, prefixes: list[str]) -> dict:
+    """The bucket policy's statement that lets anyone GET (only GET: no listing) the objects under
+    the derivative prefixes. Named by resource, prefix by prefix, so originals/ is never among
+    them, whatever else the bucket holds."""
+    if any(prefix.startswith(ORIGINALS_PREFIX) or not prefix.endswith("/") for prefix in prefixes):
+        raise ValueError(f"not derivative prefixes: {prefixes!r}")
+    return {"Sid": PUBLIC_READ_SID, "Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetObject"],
+            "Resource": sorted(f"arn:aws:s3:::{bucket}/{prefix}*" for prefix in prefixes)}
 
 
 def minio_server_env(redis_address: str, events_key: str, redis_password: str = "",

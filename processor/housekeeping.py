@@ -33,6 +33,7 @@ from imgpipe.settings import Settings
 from imgpipe.storage import LIST_PAGE, Storage
 from processor.abandoned_parts import ABORTS_PER_STEP, abort_abandoned_multipart
 from processor.jobs import enqueue_delivery
+from processor.release import RELEASES_PER_STEP, release_superseded
 
 log = logging.getLogger(__name__)
 
@@ -294,4 +295,5 @@ STEPS = (
     Step("retention", apply_retention, "upload(s) deleted by age", f"{DELETIONS_PER_STEP} rows", every=10.0),
     Step("abandoned multipart", abort_abandoned_multipart, "multipart upload(s) aborted",
          f"{ABORTS_PER_STEP} rows", every=10.0),
+    Step("superseded", release_superseded, "superseded derivative(s) released", f"{RELEASES_PER_STEP} objects", every=10.0),
 )

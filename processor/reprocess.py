@@ -5,9 +5,12 @@ workers take last (imgpipe.queues). A job re-reads the row and does only what is
 missing, so running one twice, or after the command was stopped and started again, makes
 nothing twice. It goes through the processing job's lifecycle (processor.tasks.make_and_record),
 giving it only what differs: the presets still missing, the objects to prune, its helper and
-its deference to new uploads. New objects are written first; pruned ones are deleted next; the
-row is updated last, in one UPDATE, so the row never names an object that is not there yet,
-and a job cut short is simply done again.
+its deference to new uploads. New objects are written first, under new keys (each carries its
+content's version, so no URL handed out ever serves other bytes); pruned ones are deleted next;
+the objects the new ones replace are noted as superseded, and the row is updated last, in one
+UPDATE, so the row never names an object that is not there yet, and a job cut short is simply
+done again. Superseded objects keep serving their URLs until processor.release removes them,
+IMGPIPE_SUPERSEDED_GRACE after nothing points at them any more.
 
 A job gives way to new uploads: before each of its steps (reading the original, writing,
 deleting, updating the row) it waits while an image job waits or runs, and its image work runs
@@ -38,7 +41,6 @@ from rq import Queue, get_current_job
 
 from imgpipe import uploads
 from imgpipe.error_codes import UploadFailure
-from imgpipe.keys import derivative_key
 from imgpipe.processes import die_with_parent
 from imgpipe.queues import image_jobs_busy, make_queue
 from imgpipe.reprocess_work import work_for
@@ -94,8 +96,9 @@ def _reprocess(upload_id: str, presets_version: str, only: list[str] | None, pru
     if row["status"] == uploads.FAILED:  # tried again from its original, as a new upload is made
         work = everything_asked(row, presets, **how)
     else:
+        objects = uploads.derivative_objects(row)
         work = Work(tuple(presets.get(name) for name in needed.make), needed.after,
-                    delete=tuple(derivative_key(name, upload_id, fmt) for name, fmt in needed.delete), **how)
+                    delete=tuple(objects[name][fmt].key for name, fmt in needed.delete), **how)
     ended = make_and_record(res, row, work)
     if ended.status not in (uploads.COMPLETED, uploads.FAILED):  # deleted meanwhile
         return SKIPPED

@@ -24,16 +24,20 @@ callback URL gets its webhook delivery enqueued; a reprocess sends none.
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import logging
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
+from PIL import Image
+
 from imgpipe import uploads
-from imgpipe.deletion import upload_keys
+from imgpipe.deletion import remove_upload_objects
 from imgpipe.engines import DatabaseUnavailable
 from imgpipe.error_codes import UploadFailure
 from imgpipe.formats import content_type
-from imgpipe.keys import derivative_key
+from imgpipe.keys import content_version, derivative_key
 from imgpipe.presets import Preset, Presets
 from imgpipe.storage import StorageUnavailable
 from processor.imaging import Derivatives, ImageRejected, make_derivatives
@@ -45,6 +49,10 @@ from processor.resources import Resources, resources
 log = logging.getLogger(__name__)
 
 SKIPPED = "skipped"  # what a job answers when the row was not its to finish
+# Every derivative's key carries its content's version, so its bytes never change: any cache may
+# keep it for a year. Written in either delivery mode, so switching modes rewrites nothing; a
+# presigned URL overrides it (imgpipe.storage.RESULT_HEADERS) in private mode.
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def _go_on() -> None:
@@ -56,7 +64,7 @@ class Work:
     """What one job makes of a row it holds; the lifecycle is the same for every job."""
 
     presets: tuple[Preset, ...]  # made from the original; none on a completed row: its placeholder if it lacks one
-    stored: dict[str, dict[str, str]]  # what the row names once the job completes: preset -> format -> version
+    stored: dict[str, dict[str, str]]  # what the row names once the job completes: preset -> format -> recipe version
     delete: tuple[str, ...] = ()  # object keys removed once the new ones are written (reprocess --prune)
     derive: Callable[..., Derivatives] = make_derivatives  # or the reprocess helper's, at nice 19
     give_way: Callable[[], None] = _go_on  # called before each step: a reprocess job waits there for uploads
@@ -138,7 +146,7 @@ def _check_derive_write_complete(res: Resources, row: dict, work: Work) -> Ended
     written = {}
     if derivatives is not None:
         work.give_way()
-        written = write_derivatives(res, row["id"], derivatives)
+        written = write_derivatives(res, row, derivatives, work.stored)
     if work.delete:
         work.give_way()
         res.storage.remove(list(work.delete))
@@ -170,35 +178,59 @@ def _judge(res: Resources, row: dict, derivatives: Derivatives) -> Verdict | Non
     return verdict
 
 
-def write_derivatives(res: Resources, upload_id: str, derivatives: Derivatives) -> dict[str, int]:
-    """Every object made, written at once on the writer threads; returns, once all are stored,
-    each one's key and how many bytes it is."""
-    made = [(derivative_key(name, upload_id, fmt), encoded, content_type(fmt))
-            for name, by_format in derivatives.made.items() for fmt, encoded in by_format.items()]
-    writes = [res.writers.submit(res.storage.write, target, encoded, mime) for target, encoded, mime in made]
+def write_derivatives(res: Resources, row: dict, derivatives: Derivatives,
+                      versions: dict[str, dict[str, str]]) -> dict[str, dict[str, dict]]:
+    """Every object made, written at once on the writer threads under its content-versioned key,
+    with its type and IMMUTABLE; returns, once all are stored, what the row is to record of each
+    (preset -> format -> uploads.derivative_entry). An object whose key the row already names
+    holds these very bytes and is not written again: no key handed out is ever rewritten."""
+    named = set(uploads.derivative_keys(row))
+    entries, writes = {}, []
+    for name, by_format in derivatives.made.items():
+        for fmt, encoded in by_format.items():
+            version = content_version(encoded)
+            key = derivative_key(name, row["id"], fmt, version)
+            entries.setdefault(name, {})[fmt] = uploads.derivative_entry(versions[name][fmt], version,
+                                                                         *_pixel_size(encoded), len(encoded))
+            if key not in named:
+                writes.append(res.writers.submit(res.storage.write, key, encoded, content_type(fmt), IMMUTABLE))
     for write in writes:
         write.result()
-    return {target: len(encoded) for target, encoded, _ in made}
+    return entries
+
+
+def _pixel_size(encoded: bytes) -> tuple[int, int]:
+    """Width and height of an encoded picture, from its header alone."""
+    with Image.open(io.BytesIO(encoded)) as image:
+        return image.size
 
 
 def _complete(res: Resources, row: dict, work: Work, derivatives: Derivatives | None, *, size: int | None,
-             written: dict[str, int], verdict: Verdict | None) -> Ended:
+             written: dict[str, dict[str, dict]], verdict: Verdict | None) -> Ended:
     """The job's one UPDATE to completed, once every object it names exists: a row being
-    processed or tried again completes; a completed one gets its new objects recorded. Lost when
-    the upload was deleted meanwhile, whose objects this job then removes."""
+    processed or tried again completes; a completed one gets its new objects recorded, the
+    objects they replace noted as superseded first (released after IMGPIPE_SUPERSEDED_GRACE,
+    processor.release), so no object is ever left unnamed. Lost when the upload was deleted
+    meanwhile, whose objects this job then removes."""
     upload_id = row["id"]
-    weight = _derivative_bytes(res, upload_id, work.stored, written)
+    record = _record(row, work, written)
+    after = {**row, "derivatives": json.dumps(record)}
+    kept, pruned = set(uploads.derivative_keys(after)), set(work.delete)
+    uploads.supersede(res.db, upload_id, [key for key in uploads.derivative_keys(row)
+                                          if key not in kept and key not in pruned])
+    weight = _derivative_bytes(res, after)
     placeholder = ({"blurhash": derivatives.blurhash, "dominant_color": derivatives.dominant_color}
                    if derivatives else {})
     if row["status"] == uploads.COMPLETED:
-        won = uploads.record_reprocessed(res.db, upload_id, work.stored, derivative_bytes=weight, **placeholder)
+        won = uploads.record_reprocessed(res.db, upload_id, record, derivative_bytes=weight, **placeholder)
     else:
         won = uploads.mark_completed(res.db, upload_id, size=size, width=derivatives.width, height=derivatives.height,
-                                     image_format=derivatives.format, derivatives=work.stored, derivative_bytes=weight,
+                                     image_format=derivatives.format, derivatives=record, derivative_bytes=weight,
                                      moderation=dataclasses.asdict(verdict) if verdict else None,
                                      from_status=row["status"], **placeholder)
     if not won:
-        return Ended(uploads.DELETED if remove_if_deleted(res, upload_id) else SKIPPED)
+        written_keys = uploads.derivative_keys({**row, "derivatives": json.dumps(written)})
+        return Ended(uploads.DELETED if remove_if_deleted(res, upload_id, written_keys) else SKIPPED)
     if row["status"] == uploads.PROCESSING:
         _announce(res, row)
     if row["status"] != uploads.COMPLETED:
@@ -207,12 +239,19 @@ def _complete(res: Resources, row: dict, work: Work, derivatives: Derivatives | 
     return Ended(uploads.COMPLETED)
 
 
-def _derivative_bytes(res: Resources, upload_id: str, stored: dict[str, dict[str, str]],
-                      written: dict[str, int]) -> int:
-    """What the objects the row names weigh: those this job wrote as written, the others (a
-    reprocess rewrites only some) asked of the store."""
-    keys = [derivative_key(name, upload_id, fmt) for name, formats in stored.items() for fmt in formats]
-    return sum(written[key] if key in written else res.storage.size_of(key) or 0 for key in keys)
+def _record(row: dict, work: Work, written: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """The derivatives JSON once the job completes: every object `work.stored` names, as this job
+    wrote it or, for those it did not make again (a reprocess makes only some), as the row has it."""
+    current = uploads.derivative_record(row)
+    return {name: {fmt: written[name][fmt] if fmt in written.get(name, {}) else current[name][fmt] for fmt in formats}
+            for name, formats in work.stored.items()}
+
+
+def _derivative_bytes(res: Resources, row: dict) -> int:
+    """What the objects the row names weigh: as recorded, or, for an object stored before sizes
+    were recorded, asked of the store."""
+    return sum(obj.bytes if obj.bytes is not None else res.storage.size_of(obj.key) or 0
+               for by_format in uploads.derivative_objects(row).values() for obj in by_format.values())
 
 
 def _fail(res: Resources, row: dict, code: str, message: str, verdict: Verdict | None = None) -> Ended:
@@ -243,13 +282,13 @@ def _remove_rejected_original(res: Resources, row: dict) -> None:
         log.warning("upload %s: could not remove its rejected original yet (%s)", row["id"], error)
 
 
-def remove_if_deleted(res: Resources, upload_id: str) -> bool:
-    """When the upload was deleted while this job held it, remove every object it may have written.
-    The DELETE removed what was there then; this removes what came after."""
+def remove_if_deleted(res: Resources, upload_id: str, written: list[str] = ()) -> bool:
+    """When the upload was deleted while this job held it, remove every object it names and those
+    this job `written`. The DELETE removed what was there then; this removes what came after."""
     row = uploads.get_upload(res.db, upload_id)
     if row is None or row["status"] != uploads.DELETED:
         return False
-    res.storage.remove(upload_keys(row, res.settings.derivative_presets))
+    remove_upload_objects(res.db, res.storage, row, also=list(written))
     log.info("upload %s: deleted while processing, its objects removed", upload_id)
     return True
 

@@ -51,7 +51,7 @@ def deliver_callback(upload_id: str) -> str:
         return uploads.SKIPPED
     now = uploads.utcnow()
     record = record_body(row, res.storage, settings.result_url_ttl, now, uploads.delivery_attempts(res.db, upload_id),
-                         settings.derivative_presets)
+                         settings.derivative_presets, settings.delivery)
     body = json.dumps(record).encode()
     headers = signed_headers(settings.webhook_secret, int(time.time()), body)
     http_status, error = None, None
