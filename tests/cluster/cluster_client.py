@@ -26,7 +26,7 @@ from PIL import Image, ImageStat
 
 from cluster_stack import API_HOSTS, MINIO_HOSTS, MINIO_NAME, MINIO_PORT, Cluster
 from imgpipe import uploads
-from imgpipe.keys import DERIVATIVES, derivative_key
+from imgpipe.keys import DERIVATIVES
 from polling import eventually
 
 HTTP_TIMEOUT = 10.0
@@ -212,12 +212,13 @@ def check_outputs(cluster: Cluster, client: ClusterClient, sent: list[Sent], *, 
     in read_from in turn."""
     storage = cluster.node_storage(read_from[0])
     keys = [item.object_name for item in storage.client.list_objects(storage.bucket, recursive=True)]
-    expected = {key for upload in sent for key in [upload.key, *(derivative_key(kind, upload.id) for kind in DERIVATIVES)]}
+    database = cluster.database()
+    rows = {upload.id: uploads.get_upload(database, upload.id) for upload in sent}
+    expected = {key for upload in sent for key in [upload.key, *uploads.derivative_keys(rows[upload.id])]}
+    assert len(expected) == 4 * len(sent), "each upload names its original and three derivatives"
     assert len(keys) == len(set(keys)) and set(keys) == expected, (
         f"bucket holds {len(keys)} objects, expected {len(expected)}: "
         f"extra {sorted(set(keys) - expected)[:5]}, missing {sorted(expected - set(keys))[:5]}")
-    database = cluster.database()
-    rows = {upload.id: uploads.get_upload(database, upload.id) for upload in sent}
 
     def check(index_upload):
         index, upload = index_upload

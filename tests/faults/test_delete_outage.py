@@ -5,11 +5,11 @@ from __future__ import annotations
 
 
 from imgpipe.uploads import connect, get_upload
-from imgpipe.deletion import upload_keys
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
+from stored_objects import objects_of
 
 
 def test_a_delete_while_storage_is_down_is_finished_by_the_sweeper(stack_with, tmp_path):
@@ -28,7 +28,7 @@ def test_a_delete_while_storage_is_down_is_finished_by_the_sweeper(stack_with, t
     assert row["purged_at"] is None
 
     stack.start_minio()
-    assert len([key for key in upload_keys(created) if storage.size_of(key) is not None]) == 7
-    eventually(lambda: all(storage.size_of(key) is None for key in upload_keys(created)), 30,
+    assert len(objects_of(storage, created["id"], created["key"])) == 7
+    eventually(lambda: objects_of(storage, created["id"], created["key"]) == [], 30,
                "the sweeper to remove the deleted upload's objects")
     assert get_upload(connect(stack.settings.database), created["id"])["purged_at"] is not None

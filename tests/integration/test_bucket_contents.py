@@ -18,7 +18,6 @@ from prometheus_client.parser import text_string_to_metric_families
 import imagegen
 from cli.main import cli
 from imgpipe.uploads import connect, get_upload, rows_by_id
-from imgpipe.deletion import upload_keys
 from imgpipe.formats import writable_formats
 from imgpipe.keys import new_upload_id, original_key, upload_id_from_key
 from imgpipe.queues import fetch_job
@@ -29,6 +28,7 @@ from pipeline_client import curl_put, put_file
 from polling import eventually
 from processor.housekeeping import STEPS, Housekeeping
 from processor.jobs import job_id_for
+from stored_objects import objects_of
 from webhook_receiver import webhook_receiver
 
 
@@ -42,7 +42,7 @@ def bucket(storage: Storage) -> dict[str, int]:
 
 
 def left_behind(storage: Storage, upload_id: str, key: str) -> list[str]:
-    return [name for name in upload_keys({"id": upload_id, "key": key}) if storage.size_of(name) is not None]
+    return objects_of(storage, upload_id, key)
 
 
 def photo(path, size=(800, 600)):

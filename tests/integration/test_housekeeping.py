@@ -14,7 +14,6 @@ from PIL import Image
 
 from bench.minio_requests import request_counts
 from imgpipe.uploads import connect, get_upload, parse_timestamp, timestamp, utcnow
-from imgpipe.deletion import upload_keys
 from imgpipe.keys import new_upload_id, original_key
 from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
@@ -24,6 +23,7 @@ from polling import eventually
 from processor.housekeeping import STEPS
 from processor.relay import Relay
 from stacks import running_stack
+from stored_objects import objects_of
 
 ORPHAN_MIN_AGE = 3.0
 MAX_UPLOAD_BYTES = 64 * 1024
@@ -42,7 +42,7 @@ def photo(path, size=(400, 300)):
 
 
 def present(storage: Storage, upload: dict) -> list[str]:
-    return [key for key in upload_keys(upload) if storage.size_of(key) is not None]
+    return objects_of(storage, upload["id"], upload["key"])
 
 
 def test_the_relay_removes_orphans_once_they_are_old_enough_and_nothing_in_use(tidy_stack, tmp_path):

@@ -12,9 +12,9 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
-from imgpipe.deletion import upload_keys
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
+from stored_objects import objects_of
 TIMEOUT_MS = 30_000
 
 
@@ -146,8 +146,7 @@ def test_recent_uploads_come_back_after_a_reload_and_one_can_be_deleted(page, st
     assert requests.get(f"{stack.api_url}/uploads/{upload_id}/status", timeout=10,
                         headers={"Authorization": f"Bearer {stack.settings.api_token}"}).json()["status"] == "deleted"
     storage = Storage(stack.settings, ROOT)
-    assert [key for key in upload_keys({"id": upload_id, "key": f"originals/{upload_id}.jpg"})
-            if storage.size_of(key) is not None] == []
+    assert objects_of(storage, upload_id, f"originals/{upload_id}.jpg") == []
     page.reload()
     recent["scan.jpg"].wait_for()
     assert page.locator(f"#recent .upload[data-upload-id='{upload_id}']").count() == 0

@@ -22,7 +22,7 @@ from rq.registry import StartedJobRegistry
 from cli.main import cli
 from cli.stack import PROJECT_ROOT
 from imgpipe import uploads
-from imgpipe.keys import derivative_key
+from imgpipe.keys import derivative_key_prefix
 from imgpipe.queues import make_reprocess_queue
 from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
@@ -129,6 +129,17 @@ def wait_for_queue_to_settle(stack, timeout: float = 30) -> None:
     eventually(lambda: not (queue.count or StartedJobRegistry(queue=queue).count), timeout, "the reprocess jobs to end")
 
 
+def listed(storage: Storage, upload_id: str, preset: str) -> list[str]:
+    """The keys the bucket holds of the upload's objects of `preset`, whatever their version."""
+    return [key for key, _ in storage.list_after(derivative_key_prefix(preset, upload_id), "")]
+
+
+def recorded(stack, upload_id: str, preset: str, fmt: str = "jpeg") -> str | None:
+    """The key the upload's row names for the preset's object in `fmt`, None when it names none."""
+    obj = uploads.derivative_objects(rows(stack)[upload_id]).get(preset, {}).get(fmt)
+    return obj.key if obj else None
+
+
 def fetch(url: str) -> Image.Image:
     response = requests.get(url, timeout=10)
     assert response.status_code == 200
@@ -183,7 +194,7 @@ def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, t
         preview = fetch(results["presets"]["preview"]["webp"])
         assert (preview.format, preview.size) == ("WEBP", (640, 480))
         assert list(results["presets"]["preview"]) == ["webp"]
-        assert storage.size_of(derivative_key("preview", upload_id, "jpeg")) is None
+        assert [key.rsplit(".", 1)[1] for key in listed(storage, upload_id, "preview")] == ["webp"]
 
     downloaded = CliRunner().invoke(cli, ["results", ids[0], "--download", str(tmp_path / "out")],
                                     env={"IMGPIPE_API": stack.api_url, "IMGPIPE_API_TOKEN": stack.settings.api_token})
@@ -216,11 +227,12 @@ def test_deleting_an_upload_removes_every_presets_objects(stack, tmp_path):
     [created] = upload_all(api, make_jpegs(tmp_path, 1, size=SIZE))
     assert api.wait_final(created["id"])["status"] == "completed"
     storage = Storage(stack.settings, ROOT)
-    made = [derivative_key(name, created["id"], fmt) for name, fmt in (("square", "jpeg"), ("preview", "webp"),
-                                                                       ("thumbnail", "jpeg"))]
+    made = [recorded(stack, created["id"], name, fmt) for name, fmt in (("square", "jpeg"), ("preview", "webp"),
+                                                                        ("thumbnail", "jpeg"))]
     assert all(storage.size_of(key) for key in made)
     assert api.delete(created["id"]).json()["status"] == "deleted"
-    assert [key for key in made if storage.size_of(key) is not None] == []
+    assert [key for name in ("square", "preview", "thumbnail", "resized", "compressed")
+            for key in listed(storage, created["id"], name)] == []
 
 
 def test_an_upload_that_failed_internal_completes_when_tried_again(stack, stored):
@@ -243,20 +255,20 @@ def test_an_upload_that_failed_internal_completes_when_tried_again(stack, stored
 def test_prune_removes_the_objects_of_presets_no_longer_in_use(stack, stored, tmp_path):
     ids, _ = stored
     storage = Storage(stack.settings, ROOT)
-    assert storage.size_of(derivative_key("compressed", ids[0])) > 0
+    assert storage.size_of(recorded(stack, ids[0], "compressed")) > 0
     use_settings(stack, presets=presets_file(tmp_path, PRUNED_PRESETS))
     kept = reprocess(stack)
     code, output = finished(kept)
     assert code == 0 and ": 0 upload(s) to reprocess" in output, output
-    assert storage.size_of(derivative_key("compressed", ids[0])) > 0, "without --prune nothing is deleted"
+    assert storage.size_of(recorded(stack, ids[0], "compressed")) > 0, "without --prune nothing is deleted"
 
     code, output = finished(reprocess(stack, "--prune", "--jobs", "2"))
     assert code == 0, output
     assert f"Done: {UPLOADS} pruned." in output
     for upload_id in ids:
-        assert storage.size_of(derivative_key("compressed", upload_id)) is None
-        assert storage.size_of(derivative_key("preview", upload_id, "webp")) is None
-        assert storage.size_of(derivative_key("thumbnail", upload_id)) > 0
+        assert listed(storage, upload_id, "compressed") == listed(storage, upload_id, "preview") == []
+        assert recorded(stack, upload_id, "compressed") is None
+        assert storage.size_of(recorded(stack, upload_id, "thumbnail")) > 0
     results = Api.of(stack).get(f"/uploads/{ids[0]}/results").json()
     assert (list(results["presets"]), results["compressed"]) == (["resized", "thumbnail", "square"], None)
     assert finished(reprocess(stack, "--prune"))[1].endswith(" 0 upload(s) to reprocess\n")
