@@ -167,7 +167,14 @@ SCHEMAS = {
                                    "what the upload has of the presets in use; before, what it is going to get "
                                    "(null URLs). The top-level resized, compressed and thumbnail are the built-in "
                                    "presets' JPEG URLs, null when the upload has none."},
-        "expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "sizes": {"type": "object", "additionalProperties": _closed({
+                      "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]}}),
+                  "description": "Per preset, the width and height of its objects (for srcset); null for objects "
+                                 "stored before sizes were recorded, and before the upload is completed."},
+        "expires_at": {"type": ["string", "null"], "format": "date-time",
+                       "description": "When the URLs expire; null before completion and, with IMGPIPE_DELIVERY="
+                                      "public, for permanent derivative URLs (the original's lasts "
+                                      "IMGPIPE_RESULT_URL_TTL)."},
     }),
     "UploadRecord": _closed({**SUMMARY_PROPERTIES, "callback": _ref("Callback")}),
     "UploadSummary": _closed(SUMMARY_PROPERTIES),
