@@ -12,6 +12,7 @@ import requests
 from PIL import Image
 
 from cli.stack import PROJECT_ROOT
+from imgpipe import uploads
 from imgpipe.engines import split_url
 from imgpipe.version import VERSION
 from pipeline_client import curl_put, put_file
@@ -189,6 +190,9 @@ def test_the_bucket_is_private(api, stack, tmp_path):
     created = upload(api, write_jpeg(tmp_path / "a.jpg", (50, 50)))
     api.wait_final(created["id"])
     bucket = f"{stack.settings.s3_endpoint_url}/{stack.settings.s3_bucket_name}"
-    for path in (created["key"], f"thumbnails/{created['id']}.jpg", ""):
+    row = uploads.get_upload(uploads.connect(stack.settings.database), created["id"])
+    thumbnail = uploads.derivative_objects(row)["thumbnail"]["jpeg"].key
+    assert requests.get(api.get(f"/uploads/{created['id']}/results").json()["thumbnail"], timeout=10).ok
+    for path in (created["key"], thumbnail, ""):
         response = requests.get(f"{bucket}/{path}", timeout=10)
         assert response.status_code == 403, path
