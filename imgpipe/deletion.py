@@ -18,11 +18,6 @@ from imgpipe.keys import DERIVATIVES, derivative_key_prefix
 from imgpipe.presets import Presets
 
 
-def upload_keys(db, row: dict) -> list[str]:
-    """Every object the upload's row names: its original, its derivatives, their superseded ones."""
-    return [row["key"], *uploads.derivative_keys(row), *uploads.superseded_keys(db, row["id"])]
-
-
 def remove_upload_objects(db, storage, row: dict, *, also: list[str] = ()) -> None:
     """Remove the objects the row names (and `also`), then forget its superseded ones."""
     superseded = uploads.superseded_keys(db, row["id"])
