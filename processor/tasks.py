@@ -24,13 +24,10 @@ callback URL gets its webhook delivery enqueued; a reprocess sends none.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
-
-from PIL import Image
 
 from imgpipe import uploads
 from imgpipe.deletion import remove_upload_objects
@@ -191,18 +188,12 @@ def write_derivatives(res: Resources, row: dict, derivatives: Derivatives,
             version = content_version(encoded)
             key = derivative_key(name, row["id"], fmt, version)
             entries.setdefault(name, {})[fmt] = uploads.derivative_entry(versions[name][fmt], version,
-                                                                         *_pixel_size(encoded), len(encoded))
+                                                                         *derivatives.sizes[name], len(encoded))
             if key not in named:
                 writes.append(res.writers.submit(res.storage.write, key, encoded, content_type(fmt), IMMUTABLE))
     for write in writes:
         write.result()
     return entries
-
-
-def _pixel_size(encoded: bytes) -> tuple[int, int]:
-    """Width and height of an encoded picture, from its header alone."""
-    with Image.open(io.BytesIO(encoded)) as image:
-        return image.size
 
 
 def _complete(res: Resources, row: dict, work: Work, derivatives: Derivatives | None, *, size: int | None,

@@ -48,6 +48,7 @@ class Derivatives:
     format: str  # what the bytes are, as Pillow names it: "JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF"
     blurhash: str
     dominant_color: str  # "#rrggbb"
+    sizes: dict[str, tuple[int, int]]  # preset name -> (width, height) of its picture, the same in every format
 
     @property
     def resized(self) -> bytes | None:
@@ -96,11 +97,14 @@ def make_derivatives(data: bytes, *, max_pixels: int, formats: tuple[str, ...] =
         encoded, (blurhash, dominant) = run(plan_derivatives(header, presets, formats, scaled_decode=False),
                                             data, opened)
     made: dict[str, dict[str, bytes]] = {preset.name: {} for preset in presets}
-    for name, output_format, blob in sorted(encoded, key=lambda item: OUTPUT_FORMATS.index(item[1])):
+    sizes = {}
+    for name, output_format, blob, size in sorted(encoded, key=lambda item: OUTPUT_FORMATS.index(item[1])):
         made[name][output_format] = blob
+        sizes[name] = size
     width, height = header.upright
     return Derivatives(made={name: by_format for name, by_format in made.items() if by_format},
-                       width=width, height=height, format=fmt, blurhash=blurhash, dominant_color=dominant)
+                       width=width, height=height, format=fmt, blurhash=blurhash, dominant_color=dominant,
+                       sizes=sizes)
 
 
 def header_of(opened: Image.Image) -> Header:
@@ -122,7 +126,7 @@ class ShortcutFailed(Exception):
     """A step on the scaled decode's branch failed; the plan without that branch serves."""
 
 
-Encoded = list[tuple[str, str, bytes]]  # (preset name, output format, bytes)
+Encoded = list[tuple[str, str, bytes, tuple[int, int]]]  # (preset name, output format, bytes, picture size)
 
 
 def run(plan: Plan, data: bytes, opened: Image.Image) -> tuple[Encoded, tuple[str, str]]:
@@ -216,7 +220,7 @@ def _cover(step: Step, made, plan: Plan, *_) -> Image.Image:
 
 def _encode(step: Step, made, *_) -> Encoded:
     picture = _result(made[step.source])
-    return [(name, fmt, encode(picture, fmt, quality)) for name, fmt, quality in step.encodes]
+    return [(name, fmt, encode(picture, fmt, quality), picture.size) for name, fmt, quality in step.encodes]
 
 
 def _placeholder(step: Step, made, *_) -> tuple[str, str]:

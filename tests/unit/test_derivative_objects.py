@@ -89,3 +89,19 @@ def test_private_results_are_presigned_and_list_sizes_too():
     pending = results_body(row(None, status="pending"), Store(), 3600, NOW, BUILT_IN, "public")
     assert pending["presets"]["thumbnail"] == {"jpeg": None, "webp": None} and pending["expires_at"] is None
     assert pending["sizes"]["thumbnail"] == {"width": None, "height": None}
+
+
+def test_the_derivation_reports_each_presets_size_as_encoded():
+    import io
+
+    from PIL import Image
+
+    from processor.imaging import make_derivatives
+
+    source = io.BytesIO()
+    Image.linear_gradient("L").resize((1600, 900)).convert("RGB").save(source, "JPEG")
+    made = make_derivatives(source.getvalue(), max_pixels=10_000_000, formats=("jpeg", "webp"))
+    assert made.sizes == {"resized": (1024, 576), "compressed": (1600, 900), "thumbnail": (300, 169)}
+    for name, by_format in made.made.items():
+        for encoded in by_format.values():
+            assert Image.open(io.BytesIO(encoded)).size == made.sizes[name]

@@ -34,7 +34,7 @@ def made_plainly(data: bytes, presets=(RESIZED, THUMBNAIL), formats=("jpeg",)) -
     opened, _ = open_checked(data, max_pixels=MAX_PIXELS)
     plan = plan_derivatives(derive.header_of(opened), presets, formats, scaled_decode=False)
     encoded, _ = derive.run(plan, data, opened)
-    return {(name, fmt): blob for name, fmt, blob in encoded}
+    return {(name, fmt): blob for name, fmt, blob, _ in encoded}
 
 
 def from_full_decode(data: bytes) -> tuple[bytes, bytes]:
