@@ -577,3 +577,18 @@ def test_open_multipart_uploads_are_to_abort_once_not_pending_or_out_of_time_unt
     uploads.close_multipart(database, failed["id"])
     assert uploads.open_multipart_to_abort(database, now, 10) == []
     assert uploads.get_upload(database, in_time["id"])["multipart_closed_at"] is None
+
+
+def test_superseded_objects_are_noted_taken_in_order_and_forgotten(database):
+    new_row(database, "a" * 32)
+    uploads.supersede(database, "a" * 32, ["thumbnails/old-1.jpg", "thumbnails/old-2.jpg"])
+    uploads.supersede(database, "b" * 32, ["resized/other.jpg"])
+    later = uploads.utcnow() + timedelta(seconds=1)
+    assert sorted(uploads.superseded_keys(database, "a" * 32)) == ["thumbnails/old-1.jpg", "thumbnails/old-2.jpg"]
+    assert uploads.superseded_before(database, uploads.utcnow() - timedelta(hours=1), 10) == []
+    assert len(uploads.superseded_before(database, later, 10)) == 3
+    assert len(uploads.superseded_before(database, later, 2)) == 2
+    uploads.supersede(database, "a" * 32, ["thumbnails/old-1.jpg"])  # superseded again: counted from now, once
+    assert len(uploads.superseded_keys(database, "a" * 32)) == 2
+    uploads.forget_superseded(database, ["thumbnails/old-1.jpg", "resized/other.jpg"])
+    assert [row["key"] for row in uploads.superseded_before(database, later, 10)] == ["thumbnails/old-2.jpg"]
