@@ -1,13 +1,17 @@
 """The row's record of its derivatives: one accessor names every object, old rows and new alike,
 and the results give public URLs and sizes from it."""
 
+import io
 import json
 from datetime import datetime, timezone
+
+from PIL import Image
 
 from imgpipe import uploads
 from imgpipe.keys import content_version
 from imgpipe.presets import BUILT_IN
 from imgpipe.records import results_body
+from processor.imaging import make_derivatives
 
 UPLOAD_ID = "0123456789ab" + "c" * 20
 NOW = datetime(2026, 12, 2, 4, 0, 0, tzinfo=timezone.utc)
@@ -92,12 +96,6 @@ def test_private_results_are_presigned_and_list_sizes_too():
 
 
 def test_the_derivation_reports_each_presets_size_as_encoded():
-    import io
-
-    from PIL import Image
-
-    from processor.imaging import make_derivatives
-
     source = io.BytesIO()
     Image.linear_gradient("L").resize((1600, 900)).convert("RGB").save(source, "JPEG")
     made = make_derivatives(source.getvalue(), max_pixels=10_000_000, formats=("jpeg", "webp"))
