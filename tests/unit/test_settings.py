@@ -105,12 +105,9 @@ def test_limits_are_settings_read_and_checked_at_start():
         Settings(job_memory_mb=-1)
 
 
-def test_delivery_is_private_unless_made_public_and_the_grace_is_seconds():
-    assert (Settings().delivery, Settings().superseded_grace) == ("private", 7 * 86400.0)
-    public = Settings.from_env({"IMGPIPE_DELIVERY": "public", "IMGPIPE_SUPERSEDED_GRACE": "60"})
-    assert (public.delivery, public.superseded_grace) == ("public", 60.0)
-    assert Settings.from_env(public.to_env()).delivery == "public"
-    with pytest.raises(ValueError, match="IMGPIPE_DELIVERY must be one of private, public"):
-        Settings.from_env({"IMGPIPE_DELIVERY": "open"})
+def test_the_grace_of_superseded_derivatives_is_seconds():
+    assert Settings().superseded_grace == 7 * 86400.0
+    settings = Settings.from_env({"IMGPIPE_SUPERSEDED_GRACE": "60"})
+    assert settings.superseded_grace == 60.0 and Settings.from_env(settings.to_env()).superseded_grace == 60.0
     with pytest.raises(ValueError, match="IMGPIPE_SUPERSEDED_GRACE"):
         Settings.from_env({"IMGPIPE_SUPERSEDED_GRACE": "-1"})
