@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, request
 
@@ -29,6 +28,7 @@ from imgpipe import uploads
 from imgpipe.delivery_urls import DeliveryRefused, verify
 from imgpipe.error_codes import ApiError
 from imgpipe.negotiation import choose
+from imgpipe.records import permanent_url
 
 bp = Blueprint("delivery", __name__)
 ENDPOINT = "delivery.deliver"
@@ -120,5 +120,5 @@ def signing_moment(now: datetime, ttl: int, max_age: int) -> datetime:
 def _location(svc, key: str, signed_at: datetime | None) -> str:
     settings = svc.settings
     if signed_at is None:
-        return f"{settings.public_s3_url.rstrip('/')}/{quote(settings.s3_bucket_name)}/{quote(key)}"
+        return permanent_url(settings.public_s3_url, settings.s3_bucket_name, key)
     return svc.storage.presign_get(key, settings.result_url_ttl, signed_at)
