@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `make bench` needs beyond the project: Debian's libvips42 (pyvips loads it at run time;
 # pip cannot install it), Debian's wrk (the HTTP load generator), and the `bench` extra
-# (pyvips, requests, pyinstrument, celery) in .venv. Installs only what is missing.
+# (pyvips, requests, pyinstrument, py-spy, celery) in .venv. Installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   scripts/apt_install.sh "make bench" "${missing[@]}"
 fi
 
-if ! .venv/bin/python -c 'import pyvips, requests, pyinstrument, celery' >/dev/null 2>&1; then
-  echo "Installing the bench extra (pyvips, requests, pyinstrument, celery) into .venv..."
+if ! .venv/bin/python -c 'import pyvips, requests, pyinstrument, celery' >/dev/null 2>&1 || [ ! -x .venv/bin/py-spy ]; then
+  echo "Installing the bench extra (pyvips, requests, pyinstrument, py-spy, celery) into .venv..."
   .venv/bin/python -m pip install -q -e '.[test,bench]'
 fi
 .venv/bin/python -c 'import pyvips; pyvips.Image.black(1, 1)' || {
