@@ -22,10 +22,12 @@ down:
 	@if [ -x $(BIN)/imgpipe ]; then $(BIN)/imgpipe down; else echo "Nothing was running."; fi
 
 # The browser tests need Chromium, and Node.js with npm to build the web app they load; the
-# compose file's test needs the compose plugin. The integration and fault tests run on PostgreSQL
+# delivery tests put Debian's nginx in front as a caching proxy; the compose file's test needs
+# the compose plugin. The integration and fault tests run on PostgreSQL
 # as well as SQLite, on a throwaway cluster of Debian's server.
 test: install
 	@scripts/install_chromium.sh
+	@scripts/install_nginx.sh
 	@scripts/install_promtool.sh
 	@scripts/install_node.sh
 	@scripts/install_compose.sh
@@ -43,6 +45,7 @@ bench:
 	@scripts/install_redis.sh
 	@scripts/build_minio.sh
 	@scripts/install_bench_deps.sh
+	@scripts/install_nginx.sh
 	@scripts/install_postgresql.sh
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 	$(BIN)/python -m bench.recovery $(BENCH_FLAGS)
