@@ -1,0 +1,196 @@
+"""The caching proxy of the delivery tests (tests/caching_proxy.py) against a real MinIO: it keeps
+what the store marks cacheable and answers it again without asking the store, keeps nothing
+marked private or unmarked, a variant per Accept where the upstream varies on it, nothing for a
+request with credentials, passes presigned uploads through to the store intact, and leaves no
+process, port or file behind however its block ends."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
+
+import pytest
+import requests
+
+from bench.minio_requests import request_counts
+from caching_proxy import CACHE_STATUS, caching_proxy
+from cli.stack import free_port
+from imgpipe.storage import Storage, make_client
+from imgpipe.store_identities import READ, ROOT
+from pipeline_client import Api, make_jpegs, put_file
+from stacks import running_stack
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    """A stack (on SQLite) whose S3_BASE_URL is the proxy's store port, and the proxy."""
+    minio_url = f"http://127.0.0.1:{free_port()}"
+    with caching_proxy({"store": minio_url}) as proxy, \
+            running_stack(tmp_path_factory.mktemp("caching-proxy"), s3_endpoint_url=minio_url,
+                          s3_base_url=proxy.url("store")) as stack:
+        yield stack, proxy
+
+
+def put_object(stack, data: bytes, cache_control: str | None) -> str:
+    key = f"thumbnails/proxy-check-{secrets.token_hex(4)}.jpg"
+    metadata = {"Cache-Control": cache_control} if cache_control else None
+    Storage(stack.settings, ROOT).client.put_object(stack.settings.s3_bucket_name, key, BytesIO(data), len(data),
+                                                    content_type="image/jpeg", metadata=metadata)
+    return key
+
+
+def presigned_get(stack, proxy, key: str) -> str:
+    """A GET URL signed by the read identity for the proxy's address (signing is local: no request)."""
+    return make_client(proxy.url("store"), stack.settings, READ).presigned_get_object(stack.settings.s3_bucket_name, key)
+
+
+def gets_of_store(stack) -> int:
+    return request_counts(stack.settings)["GetObject"]
+
+
+def test_an_object_the_store_marks_immutable_is_answered_from_the_cache_the_second_time(proxied):
+    stack, proxy = proxied
+    data = os.urandom(20_000)
+    url = presigned_get(stack, proxy, put_object(stack, data, IMMUTABLE))
+    logged, before = len(proxy.entries()), gets_of_store(stack)
+
+    first, second = requests.get(url, timeout=10), requests.get(url, timeout=10)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.content == second.content == data
+    assert (first.headers[CACHE_STATUS], second.headers[CACHE_STATUS]) == ("MISS", "HIT")
+    assert second.headers["Cache-Control"] == IMMUTABLE
+    assert gets_of_store(stack) - before == 1
+    entries = proxy.entries(logged)
+    assert [(entry["name"], entry["status"], entry["cache"]) for entry in entries] == [("store", "200", "MISS"),
+                                                                                       ("store", "200", "HIT")]
+    assert entries[1]["upstream"] == ""  # the hit never went upstream
+
+
+def test_answers_marked_private_or_not_marked_at_all_are_not_kept(proxied):
+    stack, proxy = proxied
+    data = os.urandom(5_000)
+    unmarked = presigned_get(stack, proxy, put_object(stack, data, None))
+    # A result URL of private mode: the store is made to answer it with Cache-Control: private.
+    private = Storage(stack.settings, READ).presign_get(put_object(stack, data, IMMUTABLE), 600, datetime.now(timezone.utc))
+    assert private.startswith(proxy.url("store"))
+    before = gets_of_store(stack)
+
+    answers = [requests.get(url, timeout=10) for url in (unmarked, unmarked, private, private)]
+
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert [answer.headers[CACHE_STATUS] for answer in answers] == ["MISS"] * 4
+    assert answers[2].headers["Cache-Control"] == "private"
+    assert gets_of_store(stack) - before == 4
+
+
+def test_a_request_with_credentials_is_neither_answered_from_the_cache_nor_kept(proxied):
+    stack, proxy = proxied
+    data = os.urandom(3_000)
+    url = presigned_get(stack, proxy, put_object(stack, data, IMMUTABLE))
+    assert requests.get(url, timeout=10).headers[CACHE_STATUS] == "MISS"
+    logged = len(proxy.entries())
+
+    with_credentials = requests.get(url, headers={"Authorization": "Bearer someone"}, timeout=10)
+    again = requests.get(url, timeout=10)
+
+    assert with_credentials.headers[CACHE_STATUS] == "BYPASS"
+    # The store saw the request and refused it (a presigned URL and a credential at once); the
+    # refusal did not replace what the cache holds.
+    bypassed = proxy.entries(logged)[0]
+    assert bypassed["upstream"] == f"127.0.0.1:{stack.settings.s3_endpoint_url.rsplit(':', 1)[1]}"
+    assert with_credentials.status_code == 400
+    assert (again.headers[CACHE_STATUS], again.content) == ("HIT", data)
+
+
+def test_a_presigned_upload_through_the_proxy_reaches_the_store_and_is_processed(proxied, tmp_path):
+    """The Host header goes through as the client sent it: the signature made for the proxy's
+    address verifies at the store."""
+    stack, _ = proxied
+    api = Api.of(stack)
+    photo = make_jpegs(tmp_path, 1)[0]
+    created = api.create_for(photo)
+    assert created["upload"]["url"].startswith(stack.settings.s3_base_url)
+
+    put_file(created["upload"], photo)
+
+    assert api.wait_final(created["id"])["status"] == "completed"
+
+
+class VaryingUpstream:
+    """An upstream that answers in the format the request's Accept prefers and says it varies on
+    Accept, as GET /uploads/<id>/<preset> does; it counts what reached it."""
+
+    def __init__(self):
+        self.served: list[str] = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                kind = "avif" if "image/avif" in self.headers.get("Accept", "") else "jpeg"
+                upstream.served.append(kind)
+                body = kind.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", f"image/{kind}")
+                self.send_header("Cache-Control", "public, max-age=300")
+                self.send_header("Vary", "Accept")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_variant_is_kept_per_accept_where_the_upstream_varies_on_it():
+    upstream = VaryingUpstream()
+    try:
+        with caching_proxy({"api": upstream.url}) as proxy:
+            url = f"{proxy.url('api')}/uploads/some-id/thumbnail"
+            browser, jpeg_only = {"Accept": "image/avif,image/webp,*/*;q=0.8"}, {"Accept": "image/jpeg"}
+            answers = [requests.get(url, headers=headers, timeout=10)
+                       for headers in (browser, jpeg_only, browser, jpeg_only)]
+    finally:
+        upstream.close()
+
+    assert [(answer.headers["Content-Type"], answer.headers[CACHE_STATUS]) for answer in answers] == [
+        ("image/avif", "MISS"), ("image/jpeg", "MISS"), ("image/avif", "HIT"), ("image/jpeg", "HIT")]
+    assert upstream.served == ["avif", "jpeg"]
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_the_proxy_leaves_no_process_port_or_file_behind_when_its_block_fails():
+    with pytest.raises(RuntimeError, match="the test failed"):
+        with caching_proxy({"store": f"http://127.0.0.1:{free_port()}"}) as proxy:
+            group, directory, port = proxy.process.pid, proxy.directory, proxy.ports["store"]
+            assert directory.is_dir() and not refuses_connections(port)
+            raise RuntimeError("the test failed")
+
+    with pytest.raises(ProcessLookupError):  # neither the master nor its worker is left
+        os.killpg(group, 0)
+    assert not directory.exists()
+    assert refuses_connections(port)
