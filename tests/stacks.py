@@ -103,9 +103,11 @@ def process_tree(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def running_stack(var_dir: Path, *, workers: int = 1, minio_queue_dir: bool = False, **overrides):
+def running_stack(var_dir: Path, *, workers: int = 1, minio_queue_dir: bool = False, api_port: int | None = None,
+                  **overrides):
+    """`api_port` when something in front of the API (a proxy) must know it before the stack starts."""
     ensure_servers()
-    stack = Stack(stack_settings(var_dir, **overrides), var_dir, api_port=free_port(), workers=workers,
+    stack = Stack(stack_settings(var_dir, **overrides), var_dir, api_port=api_port or free_port(), workers=workers,
                   minio_queue_dir=minio_queue_dir)
     stack.start()
     try:

@@ -1,0 +1,178 @@
+"""A real cache in front of the delivery path, with Chromium on another origin: public delivery
+mode, the stack's S3_BASE_URL is the caching proxy's store port (tests/caching_proxy.py), and the
+page's `<img>` asks the proxy's API port for GET /uploads/<id>/thumbnail.
+
+The browser loads the thumbnail twice, its own cache switched off for the second load (CDP's
+Network.setCacheDisabled), so only the proxy can spare the store: its log says HIT for both the
+redirect and the object, and MinIO's own request counters say the store answered nothing for it.
+Negotiation goes through the same cache: Chromium, which names image/avif in its Accept, gets the
+AVIF; a client that accepts only JPEG gets the JPEG, not the AVIF the cache holds (the API's
+`Vary: Accept` keeps a variant per Accept).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote
+
+import pytest
+import requests
+from PIL import Image
+
+from bench.minio_requests import request_counts
+from caching_proxy import CACHE_STATUS, caching_proxy
+from cli.stack import free_port
+from imagegen import photo_like_jpeg
+from pipeline_client import Api, put_file
+from stacks import running_stack
+
+FORMATS = ["avif", "webp", "jpeg"]
+TIMEOUT_MS = 30_000
+STORE_READS = ("GetObject", "HeadObject")
+
+
+class ImagePage:
+    """Another site's page, on its own origin: one `<img>` of the address it is given."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                src = parse_qs(self.path.partition("?")[2]).get("src", [""])[0]
+                body = f'<!doctype html><title>gallery</title><img id="thumb" src="{escape(src)}">'.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def showing(self, src: str) -> str:
+        return f"{self.origin}/?src={quote(src, safe='')}"
+
+    def __enter__(self) -> "ImagePage":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def gallery():
+    with ImagePage() as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    """A public-mode stack (on SQLite) and the proxy in front of both its API and its store."""
+    minio_url, api_port = f"http://127.0.0.1:{free_port()}", free_port()
+    with caching_proxy({"api": f"http://127.0.0.1:{api_port}", "store": minio_url}) as proxy, \
+            running_stack(tmp_path_factory.mktemp("delivery-cache"), api_port=api_port, s3_endpoint_url=minio_url,
+                          s3_base_url=proxy.url("store"), delivery="public") as stack:
+        yield stack, proxy
+
+
+@pytest.fixture
+def completed(proxied, tmp_path):
+    """A fresh upload with its derivatives in AVIF, WebP and JPEG, so nothing of it is cached yet."""
+    stack, _ = proxied
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(photo_like_jpeg(800, 600, seed=27))
+    api = Api.of(stack)
+    created = api.create_for(photo, formats=FORMATS)
+    put_file(created["upload"], photo)
+    assert api.wait_final(created["id"], 60)["status"] == "completed"
+    return created["id"]
+
+
+def store_reads(stack) -> int:
+    counts = request_counts(stack.settings)
+    return sum(counts[name] for name in STORE_READS)
+
+
+def load_thumbnail(page, url: str) -> tuple[int, int]:
+    page.goto(url)
+    image = page.locator("#thumb")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    return tuple(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
+
+
+def verdicts(entries: list[dict]) -> list[tuple]:
+    """What each request through the proxy was, and the type of what the store sent."""
+    return [(entry["name"], entry["status"], entry["cache"], entry["content_type"] if entry["name"] == "store" else "")
+            for entry in entries]
+
+
+@pytest.fixture
+def browser_page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield context, page
+    context.close()
+
+
+def test_the_second_load_of_a_thumbnail_is_a_cache_hit_and_the_store_serves_nothing_for_it(
+        proxied, completed, gallery, browser_page):
+    stack, proxy = proxied
+    context, page = browser_page
+    address = f"{proxy.url('api')}/uploads/{completed}/thumbnail"
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    logged, reads_before = len(proxy.entries()), store_reads(stack)
+
+    first_size = load_thumbnail(page, gallery.showing(address))
+    first = proxy.entries(logged)
+    reads_after_first = store_reads(stack)
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    second_size = load_thumbnail(page, gallery.showing(address))
+    second = proxy.entries(logged + len(first))
+    reads_after_second = store_reads(stack)
+
+    assert first_size == second_size and max(first_size) == 300
+    assert verdicts(first) == [("api", "302", "MISS", ""), ("store", "200", "MISS", "image/avif")]
+    assert verdicts(second) == [("api", "302", "HIT", ""), ("store", "200", "HIT", "image/avif")]
+    assert all(entry["upstream"] == "" for entry in second)  # neither the API nor the store was asked
+    assert all(entry["uri"].startswith(f"/{stack.settings.s3_bucket_name}/") for entry in first + second
+               if entry["name"] == "store")
+    assert reads_after_first - reads_before == 1  # the store's counters do see the proxy's request
+    assert reads_after_second == reads_after_first
+
+
+def test_the_browser_gets_avif_and_a_jpeg_only_client_gets_jpeg_through_the_same_cache(
+        proxied, completed, gallery, browser_page):
+    stack, proxy = proxied
+    _, page = browser_page
+    address = f"{proxy.url('api')}/uploads/{completed}/thumbnail"
+    logged = len(proxy.entries())
+
+    load_thumbnail(page, gallery.showing(address))
+    browser_entries = proxy.entries(logged)
+    jpeg_only = [requests.get(address, headers={"Accept": "image/jpeg"}, timeout=10) for _ in range(2)]
+    webp_first = requests.get(address, headers={"Accept": "image/webp,image/*;q=0.8"}, timeout=10)
+
+    assert "image/avif" in browser_entries[0]["accept"]
+    assert verdicts(browser_entries)[1][3] == "image/avif"
+    for answer in jpeg_only:
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(answer.content)).format == "JPEG"
+    # The redirect and the object each by Accept: the JPEG-only client's first request was a miss
+    # of its own, not the AVIF the browser's had put in the cache; its second, a hit of its own.
+    redirects = [answer.history[0] for answer in jpeg_only]
+    assert [redirect.status_code for redirect in redirects] == [302, 302]
+    assert [redirect.headers[CACHE_STATUS] for redirect in redirects] == ["MISS", "HIT"]
+    assert "Accept" in redirects[0].headers["Vary"]
+    assert [answer.headers[CACHE_STATUS] for answer in jpeg_only] == ["MISS", "HIT"]
+    assert webp_first.headers["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(webp_first.content)).format == "WEBP"
