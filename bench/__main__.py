@@ -19,7 +19,7 @@ from pathlib import Path
 
 import PIL
 
-from bench import api_load, memory, moderation, multipart, pipeline, presign, processing, report
+from bench import api_load, delivery, memory, moderation, multipart, pipeline, presign, processing, report
 from bench import reprocess as reprocess_bench
 from bench.alternatives import prepare_vips
 from bench.inputs import LARGEST, SIZES, benchmark_inputs, photo_like_jpeg
@@ -281,6 +281,7 @@ def run(plan: Plan, mode: str) -> dict:
         say(f"  {micros} µs  {name}")
     moderation_cost = measure_moderation(plan, inputs)
     uploads_in_parts = multipart.measure(plan.multipart_rounds)
+    delivered = {**delivery.measure(plan.api_seconds, plan.api_rounds), "mode": mode}
     images = burst_images(plan.burst_uploads)
     say("starting a stack on free ports")
     stack = start_stack(WORKERS)
@@ -344,6 +345,8 @@ def run(plan: Plan, mode: str) -> dict:
         "presign_us_per_upload": presign_us,
         "moderation": moderation_cost,
         "multipart": {**uploads_in_parts, "mode": mode},
+        **delivery.headline(delivered),
+        "delivery": delivered,
         "e2e_uploads": plan.e2e_uploads,
         "burst_uploads": plan.burst_uploads,
         "api_seconds": plan.api_seconds,
