@@ -50,6 +50,7 @@ THREE_FORMATS, ONE_FORMAT = ("avif", "webp", "jpeg"), ("jpeg",)
 REDIRECT = "redirect, private (signed URL), 3 formats"
 REDIRECT_ONE_FORMAT = "redirect, private (signed URL), JPEG only"
 CACHE_HIT = "the same through the caching proxy (hit)"
+UNREACHED_LIMIT = "100000000 per minute"
 
 
 def say(message: str) -> None:
@@ -95,7 +96,7 @@ def check_redirect(url: str, expected_cache: str | None = None) -> None:
         raise RuntimeError(f"{url} answered {answer.status_code} {answer.headers.get(CACHE_STATUS)}: {answer.text[:200]}")
 
 
-def negotiation_us(rounds: int = 5, number: int = 20_000) -> dict:
+def negotiation_us(rounds: int = 9, number: int = 10_000) -> dict:
     """µs per call, the best of `rounds`: parsing Accept and choosing (negotiation.choose without
     its cache), and the cached answer a header seen before gets."""
     def best(call) -> float:
@@ -110,8 +111,12 @@ def negotiation_us(rounds: int = 5, number: int = 20_000) -> dict:
 
 def measure(seconds: int, rounds: int) -> dict:
     say(f"delivery: private-mode redirects by signed URL, from the API and through nginx, {seconds} s × {rounds}")
+    background = report.cpu_busy_fraction(1.0)
     secret = secrets.token_hex(32)
-    stack = start_stack(workers=1, delivery_secret=secret)
+    # A signed delivery URL carries no credential, so the API counts it against
+    # IMGPIPE_RATE_LIMIT_ANONYMOUS (60 a minute per address by default), and every wrk connection
+    # comes from 127.0.0.1: the limit is raised out of reach, still counted in Redis as shipped.
+    stack = start_stack(workers=1, delivery_secret=secret, rate_limit_anonymous=UNREACHED_LIMIT)
     try:
         three, one = completed_upload(stack, THREE_FORMATS), completed_upload(stack, ONE_FORMAT)
         for name in [name for name in stack.processes if name == "relay" or name.startswith("worker")]:
@@ -144,8 +149,8 @@ def measure(seconds: int, rounds: int) -> dict:
     redirect_cpu_us = statistics.median(run["api_cpu_ms_per_request"] for run in runs[REDIRECT]) * 1000
     say(f"  negotiation: {timed['three_formats']} µs to parse and choose among three formats,"
         f" {timed['cached']} µs cached; {timed['three_formats'] / redirect_cpu_us:.2%} of the API's CPU per redirect")
-    return {"seconds": seconds, "rounds": rounds, "connections": CONNECTIONS, "accept": BROWSER_ACCEPT,
-            "runs": kept, "negotiation_us": timed,
+    return {"seconds": seconds, "rounds": rounds, "background_cpu_busy": background, "connections": CONNECTIONS,
+            "accept": BROWSER_ACCEPT, "runs": kept, "negotiation_us": timed,
             "negotiation_share_of_redirect_cpu": round(timed["three_formats"] / redirect_cpu_us, 4)}
 
 

@@ -43,7 +43,7 @@ TARGETS = {
     "moderation_added_ms_12mp": ("moderation on: worker time added per 12 MP picture (ms)", "—", None),
     "moderation_added_idle_mb": ("moderation on: worker RSS added before any picture (MiB)", "—", None),
     "moderation_added_peak_mb_12mp": ("moderation on: worker peak RSS added, 12 MP (MiB)", "—", None),
-    "delivery_redirect_rps": ("GET /uploads/<id>/<preset>, private mode, signed URL: 302s/s, 32 connections", "—", None),
+    "delivery_redirect_rps": ("`GET /uploads/<id>/<preset>`, private mode, signed URL: 302s/s, 32 connections", "—", None),
     "delivery_redirect_p99_ms": ("the same, p99 (ms)", "—", None),
     "delivery_cache_hit_rps": ("the same address, hits of the caching proxy (nginx) per second", "—", None),
     "delivery_cache_hit_p99_ms": ("the same hits, p99 (ms)", "—", None),
@@ -201,7 +201,7 @@ def moderation_table(results: dict) -> list[str]:
 
 
 def delivery_table(results: dict) -> list[str]:
-    lines = ["| GET /uploads/<id>/thumbnail | requests/s | p50 ms | p99 ms | failed | API CPU ms per request |"
+    lines = ["| `GET /uploads/<id>/thumbnail` | requests/s | p50 ms | p99 ms | failed | API CPU ms per request |"
              " requests/s of every round |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, run in results["delivery"]["runs"].items():
         rounds = ", ".join(str(value) for value in run["rps_of_rounds"])
@@ -272,7 +272,8 @@ def generated_section(results: dict) -> str:
         *moderation_table(results),
         *old_design_lines(results),
         "",
-        f"Delivery ({results['delivery']['mode']} run), `wrk -t2 -c{results['delivery']['connections']} "
+        f"Delivery ({results['delivery']['mode']} run, background CPU load "
+        f"{results['delivery']['background_cpu_busy']:.0%}), `wrk -t2 -c{results['delivery']['connections']} "
         f"-d{results['delivery']['seconds']}s`, the Accept header Chromium sends for an `<img>`, signed delivery "
         f"URLs on a private-mode stack, each row's median round of {results['delivery']['rounds']}; the proxy's "
         f"hits never reach the API. Negotiation alone: "
