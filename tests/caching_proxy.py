@@ -162,9 +162,14 @@ class CachingProxy:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def entries(self, since: int = 0) -> list[dict]:
-        """The access log's requests from the `since`-th on, each with `name`, the upstream's name."""
+        """The access log's requests from the `since`-th on, each with `name`, the upstream's name.
+
+        nginx logs a request once its answer has gone, so a client can have its answer before
+        the line is there: wait for the lines expected (polling.eventually). A line still being
+        written is left for the next read."""
         names = {str(port): name for name, port in self.ports.items()}
-        lines = self.log_path.read_text().splitlines() if self.log_path.exists() else []
+        text = self.log_path.read_text() if self.log_path.exists() else ""
+        lines = text.split("\n")[:-1]  # whatever follows the last newline is not a whole line yet
         return [{**entry, "name": names.get(entry["server"])} for entry in map(json.loads, lines[since:])]
 
 

@@ -23,6 +23,7 @@ from cli.stack import free_port
 from imgpipe.storage import Storage, make_client
 from imgpipe.store_identities import READ, ROOT
 from pipeline_client import Api, make_jpegs, put_file
+from polling import eventually
 from stacks import running_stack
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -67,8 +68,8 @@ def test_an_object_the_store_marks_immutable_is_answered_from_the_cache_the_seco
     assert first.content == second.content == data
     assert (first.headers[CACHE_STATUS], second.headers[CACHE_STATUS]) == ("MISS", "HIT")
     assert second.headers["Cache-Control"] == IMMUTABLE
+    entries = eventually(lambda: len(found := proxy.entries(logged)) >= 2 and found, 10, "the two requests' log lines")
     assert gets_of_store(stack) - before == 1
-    entries = proxy.entries(logged)
     assert [(entry["name"], entry["status"], entry["cache"]) for entry in entries] == [("store", "200", "MISS"),
                                                                                        ("store", "200", "HIT")]
     assert entries[1]["upstream"] == ""  # the hit never went upstream
@@ -81,13 +82,14 @@ def test_answers_marked_private_or_not_marked_at_all_are_not_kept(proxied):
     # A result URL of private mode: the store is made to answer it with Cache-Control: private.
     private = Storage(stack.settings, READ).presign_get(put_object(stack, data, IMMUTABLE), 600, datetime.now(timezone.utc))
     assert private.startswith(proxy.url("store"))
-    before = gets_of_store(stack)
+    logged, before = len(proxy.entries()), gets_of_store(stack)
 
     answers = [requests.get(url, timeout=10) for url in (unmarked, unmarked, private, private)]
 
     assert [answer.status_code for answer in answers] == [200] * 4
     assert [answer.headers[CACHE_STATUS] for answer in answers] == ["MISS"] * 4
     assert answers[2].headers["Cache-Control"] == "private"
+    eventually(lambda: len(proxy.entries(logged)) >= 4, 10, "the four requests' log lines")
     assert gets_of_store(stack) - before == 4
 
 
@@ -104,7 +106,7 @@ def test_a_request_with_credentials_is_neither_answered_from_the_cache_nor_kept(
     assert with_credentials.headers[CACHE_STATUS] == "BYPASS"
     # The store saw the request and refused it (a presigned URL and a credential at once); the
     # refusal did not replace what the cache holds.
-    bypassed = proxy.entries(logged)[0]
+    bypassed = eventually(lambda: proxy.entries(logged), 10, "the bypass's log line")[0]
     assert bypassed["upstream"] == f"127.0.0.1:{stack.settings.s3_endpoint_url.rsplit(':', 1)[1]}"
     assert with_credentials.status_code == 400
     assert (again.headers[CACHE_STATUS], again.content) == ("HIT", data)
@@ -167,11 +169,12 @@ def test_a_variant_is_kept_per_accept_where_the_upstream_varies_on_it():
             browser, jpeg_only = {"Accept": "image/avif,image/webp,*/*;q=0.8"}, {"Accept": "image/jpeg"}
             answers = [requests.get(url, headers=headers, timeout=10)
                        for headers in (browser, jpeg_only, browser, jpeg_only)]
+            logged = eventually(lambda: len(found := proxy.entries()) >= 4 and found, 10, "the four log lines")
     finally:
         upstream.close()
 
-    assert [(answer.headers["Content-Type"], answer.headers[CACHE_STATUS]) for answer in answers] == [
-        ("image/avif", "MISS"), ("image/jpeg", "MISS"), ("image/avif", "HIT"), ("image/jpeg", "HIT")]
+    seen = [(answer.headers["Content-Type"], answer.headers[CACHE_STATUS]) for answer in answers]
+    assert seen == [("image/avif", "MISS"), ("image/jpeg", "MISS"), ("image/avif", "HIT"), ("image/jpeg", "HIT")], logged
     assert upstream.served == ["avif", "jpeg"]
 
 

@@ -27,6 +27,7 @@ from caching_proxy import CACHE_STATUS, caching_proxy
 from cli.stack import free_port
 from imagegen import photo_like_jpeg
 from pipeline_client import Api, put_file
+from polling import eventually
 from stacks import running_stack
 
 FORMATS = ["avif", "webp", "jpeg"]
@@ -107,6 +108,15 @@ def load_thumbnail(page, url: str) -> tuple[int, int]:
     return tuple(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
 
 
+def logged_after(proxy, since: int, count: int) -> list[dict]:
+    """The `count` requests the proxy logged after its `since`-th, once they are all there (each
+    line is written after its answer has gone); more than `count` fails."""
+    entries = eventually(lambda: len(found := proxy.entries(since)) >= count and found, 10,
+                         lambda: f"{count} log lines, got {proxy.entries(since)}")
+    assert len(entries) == count, entries
+    return entries
+
+
 def verdicts(entries: list[dict]) -> list[tuple]:
     """What each request through the proxy was, and the type of what the store sent."""
     return [(entry["name"], entry["status"], entry["cache"], entry["content_type"] if entry["name"] == "store" else "")
@@ -132,11 +142,12 @@ def test_the_second_load_of_a_thumbnail_is_a_cache_hit_and_the_store_serves_noth
     logged, reads_before = len(proxy.entries()), store_reads(stack)
 
     first_size = load_thumbnail(page, gallery.showing(address))
-    first = proxy.entries(logged)
-    reads_after_first = store_reads(stack)
+    first = logged_after(proxy, logged, 2)
+    reads_after_first = eventually(lambda: (reads := store_reads(stack)) > reads_before and reads, 10,
+                                   "the store to count the first load's read")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
     second_size = load_thumbnail(page, gallery.showing(address))
-    second = proxy.entries(logged + len(first))
+    second = logged_after(proxy, logged + len(first), 2)
     reads_after_second = store_reads(stack)
 
     assert first_size == second_size and max(first_size) == 300
@@ -157,7 +168,7 @@ def test_the_browser_gets_avif_and_a_jpeg_only_client_gets_jpeg_through_the_same
     logged = len(proxy.entries())
 
     load_thumbnail(page, gallery.showing(address))
-    browser_entries = proxy.entries(logged)
+    browser_entries = logged_after(proxy, logged, 2)
     jpeg_only = [requests.get(address, headers={"Accept": "image/jpeg"}, timeout=10) for _ in range(2)]
     webp_first = requests.get(address, headers={"Accept": "image/webp,image/*;q=0.8"}, timeout=10)
 
