@@ -146,6 +146,13 @@ def test_the_second_load_of_a_thumbnail_is_a_cache_hit_and_the_store_serves_noth
     reads_after_first = eventually(lambda: (reads := store_reads(stack)) > reads_before and reads, 10,
                                    "the store to count the first load's read")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    seen_by_browser = []
+
+    def note(response):
+        if response.url.startswith((proxy.url("api"), proxy.url("store"))):
+            seen_by_browser.append((response.status, response.headers.get(CACHE_STATUS.lower())))
+
+    page.on("response", note)
     second_size = load_thumbnail(page, gallery.showing(address))
     second = logged_after(proxy, logged + len(first), 2)
     reads_after_second = store_reads(stack)
@@ -153,6 +160,7 @@ def test_the_second_load_of_a_thumbnail_is_a_cache_hit_and_the_store_serves_noth
     assert first_size == second_size and max(first_size) == 300
     assert verdicts(first) == [("api", "302", "MISS", ""), ("store", "200", "MISS", "image/avif")]
     assert verdicts(second) == [("api", "302", "HIT", ""), ("store", "200", "HIT", "image/avif")]
+    assert seen_by_browser == [(302, "HIT"), (200, "HIT")]  # the proxy's header, as the page got it
     assert all(entry["upstream"] == "" for entry in second)  # neither the API nor the store was asked
     assert all(entry["uri"].startswith(f"/{stack.settings.s3_bucket_name}/") for entry in first + second
                if entry["name"] == "store")
