@@ -202,11 +202,11 @@ def moderation_table(results: dict) -> list[str]:
 
 def delivery_table(results: dict) -> list[str]:
     lines = ["| `GET /uploads/<id>/thumbnail` | requests/s | p50 ms | p99 ms | failed | API CPU ms per request |"
-             " requests/s of every round |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+             " share the proxy hit | requests/s of every round |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, run in results["delivery"]["runs"].items():
         rounds = ", ".join(str(value) for value in run["rps_of_rounds"])
         lines.append(f"| {name} | {run['rps']} | {run['p50_ms']} | {run['p99_ms']} | {run['failures']} |"
-                     f" {run['api_cpu_ms_per_request']} | {rounds} |")
+                     f" {run['api_cpu_ms_per_request']} | {run.get('hit_share', '—')} | {rounds} |")
     return lines
 
 
