@@ -7,16 +7,21 @@ Network.setCacheDisabled), so only the proxy can spare the store: its log says H
 redirect and the object, and MinIO's own request counters say the store answered nothing for it.
 Negotiation goes through the same cache: Chromium, which names image/avif in its Accept, gets the
 AVIF; a client that accepts only JPEG gets the JPEG, not the AVIF the cache holds (the API's
-`Vary: Accept` keeps a variant per Accept).
+`Vary: Accept` keeps a variant per Accept). In private mode the cache keeps the redirect a signed
+delivery URL gets, never the presigned image behind it.
 """
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import io
+import re
 import threading
+import time
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -26,6 +31,7 @@ from bench.minio_requests import request_counts
 from caching_proxy import CACHE_STATUS, caching_proxy
 from cli.stack import free_port
 from imagegen import photo_like_jpeg
+from imgpipe import delivery_urls
 from pipeline_client import Api, put_file
 from polling import eventually
 from stacks import running_stack
@@ -73,27 +79,36 @@ def gallery():
         yield page
 
 
-@pytest.fixture(scope="module")
-def proxied(tmp_path_factory):
-    """A public-mode stack (on SQLite) and the proxy in front of both its API and its store."""
+@contextlib.contextmanager
+def proxied_stack(var_dir, **overrides):
+    """A stack (on SQLite) and the proxy in front of both its API and its store (S3_BASE_URL)."""
     minio_url, api_port = f"http://127.0.0.1:{free_port()}", free_port()
     with caching_proxy({"api": f"http://127.0.0.1:{api_port}", "store": minio_url}) as proxy, \
-            running_stack(tmp_path_factory.mktemp("delivery-cache"), api_port=api_port, s3_endpoint_url=minio_url,
-                          s3_base_url=proxy.url("store"), delivery="public") as stack:
+            running_stack(var_dir, api_port=api_port, s3_endpoint_url=minio_url, s3_base_url=proxy.url("store"),
+                          **overrides) as stack:
         yield stack, proxy
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    with proxied_stack(tmp_path_factory.mktemp("delivery-cache"), delivery="public") as running:
+        yield running
+
+
+def completed_upload(stack, directory, formats=FORMATS) -> str:
+    """A fresh upload with its derivatives in `formats`, so nothing of it is cached yet."""
+    photo = directory / "photo.jpg"
+    photo.write_bytes(photo_like_jpeg(800, 600, seed=27))
+    api = Api.of(stack)
+    created = api.create_for(photo, formats=list(formats))
+    put_file(created["upload"], photo)
+    assert api.wait_final(created["id"], 60)["status"] == "completed"
+    return created["id"]
 
 
 @pytest.fixture
 def completed(proxied, tmp_path):
-    """A fresh upload with its derivatives in AVIF, WebP and JPEG, so nothing of it is cached yet."""
-    stack, _ = proxied
-    photo = tmp_path / "photo.jpg"
-    photo.write_bytes(photo_like_jpeg(800, 600, seed=27))
-    api = Api.of(stack)
-    created = api.create_for(photo, formats=FORMATS)
-    put_file(created["upload"], photo)
-    assert api.wait_final(created["id"], 60)["status"] == "completed"
-    return created["id"]
+    return completed_upload(proxied[0], tmp_path)
 
 
 def store_reads(stack) -> int:
@@ -195,3 +210,31 @@ def test_the_browser_gets_avif_and_a_jpeg_only_client_gets_jpeg_through_the_same
     assert [answer.headers[CACHE_STATUS] for answer in jpeg_only] == ["MISS", "HIT"]
     assert webp_first.headers["Content-Type"] == "image/webp"
     assert Image.open(io.BytesIO(webp_first.content)).format == "WEBP"
+
+
+def test_in_private_mode_the_cache_keeps_the_signed_redirect_but_never_the_presigned_image(tmp_path):
+    """A redirect opened by a signed delivery URL may be kept by a shared cache, for less time
+    than the presigned URL it points to lives; the image behind it is marked private, so every
+    view of it is the store's."""
+    secret = "cache-test-delivery-secret-" + "x" * 20
+    with proxied_stack(tmp_path / "stack", delivery_secret=secret) as (stack, proxy):
+        upload_id = completed_upload(stack, tmp_path, ("jpeg",))
+        address = proxy.url("api") + delivery_urls.path(secret, upload_id, "thumbnail")
+        reads_before = store_reads(stack)
+        answers = [requests.get(address, headers={"Accept": "image/jpeg"}, timeout=10) for _ in range(2)]
+        eventually(lambda: len(proxy.entries()) >= 4, 10, "the four requests' log lines")
+        reads = store_reads(stack) - reads_before
+        asked_at = time.time()
+
+    redirects = [answer.history[0] for answer in answers]
+    assert [redirect.headers[CACHE_STATUS] for redirect in redirects] == ["MISS", "HIT"]
+    assert [(answer.status_code, answer.headers[CACHE_STATUS]) for answer in answers] == [(200, "MISS")] * 2
+    assert [answer.headers["Cache-Control"] for answer in answers] == ["private"] * 2
+    assert reads == 2
+    # The kept redirect leads to a URL that still verifies for as long as the cache may keep it.
+    location = redirects[1].headers["Location"]
+    assert location.startswith(proxy.url("store"))
+    query = parse_qs(urlsplit(location).query)
+    signed_at = calendar.timegm(time.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"))
+    max_age = int(re.search(r"max-age=(\d+)", redirects[1].headers["Cache-Control"])[1])
+    assert asked_at + max_age < signed_at + int(query["X-Amz-Expires"][0])
