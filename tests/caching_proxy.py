@@ -144,6 +144,10 @@ class CachingProxy:
         return self
 
     def _listening(self) -> bool:
+        """nginx writes its pid file only once it holds every port (a port someone else took makes
+        it exit instead), so a connection that succeeds then is nginx's."""
+        if not (self.directory / "nginx.pid").exists():
+            return False
         for port in self.ports.values():
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 pass
