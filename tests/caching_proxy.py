@@ -30,6 +30,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
+
 from cli.stack import PROJECT_ROOT, StackError, free_port, wait_until
 
 NGINX = "/usr/sbin/nginx"
@@ -169,12 +171,23 @@ class CachingProxy:
         """The access log's requests from the `since`-th on, each with `name`, the upstream's name.
 
         nginx logs a request once its answer has gone, so a client can have its answer before
-        the line is there: wait for the lines expected (polling.eventually). A line still being
+        the line is there: wait for the lines expected (`get` does). A line still being
         written is left for the next read."""
         names = {str(port): name for name, port in self.ports.items()}
         text = self.log_path.read_text() if self.log_path.exists() else ""
         lines = text.split("\n")[:-1]  # whatever follows the last newline is not a whole line yet
         return [{**entry, "name": names.get(entry["server"])} for entry in map(json.loads, lines[since:])]
+
+    def get(self, url: str, **kwargs) -> requests.Response:
+        """A GET through the proxy, returned once nginx has logged every request it took (redirects
+        followed included). nginx puts an answer in its cache just after the answer's last byte has
+        gone, and logs the request after that: a request made before the line is there can come
+        in between and miss what the previous one is about to store."""
+        logged = len(self.entries())
+        response = requests.get(url, timeout=10, **kwargs)
+        hops = 1 + len(response.history)
+        wait_until(lambda: len(self.entries(logged)) >= hops, 10, f"the proxy's log line of {url}")
+        return response
 
 
 @contextlib.contextmanager

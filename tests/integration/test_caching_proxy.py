@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 
 import pytest
-import requests
 
 from bench.minio_requests import request_counts
 from caching_proxy import CACHE_STATUS, caching_proxy
@@ -62,7 +61,7 @@ def test_an_object_the_store_marks_immutable_is_answered_from_the_cache_the_seco
     url = presigned_get(stack, proxy, put_object(stack, data, IMMUTABLE))
     logged, before = len(proxy.entries()), gets_of_store(stack)
 
-    first, second = requests.get(url, timeout=10), requests.get(url, timeout=10)
+    first, second = proxy.get(url), proxy.get(url)
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert first.content == second.content == data
@@ -84,7 +83,7 @@ def test_answers_marked_private_or_not_marked_at_all_are_not_kept(proxied):
     assert private.startswith(proxy.url("store"))
     logged, before = len(proxy.entries()), gets_of_store(stack)
 
-    answers = [requests.get(url, timeout=10) for url in (unmarked, unmarked, private, private)]
+    answers = [proxy.get(url) for url in (unmarked, unmarked, private, private)]
 
     assert [answer.status_code for answer in answers] == [200] * 4
     assert [answer.headers[CACHE_STATUS] for answer in answers] == ["MISS"] * 4
@@ -97,11 +96,11 @@ def test_a_request_with_credentials_is_neither_answered_from_the_cache_nor_kept(
     stack, proxy = proxied
     data = os.urandom(3_000)
     url = presigned_get(stack, proxy, put_object(stack, data, IMMUTABLE))
-    assert requests.get(url, timeout=10).headers[CACHE_STATUS] == "MISS"
+    assert proxy.get(url).headers[CACHE_STATUS] == "MISS"
     logged = len(proxy.entries())
 
-    with_credentials = requests.get(url, headers={"Authorization": "Bearer someone"}, timeout=10)
-    again = requests.get(url, timeout=10)
+    with_credentials = proxy.get(url, headers={"Authorization": "Bearer someone"})
+    again = proxy.get(url)
 
     assert with_credentials.headers[CACHE_STATUS] == "BYPASS"
     # The store saw the request and refused it (a presigned URL and a credential at once); the
@@ -167,7 +166,7 @@ def test_a_variant_is_kept_per_accept_where_the_upstream_varies_on_it():
         with caching_proxy({"api": upstream.url}) as proxy:
             url = f"{proxy.url('api')}/uploads/some-id/thumbnail"
             browser, jpeg_only = {"Accept": "image/avif,image/webp,*/*;q=0.8"}, {"Accept": "image/jpeg"}
-            answers = [requests.get(url, headers=headers, timeout=10)
+            answers = [proxy.get(url, headers=headers)
                        for headers in (browser, jpeg_only, browser, jpeg_only)]
             logged = eventually(lambda: len(found := proxy.entries()) >= 4 and found, 10, "the four log lines")
     finally:

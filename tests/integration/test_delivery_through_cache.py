@@ -24,7 +24,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-import requests
 from PIL import Image
 
 from bench.minio_requests import request_counts
@@ -192,8 +191,8 @@ def test_the_browser_gets_avif_and_a_jpeg_only_client_gets_jpeg_through_the_same
 
     load_thumbnail(page, gallery.showing(address))
     browser_entries = logged_after(proxy, logged, 2)
-    jpeg_only = [requests.get(address, headers={"Accept": "image/jpeg"}, timeout=10) for _ in range(2)]
-    webp_first = requests.get(address, headers={"Accept": "image/webp,image/*;q=0.8"}, timeout=10)
+    jpeg_only = [proxy.get(address, headers={"Accept": "image/jpeg"}) for _ in range(2)]
+    webp_first = proxy.get(address, headers={"Accept": "image/webp,image/*;q=0.8"})
 
     assert "image/avif" in browser_entries[0]["accept"]
     assert verdicts(browser_entries)[1][3] == "image/avif"
@@ -221,7 +220,7 @@ def test_in_private_mode_the_cache_keeps_the_signed_redirect_but_never_the_presi
         upload_id = completed_upload(stack, tmp_path, ("jpeg",))
         address = proxy.url("api") + delivery_urls.path(secret, upload_id, "thumbnail")
         reads_before = store_reads(stack)
-        answers = [requests.get(address, headers={"Accept": "image/jpeg"}, timeout=10) for _ in range(2)]
+        answers = [proxy.get(address, headers={"Accept": "image/jpeg"}) for _ in range(2)]
         eventually(lambda: len(proxy.entries()) >= 4, 10, "the four requests' log lines")
         reads = store_reads(stack) - reads_before
         asked_at = time.time()
