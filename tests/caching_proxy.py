@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from cli.stack import PROJECT_ROOT, StackError, free_port, wait_until
+from cli.stack import PROJECT_ROOT, free_port, wait_until
 
 NGINX = "/usr/sbin/nginx"
 CACHE_STATUS = "X-Cache-Status"

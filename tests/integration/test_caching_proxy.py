@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 
 import pytest
@@ -21,6 +19,7 @@ from caching_proxy import CACHE_STATUS, caching_proxy
 from cli.stack import free_port
 from imgpipe.storage import Storage, make_client
 from imgpipe.store_identities import READ, ROOT
+from loopback_server import serving
 from pipeline_client import Api, make_jpegs, put_file
 from polling import eventually
 from stacks import running_stack
@@ -125,56 +124,27 @@ def test_a_presigned_upload_through_the_proxy_reaches_the_store_and_is_processed
     assert api.wait_final(created["id"])["status"] == "completed"
 
 
-class VaryingUpstream:
-    """An upstream that answers in the format the request's Accept prefers and says it varies on
-    Accept, as GET /uploads/<id>/<preset> does; it counts what reached it."""
-
-    def __init__(self):
-        self.served: list[str] = []
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                kind = "avif" if "image/avif" in self.headers.get("Accept", "") else "jpeg"
-                upstream.served.append(kind)
-                body = kind.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", f"image/{kind}")
-                self.send_header("Cache-Control", "public, max-age=300")
-                self.send_header("Vary", "Accept")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def answer_per_accept(served: list[str]):
+    """An upstream's answers in the format the request's Accept prefers, saying they vary on
+    Accept, as GET /uploads/<id>/<preset> does; `served` notes what reached it."""
+    def answer(path: str, headers) -> tuple[int, dict[str, str], bytes]:
+        kind = "avif" if "image/avif" in headers.get("Accept", "") else "jpeg"
+        served.append(kind)
+        return 200, {"Content-Type": f"image/{kind}", "Cache-Control": "public, max-age=300", "Vary": "Accept"}, kind.encode()
+    return answer
 
 
 def test_a_variant_is_kept_per_accept_where_the_upstream_varies_on_it():
-    upstream = VaryingUpstream()
-    try:
-        with caching_proxy({"api": upstream.url}) as proxy:
-            url = f"{proxy.url('api')}/uploads/some-id/thumbnail"
-            browser, jpeg_only = {"Accept": "image/avif,image/webp,*/*;q=0.8"}, {"Accept": "image/jpeg"}
-            answers = [proxy.get(url, headers=headers)
-                       for headers in (browser, jpeg_only, browser, jpeg_only)]
-            logged = eventually(lambda: len(found := proxy.entries()) >= 4 and found, 10, "the four log lines")
-    finally:
-        upstream.close()
+    served: list[str] = []
+    with serving(answer_per_accept(served)) as upstream, caching_proxy({"api": upstream}) as proxy:
+        url = f"{proxy.url('api')}/uploads/some-id/thumbnail"
+        browser, jpeg_only = {"Accept": "image/avif,image/webp,*/*;q=0.8"}, {"Accept": "image/jpeg"}
+        answers = [proxy.get(url, headers=headers) for headers in (browser, jpeg_only, browser, jpeg_only)]
+        logged = proxy.entries()
 
     seen = [(answer.headers["Content-Type"], answer.headers[CACHE_STATUS]) for answer in answers]
     assert seen == [("image/avif", "MISS"), ("image/jpeg", "MISS"), ("image/avif", "HIT"), ("image/jpeg", "HIT")], logged
-    assert upstream.served == ["avif", "jpeg"]
+    assert served == ["avif", "jpeg"]
 
 
 def refuses_connections(port: int) -> bool:

@@ -4,16 +4,13 @@ enough to keep the answer (Vary, ETag, 304)."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,6 +20,7 @@ from PIL import Image
 from doc_examples import doc_example
 from imgpipe import delivery_urls
 from imgpipe.error_codes import ApiError
+from loopback_server import html_page, serving
 from pipeline_client import Api, make_jpegs, put_file
 from stacks import running_stack
 
@@ -290,32 +288,6 @@ def test_a_window_s_redirects_share_one_url_that_outlives_any_kept_redirect(stac
     assert len({location for location, _ in answers}) == len({etag for _, etag in answers}), "one ETag per URL"
 
 
-@contextlib.contextmanager
-def page_server(html: str):
-    """Another origin (a port of 127.0.0.1 of its own) serving one page."""
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_chromium_on_another_origin_shows_the_avif_through_a_signed_url(browser, stack, upload_id):
     url = signed(stack, upload_id)
     html = f'<img id="a" src="{url}" width="300"><img id="b" src="{signed(stack, upload_id, "resized")}">'
@@ -324,7 +296,7 @@ def test_chromium_on_another_origin_shows_the_avif_through_a_signed_url(browser,
         page = context.new_page()
         types = {}
         page.on("response", lambda response: types.update({response.url: response.headers.get("content-type")}))
-        with page_server(html) as origin:
+        with serving(lambda path, headers: html_page(html)) as origin:
             page.goto(origin)
             page.wait_for_function("[...document.images].every(image => image.complete)")
             sizes = page.evaluate("[...document.images].map(image => [image.naturalWidth, image.naturalHeight])")

@@ -17,10 +17,8 @@ import calendar
 import contextlib
 import io
 import re
-import threading
 import time
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -31,6 +29,7 @@ from caching_proxy import CACHE_STATUS, caching_proxy
 from cli.stack import free_port
 from imagegen import photo_like_jpeg
 from imgpipe import delivery_urls
+from loopback_server import html_page, serving
 from pipeline_client import Api, put_file
 from polling import eventually
 from stacks import running_stack
@@ -43,39 +42,22 @@ STORE_READS = ("GetObject", "HeadObject")
 class ImagePage:
     """Another site's page, on its own origin: one `<img>` of the address it is given."""
 
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                src = parse_qs(self.path.partition("?")[2]).get("src", [""])[0]
-                body = f'<!doctype html><title>gallery</title><img id="thumb" src="{escape(src)}">'.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def __init__(self, origin: str):
+        self.origin = origin
 
     def showing(self, src: str) -> str:
         return f"{self.origin}/?src={quote(src, safe='')}"
 
-    def __enter__(self) -> "ImagePage":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def image_page(path: str, headers) -> tuple[int, dict[str, str], bytes]:
+    src = parse_qs(path.partition("?")[2]).get("src", [""])[0]
+    return html_page(f'<!doctype html><title>gallery</title><img id="thumb" src="{escape(src)}">')
 
 
 @pytest.fixture(scope="module")
 def gallery():
-    with ImagePage() as page:
-        yield page
+    with serving(image_page) as origin:
+        yield ImagePage(origin)
 
 
 @contextlib.contextmanager
