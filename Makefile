@@ -23,9 +23,11 @@ down:
 
 # The browser tests need Chromium, and Node.js with npm to build the web app they load; the
 # delivery tests put Debian's nginx in front as a caching proxy; the compose file's test needs
-# the compose plugin. The integration and fault tests run on PostgreSQL
-# as well as SQLite, on a throwaway cluster of Debian's server.
+# the compose plugin; the test of the benchmark's old-design service needs the bench extra
+# (Celery). The integration and fault tests run on PostgreSQL as well as SQLite, on a
+# throwaway cluster of Debian's server.
 test: install
+	@scripts/install_bench_deps.sh
 	@scripts/install_chromium.sh
 	@scripts/install_nginx.sh
 	@scripts/install_promtool.sh
