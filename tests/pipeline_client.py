@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -98,3 +99,12 @@ def make_jpegs(directory: Path, count: int, size=(320, 240)) -> list[Path]:
         Image.merge("RGB", (base, tint, base.rotate(90 * (index % 4)))).save(path, "JPEG", quality=85)
         paths.append(path)
     return paths
+
+
+def fetched_image(url: str) -> Image.Image:
+    """The picture a URL serves, decoded whole (a truncated or corrupt one fails here)."""
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    image = Image.open(io.BytesIO(response.content))
+    image.load()
+    return image

@@ -4,7 +4,6 @@ enough to keep the answer (Vary, ETag, 304)."""
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 import subprocess
@@ -15,13 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from PIL import Image
 
 from doc_examples import doc_example
 from imgpipe import delivery_urls
 from imgpipe.error_codes import ApiError
 from loopback_server import html_page, serving
-from pipeline_client import Api, make_jpegs, put_file
+from pipeline_client import Api, fetched_image, make_jpegs, put_file
 from stacks import running_stack
 
 SECRET = secrets.token_hex(32)
@@ -74,14 +72,6 @@ def refused(response: requests.Response, status: int, code: ApiError) -> dict:
     assert body["error"]["code"] == code, body
     assert response.headers["Cache-Control"] == "no-store"
     return body
-
-
-def fetched_image(url: str) -> Image.Image:
-    response = requests.get(url, timeout=10)
-    assert response.status_code == 200, response.text
-    image = Image.open(io.BytesIO(response.content))
-    image.load()
-    return image
 
 
 def test_a_signed_url_redirects_to_the_image(stack, anonymous, upload_id):

@@ -3,28 +3,18 @@ PNG keeps transparency, and an upload that asks for nothing but JPEG is what it 
 
 from __future__ import annotations
 
-import io
 import re
 
-import requests
 from PIL import Image
 
 from imgpipe.formats import writable_formats
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
-from pipeline_client import put_file
+from pipeline_client import fetched_image, put_file
 from stored_objects import objects_of
 
 SIZES = {"resized": (1024, 768), "compressed": (1600, 1200), "thumbnail": (300, 225)}
 FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
-
-
-def fetch(url: str) -> Image.Image:
-    response = requests.get(url, timeout=10)
-    assert response.status_code == 200, response.text
-    image = Image.open(io.BytesIO(response.content))
-    image.load()
-    return image
 
 
 def transparent_corner_png(path):
@@ -46,7 +36,7 @@ def test_every_format_asked_for_is_made_and_png_keeps_the_transparent_corner(api
     assert {kind: results[kind] for kind in SIZES} == results["formats"]["jpeg"]
     for name, urls in results["formats"].items():
         for kind, size in SIZES.items():
-            image = fetch(urls[kind])
+            image = fetched_image(urls[kind])
             assert (image.format, image.size) == (FORMAT_NAMES[name], size), (name, kind)
             corner, middle = (size[0] // 10, size[1] // 10), (size[0] // 2, size[1] // 2)
             if name == "jpeg":
@@ -67,7 +57,7 @@ def test_without_jpeg_the_jpeg_urls_are_null_and_no_jpeg_is_written(api, stack, 
 
     results = api.get(f"/uploads/{created['id']}/results").json()
     assert (results["resized"], results["compressed"], results["thumbnail"]) == (None, None, None)
-    assert fetch(results["formats"]["webp"]["thumbnail"]).size == (300, 225)
+    assert fetched_image(results["formats"]["webp"]["thumbnail"]).size == (300, 225)
     storage = Storage(stack.settings, ROOT)
     derivatives = [key for key in objects_of(storage, created["id"], created["key"]) if key != created["key"]]
     assert len(derivatives) == 3 and all(key.endswith(".webp") for key in derivatives)
@@ -84,7 +74,7 @@ def test_a_jpeg_only_upload_is_unchanged(api, stack, tmp_path):
                             "sizes", "expires_at"]
     assert results["formats"] == {"jpeg": {kind: results[kind] for kind in SIZES}}
     assert re.search(rf"/thumbnails/{created['id']}\.[0-9a-f]{{16}}\.jpg$", results["thumbnail"].split("?")[0])
-    assert fetch(results["compressed"]).format == "JPEG"
+    assert fetched_image(results["compressed"]).format == "JPEG"
     storage = Storage(stack.settings, ROOT)
     derivatives = [key for key in objects_of(storage, created["id"], created["key"]) if key != created["key"]]
     assert len(derivatives) == 3 and all(key.endswith(".jpg") for key in derivatives)

@@ -7,7 +7,6 @@ The stack is this module's own: the tests change its presets and restart its wor
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import signal
 import subprocess
@@ -15,7 +14,6 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-import requests
 from PIL import Image
 from rq.registry import StartedJobRegistry
 
@@ -27,7 +25,7 @@ from imgpipe.queues import make_reprocess_queue
 from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
-from pipeline_client import Api, make_jpegs, put_file, upload_all
+from pipeline_client import Api, fetched_image, make_jpegs, put_file, upload_all
 from polling import eventually
 from stacks import running_stack
 
@@ -140,12 +138,6 @@ def recorded(stack, upload_id: str, preset: str, fmt: str = "jpeg") -> str | Non
     return obj.key if obj else None
 
 
-def fetch(url: str) -> Image.Image:
-    response = requests.get(url, timeout=10)
-    assert response.status_code == 200
-    return Image.open(io.BytesIO(response.content))
-
-
 def test_completed_uploads_carry_a_placeholder_and_the_built_in_presets(stack, stored):
     ids, too_big = stored
     record = Api.of(stack).get(f"/uploads/{ids[0]}").json()
@@ -189,9 +181,9 @@ def test_reprocess_stopped_with_ctrl_c_resumes_where_it_stopped(stack, stored, t
     for upload_id in ids[:3] + ids[-3:]:
         results = Api.of(stack).get(f"/uploads/{upload_id}/results").json()
         assert list(results["presets"]) == ["resized", "compressed", "thumbnail", "square", "preview"]
-        assert fetch(results["thumbnail"]).size == (200, 150)
-        assert fetch(results["presets"]["square"]["jpeg"]).size == (256, 256)
-        preview = fetch(results["presets"]["preview"]["webp"])
+        assert fetched_image(results["thumbnail"]).size == (200, 150)
+        assert fetched_image(results["presets"]["square"]["jpeg"]).size == (256, 256)
+        preview = fetched_image(results["presets"]["preview"]["webp"])
         assert (preview.format, preview.size) == ("WEBP", (640, 480))
         assert list(results["presets"]["preview"]) == ["webp"]
         assert [key.rsplit(".", 1)[1] for key in listed(storage, upload_id, "preview")] == ["webp"]
@@ -219,7 +211,7 @@ def test_one_preset_can_be_made_again_alone_and_dates_select(stack, stored, tmp_
         assert {name: versions for name, versions in new.items() if name != "square"} == \
                {name: versions for name, versions in old.items() if name != "square"}
     results = Api.of(stack).get(f"/uploads/{ids[0]}/results").json()
-    assert fetch(results["presets"]["square"]["jpeg"]).size == (300, 300)
+    assert fetched_image(results["presets"]["square"]["jpeg"]).size == (300, 300)
 
 
 def test_deleting_an_upload_removes_every_presets_objects(stack, tmp_path):
@@ -248,7 +240,7 @@ def test_an_upload_that_failed_internal_completes_when_tried_again(stack, stored
     assert ": 1 upload(s) to reprocess" in output and "Done: 1 completed." in output
     record = Api.of(stack).get(f"/uploads/{ids[0]}").json()
     assert (record["status"], record["error"], record["image"]["width"]) == ("completed", None, SIZE[0])
-    assert fetch(record["results"]["presets"]["preview"]["webp"]).size == (640, 480)
+    assert fetched_image(record["results"]["presets"]["preview"]["webp"]).size == (640, 480)
     assert Api.of(stack).get(f"/uploads/{too_big}/status").json()["status"] == "failed"
 
 
