@@ -20,18 +20,15 @@ and wrk.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import statistics
-import subprocess
 import sys
 import timeit
 from pathlib import Path
 
 import requests
 
-from bench import report
+from bench import report, wrk
 from bench.inputs import photo_like_jpeg
 from bench.pipeline import Client, session_cpu_seconds
 from bench.stacks import PROJECT_ROOT, remove_stack, start_stack
@@ -41,7 +38,6 @@ from tests.caching_proxy import CACHE_STATUS, caching_proxy
 LUA_SCRIPT = Path(__file__).with_name("get_delivery.lua")
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 MARKDOWN = PROJECT_ROOT / "BENCHMARKS.md"
-CONNECTIONS, WRK_THREADS = 32, 2
 FULL, QUICK = (10, 3), (3, 1)  # (seconds of each wrk run, rounds)
 PRESET = "thumbnail"
 # What Chromium sends for an <img>.
@@ -57,21 +53,7 @@ def say(message: str) -> None:
 
 
 def run_wrk(url: str, seconds: int) -> dict:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise RuntimeError("wrk is not installed: run scripts/install_bench_deps.sh (Debian package wrk)")
-    result = subprocess.run(
-        [wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(LUA_SCRIPT), url],
-        capture_output=True, text=True, timeout=seconds + 60, check=True,
-        env={**os.environ, "BENCH_ACCEPT": BROWSER_ACCEPT})
-    lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH-JSON ")]
-    if not lines:
-        raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
-    raw = json.loads(lines[-1].removeprefix("BENCH-JSON "))
-    failures = raw["non_2xx"] + raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
-    return {"requests": raw["requests"], "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
-            "p50_ms": round(raw["p50_us"] / 1000, 2), "p99_ms": round(raw["p99_us"] / 1000, 2),
-            "max_ms": round(raw["max_us"] / 1000, 2), "failures": failures}
+    return wrk.run_wrk(LUA_SCRIPT, url, seconds, {"BENCH_ACCEPT": BROWSER_ACCEPT})
 
 
 def completed_upload(stack, formats: tuple[str, ...]) -> str:
@@ -145,7 +127,7 @@ def measure(seconds: int, rounds: int) -> dict:
     redirect_cpu_us = statistics.median(run["api_cpu_ms_per_request"] for run in runs[REDIRECT]) * 1000
     say(f"  negotiation: {timed['three_formats']} µs to parse and choose among three formats,"
         f" {timed['cached']} µs cached; {timed['three_formats'] / redirect_cpu_us:.2%} of the API's CPU per redirect")
-    return {"seconds": seconds, "rounds": rounds, "background_cpu_busy": background, "connections": CONNECTIONS,
+    return {"seconds": seconds, "rounds": rounds, "background_cpu_busy": background, "connections": wrk.CONNECTIONS,
             "accept": BROWSER_ACCEPT, "runs": kept, "negotiation_us": timed,
             "negotiation_share_of_redirect_cpu": round(timed["three_formats"] / redirect_cpu_us, 4)}
 

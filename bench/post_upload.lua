@@ -1,5 +1,4 @@
 -- wrk script: every request is the JSON POST /uploads a client makes before its PUT.
--- At the end it prints one line, BENCH-JSON {...}, that bench/api_load.py reads.
 wrk.method = "POST"
 wrk.body = '{"filename": "photo.jpg", "content_type": "image/jpeg", "size": 1048576}'
 wrk.headers["Content-Type"] = "application/json"
@@ -14,11 +13,5 @@ if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
 
-done = function(summary, latency, requests)
-  local errors = summary.errors
-  io.write(string.format(
-    'BENCH-JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, ' ..
-    '"non_2xx": %d, "connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
-    errors.status, errors.connect, errors.read, errors.write, errors.timeout))
-end
+-- The BENCH-JSON line at the end, as every script of the benchmark prints it.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk_report.lua")
