@@ -14,14 +14,22 @@ from pathlib import Path
 from imgpipe.settings import Settings
 from cli.stack import PROJECT_ROOT, PostgresServer, Stack, free_port, wait_until
 
-__all__ = ["PROJECT_ROOT", "PostgresServer", "start_stack", "use_worker_variant", "start_api_variant",
+__all__ = ["PROJECT_ROOT", "PostgresServer", "new_stack", "start_stack", "use_worker_variant", "start_api_variant",
            "remove_stack"]
 
 
 def start_stack(workers: int = 2, database_url: str = "", **overrides) -> Stack:
-    """A stack on its own SQLite file, or on the database at database_url; `overrides` are
-    other settings."""
-    var_dir = Path(tempfile.mkdtemp(prefix="imgpipe-bench-"))
+    """A stack on its own SQLite file, or on the database at database_url, started; `overrides`
+    are other settings."""
+    stack = new_stack(workers, database_url, **overrides)
+    stack.start()
+    return stack
+
+
+def new_stack(workers: int = 2, database_url: str = "", parent: str | None = None, **overrides) -> Stack:
+    """start_stack's stack, not yet started, in a new directory under `parent` (by default the
+    system's temporary directory)."""
+    var_dir = Path(tempfile.mkdtemp(prefix="imgpipe-bench-", dir=parent))
     settings = Settings(
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
@@ -30,9 +38,7 @@ def start_stack(workers: int = 2, database_url: str = "", **overrides) -> Stack:
         api_token=secrets.token_urlsafe(24),  # as every install has one; the clients send it
         **overrides,
     )
-    stack = Stack(settings, var_dir, api_port=free_port(), workers=workers)
-    stack.start()
-    return stack
+    return Stack(settings, var_dir, api_port=free_port(), workers=workers)
 
 
 def remove_stack(stack: Stack) -> None:
