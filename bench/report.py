@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,7 +63,26 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu_model": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}"}
+            "system": f"{platform.system()} {platform.release()}",
+            "stacks_filesystem": filesystem_of(tempfile.gettempdir())}
+
+
+def filesystem_of(path: str) -> str:
+    """The type of the filesystem holding `path`, and for ext4 whether it keeps a journal: the
+    benchmark's stacks keep MinIO's drive there, and without a journal ext4 makes MinIO's files
+    cost it much more (docs/design/cost-per-image.md, inside MinIO)."""
+    device = os.stat(path).st_dev
+    wanted = f"{os.major(device)}:{os.minor(device)}"
+    fstype, source = "unknown", ""
+    with open("/proc/self/mountinfo") as mounts:  # proc(5): ... major:minor ... - type source options
+        for line in mounts:
+            fields = line.split()
+            if fields[2] == wanted:
+                fstype, source = fields[fields.index("-") + 1:][:2]
+    journal = Path("/sys/fs/ext4", Path(source).name, "journal_task")
+    if fstype == "ext4" and journal.exists():
+        return "ext4 without a journal" if journal.read_text().strip() == "<none>" else "ext4 with a journal"
+    return fstype
 
 
 def cpu_busy_fraction(seconds: float = 1.0) -> float:
@@ -218,7 +238,9 @@ def generated_section(results: dict) -> str:
         f"**{info['cpu_model']}, {info['cores']} cores**, {info['system']}, Python {info['python']}, "
         f"Pillow {results['versions']['pillow']}, {results['versions']['vips']}. Background CPU load "
         f"(other users of the machine) {results['background_cpu_busy']['before']:.0%} before the run, "
-        f"{results['background_cpu_busy']['after']:.0%} after.",
+        f"{results['background_cpu_busy']['after']:.0%} after."
+        + (f" The stacks' files, MinIO's drive among them, on {info['stacks_filesystem']}."
+           if "stacks_filesystem" in info else ""),
         "",
         *headline_table(results),
         "",
