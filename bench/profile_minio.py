@@ -3,7 +3,7 @@
 A 1 MP upload asks five requests of MinIO: the client's PUT, the worker's GET of the original and
 one PUT per derivative. This replays exactly those, through imgpipe's own code (the API presigns
 the client's PUT; imgpipe.storage reads and writes as the worker does, with the worker's identity
-and the derivatives' headers), against one MinIO per --drive. Each MinIO runs on a stack of its
+and the derivatives' headers, the three PUTs at once on writer threads), against one MinIO per --drive. Each MinIO runs on a stack of its
 own (Redis, the bucket's notification and identities as `imgpipe setup` makes them, the API; no
 relay or worker, so nothing but these requests reaches it), and the drives take turns batch by
 batch, so every drive is measured in the same minutes of a noisy machine.
@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import pipeline
@@ -35,7 +36,7 @@ from bench.minio_requests import request_counts
 from bench.stacks import PROJECT_ROOT, new_stack, remove_stack
 from cli.stack import Stack
 from imgpipe.formats import content_type
-from imgpipe.keys import content_version, derivative_key
+from imgpipe.keys import DERIVATIVES, content_version, derivative_key
 from imgpipe.processes import process_stat
 from imgpipe.storage import Storage
 from imgpipe.store_identities import WORKER
@@ -127,6 +128,7 @@ class Drive:
             raise
         self.client = pipeline.Client(stack.api_url, stack.settings.api_token)
         self.worker = Storage(stack.settings, WORKER)
+        self.writers = ThreadPoolExecutor(max_workers=len(DERIVATIVES))  # as processor.resources has them
         self.pid = stack.processes["minio"].pid
 
     def upload(self, original: bytes, derivatives: dict[str, dict[str, bytes]]) -> None:
@@ -134,10 +136,11 @@ class Drive:
         self.client.put(created, original)
         with self.worker.fetch(created["key"]) as fetched:
             fetched.read(len(original))
-        for name, by_format in derivatives.items():
-            for fmt, encoded in by_format.items():
-                key = derivative_key(name, created["id"], fmt, content_version(encoded))
-                self.worker.write(key, encoded, content_type(fmt), IMMUTABLE)
+        writes = [self.writers.submit(self.worker.write, derivative_key(name, created["id"], fmt, content_version(encoded)),
+                                      encoded, content_type(fmt), IMMUTABLE)
+                  for name, by_format in derivatives.items() for fmt, encoded in by_format.items()]
+        for write in writes:
+            write.result()
 
     def cpu_seconds(self) -> tuple[float, float]:
         """MinIO's user and kernel CPU seconds so far."""
@@ -146,6 +149,8 @@ class Drive:
         return stat.utime / tick, stat.stime / tick
 
     def remove(self) -> None:
+        if hasattr(self, "writers"):
+            self.writers.shutdown()
         remove_stack(self.stack)
 
 
@@ -179,7 +184,22 @@ def perf_categories(perf: subprocess.Popen, output: Path) -> Counter:
     return samples(script)
 
 
-def measure(drives: dict[str, tuple[str, dict[str, str]]], uploads: int, out: Path) -> dict:
+def churn(directory: str, count: int) -> None:
+    """Make and remove `count` directories holding a file each, under `directory`: what a drive
+    that has served a steady flow of uploads has just been through, since MinIO makes and removes
+    temporary ones for every PUT. Some filesystems (ext4 without a journal) make each new file
+    cost more for a while after many were removed."""
+    base = Path(tempfile.mkdtemp(prefix="churn-", dir=directory))
+    for index in range(count):
+        (base / str(index)).mkdir()
+        (base / str(index) / "part").touch()
+    for index in range(count):
+        (base / str(index) / "part").unlink()
+        (base / str(index)).rmdir()
+    base.rmdir()
+
+
+def measure(drives: dict[str, tuple[str, dict[str, str]]], uploads: int, out: Path, churned: int = 0) -> dict:
     """The drives in turns, timed with nothing else sampling them; then the first drive again
     under perf, whose samples share out its unsampled CPU per upload (perf costs the process it
     samples some CPU of its own)."""
@@ -187,6 +207,7 @@ def measure(drives: dict[str, tuple[str, dict[str, str]]], uploads: int, out: Pa
     started: list[Drive] = []
     try:
         for name, (parent, minio_env) in drives.items():
+            churn(parent, churned)
             started.append(Drive(name, parent, minio_env))
         for drive in started:  # warm: connections, MinIO's caches, the first objects of a prefix
             for original, derivatives in mix[:BATCH]:
@@ -201,7 +222,7 @@ def measure(drives: dict[str, tuple[str, dict[str, str]]], uploads: int, out: Pa
                 after = drive.cpu_seconds()
                 cpu[drive.name][0] += after[0] - before[0]
                 cpu[drive.name][1] += after[1] - before[1]
-        result = {"uploads": uploads, "drives": {}}
+        result = {"uploads": uploads, "churned": churned, "drives": {}}
         for drive in started:
             requests = request_counts(drive.stack.settings) - requests_before[drive.name]
             user, kernel = (seconds * 1000 / uploads for seconds in cpu[drive.name])
@@ -229,7 +250,8 @@ def measure(drives: dict[str, tuple[str, dict[str, str]]], uploads: int, out: Pa
 
 
 def show(result: dict) -> None:
-    print(f"\nMinIO, {result['uploads']} uploads (1 MP) per drive, drives taking turns every {BATCH}:")
+    churned = f", {result['churned']} directories (a file in each) made and removed on each drive first" if result["churned"] else ""
+    print(f"\nMinIO, {result['uploads']} uploads (1 MP) per drive{churned}, drives taking turns every {BATCH}:")
     print("| drive | directory, environment | user | kernel | CPU ms per upload | requests per upload |")
     print("| --- | --- | ---: | ---: | ---: | --- |")
     for name, drive in result["drives"].items():
@@ -264,11 +286,14 @@ def main() -> None:
                         metavar="NAME=DIRECTORY[,VARIABLE=VALUE...]",
                         help="a MinIO with its data under DIRECTORY and these variables besides in its environment "
                              "(repeat to compare filesystems or settings); default: one in the system's temporary directory")
+    parser.add_argument("--churn", type=int, default=0, metavar="N",
+                        help="first make and remove N directories holding a file each on every drive, "
+                             "as a drive that has served a steady flow of uploads has lately")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "tmp" / "profile")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     drives = dict(args.drive) or {"temp": (tempfile.gettempdir(), {})}
-    result = measure(drives, args.uploads, args.out)
+    result = measure(drives, args.uploads, args.out, args.churn)
     (args.out / "minio.json").write_text(json.dumps(result, indent=2) + "\n")
     show(result)
     print(f"\nwritten: {args.out}/minio.json")
