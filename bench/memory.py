@@ -21,14 +21,11 @@ import sys
 from pathlib import Path
 
 from bench.stacks import PROJECT_ROOT
+from imgpipe.processes import memory_kib
 
 
 def max_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status: peak memory is measured on Linux only")
+    return memory_kib()["VmHWM"] / 1024
 
 
 def measure_in_child(implementation: str, data: bytes, work_dir: Path) -> dict[str, float]:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench.stacks import PROJECT_ROOT
+from imgpipe.processes import memory_kib
 from imgpipe.settings import Settings
 
 MAX_PIXELS = Settings().max_pixels  # the default a worker runs with
@@ -104,11 +105,7 @@ def _measure_in_child(mode: str, path: Path) -> dict[str, float]:
 
 
 def status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status: memory is measured on Linux only")
+    return memory_kib()[field] / 1024
 
 
 def _child(mode: str, path: str) -> None:

@@ -1,5 +1,5 @@
-"""What Linux tells about a process, read in one place: /proc/<pid>/stat, and the parent-death
-signal a child asks for so that it never outlives the process that started it.
+"""What Linux tells about a process, read in one place: /proc/<pid>/stat and /proc/<pid>/status,
+and the parent-death signal a child asks for so that it never outlives the process that started it.
 
 /proc/<pid>/stat is one line whose second field, the command name in parentheses, may itself
 hold spaces and parentheses: the fields after it are found from the last ")" (proc(5)).
@@ -52,6 +52,14 @@ def process_stat(pid: int) -> ProcessStat:
     state, ppid, pgrp, session = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
     utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
     return ProcessStat(state, ppid, pgrp, session, utime, stime, cutime, cstime, starttime=int(fields[19]))
+
+
+def memory_kib(pid: int | str = "self") -> dict[str, int]:
+    """The memory lines of /proc/<pid>/status in KiB (VmRSS, VmHWM the peak resident size, VmSize,
+    the other Vm* ones); OSError when there is no such process."""
+    with open(f"/proc/{pid}/status") as status:
+        return {name: int(value.split()[0]) for name, value in (line.split(":", 1) for line in status)
+                if name.startswith("Vm")}
 
 
 def is_running(pid: int) -> bool:

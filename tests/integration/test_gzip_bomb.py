@@ -14,7 +14,7 @@ import pytest
 import requests
 
 import imagegen
-from imgpipe.processes import process_stat
+from imgpipe.processes import memory_kib, process_stat
 from pipeline_client import Api
 from stacks import process_tree, running_stack
 
@@ -69,8 +69,8 @@ def test_the_bomb_builder_makes_a_valid_stream():
 
 def memory(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak) of a process, in bytes."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
+    fields = memory_kib(pid)
+    return {name: fields[name] * 1024 for name in ("VmRSS", "VmHWM")}
 
 
 def worker_process(stack) -> int:

@@ -13,7 +13,6 @@ import dataclasses
 import os
 import secrets
 import signal
-import socket
 import socketserver
 import threading
 import time
@@ -23,6 +22,7 @@ import pytest
 import requests
 
 from api.login import COOKIE
+from imgpipe.processes import memory_kib
 from imgpipe.redis_connection import redis_client
 from imgpipe.upload_tokens import mint
 from pipeline_client import Api, make_jpegs, put_file
@@ -252,8 +252,7 @@ def worker_child(stack) -> int:
 
 
 def address_space_mb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) // 1024
+    return memory_kib(pid)["VmSize"] // 1024
 
 
 def test_a_picture_that_needs_more_memory_than_a_job_may_use_fails_and_the_next_completes(api, stack, tmp_path):

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from cli.stack import PROJECT_ROOT, free_port
 from imagegen import photo_like
 from imgpipe import uploads
+from imgpipe.processes import memory_kib
 from imgpipe.storage import Storage
 from imgpipe.store_identities import ROOT
 from pipeline_client import Api, make_jpegs, put_file
@@ -195,6 +196,5 @@ def test_a_picture_at_the_default_pixel_limit_passes_under_the_default_memory_ca
     assert (record["image"]["width"], record["image"]["height"]) == (10_000, 10_000)
     assert record["moderation"]["score"] is not None
     child = process_tree(stack.processes["worker"].pid)[1]
-    status = dict(line.split(":", 1) for line in open(f"/proc/{child}/status"))
-    print(f"worker with the model, after a 100 MP picture: VmPeak {status['VmPeak'].strip()},"
-          f" VmHWM {status['VmHWM'].strip()}")
+    status = memory_kib(child)
+    print(f"worker with the model, after a 100 MP picture: VmPeak {status['VmPeak']} kB, VmHWM {status['VmHWM']} kB")
