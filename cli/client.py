@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 
 from cli.resume import PartsState, ResumeCache
-from imgpipe.error_codes import ApiError
+from imgpipe.error_codes import ApiError, ClientFailure
 from imgpipe.formats import SNIFF_BYTES, guess_content_type
 
 VERSIONS = ("original", "resized", "compressed", "thumbnail")
@@ -64,7 +64,7 @@ class Api:
         try:
             response = self.http.request(method, self.base + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as error:
-            raise ClientError("api_unreachable", f"cannot reach the API at {self.base}: {error}") from None
+            raise ClientError(ClientFailure.API_UNREACHABLE, f"cannot reach the API at {self.base}: {error}") from None
         try:
             body = response.json()
         except ValueError:
@@ -176,13 +176,13 @@ def put_file(upload: dict, path: Path, on_progress: Callable[[int], None], start
         response = requests.request(upload["method"], upload["url"], data=body,
                                     headers=upload["headers"], timeout=(10, 300))
     except requests.RequestException as error:
-        raise ClientError("upload_failed", f"could not PUT to object storage: {error}") from None
+        raise ClientError(ClientFailure.UPLOAD_FAILED, f"could not PUT to object storage: {error}") from None
     finally:
         reader.close()
     if response.status_code >= 300:
         code = re.search(r"<Code>([^<]+)</Code>", response.text)
         reason = code.group(1) if code else f"HTTP {response.status_code}"
-        raise ClientError("upload_failed", f"object storage refused the upload: {reason}")
+        raise ClientError(ClientFailure.UPLOAD_FAILED, f"object storage refused the upload: {reason}")
     return response
 
 
@@ -238,7 +238,7 @@ def download(url: str, target: Path) -> Path:
                 for chunk in response.iter_content(CHUNK):
                     out.write(chunk)
     except requests.RequestException as error:
-        raise ClientError("download_failed", f"could not fetch {target.name}: {error}") from None
+        raise ClientError(ClientFailure.DOWNLOAD_FAILED, f"could not fetch {target.name}: {error}") from None
     return target
 
 
@@ -348,7 +348,7 @@ def _describe(outcome: Outcome, path: Path) -> bool:
             outcome.content_type = guess_content_type(file.read(SNIFF_BYTES), path.name)
         return True
     except OSError as error:
-        outcome.fail(ClientError("unreadable_file", f"{path}: {error.strerror or error}"))
+        outcome.fail(ClientError(ClientFailure.UNREADABLE_FILE, f"{path}: {error.strerror or error}"))
         return False
 
 
@@ -365,7 +365,7 @@ def _transfer(api: Api, path: Path, outcome: Outcome, created: dict, *, progress
         status = api.wait(outcome.id, timeout)
         outcome.status, outcome.error = status["status"], status["error"]
         if outcome.status not in FINAL:
-            outcome.fail(ClientError("timeout", f"still {outcome.status} after {timeout:g} s"))
+            outcome.fail(ClientError(ClientFailure.TIMEOUT, f"still {outcome.status} after {timeout:g} s"))
             return
         if outcome.status == "completed":
             results = api.results(outcome.id)
@@ -376,7 +376,7 @@ def _transfer(api: Api, path: Path, outcome: Outcome, created: dict, *, progress
     except ClientError as error:
         outcome.fail(error)
     except OSError as error:
-        outcome.fail(ClientError("unreadable_file", f"{path}: {error.strerror or error}"))
+        outcome.fail(ClientError(ClientFailure.UNREADABLE_FILE, f"{path}: {error.strerror or error}"))
 
 
 def _send(api: Api, path: Path, outcome: Outcome, created: dict, progress, cache: ResumeCache,

@@ -1,5 +1,6 @@
 """Every error code imgpipe gives, each with its one-line meaning: ApiError for what the API
-answers, UploadFailure for why an upload failed (its status, record and webhook carry it).
+answers, UploadFailure for why an upload failed (its status, record and webhook carry it),
+ClientFailure for why the CLI could not finish a file on its own side.
 
 The codes are a contract: clients branch on them, so they live here once and are used as
 members everywhere else; docs/reference/errors.md is written from these classes (`make docs`),
@@ -194,3 +195,23 @@ class UploadFailure(StrEnum):
     def recorded(cls, code: str | None) -> UploadFailure | None:
         """The member a row's error_code names; None for none, or a code no longer given."""
         return cls._value2member_map_.get(code)
+
+
+class ClientFailure(StrEnum):
+    """Why `imgpipe upload` (or `imgpipe results --download`) could not finish a file for a reason
+    on its own side of the API: the code its outcome's error carries (`--json`). An API's answer
+    or a failed upload's error is passed on with its own code instead."""
+
+    meaning: str
+
+    def __new__(cls, code: str, meaning: str):
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.meaning = meaning
+        return member
+
+    API_UNREACHABLE = ("api_unreachable", "no connection to the API, or none that answered")
+    DOWNLOAD_FAILED = ("download_failed", "an original or a derivative could not be fetched from its URL (`--download`)")
+    TIMEOUT = ("timeout", "the upload was still pending or processing when `--timeout` ran out")
+    UNREADABLE_FILE = ("unreadable_file", "the file could not be read (missing, a directory, no permission)")
+    UPLOAD_FAILED = ("upload_failed", "the store refused the PUT of the bytes, or could not be reached for it")

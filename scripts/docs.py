@@ -2,8 +2,8 @@
 
 - docs/reference/configuration.md: one row per Settings field (its variable, default and what
   docker-compose.yml does with it); the meanings are kept from the page, by variable.
-- docs/reference/errors.md: every error code the API, the relay and the workers can give, with its
-  statuses and meaning, from imgpipe/error_codes.py.
+- docs/reference/errors.md: every error code the API, the relay, the workers and the CLI can give,
+  with its statuses and meaning, from imgpipe/error_codes.py.
 - docs/reference/cli.md: click's own help for every command.
 - docs/design/sweeper.md: the table of the sweep's steps, from processor.housekeeping.STEPS.
 - docs/reference/openapi.json: the OpenAPI document the API serves with the default settings.
@@ -96,17 +96,19 @@ def configuration_table(meanings: dict[str, str]) -> str:
 
 # Error codes -----------------------------------------------------------------------------------
 
-def errors_tables() -> tuple[str, str]:
-    """The API's codes with their statuses, and upload failures with what becomes of the original,
-    each with its meaning, from imgpipe.error_codes."""
-    from imgpipe.error_codes import ApiError, UploadFailure
+def errors_tables() -> tuple[str, str, str]:
+    """The API's codes with their statuses, upload failures with what becomes of the original, and
+    the CLI's own, each with its meaning, from imgpipe.error_codes."""
+    from imgpipe.error_codes import ApiError, ClientFailure, UploadFailure
 
     api_rows = ["| code | HTTP | meaning |", "| --- | --- | --- |"]
     api_rows += [f"| `{code}` | {', '.join(map(str, code.statuses)) or 'any other'} | {code.meaning} |"
                  for code in sorted(ApiError)]
     failure_rows = ["| code | original | meaning |", "| --- | --- | --- |"]
     failure_rows += [f"| `{code}` | {code.original_afterwards} | {code.meaning} |" for code in sorted(UploadFailure)]
-    return "\n".join(api_rows) + "\n", "\n".join(failure_rows) + "\n"
+    client_rows = ["| code | meaning |", "| --- | --- |"]
+    client_rows += [f"| `{code}` | {code.meaning} |" for code in sorted(ClientFailure)]
+    return "\n".join(api_rows) + "\n", "\n".join(failure_rows) + "\n", "\n".join(client_rows) + "\n"
 
 
 # Migrations ----------------------------------------------------------------------------------
@@ -206,8 +208,9 @@ def rendered() -> dict[Path, str]:
 
     errors = DOCS / "reference" / "errors.md"
     text = errors.read_text()
-    api_table, failure_table = errors_tables()
+    api_table, failure_table, client_table = errors_tables()
     text = replace_generated(replace_generated(text, "api-errors", api_table), "upload-errors", failure_table)
+    text = replace_generated(text, "client-errors", client_table)
     files[errors] = text
 
     database = DOCS / "deploy" / "database.md"
