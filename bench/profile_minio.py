@@ -2,11 +2,13 @@
 
 A 1 MP upload asks five requests of MinIO: the client's PUT, the worker's GET of the original and
 one PUT per derivative. This replays exactly those, through imgpipe's own code (the API presigns
-the client's PUT; imgpipe.storage reads and writes as the worker does, with the worker's identity
-and the derivatives' headers, the three PUTs at once on writer threads), against one MinIO per --drive. Each MinIO runs on a stack of its
-own (Redis, the bucket's notification and identities as `imgpipe setup` makes them, the API; no
-relay or worker, so nothing but these requests reaches it), and the drives take turns batch by
-batch, so every drive is measured in the same minutes of a noisy machine.
+the client's PUT; imgpipe.storage reads and writes as the worker does, with the worker's
+identity and the derivatives' headers, the three PUTs at once on writer threads), against one
+MinIO per --drive. Each MinIO runs on a stack of its own (Redis, the bucket's notification and
+identities as `imgpipe setup` makes them, the API; no relay or worker, so nothing but these
+requests reaches it), and the drives take turns batch by batch, so every drive is measured in
+the same minutes of a noisy machine; --churn first gives each drive the removed files a busy
+MinIO leaves behind.
 
 It reports MinIO's CPU per upload, user and kernel apart (/proc), the requests it counted (its
 own metrics), and, where `perf` may sample MinIO (root, or kernel.perf_event_paranoid ≤ 1), where
@@ -235,10 +237,15 @@ def measure(drives: dict[str, tuple[str, dict[str, str]]], uploads: int, out: Pa
         profiled = started[0]
         perf = perf_record(profiled.pid, out / "minio.perf.data")
         if perf is not None:
-            for original, derivatives in mix:
-                profiled.upload(original, derivatives)
+            try:
+                for original, derivatives in mix:
+                    profiled.upload(original, derivatives)
+            except BaseException:
+                perf.kill()
+                perf.wait()
+                raise
             parts = perf_categories(perf, out / "minio.perf.data")
-            total = sum(parts.values()) or 1
+            total = sum(parts.values())
             unsampled = result["drives"][profiled.name]["cpu_ms_per_upload"]
             result["parts"] = {"drive": profiled.name, "samples": total,
                                "ms_per_upload": {name: round(unsampled * count / total, 2)
@@ -250,7 +257,8 @@ def measure(drives: dict[str, tuple[str, dict[str, str]]], uploads: int, out: Pa
 
 
 def show(result: dict) -> None:
-    churned = f", {result['churned']} directories (a file in each) made and removed on each drive first" if result["churned"] else ""
+    churned = (f", {result['churned']} directories (a file in each) made and removed on each drive first"
+               if result["churned"] else "")
     print(f"\nMinIO, {result['uploads']} uploads (1 MP) per drive{churned}, drives taking turns every {BATCH}:")
     print("| drive | directory, environment | user | kernel | CPU ms per upload | requests per upload |")
     print("| --- | --- | ---: | ---: | ---: | --- |")
@@ -259,7 +267,7 @@ def show(result: dict) -> None:
         where = " ".join([drive["directory"], *(f"{key}={value}" for key, value in drive["minio_env"].items())])
         print(f"| {name} | {where} | {drive['user_ms_per_upload']} | {drive['kernel_ms_per_upload']} "
               f"| {drive['cpu_ms_per_upload']} | {requests} |")
-    if "parts" in result:
+    if result.get("parts", {}).get("samples"):
         parts = result["parts"]
         print(f"\nWhere drive {parts['drive']}'s time goes ({parts['samples']} perf samples):")
         print("| part | CPU ms per upload |\n| --- | ---: |")
