@@ -33,8 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import pipeline
-from bench.inputs import SIZES, photo_like_jpeg
 from bench.minio_requests import request_counts
+from bench.profile_worker import images
 from bench.stacks import PROJECT_ROOT, new_stack, remove_stack
 from cli.stack import Stack
 from imgpipe.formats import content_type
@@ -45,7 +45,6 @@ from imgpipe.store_identities import WORKER
 from processor.imaging import make_derivatives
 from processor.tasks import IMMUTABLE
 
-DISTINCT_IMAGES = 4
 BATCH = 10  # uploads a drive gets before the next one's turn
 SAMPLE_RATE = 1999  # per second
 # The part of MinIO a sample's time goes to, by the frame nearest its leaf that matches one of
@@ -103,11 +102,10 @@ def samples(script: str) -> Counter:
 
 
 def upload_mix(count: int) -> list[tuple[bytes, dict[str, dict[str, bytes]]]]:
-    """1 MP originals and the derivatives the worker makes of each, as make_derivatives makes them."""
-    width, height = SIZES["1mp"]
-    originals = [photo_like_jpeg(width, height, seed=seed) for seed in range(DISTINCT_IMAGES)]
-    made = [make_derivatives(data, max_pixels=50_000_000).made for data in originals]
-    return [(originals[index % DISTINCT_IMAGES], made[index % DISTINCT_IMAGES]) for index in range(count)]
+    """bench.profile_worker's 1 MP originals, each with the derivatives make_derivatives makes of it."""
+    originals = images(count)
+    made = {original: make_derivatives(original, max_pixels=50_000_000).made for original in set(originals)}
+    return [(original, made[original]) for original in originals]
 
 
 class Drive:
