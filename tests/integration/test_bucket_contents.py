@@ -19,7 +19,7 @@ import imagegen
 from cli.main import cli
 from imgpipe.uploads import connect, get_upload, rows_by_id
 from imgpipe.formats import writable_formats
-from imgpipe.keys import new_upload_id, original_key, upload_id_from_key
+from imgpipe.keys import derivative_key, new_upload_id, original_key, upload_id_from_key
 from imgpipe.queues import fetch_job
 from imgpipe.redis_connection import redis_client
 from imgpipe.storage import Storage
@@ -152,6 +152,25 @@ def test_deleting_a_completed_upload_removes_every_object_in_every_format(api, s
     assert all(url is None for urls in results["formats"].values() for url in urls.values())
     row = get_upload(connect(stack.settings.database), created["id"])
     assert row["purged_at"] is not None
+
+
+@pytest.mark.parametrize("outcome", ["completed", "failed"])
+def test_deleting_removes_an_object_a_crashed_attempt_left_unnamed(api, stack, storage, tmp_path, outcome):
+    """An attempt that wrote a derivative and died before its UPDATE, and whose retry encoded other
+    bytes (the presets changed in between), left an object under a key no row names."""
+    path = photo(tmp_path / "done.jpg") if outcome == "completed" else tmp_path / "not-an-image.jpg"
+    if outcome == "failed":
+        path.write_bytes(b"plain text, not a picture")
+    created = api.create_for(path, "image/jpeg")
+    put_file(created["upload"], path)
+    assert api.wait_final(created["id"], timeout=60)["status"] == outcome
+    unnamed = derivative_key("resized", created["id"], "jpeg", version="0123456789abcdef")
+    storage.write(unnamed, b"bytes of an earlier recipe", "image/jpeg")
+    assert unnamed in left_behind(storage, created["id"], created["key"])
+
+    assert api.delete(created["id"]).status_code == 200
+    assert left_behind(storage, created["id"], created["key"]) == []
+    assert get_upload(connect(stack.settings.database), created["id"])["purged_at"] is not None
 
 
 def test_deleting_while_the_job_runs_leaves_no_derivative(api, stack, storage, tmp_path):
