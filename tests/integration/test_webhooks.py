@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 from PIL import Image
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 
 from imgpipe.queues import fetch_job
 from imgpipe.redis_connection import redis_client
