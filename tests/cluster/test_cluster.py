@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from cluster_stack import MINIO_HOSTS, MINIO_NAME, REDIS_PORT
+from cluster_stack import MINIO_HOSTS, MINIO_NAME, POSTGRES_PORT, REDIS_PORT
 from cluster_client import PUT_DEADLINE, ClusterClient, StatusLog, check_outputs
 from imgpipe import uploads
 from imgpipe.queues import relayed_count_key
@@ -21,8 +21,6 @@ from pipeline_client import make_jpegs
 from polling import eventually
 
 CUT_SECONDS = 20
-# A frozen worker's last statement may still be on its way to PostgreSQL: time for it to land.
-FROZEN_SETTLE_SECONDS = 0.2
 # MinIO drops a lock its holder stopped refreshing after 1 to 2 minutes.
 STALE_LOCK_WAIT = 180
 STALE_LOCK_TIMEOUT = 420
@@ -60,6 +58,25 @@ def processing_job_on(cluster, statuses: StatusLog, host: str) -> str | None:
     return None
 
 
+def nothing_in_flight_to_the_database(cluster, host: str) -> bool:
+    """Whether every statement the host sent PostgreSQL has run: no byte waits in its sockets'
+    send queues or in the server's receive queues from it, and no backend of its is running one.
+    A frozen host sends nothing more, so once true it stays true."""
+    server, address = f"{cluster.address('postgres')}:{POSTGRES_PORT}", cluster.address(host)
+    # With a state filter, ss prints Recv-Q, Send-Q, local and peer address.
+    sending = cluster.run_on(host, ["ss", "-Htn", "state", "established", "dst", server], 10)
+    receiving = cluster.run_on("postgres", ["ss", "-Htn", "state", "established", "src", server, "dst", address], 10)
+    if any(int(line.split()[1]) for line in sending.splitlines()) or any(
+            int(line.split()[0]) for line in receiving.splitlines()):
+        return False
+    database = cluster.database()
+    try:
+        return not database.query("SELECT pid FROM pg_stat_activity WHERE host(client_addr) = ? AND state = 'active'",
+                                  [address])
+    finally:
+        database.close()
+
+
 def freeze_mid_job(cluster, statuses: StatusLog, host: str) -> str | None:
     """Freeze the host while one of its workers holds a job whose row is processing, and return
     that upload; None, with the host running again, when no such job is held once it is frozen.
@@ -70,7 +87,8 @@ def freeze_mid_job(cluster, statuses: StatusLog, host: str) -> str | None:
     if processing_job_on(cluster, statuses, host) is None:
         return None
     cluster.network.freeze_host(host)
-    time.sleep(FROZEN_SETTLE_SECONDS)
+    eventually(lambda: nothing_in_flight_to_the_database(cluster, host), 10,
+               f"the last statements {host} sent before it froze to land", interval=0.02)
     database = cluster.database()
     try:
         for job_id in cluster.jobs_held_on(host):
