@@ -158,8 +158,10 @@ def test_deleting_a_completed_upload_removes_every_object_in_every_format(api, s
 def test_deleting_removes_an_object_a_crashed_attempt_left_unnamed(api, stack, storage, tmp_path, outcome):
     """An attempt that wrote a derivative and died before its UPDATE, and whose retry encoded other
     bytes (the presets changed in between), left an object under a key no row names."""
-    path = photo(tmp_path / "done.jpg") if outcome == "completed" else tmp_path / "not-an-image.jpg"
-    if outcome == "failed":
+    if outcome == "completed":
+        path = photo(tmp_path / "done.jpg")
+    else:
+        path = tmp_path / "not-an-image.jpg"
         path.write_bytes(b"plain text, not a picture")
     created = api.create_for(path, "image/jpeg")
     put_file(created["upload"], path)
