@@ -1,6 +1,6 @@
 """A TCP proxy on loopback between a browser and a server (MinIO, or the API) that reads the
-HTTP requests going through it, so a test can cut one upload part in the middle and count the
-requests, part PUTs above all, that reached the server.
+HTTP requests going through it, so a test can cut one upload part in the middle, or stall it, and
+count the requests, part PUTs above all, that reached the server.
 
 It forwards bytes unchanged (the Host header too, so presigned URLs signed for the proxy's
 address stay valid) but for one header: each request asks the server to close the connection after
@@ -30,6 +30,7 @@ class Forwarded:
     length: int
     sent: int = 0
     cut: bool = False
+    stalled: bool = False
 
     @property
     def part_number(self) -> int | None:
@@ -39,15 +40,22 @@ class Forwarded:
         return None
 
 
+class Stalled(Exception):
+    """A request whose client is kept waiting with no answer (see `CuttingProxy.stall_part`)."""
+
+
 class CuttingProxy:
     """`cut_part(n, after, times)` makes the next `times` PUTs of part n lose their connection (both
-    sides closed at once) after `after` body bytes have been sent on; every request is recorded in
-    `requests`."""
+    sides closed at once) after `after` body bytes have been sent on. `stall_part(n, after)` makes
+    the next PUT of part n hang instead: after `after` bytes the server's side is closed and the
+    client is read from, never answered, until it gives up (a page reloaded mid-upload). Every
+    request is recorded in `requests`."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.requests: list[Forwarded] = []
         self._cut: tuple[int, int, int] | None = None
+        self._stall: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -80,6 +88,10 @@ class CuttingProxy:
         with self._lock:
             self._cut = (part_number, after, times)
 
+    def stall_part(self, part_number: int, after: int) -> None:
+        with self._lock:
+            self._stall = (part_number, after)
+
     def part_puts(self) -> list[Forwarded]:
         with self._lock:
             return [request for request in self.requests if request.part_number is not None]
@@ -93,6 +105,13 @@ class CuttingProxy:
                 return after
         return None
 
+    def _take_stall(self, request: Forwarded) -> int | None:
+        with self._lock:
+            if self._stall and request.part_number == self._stall[0]:
+                after, self._stall = self._stall[1], None
+                return after
+        return None
+
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -103,6 +122,14 @@ class CuttingProxy:
         try:
             if await self._request(client_reader, upstream_writer, client_writer):
                 await asyncio.wait([answers], timeout=60)
+        except Stalled:
+            # The server's end goes first, with nothing of its answer passed on, so the client
+            # sees neither an answer nor a closed connection until it closes its own.
+            answers.cancel()
+            await asyncio.gather(answers, return_exceptions=True)
+            upstream_writer.transport.abort()
+            while await client_reader.read(256 * 1024):
+                pass
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # a connection closed before a whole request, or a request this proxy does not parse
         finally:
@@ -127,11 +154,18 @@ class CuttingProxy:
         kept = [line for line in header_lines if line and not line.lower().startswith(("connection:", "keep-alive:"))]
         upstream.write("\r\n".join([request_line, *kept, "Connection: close", "", ""]).encode("latin-1"))
         cut_after = self._take_cut(request)
+        stall_after = self._take_stall(request)
         remaining = request.length
         while remaining:
             chunk = await reader.read(min(remaining, 256 * 1024))
             if not chunk:
                 raise asyncio.IncompleteReadError(b"", remaining)
+            if stall_after is not None and request.sent + len(chunk) >= stall_after:
+                upstream.write(chunk[:stall_after - request.sent])
+                await upstream.drain()
+                request.sent = stall_after
+                request.stalled = True
+                raise Stalled
             if cut_after is not None and request.sent + len(chunk) >= cut_after:
                 upstream.write(chunk[:cut_after - request.sent])
                 await upstream.drain()
