@@ -1,8 +1,10 @@
 // The upload page: the chosen files are presigned by the API (several in one batch request),
 // each is PUT straight to object storage (its own progress bar), then its status is polled
 // until its versions are ready. A big file goes in parts, several at once, each retried on its
-// own when its connection fails, so a dropped connection costs one part, not the file. The most
-// recent uploads are listed again when the page loads, and each one can be deleted.
+// own when its connection fails, so a dropped connection costs one part, not the file. A page
+// closed or reloaded in the middle keeps its upload in parts open: choosing the same file again
+// sends only the parts the store does not hold. The most recent uploads are listed again when the
+// page loads, and each one can be deleted.
 "use strict";
 
 const VERSIONS = ["original", "resized", "compressed", "thumbnail"];
@@ -16,6 +18,8 @@ const PART_RETRY_DELAYS = [0, 1000, 3000, 5000];
 
 const STATUS_WORDS = {
   uploading: "Uploading…",
+  resuming: "Uploading the rest…",
+  interrupted: "Interrupted: choose the same file again to upload the rest.",
   pending: "Uploaded, waiting for a worker…",
   processing: "Making the versions…",
   completed: "Done",
@@ -110,19 +114,28 @@ function putToStorage(request, body, onLoaded) {
   });
 }
 
-// A big file in parts, PARTS_AT_ONCE PUTs at a time; then the API completes the upload from the
-// parts the store holds. onLoaded gets the bytes of the whole file sent so far, never fewer than
-// before: a part sent again fills its share again before the bar moves on.
-async function putInParts(created, file, onLoaded) {
+// The length of part `number` (1-based) of a file of `size` bytes: the API's plan follows from
+// the declared size alone.
+function partLength(multipart, size, number) {
+  return number < multipart.part_count ? multipart.part_size : size - (multipart.part_count - 1) * multipart.part_size;
+}
+
+// A big file in parts, PARTS_AT_ONCE PUTs at a time, but for those already `stored` (part number
+// -> ETag); then the API completes the upload from the parts the store holds. onLoaded gets the
+// bytes of the whole file sent so far, never fewer than before: a part sent again fills its share
+// again before the bar moves on.
+async function putInParts(created, file, onLoaded, stored = new Map()) {
   const { id, multipart } = created;
-  const loaded = new Array(multipart.part_count).fill(0);
-  const parts = [];
-  let next = 1;
-  let furthest = 0;
+  const numbers = Array.from({ length: multipart.part_count }, (_, index) => index + 1);
+  const loaded = numbers.map((number) => (stored.has(number) ? partLength(multipart, file.size, number) : 0));
+  const parts = [...stored].map(([number, etag]) => ({ part_number: number, etag }));
+  const missing = numbers.filter((number) => !stored.has(number));
+  let furthest = loaded.reduce((sum, value) => sum + value, 0);
   let givenUp = false;
+  onLoaded(furthest);
   const worker = async () => {
-    while (!givenUp && next <= multipart.part_count) {
-      const number = next++;
+    while (!givenUp && missing.length) {
+      const number = missing.shift();
       const etag = await putPart(id, number, file, multipart.part_size, (bytes) => {
         loaded[number - 1] = bytes;
         furthest = Math.max(furthest, loaded.reduce((sum, value) => sum + value, 0));
@@ -132,10 +145,11 @@ async function putInParts(created, file, onLoaded) {
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(PARTS_AT_ONCE, multipart.part_count) }, worker));
+    await Promise.all(Array.from({ length: Math.min(PARTS_AT_ONCE, missing.length) }, worker));
   } catch (error) {
     // Given up: no part is started any more, nothing stays behind in the store, and the row says why.
     givenUp = true;
+    interrupted.forget(id);
     callApi("DELETE", `/uploads/${id}/multipart`).catch(() => {});
     throw error;
   }
@@ -157,6 +171,65 @@ async function putPart(id, number, file, partSize, onLoaded) {
       if (!error.retriable || attempt >= PART_RETRY_DELAYS.length) throw error;
       await sleep(PART_RETRY_DELAYS[attempt]);
     }
+  }
+}
+
+// The uploads in parts this page started and did not finish, kept in localStorage across reloads
+// under what the browser tells of each file (name, size, modification time), until their time at
+// the API (multipart.expires_at) is over.
+const interrupted = {
+  KEY: "imgpipe.interrupted",
+  entries() {
+    try {
+      const entries = JSON.parse(localStorage.getItem(this.KEY)) || {};
+      return Object.fromEntries(Object.entries(entries).filter(([, kept]) => Date.parse(kept.multipart.expires_at) > Date.now()));
+    } catch {
+      return {};
+    }
+  },
+  save(entries) {
+    try {
+      localStorage.setItem(this.KEY, JSON.stringify(entries));
+    } catch {
+      // Storage refused (full, or switched off): the upload goes on, it just cannot be resumed.
+    }
+  },
+  keyOf: (file) => `${file.name}\n${file.size}\n${file.lastModified}`,
+  remember(file, { id, multipart }) {
+    this.save({ ...this.entries(), [this.keyOf(file)]: { id, multipart } });
+  },
+  of(file) {
+    return this.entries()[this.keyOf(file)] || null;
+  },
+  has(id) {
+    return Object.values(this.entries()).some((kept) => kept.id === id);
+  },
+  forget(id) {
+    this.save(Object.fromEntries(Object.entries(this.entries()).filter(([, kept]) => kept.id !== id)));
+  },
+};
+
+// This file's interrupted upload, brought up to date with the store's own list of its parts (a
+// part counts if it has its planned length): `stored` says what need not be sent again, `sent`
+// that it was completed meanwhile. Null when there is none or it can no longer be resumed
+// (aborted, expired, deleted): the file is then uploaded anew. An UploadError when the API could
+// not be asked: the upload stays kept for another try.
+async function resumed(file) {
+  const kept = interrupted.of(file);
+  if (!kept) return null;
+  try {
+    const { parts } = await callApi("GET", `/uploads/${kept.id}/multipart/parts`);
+    const fits = (part) => part.part_number <= kept.multipart.part_count
+      && part.size === partLength(kept.multipart, file.size, part.part_number);
+    return { ...kept, stored: new Map(parts.filter(fits).map((part) => [part.part_number, part.etag])) };
+  } catch (error) {
+    if (error.retriable) return error;
+    if (error.code === "upload_not_pending") {
+      const { status } = await callApi("GET", `/uploads/${kept.id}/status`).catch(() => ({}));
+      if (status === "processing" || status === "completed") return { ...kept, sent: true };
+    }
+    interrupted.forget(kept.id);
+    return null;
   }
 }
 
@@ -187,6 +260,7 @@ class Card {
     card.bar.hidden = true;
     if (upload.status === "completed") card.complete(upload.results);
     else if (upload.status === "failed") card.fail(upload.error.code, upload.error.message);
+    else if (upload.status === "pending" && interrupted.has(upload.id)) card.show("interrupted");
     else {
       card.show(upload.status);
       card.follow(upload.id);
@@ -217,6 +291,7 @@ class Card {
     button.disabled = true;
     try {
       await callApi("DELETE", `/uploads/${this.node.dataset.uploadId}`);
+      interrupted.forget(this.node.dataset.uploadId);
       this.node.remove();
     } catch (error) {
       button.disabled = false;
@@ -230,7 +305,8 @@ class Card {
 
   show(status, detail = "") {
     this.node.dataset.status = status;
-    this.find(".state").textContent = STATUS_WORDS[status] + detail;
+    const words = status === "uploading" && this.node.dataset.resumed ? STATUS_WORDS.resuming : STATUS_WORDS[status];
+    this.find(".state").textContent = words + detail;
   }
 
   progress(fraction) {
@@ -297,22 +373,31 @@ async function createBatch(bodies) {
   }
 }
 
+// A file whose upload in parts was interrupted goes on with it; the others are asked for anew.
 async function uploadAll(files, list) {
   const cards = files.map((file) => new Card(file.name));
   list.append(...cards.map((card) => card.node));
-  const answers = await createUploads(files.map((file) => ({
+  const kept = await Promise.all(files.map(resumed));
+  const fresh = files.filter((_, index) => !kept[index]);
+  const answers = (await createUploads(fresh.map((file) => ({
     filename: file.name, content_type: contentTypeOf(file), size: file.size,
-  })));
-  files.forEach((file, index) => uploadOne(file, cards[index], answers[index]));
+  })))).values();
+  files.forEach((file, index) => uploadOne(file, cards[index], kept[index] || answers.next().value));
 }
 
 async function uploadOne(file, card, created) {
   try {
     if (created instanceof Error) throw created;
     card.attach(created.id);
+    if (created.stored) card.node.dataset.resumed = "true";
     const onLoaded = (bytes) => card.progress(file.size ? bytes / file.size : 1);
-    if (created.multipart) await putInParts(created, file, onLoaded);
-    else await putToStorage(created.upload, file, onLoaded);
+    if (created.multipart && !created.sent) {
+      interrupted.remember(file, created);
+      await putInParts(created, file, onLoaded, created.stored);
+      interrupted.forget(created.id);
+    } else if (!created.multipart) {
+      await putToStorage(created.upload, file, onLoaded);
+    }
     card.bar.value = 100;
   } catch (error) {
     return card.fail(error.code || "network_error", error.message);
@@ -342,6 +427,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const start = (files) => {
     if (files.length) uploadAll(Array.from(files), list);
   };
+  interrupted.save(interrupted.entries()); // drops those whose time is over
   showRecent(document.getElementById("recent-section"));
 
   input.addEventListener("change", () => {

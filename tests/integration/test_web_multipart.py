@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+import requests
 from minio.error import S3Error
 
 from bench.minio_requests import request_counts
@@ -368,3 +369,93 @@ def test_the_page_sends_a_big_and_a_small_file_chosen_together_each_its_own_way(
     assert [put.length for put in whole_puts] == [small.stat().st_size]
     expected_parts(medium_image.stat().st_size, [put for put in puts if put.part_number is not None])
 
+
+
+def stored_parts(stack, upload_id: str) -> set[int]:
+    """The numbers of the parts MinIO holds for an open upload in parts."""
+    row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
+    listed = Storage(stack.settings, ROOT).client._list_parts(stack.settings.s3_bucket_name, row["key"],
+                                                              row["multipart_upload_id"])
+    return {part.part_number for part in listed.parts}
+
+
+def reload_in_the_middle(page, stack, proxy, image) -> str:
+    """Chooses `image` on the page, holds its part 2 in flight until every other part is in the
+    store, then reloads the page; returns the upload's id, once the reloaded page lists it as
+    interrupted."""
+    count = plan_parts(image.stat().st_size).count
+    proxy.stall_part(2, after=2**20)
+    before = proxy.part_puts()
+    page.goto(stack.login_link())
+    page.wait_for_url(stack.api_url + "/")
+    page.set_input_files("#files", [str(image)])
+    upload_id = page.locator("#uploads .upload[data-upload-id]").get_attribute("data-upload-id")
+    eventually(lambda: stored_parts(stack, upload_id) == set(range(1, count + 1)) - {2}, 60,
+               "every part but the held one in the store")
+    assert [put.part_number for put in part_puts_between(before, proxy.part_puts()) if put.stalled] == [2]
+
+    page.reload()
+    card = page.locator(f"#recent .upload[data-upload-id='{upload_id}']")
+    card.wait_for()
+    assert card.get_attribute("data-status") == "interrupted"
+    assert card.locator(".state").inner_text() == "Interrupted: choose the same file again to upload the rest."
+    return upload_id
+
+
+def test_the_page_reloaded_mid_upload_sends_only_the_missing_part_when_the_file_is_chosen_again(
+        browser, stack, proxy, medium_image):
+    """The part in flight at the reload is lost, the others stay in the store; choosing the same
+    file again goes on with the same upload, sends that one part and completes it."""
+    size = medium_image.stat().st_size
+    plan = plan_parts(size)
+    context, page = new_page(browser)
+    try:
+        upload_id = reload_in_the_middle(page, stack, proxy, medium_image)
+        resumed_from = proxy.part_puts()
+        posts = []
+        page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+        page.set_input_files("#files", [str(medium_image)])
+        card = page.locator(f"#uploads .upload[data-upload-id='{upload_id}']")
+        page.wait_for_selector(f"#uploads .upload[data-upload-id='{upload_id}'][data-status='completed'] img")
+        assert card.get_attribute("data-resumed") == "true"
+        assert page.locator(f"#recent .upload[data-upload-id='{upload_id}']").count() == 0
+        kept = page.evaluate("() => localStorage.getItem('imgpipe.interrupted')")
+    finally:
+        context.close()
+
+    assert [url.removeprefix(stack.api_url) for url in posts] == [f"/uploads/{upload_id}/multipart/complete"]
+    puts = part_puts_between(resumed_from, proxy.part_puts())
+    assert [(put.part_number, put.sent, put.cut or put.stalled) for put in puts] == [(2, plan.length(2), False)]
+    row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
+    assert (row["status"], row["bytes"]) == ("completed", size)
+    assert parts_in_store(stack, row["key"]) == plan.count
+    assert kept == "{}"
+
+
+def test_an_interrupted_upload_deleted_meanwhile_is_uploaded_anew_when_the_file_is_chosen_again(
+        browser, stack, proxy, medium_image):
+    size = medium_image.stat().st_size
+    context, page = new_page(browser)
+    try:
+        deleted_id = reload_in_the_middle(page, stack, proxy, medium_image)
+        answer = requests.delete(f"{stack.api_url}/uploads/{deleted_id}", timeout=10,
+                                 headers={"Authorization": f"Bearer {stack.settings.api_token}"})
+        assert answer.status_code == 200, answer.text
+        anew_from = proxy.part_puts()
+        page.set_input_files("#files", [str(medium_image)])
+        card = page.locator("#uploads .upload[data-status='completed']")
+        page.wait_for_selector("#uploads .upload[data-status='completed'] img")
+        upload_id = card.get_attribute("data-upload-id")
+        assert card.get_attribute("data-resumed") is None
+        kept = page.evaluate("() => localStorage.getItem('imgpipe.interrupted')")
+    finally:
+        context.close()
+
+    assert upload_id != deleted_id
+    count = expected_parts(size, part_puts_between(anew_from, proxy.part_puts()))
+    database = uploads.connect(stack.settings.database)
+    assert uploads.get_upload(database, deleted_id)["status"] == "deleted"
+    row = uploads.get_upload(database, upload_id)
+    assert (row["status"], row["bytes"]) == ("completed", size)
+    assert parts_in_store(stack, row["key"]) == count
+    assert kept == "{}"
