@@ -209,6 +209,9 @@ const interrupted = {
   },
 };
 
+// The uploads in parts this page is sending now: the same file chosen again meanwhile is a new upload.
+const sending = new Set();
+
 // This file's interrupted upload, brought up to date with the store's own list of its parts (a
 // part counts if it has its planned length): `stored` says what need not be sent again, `sent`
 // that it was completed meanwhile. Null when there is none or it can no longer be resumed
@@ -216,7 +219,7 @@ const interrupted = {
 // not be asked: the upload stays kept for another try.
 async function resumed(file) {
   const kept = interrupted.of(file);
-  if (!kept) return null;
+  if (!kept || sending.has(kept.id)) return null;
   try {
     const { parts } = await callApi("GET", `/uploads/${kept.id}/multipart/parts`);
     const fits = (part) => part.part_number <= kept.multipart.part_count
@@ -393,7 +396,12 @@ async function uploadOne(file, card, created) {
     const onLoaded = (bytes) => card.progress(file.size ? bytes / file.size : 1);
     if (created.multipart && !created.sent) {
       interrupted.remember(file, created);
-      await putInParts(created, file, onLoaded, created.stored);
+      sending.add(created.id);
+      try {
+        await putInParts(created, file, onLoaded, created.stored);
+      } finally {
+        sending.delete(created.id);
+      }
       interrupted.forget(created.id);
     } else if (!created.multipart) {
       await putToStorage(created.upload, file, onLoaded);

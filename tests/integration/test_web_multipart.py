@@ -379,10 +379,9 @@ def stored_parts(stack, upload_id: str) -> set[int]:
     return {part.part_number for part in listed.parts}
 
 
-def reload_in_the_middle(page, stack, proxy, image) -> str:
-    """Chooses `image` on the page, holds its part 2 in flight until every other part is in the
-    store, then reloads the page; returns the upload's id, once the reloaded page lists it as
-    interrupted."""
+def choose_and_hold_part_2(page, stack, proxy, image) -> str:
+    """Chooses `image` on a freshly logged-in page and holds its part 2 in flight; returns the
+    upload's id once every other part is in the store."""
     count = plan_parts(image.stat().st_size).count
     proxy.stall_part(2, after=2**20)
     before = proxy.part_puts()
@@ -393,7 +392,13 @@ def reload_in_the_middle(page, stack, proxy, image) -> str:
     eventually(lambda: stored_parts(stack, upload_id) == set(range(1, count + 1)) - {2}, 60,
                "every part but the held one in the store")
     assert [put.part_number for put in part_puts_between(before, proxy.part_puts()) if put.stalled] == [2]
+    return upload_id
 
+
+def reload_in_the_middle(page, stack, proxy, image) -> str:
+    """The page reloaded with part 2 of `image` in flight; returns the upload's id, once the
+    reloaded page lists it as interrupted."""
+    upload_id = choose_and_hold_part_2(page, stack, proxy, image)
     page.reload()
     card = page.locator(f"#recent .upload[data-upload-id='{upload_id}']")
     card.wait_for()
@@ -459,3 +464,21 @@ def test_an_interrupted_upload_deleted_meanwhile_is_uploaded_anew_when_the_file_
     assert (row["status"], row["bytes"]) == ("completed", size)
     assert parts_in_store(stack, row["key"]) == count
     assert kept == "{}"
+
+
+def test_the_same_file_chosen_again_while_it_is_being_sent_is_a_new_upload(browser, stack, proxy, medium_image):
+    """Only an upload nothing on the page is sending any more is taken up again."""
+    size = medium_image.stat().st_size
+    context, page = new_page(browser)
+    try:
+        sending_id = choose_and_hold_part_2(page, stack, proxy, medium_image)
+        page.set_input_files("#files", [str(medium_image)])
+        page.wait_for_selector("#uploads .upload[data-status='completed'] img")
+        upload_id = page.locator("#uploads .upload[data-status='completed']").get_attribute("data-upload-id")
+        held = page.locator(f"#uploads .upload[data-upload-id='{sending_id}']").get_attribute("data-status")
+    finally:
+        context.close()
+
+    assert upload_id != sending_id and held == "uploading"
+    row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
+    assert (row["status"], row["bytes"]) == ("completed", size)
