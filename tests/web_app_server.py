@@ -1,13 +1,17 @@
 """The test's web app on its own origin (another port of 127.0.0.1): its page (tests/web), the
 bundled script made of Uppy and the web-apps guide's modules, and its backend's token route,
 which mints browser upload tokens with the secret the API was given. With helpers that read
-what the page shows."""
+what the page shows.
+
+A token's id is new for every token, unless the browser sends a `visitor` cookie: its value is
+then the id of every token minted for it, as a backend that knows its signed-in visitor would do."""
 
 from __future__ import annotations
 
 import secrets
 import threading
 import time
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -34,7 +38,8 @@ class WebApp:
                 path, _, query = self.path.partition("?")
                 if path == "/token":
                     files = int(parse_qs(query).get("files", ["1"])[0])
-                    token_id = secrets.token_hex(8)
+                    cookies = SimpleCookie(self.headers.get("Cookie", ""))
+                    token_id = cookies["visitor"].value if "visitor" in cookies else secrets.token_hex(8)
                     app.minted.append(token_id)
                     return self.answer(mint(app.secret, token_id, int(time.time()) + 600, max_files=files), "text/plain")
                 if path == "/frame":  # another site trying to show a page inside its own

@@ -108,6 +108,14 @@ def part_puts_between(before: list, after: list) -> list:
     return after[len(before):]
 
 
+def stored_parts(stack, upload_id: str) -> set[int]:
+    """The numbers of the parts MinIO holds for an open upload in parts."""
+    row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
+    listed = Storage(stack.settings, ROOT).client._list_parts(stack.settings.s3_bucket_name, row["key"],
+                                                              row["multipart_upload_id"])
+    return {part.part_number for part in listed.parts}
+
+
 def expected_parts(size: int, puts) -> int:
     """The part count the API's plan makes for `size` bytes, once every PUT is checked to carry
     its part's planned length."""
@@ -276,6 +284,74 @@ def test_uppy_paused_and_resumed_lists_the_parts_and_sends_only_the_missing_ones
     assert len(api_calls(api_proxy, calls_before, "/multipart/parts")) == 1
 
 
+KEPT_UPLOAD_IDS = "() => Object.values(JSON.parse(localStorage.getItem('imgpipe.uploads')) || {}).map((a) => a.id)"
+
+
+def uppy_reloaded_mid_upload(browser, web_app, stack, proxy, api_proxy, image, visitors: list[str]):
+    """Adds `image` to the web app's Uppy, reloads the page while its part 2 is held in flight
+    and every other part is in the store, then adds it again. The app's `visitor` cookie is
+    visitors[0] before the reload and visitors[1] after: the ids of the tokens it mints.
+    Returns the first upload's id, the results of the finished one, the POST /uploads and the
+    part PUTs made after the reload, and the upload ids the page still keeps."""
+    count = plan_parts(image.stat().st_size).count
+    context, page = new_page(browser)
+    proxy.stall_part(2, after=2**20)
+    try:
+        context.add_cookies([{"name": "visitor", "value": visitors[0], "url": web_app.origin}])
+        page.goto(f"{web_app.origin}/?api={api_proxy.url}")
+        page.set_input_files("#uppy-files", [str(image)])
+        [upload_id] = eventually(lambda: page.evaluate(KEPT_UPLOAD_IDS), 30, "the kept upload")
+        eventually(lambda: stored_parts(stack, upload_id) == set(range(1, count + 1)) - {2}, 60,
+                   "every part but the held one in the store")
+        context.add_cookies([{"name": "visitor", "value": visitors[1], "url": web_app.origin}])
+        page.reload()
+        puts_before, calls_before = proxy.part_puts(), len(api_proxy.requests)
+        page.set_input_files("#uppy-files", [str(image)])
+        entry = finished_entries(page, 1)[image.name]
+        assert_thumbnail_loaded(page, entry)
+        results = page.evaluate("e => JSON.parse(e.dataset.results)", entry.element_handle())
+        kept = page.evaluate(KEPT_UPLOAD_IDS)
+    finally:
+        context.close()
+    posts = [call for call in api_proxy.requests[calls_before:] if call.method == "POST" and call.path == "/uploads"]
+    return upload_id, results, posts, part_puts_between(puts_before, proxy.part_puts()), kept
+
+
+def test_uppy_reloaded_mid_upload_sends_only_the_missing_part_when_the_file_is_added_again(
+        browser, web_app, stack, proxy, api_proxy, medium_image):
+    """The guide's module keeps the upload across the reload, and the visitor's tokens share one
+    id, so the new page's token may take it up: Uppy lists the parts and sends the one the reload
+    cut off."""
+    size = medium_image.stat().st_size
+    plan = plan_parts(size)
+    visitor = f"visitor-{secrets.token_hex(4)}"
+    upload_id, results, posts, puts, kept = uppy_reloaded_mid_upload(
+        browser, web_app, stack, proxy, api_proxy, medium_image, [visitor, visitor])
+
+    assert (results["id"], posts, kept) == (upload_id, [], [])
+    assert [(put.part_number, put.sent, put.cut or put.stalled) for put in puts] == [(2, plan.length(2), False)]
+    row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
+    assert (row["status"], row["bytes"]) == ("completed", size)
+    assert parts_in_store(stack, row["key"]) == plan.count
+
+
+def test_uppy_reloaded_with_a_token_of_another_id_uploads_the_file_anew(browser, web_app, stack, proxy, api_proxy,
+                                                                        medium_image):
+    """A token of another id may not read the kept upload, so the module makes a new one."""
+    size = medium_image.stat().st_size
+    before, after = (f"visitor-{secrets.token_hex(4)}" for _ in range(2))
+    upload_id, results, posts, puts, kept = uppy_reloaded_mid_upload(
+        browser, web_app, stack, proxy, api_proxy, medium_image, [before, after])
+
+    assert results["id"] != upload_id and len(posts) == 1 and kept == []
+    count = expected_parts(size, puts)
+    database = uploads.connect(stack.settings.database)
+    assert uploads.get_upload(database, upload_id)["status"] == "pending"
+    row = uploads.get_upload(database, results["id"])
+    assert (row["status"], row["bytes"], row["upload_token_id"]) == ("completed", size, after)
+    assert parts_in_store(stack, row["key"]) == count
+
+
 # --- the service's own page ----------------------------------------------------------------------
 
 
@@ -369,14 +445,6 @@ def test_the_page_sends_a_big_and_a_small_file_chosen_together_each_its_own_way(
     assert [put.length for put in whole_puts] == [small.stat().st_size]
     expected_parts(medium_image.stat().st_size, [put for put in puts if put.part_number is not None])
 
-
-
-def stored_parts(stack, upload_id: str) -> set[int]:
-    """The numbers of the parts MinIO holds for an open upload in parts."""
-    row = uploads.get_upload(uploads.connect(stack.settings.database), upload_id)
-    listed = Storage(stack.settings, ROOT).client._list_parts(stack.settings.s3_bucket_name, row["key"],
-                                                              row["multipart_upload_id"])
-    return {part.part_number for part in listed.parts}
 
 
 def choose_and_hold_part_2(page, stack, proxy, image) -> str:
