@@ -4,8 +4,9 @@ Uploads are created on the two API hosts in turn (as a load balancer would send 
 their originals PUT to the four MinIO nodes in turn. An upload URL is signed for the name
 every node answers to, so the client connects to the node it picked and sends that name as
 the Host, as it would behind DNS round robin; a node that does not answer is passed over
-for the next one. Every call has a timeout: a cluster without write quorum holds a PUT
-without answering.
+for the next one, and a 503 (S3's "slow down": MinIO short of write quorum for a moment after
+a node died) is tried again on the next one, as S3 clients do. Every call has a timeout: a
+cluster without write quorum holds a PUT without answering.
 """
 
 from __future__ import annotations
@@ -107,13 +108,14 @@ class ClusterClient:
         return api_host, response.json()
 
     def put(self, upload: dict, data: bytes, start: int) -> tuple[str, int, list[str]]:
-        """PUT to node `start`, or, when it cannot be reached or does not answer in time, to the
-        next ones in turn until PUT_DEADLINE. A 412 after such a failure means an earlier try
-        did store the original (the URL refuses a second write)."""
+        """PUT to node `start`, or, when it cannot be reached, does not answer in time or answers
+        503, to the next ones in turn until PUT_DEADLINE; returns the node that took it, its
+        status and the nodes that could not be reached. A 412 after such a try means an earlier
+        one did store the original (the URL refuses a second write)."""
         url = urlsplit(upload["url"])
         assert url.netloc == f"{MINIO_NAME}:{MINIO_PORT}", f"upload URL signed for {url.netloc}"
         headers = {**upload["headers"], "Host": url.netloc}
-        refused_by = []
+        refused_by, slowed_by = [], []
         deadline = time.monotonic() + PUT_DEADLINE
         for offset in itertools.count():
             node, address = self.nodes[(start + offset) % len(self.nodes)]
@@ -129,9 +131,14 @@ class ClusterClient:
                 continue
             finally:
                 connection.close()
-            if response.status == 200 or (response.status == 412 and refused_by):
+            if response.status == 200 or (response.status == 412 and (refused_by or slowed_by)):
                 return node, response.status, refused_by
-            raise AssertionError(f"PUT on {node} answered {response.status}: {body[:500]!r}")
+            if response.status == 503 and time.monotonic() < deadline:
+                slowed_by.append(node)
+                time.sleep(0.2)
+                continue
+            raise AssertionError(f"PUT on {node} answered {response.status} (after 503 from {slowed_by}):"
+                                 f" {body[:500]!r}")
 
     def get_via(self, url: str, node: str) -> bytes:
         """GET a presigned URL (signed for the shared name) from one node."""
