@@ -116,6 +116,14 @@ def stored_parts(stack, upload_id: str) -> set[int]:
     return {part.part_number for part in listed.parts}
 
 
+def held_in_flight(stack, proxy, upload_id: str, size: int, puts_before: list) -> None:
+    """Waits until every part of the upload but part 2, which the proxy stalls, is in the store."""
+    count = plan_parts(size).count
+    eventually(lambda: stored_parts(stack, upload_id) == set(range(1, count + 1)) - {2}, 60,
+               "every part but the held one in the store")
+    assert [put.part_number for put in part_puts_between(puts_before, proxy.part_puts()) if put.stalled] == [2]
+
+
 def expected_parts(size: int, puts) -> int:
     """The part count the API's plan makes for `size` bytes, once every PUT is checked to carry
     its part's planned length."""
@@ -293,16 +301,15 @@ def uppy_reloaded_mid_upload(browser, web_app, stack, proxy, api_proxy, image, v
     visitors[0] before the reload and visitors[1] after: the ids of the tokens it mints.
     Returns the first upload's id, the results of the finished one, the POST /uploads and the
     part PUTs made after the reload, and the upload ids the page still keeps."""
-    count = plan_parts(image.stat().st_size).count
     context, page = new_page(browser)
     proxy.stall_part(2, after=2**20)
+    before = proxy.part_puts()
     try:
         context.add_cookies([{"name": "visitor", "value": visitors[0], "url": web_app.origin}])
         page.goto(f"{web_app.origin}/?api={api_proxy.url}")
         page.set_input_files("#uppy-files", [str(image)])
         [upload_id] = eventually(lambda: page.evaluate(KEPT_UPLOAD_IDS), 30, "the kept upload")
-        eventually(lambda: stored_parts(stack, upload_id) == set(range(1, count + 1)) - {2}, 60,
-                   "every part but the held one in the store")
+        held_in_flight(stack, proxy, upload_id, image.stat().st_size, before)
         context.add_cookies([{"name": "visitor", "value": visitors[1], "url": web_app.origin}])
         page.reload()
         puts_before, calls_before = proxy.part_puts(), len(api_proxy.requests)
@@ -446,20 +453,16 @@ def test_the_page_sends_a_big_and_a_small_file_chosen_together_each_its_own_way(
     expected_parts(medium_image.stat().st_size, [put for put in puts if put.part_number is not None])
 
 
-
 def choose_and_hold_part_2(page, stack, proxy, image) -> str:
     """Chooses `image` on a freshly logged-in page and holds its part 2 in flight; returns the
     upload's id once every other part is in the store."""
-    count = plan_parts(image.stat().st_size).count
     proxy.stall_part(2, after=2**20)
     before = proxy.part_puts()
     page.goto(stack.login_link())
     page.wait_for_url(stack.api_url + "/")
     page.set_input_files("#files", [str(image)])
     upload_id = page.locator("#uploads .upload[data-upload-id]").get_attribute("data-upload-id")
-    eventually(lambda: stored_parts(stack, upload_id) == set(range(1, count + 1)) - {2}, 60,
-               "every part but the held one in the store")
-    assert [put.part_number for put in part_puts_between(before, proxy.part_puts()) if put.stalled] == [2]
+    held_in_flight(stack, proxy, upload_id, image.stat().st_size, before)
     return upload_id
 
 
